@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# compare_baselines.sh: engram-server against Redis MGET, memcached multi-get
+# and an in-process gather, on the same rows, ids and batch, on loopback.
+#
+#   bench/compare_baselines.sh [BUILD_DIR] [--concurrency C] [--seconds S]
+#                              [--zipf Z] [--batch N] [--connections K]
+#
+# BUILD_DIR defaults to ./build and must hold server/engram-server,
+# cli/engramctl and bench/engram-bench. The same settings can come from the
+# environment: CONCURRENCY (4), DURATION (10 s), ZIPF (0 = uniform), BATCH
+# (4096), CONNECTIONS (1, engram's HTTP/2 connections), WARMUP (1 s),
+# RESULTS_DIR (if set, the raw --json lines are copied there).
+#
+# Starts engram-server with one demo table (layer_1, bf16, 128-byte rows,
+# ~1M rows), redis-server and memcached on free 127.0.0.1 ports, fills the
+# two stores with exactly engram's row count and row size, runs the same
+# engram-bench workload against each, and prints one markdown table. Every
+# process it starts is stopped on exit, whatever the exit path.
+set -euo pipefail
+
+BUILD_DIR=./build
+CONCURRENCY=${CONCURRENCY:-4}
+DURATION=${DURATION:-10}
+ZIPF=${ZIPF:-0}
+BATCH=${BATCH:-4096}
+CONNECTIONS=${CONNECTIONS:-1}
+WARMUP=${WARMUP:-1}
+RESULTS_DIR=${RESULTS_DIR:-}
+TABLE=layer_1
+
+usage() {
+  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+while (($#)); do
+  case "$1" in
+    --concurrency) CONCURRENCY=$2; shift 2 ;;
+    --seconds) DURATION=$2; shift 2 ;;
+    --zipf) ZIPF=$2; shift 2 ;;
+    --batch) BATCH=$2; shift 2 ;;
+    --connections) CONNECTIONS=$2; shift 2 ;;
+    -h|--help) usage ;;
+    -*) echo "compare_baselines: unknown option $1" >&2; usage ;;
+    *) BUILD_DIR=$1; shift ;;
+  esac
+done
+
+SERVER=$BUILD_DIR/server/engram-server
+ENGRAMCTL=$BUILD_DIR/cli/engramctl
+BENCH=$BUILD_DIR/bench/engram-bench
+for binary in "$SERVER" "$ENGRAMCTL" "$BENCH"; do
+  if [[ ! -x $binary ]]; then
+    echo "compare_baselines: $binary not built (ninja -C $BUILD_DIR" \
+         "engram-server engramctl engram-bench)" >&2
+    exit 1
+  fi
+done
+REDIS_SERVER=$(command -v redis-server || true)
+MEMCACHED=$(command -v memcached || true)
+if [[ -z $REDIS_SERVER || -z $MEMCACHED ]]; then
+  echo "compare_baselines: needs redis-server and memcached" \
+       "(apt-get install redis-server memcached)" >&2
+  exit 1
+fi
+PYTHON=$(command -v python3)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/compare_baselines.XXXXXX")
+PIDS=()
+
+cleanup() {
+  local status=$?
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  # engram-server drains for up to its grace period; bound the wait anyway.
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "compare_baselines: $*" >&2; }
+
+free_port() {
+  "$PYTHON" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS PID DESCRIPTION COMMAND...: retries COMMAND until it
+# succeeds, the process PID dies, or SECONDS pass.
+wait_for() {
+  local seconds=$1 pid=$2 what=$3
+  shift 3
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$what exited while starting"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log "$what not ready after ${seconds}s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+port_open() {
+  "$PYTHON" -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' "$1"
+}
+
+# --- engram-server --------------------------------------------------------
+mkdir -p "$WORK/engram"
+log "starting engram-server (demo table $TABLE; building it takes a while)"
+"$SERVER" --listen 127.0.0.1:0 --port-file "$WORK/engram.port" \
+    --data-dir "$WORK/engram" --demo --demo-layer-ids 1 \
+    --demo-vocab-sizes 262144,262144 --demo-heads 2 \
+    >"$WORK/engram-server.log" 2>&1 &
+PIDS+=($!)
+ENGRAM_PID=$!
+if ! wait_for 300 "$ENGRAM_PID" engram-server test -s "$WORK/engram.port"; then
+  tail -20 "$WORK/engram-server.log" >&2
+  exit 1
+fi
+ENGRAM_ADDR=127.0.0.1:$(cat "$WORK/engram.port")
+if ! wait_for 60 "$ENGRAM_PID" engram-server \
+    "$ENGRAMCTL" --server "$ENGRAM_ADDR" tables --json; then
+  tail -20 "$WORK/engram-server.log" >&2
+  exit 1
+fi
+"$ENGRAMCTL" --server "$ENGRAM_ADDR" tables --json >"$WORK/tables.json"
+read -r ROWS ROW_BYTES < <("$PYTHON" - "$WORK/tables.json" "$TABLE" <<'EOF'
+import json, sys
+tables = json.load(open(sys.argv[1]))["tables"]
+table = next(t for t in tables if t["name"] == sys.argv[2])
+print(table["rows"], table["row_bytes"])
+EOF
+)
+log "engram $ENGRAM_ADDR serves $TABLE: $ROWS rows x $ROW_BYTES bytes"
+
+# --- Redis and memcached ----------------------------------------------------
+REDIS_PORT=$(free_port)
+"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' \
+    --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 $! redis-server port_open "$REDIS_PORT"
+
+MEMCACHED_PORT=$(free_port)
+memcached_user=()
+if ((EUID == 0)); then memcached_user=(-u root); fi  # It refuses root otherwise.
+# -m 1024: ~1M 128-byte items need ~250 MB of slabs; evictions would show as
+# NotFound errors. The default 1 MB item limit (-I) fits any demo row.
+"$MEMCACHED" -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -m 1024 \
+    "${memcached_user[@]}" >"$WORK/memcached.log" 2>&1 &
+PIDS+=($!)
+wait_for 30 $! memcached port_open "$MEMCACHED_PORT"
+
+for store in redis:$REDIS_PORT memcached:$MEMCACHED_PORT; do
+  log "populating ${store%%:*} with $ROWS rows"
+  timeout 600 "$BENCH" --backend "${store%%:*}" \
+      --server "127.0.0.1:${store##*:}" --rows "$ROWS" --row-bytes "$ROW_BYTES" \
+      --populate --batch 1 --concurrency 1 --seconds 0.1 --warmup 0 \
+      >/dev/null
+done
+
+# --- The runs ---------------------------------------------------------------
+common=(--batch "$BATCH" --concurrency "$CONCURRENCY" --seconds "$DURATION"
+        --warmup "$WARMUP" --zipf "$ZIPF" --json)
+# Each run is bounded: its own duration plus two minutes for setup.
+duration_s=${DURATION%.*}
+warmup_s=${WARMUP%.*}
+run_limit=$((${duration_s:-0} + ${warmup_s:-0} + 120))
+run() {
+  local name=$1
+  shift
+  log "measuring $name: batch $BATCH, concurrency $CONCURRENCY," \
+      "${DURATION}s, zipf $ZIPF"
+  timeout "$run_limit" "$BENCH" "$@" "${common[@]}" >"$WORK/$name.json"
+}
+run engram --backend engram --server "$ENGRAM_ADDR" --table "$TABLE" \
+    --connections "$CONNECTIONS"
+run redis --backend redis --server "127.0.0.1:$REDIS_PORT" \
+    --rows "$ROWS" --row-bytes "$ROW_BYTES"
+run memcached --backend memcached --server "127.0.0.1:$MEMCACHED_PORT" \
+    --rows "$ROWS" --row-bytes "$ROW_BYTES"
+run inproc --backend inproc --rows "$ROWS" --row-bytes "$ROW_BYTES"
+
+if [[ -n $RESULTS_DIR ]]; then
+  mkdir -p "$RESULTS_DIR"
+  cp "$WORK"/{engram,redis,memcached,inproc}.json "$WORK/tables.json" \
+     "$RESULTS_DIR"/
+fi
+
+# --- The table --------------------------------------------------------------
+"$PYTHON" - "$WORK" "$ROWS" "$ROW_BYTES" <<'EOF'
+import json, sys
+work, rows, row_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+results = {name: json.loads(open(f"{work}/{name}.json").read().strip().splitlines()[-1])
+           for name in ("engram", "redis", "memcached", "inproc")}
+labels = {"engram": "engram (gRPC)", "redis": "redis (MGET)",
+          "memcached": "memcached (get)", "inproc": "in-process gather"}
+redis = results["redis"]["rows_per_s"]
+first = results["engram"]
+print(f"{rows} rows x {row_bytes} B, batch {first['batch']}, "
+      f"concurrency {first['concurrency']}, {first['seconds']:.0f} s, "
+      f"zipf {first['zipf']:g}\n")
+print("| backend | rows/s | GB/s | p50 | p99 | p999 | errors | x redis |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for name, r in results.items():
+    ratio = r["rows_per_s"] / redis if redis > 0 else float("nan")
+    print(f"| {labels[name]} | {r['rows_per_s'] / 1e6:.2f} M | "
+          f"{r['gb_per_s']:.2f} | {r['p50_us'] / 1e3:.2f} ms | "
+          f"{r['p99_us'] / 1e3:.2f} ms | {r['p999_us'] / 1e3:.2f} ms | "
+          f"{r['errors']} | {ratio:.1f}x |")
+for name, r in results.items():
+    if r.get("first_error"):
+        print(f"\n{name} first error: {r['first_error']}")
+EOF

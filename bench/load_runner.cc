@@ -1,0 +1,102 @@
+#include "bench/load_runner.h"
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bench/zipf.h"
+#include "common/status_macros.h"
+
+namespace engram::bench {
+namespace {
+
+struct WorkerResult {
+  std::vector<double> latencies_us;
+  uint64_t errors = 0;
+  std::string first_error;
+};
+
+double Percentile(const std::vector<double>& sorted, double fraction) {
+  if (sorted.empty()) return 0;
+  const size_t index = std::min(
+      sorted.size() - 1, static_cast<size_t>(fraction * sorted.size()));
+  return sorted[index];
+}
+
+absl::Status ValidateConfig(const LoadConfig& config, const TableShape& shape) {
+  if (config.concurrency < 1 || config.batch < 1 || config.seconds <= 0 ||
+      config.warmup_seconds < 0 || config.zipf_s < 0) {
+    return absl::InvalidArgumentError(
+        "concurrency, batch and seconds must be > 0; zipf and warmup >= 0");
+  }
+  if (shape.rows == 0 || shape.row_bytes == 0) {
+    return absl::InvalidArgumentError("the table has no rows");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<LoadReport> RunLoad(const LoadConfig& config,
+                                   const TableShape& shape,
+                                   const BackendFactory& factory) {
+  ENGRAM_RETURN_IF_ERROR(ValidateConfig(config, shape));
+  std::vector<std::unique_ptr<BenchBackend>> backends;
+  for (int i = 0; i < config.concurrency; ++i) {
+    ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<BenchBackend> backend, factory());
+    backends.push_back(std::move(backend));
+  }
+  const absl::Time start = absl::Now();
+  const absl::Time measure_from = start + absl::Seconds(config.warmup_seconds);
+  const absl::Time stop = measure_from + absl::Seconds(config.seconds);
+  std::vector<WorkerResult> results(config.concurrency);
+  std::vector<std::thread> workers;
+  for (int w = 0; w < config.concurrency; ++w) {
+    workers.emplace_back([&, w] {
+      RowIdSampler sampler(shape.rows, config.zipf_s, config.seed + w);
+      std::vector<uint64_t> ids(config.batch);
+      std::vector<char> out(static_cast<size_t>(config.batch) * shape.row_bytes);
+      WorkerResult& result = results[w];
+      for (absl::Time now = absl::Now(); now < stop; ) {
+        for (uint64_t& id : ids) id = sampler.Next();
+        const absl::Status status = backends[w]->Fetch(ids, out.data());
+        const absl::Time done = absl::Now();
+        if (now >= measure_from && done <= stop) {
+          if (status.ok()) {
+            result.latencies_us.push_back(absl::ToDoubleMicroseconds(done - now));
+          } else if (result.errors++ == 0) {
+            result.first_error = status.ToString();
+          }
+        }
+        now = done;
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+
+  LoadReport report;
+  std::vector<double> latencies;
+  for (WorkerResult& result : results) {
+    latencies.insert(latencies.end(), result.latencies_us.begin(),
+                     result.latencies_us.end());
+    report.errors += result.errors;
+    if (report.first_error.empty()) report.first_error = result.first_error;
+  }
+  std::sort(latencies.begin(), latencies.end());
+  report.batches = latencies.size();
+  report.rows = report.batches * config.batch;
+  report.elapsed_seconds = config.seconds;
+  report.rows_per_s = report.rows / config.seconds;
+  report.gb_per_s = report.rows_per_s * shape.row_bytes / 1e9;
+  report.p50_us = Percentile(latencies, 0.50);
+  report.p99_us = Percentile(latencies, 0.99);
+  report.p999_us = Percentile(latencies, 0.999);
+  return report;
+}
+
+}  // namespace engram::bench

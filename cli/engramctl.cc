@@ -1,0 +1,211 @@
+// engramctl: command-line client of engram-server.
+//
+//   engramctl --server 127.0.0.1:50051 tables [--json]
+//   engramctl --server 127.0.0.1:50051 describe TABLE [--json]
+//   engramctl --server 127.0.0.1:50051 lookup TABLE --rows 0,5,9 [--json]
+//
+// Errors print "CODE: message" (the gRPC status code name) on stderr and
+// exit 1; usage errors exit 2.
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "cli/row_id_list.h"
+#include "client/engram_client.h"
+#include "common/cli_flags.h"
+#include "common/json_writer.h"
+#include "common/status_macros.h"
+
+ABSL_FLAG(std::string, server, "127.0.0.1:50051", "engram-server address.");
+ABSL_FLAG(bool, json, false, "Print JSON instead of text.");
+ABSL_FLAG(std::string, rows, "", "lookup: row ids, e.g. 0,5,9 or 0-15.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
+
+namespace engram::cli {
+namespace {
+
+using client::EngramClient;
+using client::TableDescription;
+
+// Most rows `lookup` prints; it is a debugging tool, not a bulk exporter.
+constexpr uint64_t kMaxLookupRows = 1 << 16;
+
+constexpr char kUsage[] =
+    "usage: engramctl [--server ADDR] COMMAND [ARGS] [--json]\n"
+    "commands:\n"
+    "  tables                 list the served tables\n"
+    "  describe TABLE         show one table's metadata\n"
+    "  lookup TABLE --rows 0,5,9   fetch rows (numbers, or hex if opaque)";
+
+absl::StatusOr<std::unique_ptr<EngramClient>> Connect() {
+  client::ClientOptions options;
+  options.server_address = absl::GetFlag(FLAGS_server);
+  options.default_timeout = absl::GetFlag(FLAGS_timeout);
+  return EngramClient::Create(options);
+}
+
+void WriteTableJson(const TableDescription& table, JsonWriter& json) {
+  json.BeginObject();
+  json.Key("name").String(table.name);
+  json.Key("rows").Uint(table.rows);
+  json.Key("row_bytes").Uint(table.row_bytes);
+  json.Key("dtype").String(ElementTypeName(table.element_type));
+  json.Key("version").Uint(table.version);
+  json.Key("dims").BeginArray();
+  for (uint32_t dim : table.dims) json.Uint(dim);
+  json.EndArray();
+  json.Key("hash_spec_digest").String(table.hash_spec_digest);
+  json.EndObject();
+}
+
+void PrintTableText(const TableDescription& table) {
+  std::cout << absl::StrFormat(
+      "%-24s rows=%d row_bytes=%d dtype=%s dims=[%s] version=%d%s\n",
+      table.name, table.rows, table.row_bytes,
+      ElementTypeName(table.element_type), absl::StrJoin(table.dims, ","),
+      table.version,
+      table.hash_spec_digest.empty()
+          ? ""
+          : absl::StrCat(" hash_spec=", table.hash_spec_digest));
+}
+
+absl::Status ListTables(EngramClient& client) {
+  ENGRAM_ASSIGN_OR_RETURN(std::vector<TableDescription> tables,
+                          client.ListTables());
+  if (!absl::GetFlag(FLAGS_json)) {
+    for (const TableDescription& table : tables) PrintTableText(table);
+    return absl::OkStatus();
+  }
+  JsonWriter json;
+  json.BeginObject().Key("tables").BeginArray();
+  for (const TableDescription& table : tables) WriteTableJson(table, json);
+  json.EndArray().EndObject();
+  std::cout << json.str() << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status DescribeTable(EngramClient& client, const std::string& name) {
+  ENGRAM_ASSIGN_OR_RETURN(TableDescription table, client.DescribeTable(name));
+  if (!absl::GetFlag(FLAGS_json)) {
+    PrintTableText(table);
+    return absl::OkStatus();
+  }
+  JsonWriter json;
+  WriteTableJson(table, json);
+  std::cout << json.str() << "\n";
+  return absl::OkStatus();
+}
+
+// Elements per row of a typed table: its dims if given, else as many as fit.
+size_t ElementsPerRow(const TableDescription& table) {
+  if (!table.dims.empty()) {
+    size_t elements = 1;
+    for (uint32_t dim : table.dims) elements *= dim;
+    return elements;
+  }
+  return table.row_bytes / ElementBytes(table.element_type);
+}
+
+void WriteRowJson(const TableDescription& table, const char* row,
+                  JsonWriter& json) {
+  if (table.element_type == ElementType::kOpaque) {
+    std::string hex;
+    for (uint32_t i = 0; i < table.row_bytes; ++i) {
+      absl::StrAppendFormat(&hex, "%02x", static_cast<uint8_t>(row[i]));
+    }
+    json.String(hex);
+    return;
+  }
+  const size_t element_bytes = ElementBytes(table.element_type);
+  json.BeginArray();
+  for (size_t i = 0; i < ElementsPerRow(table); ++i) {
+    json.Double(DecodeElement(table.element_type, row + i * element_bytes));
+  }
+  json.EndArray();
+}
+
+absl::Status Lookup(EngramClient& client, const std::string& name) {
+  ENGRAM_ASSIGN_OR_RETURN(
+      std::vector<uint64_t> ids,
+      ParseRowIdList(absl::GetFlag(FLAGS_rows), kMaxLookupRows));
+  ENGRAM_ASSIGN_OR_RETURN(TableDescription table, client.DescribeTable(name));
+  std::vector<char> rows(ids.size() * table.row_bytes);
+  ENGRAM_ASSIGN_OR_RETURN(client::LookupResult result,
+                          client.Lookup(name, ids, absl::MakeSpan(rows)));
+  // The table may have changed since DescribeTable; trust the response.
+  table.row_bytes = result.row_bytes;
+  if (!absl::GetFlag(FLAGS_json)) {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      JsonWriter row;
+      WriteRowJson(table, rows.data() + i * result.row_bytes, row);
+      std::cout << ids[i] << ": " << row.str() << "\n";
+    }
+    return absl::OkStatus();
+  }
+  JsonWriter json;
+  json.BeginObject();
+  json.Key("table").String(name);
+  json.Key("version").Uint(result.version);
+  json.Key("row_bytes").Uint(result.row_bytes);
+  json.Key("dtype").String(ElementTypeName(table.element_type));
+  json.Key("rows").BeginArray();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    WriteRowJson(table, rows.data() + i * result.row_bytes, json);
+  }
+  json.EndArray().EndObject();
+  std::cout << json.str() << "\n";
+  return absl::OkStatus();
+}
+
+// Arguments each command takes after its name.
+const std::map<std::string, size_t>& CommandArity() {
+  static const auto* arity = new std::map<std::string, size_t>{
+      {"tables", 0}, {"describe", 1}, {"lookup", 1}};
+  return *arity;
+}
+
+// Empty when `args` name a command with the right arguments; else why not.
+std::string UsageProblem(const std::vector<std::string>& args) {
+  if (args.empty()) return "no command given";
+  const auto it = CommandArity().find(args[0]);
+  if (it == CommandArity().end()) {
+    return absl::StrCat("unknown command '", args[0], "'");
+  }
+  if (args.size() != it->second + 1) {
+    return absl::StrCat("'", args[0], "' takes ", it->second, " argument(s)");
+  }
+  return "";
+}
+
+absl::Status Run(const std::vector<std::string>& args) {
+  ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<EngramClient> client, Connect());
+  if (args[0] == "tables") return ListTables(*client);
+  if (args[0] == "describe") return DescribeTable(*client, args[1]);
+  return Lookup(*client, args[1]);
+}
+
+}  // namespace
+}  // namespace engram::cli
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args = engram::ParseCommandLine(
+      argc, argv, engram::cli::kUsage, /*config_flag=*/false);
+  if (const std::string problem = engram::cli::UsageProblem(args);
+      !problem.empty()) {
+    std::cerr << "engramctl: " << problem << "\n" << engram::cli::kUsage << "\n";
+    return 2;
+  }
+  const absl::Status status = engram::cli::Run(args);
+  if (status.ok()) return 0;
+  std::cerr << absl::StatusCodeToString(status.code()) << ": "
+            << status.message() << "\n";
+  return 1;
+}

@@ -1,0 +1,180 @@
+#include "client/engram_client.h"
+
+#include <atomic>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/packed_row_ids.h"
+#include "common/status_macros.h"
+#include "engram/v1/engram_service.grpc.pb.h"
+#include "grpcpp/channel.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+
+namespace engram::client {
+namespace {
+
+absl::StatusOr<TableDescription> ToDescription(const v1::TableInfo& info) {
+  TableDescription description;
+  description.name = info.name();
+  description.rows = info.rows();
+  description.row_bytes = info.row_bytes();
+  ENGRAM_ASSIGN_OR_RETURN(description.element_type,
+                          FromProto(info.element_type()));
+  description.dims.assign(info.dims().begin(), info.dims().end());
+  description.version = info.version();
+  description.hash_spec_digest = info.hash_spec().digest();
+  return description;
+}
+
+// Copies the rows of a successful response into `out`.
+absl::StatusOr<LookupResult> DeliverRows(const v1::LookupResponse& response,
+                                         absl::Span<char> out) {
+  const std::string& rows = response.rows();
+  if (rows.size() != response.row_count() * response.row_bytes()) {
+    return absl::InternalError(absl::StrCat(
+        "server sent ", rows.size(), " bytes for ", response.row_count(),
+        " rows of ", response.row_bytes(), " B"));
+  }
+  if (rows.size() > out.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "output buffer holds ", out.size(), " bytes but ",
+        response.row_count(), " rows of ", response.row_bytes(), " B need ",
+        rows.size()));
+  }
+  std::memcpy(out.data(), rows.data(), rows.size());
+  return LookupResult{response.version(), response.row_bytes(),
+                      response.row_count()};
+}
+
+class GrpcEngramClient final : public EngramClient {
+ public:
+  GrpcEngramClient(const ClientOptions& options,
+                   std::vector<std::unique_ptr<v1::EngramService::Stub>> stubs)
+      : options_(options), stubs_(std::move(stubs)) {}
+
+  absl::StatusOr<std::vector<TableDescription>> ListTables() override {
+    grpc::ClientContext context;
+    SetDeadline(absl::ZeroDuration(), &context);
+    v1::ListTablesResponse response;
+    ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(
+        NextStub().ListTables(&context, v1::ListTablesRequest(), &response)));
+    std::vector<TableDescription> tables;
+    for (const v1::TableInfo& info : response.tables()) {
+      ENGRAM_ASSIGN_OR_RETURN(TableDescription description, ToDescription(info));
+      tables.push_back(std::move(description));
+    }
+    return tables;
+  }
+
+  absl::StatusOr<TableDescription> DescribeTable(
+      absl::string_view table) override {
+    grpc::ClientContext context;
+    SetDeadline(absl::ZeroDuration(), &context);
+    v1::DescribeTableRequest request;
+    request.set_table(std::string(table));
+    v1::TableInfo info;
+    ENGRAM_RETURN_IF_ERROR(
+        FromGrpcStatus(NextStub().DescribeTable(&context, request, &info)));
+    return ToDescription(info);
+  }
+
+  absl::StatusOr<LookupResult> Lookup(absl::string_view table,
+                                      absl::Span<const uint64_t> ids,
+                                      absl::Span<char> out,
+                                      const LookupOptions& options) override {
+    grpc::ClientContext context;
+    SetDeadline(options.timeout, &context);
+    const v1::LookupRequest request = MakeRequest(table, ids, options);
+    v1::LookupResponse response;
+    ENGRAM_RETURN_IF_ERROR(
+        FromGrpcStatus(NextStub().Lookup(&context, request, &response)));
+    return DeliverRows(response, out);
+  }
+
+  void LookupAsync(absl::string_view table, absl::Span<const uint64_t> ids,
+                   absl::Span<char> out, const LookupOptions& options,
+                   LookupCallback done) override {
+    // Owns everything the call touches until its callback has run.
+    struct Call {
+      grpc::ClientContext context;
+      v1::LookupRequest request;
+      v1::LookupResponse response;
+      absl::Span<char> out;
+      LookupCallback done;
+    };
+    auto* call = new Call;
+    SetDeadline(options.timeout, &call->context);
+    call->request = MakeRequest(table, ids, options);
+    call->out = out;
+    call->done = std::move(done);
+    NextStub().async()->Lookup(
+        &call->context, &call->request, &call->response,
+        [call](grpc::Status status) {
+          absl::StatusOr<LookupResult> result =
+              status.ok() ? DeliverRows(call->response, call->out)
+                          : absl::StatusOr<LookupResult>(FromGrpcStatus(status));
+          LookupCallback done = std::move(call->done);
+          delete call;
+          std::move(done)(std::move(result));
+        });
+  }
+
+ private:
+  static v1::LookupRequest MakeRequest(absl::string_view table,
+                                       absl::Span<const uint64_t> ids,
+                                       const LookupOptions& options) {
+    v1::LookupRequest request;
+    request.set_table(std::string(table));
+    AppendPackedRowIds(ids, request.mutable_row_ids());
+    request.set_hash_spec_digest(options.hash_spec_digest);
+    return request;
+  }
+
+  void SetDeadline(absl::Duration timeout, grpc::ClientContext* context) const {
+    if (timeout == absl::ZeroDuration()) timeout = options_.default_timeout;
+    context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  }
+
+  v1::EngramService::Stub& NextStub() {
+    const size_t index =
+        next_stub_.fetch_add(1, std::memory_order_relaxed) % stubs_.size();
+    return *stubs_[index];
+  }
+
+  const ClientOptions options_;
+  const std::vector<std::unique_ptr<v1::EngramService::Stub>> stubs_;
+  std::atomic<size_t> next_stub_{0};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
+    const ClientOptions& options) {
+  if (options.server_address.empty()) {
+    return absl::InvalidArgumentError("server_address is required");
+  }
+  if (options.connections < 1 || options.max_response_bytes < 1 ||
+      options.default_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "connections, max_response_bytes and default_timeout must be > 0");
+  }
+  std::vector<std::unique_ptr<v1::EngramService::Stub>> stubs;
+  for (int i = 0; i < options.connections; ++i) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(options.max_response_bytes);
+    // A distinct argument per channel keeps gRPC from sharing one
+    // connection between them.
+    args.SetInt("engram.connection_index", i);
+    stubs.push_back(v1::EngramService::NewStub(grpc::CreateCustomChannel(
+        options.server_address, grpc::InsecureChannelCredentials(), args)));
+  }
+  return std::make_unique<GrpcEngramClient>(options, std::move(stubs));
+}
+
+}  // namespace engram::client

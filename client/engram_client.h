@@ -1,0 +1,108 @@
+// EngramClient: the C++ client of engram-server, for inference workers and
+// tools. Rows land in caller-provided memory; every call has a deadline.
+//
+//   ClientOptions options;
+//   options.server_address = "127.0.0.1:50051";
+//   ENGRAM_ASSIGN_OR_RETURN(auto client, EngramClient::Create(options));
+//   std::vector<char> rows(ids.size() * 128);
+//   ENGRAM_ASSIGN_OR_RETURN(LookupResult result,
+//                           client->Lookup("layer_1", ids, absl::MakeSpan(rows)));
+//
+//   // Or without blocking: `done` runs on a client thread when rows are in.
+//   client->LookupAsync("layer_1", ids, absl::MakeSpan(rows), {},
+//                       [](absl::StatusOr<LookupResult> result) { ... });
+//
+// Errors are the server's gRPC status as an absl::Status with the same code
+// and message (NOT_FOUND for an unknown table, INVALID_ARGUMENT for a bad id,
+// DEADLINE_EXCEEDED, UNAVAILABLE when the server cannot be reached...).
+// An EngramClient is thread-safe; share one per process and server.
+#ifndef ENGRAM_CLIENT_ENGRAM_CLIENT_H_
+#define ENGRAM_CLIENT_ENGRAM_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "common/element_type.h"
+
+namespace engram::client {
+
+struct ClientOptions {
+  // host:port of an engram-server. Required.
+  std::string server_address;
+  // Deadline of calls whose options set none.
+  absl::Duration default_timeout = absl::Seconds(10);
+  // Largest response accepted (a lookup of N rows needs N * row_bytes).
+  int max_response_bytes = 512 << 20;
+  // HTTP/2 connections to spread calls over; more helps many cores push
+  // large batches.
+  int connections = 1;
+};
+
+// A served table's metadata.
+struct TableDescription {
+  std::string name;
+  uint64_t rows = 0;
+  uint32_t row_bytes = 0;
+  ElementType element_type = ElementType::kOpaque;
+  // Shape of one row in elements; empty for opaque rows.
+  std::vector<uint32_t> dims;
+  uint64_t version = 0;
+  // Digest of the hash spec the table is addressed by; empty if none.
+  std::string hash_spec_digest;
+};
+
+struct LookupOptions {
+  // Deadline of this call; ClientOptions::default_timeout when zero.
+  absl::Duration timeout = absl::ZeroDuration();
+  // When set, the server refuses (FAILED_PRECONDITION) to serve a table
+  // addressed by another hash spec.
+  std::string hash_spec_digest;
+};
+
+struct LookupResult {
+  // Version of the table that served every row.
+  uint64_t version = 0;
+  uint32_t row_bytes = 0;
+  uint64_t row_count = 0;
+};
+
+class EngramClient {
+ public:
+  using LookupCallback = absl::AnyInvocable<void(absl::StatusOr<LookupResult>)>;
+
+  // Connects lazily: a server that is down shows as UNAVAILABLE on the
+  // first call. InvalidArgument for bad options.
+  static absl::StatusOr<std::unique_ptr<EngramClient>> Create(
+      const ClientOptions& options);
+  virtual ~EngramClient() = default;
+
+  virtual absl::StatusOr<std::vector<TableDescription>> ListTables() = 0;
+  virtual absl::StatusOr<TableDescription> DescribeTable(
+      absl::string_view table) = 0;
+
+  // Fetches rows `ids` of `table` into `out`, back to back in id order.
+  // InvalidArgument (nothing written) if `out` is smaller than
+  // ids.size() * row_bytes; otherwise the server's errors.
+  virtual absl::StatusOr<LookupResult> Lookup(
+      absl::string_view table, absl::Span<const uint64_t> ids,
+      absl::Span<char> out, const LookupOptions& options = {}) = 0;
+
+  // Like Lookup but returns at once; `done` runs exactly once, on a client
+  // thread, after `out` is written (or with the error). `ids` may be
+  // released on return; `out` must stay valid until `done` runs.
+  virtual void LookupAsync(absl::string_view table,
+                           absl::Span<const uint64_t> ids, absl::Span<char> out,
+                           const LookupOptions& options,
+                           LookupCallback done) = 0;
+};
+
+}  // namespace engram::client
+
+#endif  // ENGRAM_CLIENT_ENGRAM_CLIENT_H_

@@ -1,0 +1,41 @@
+// Reading and writing 1-D int64 arrays in numpy's .npy format.
+//
+// The compression lookup of a model (raw token id -> compressed id) is saved
+// by the Python side with np.save; this reads it without numpy. Accepted:
+// format versions 1.0, 2.0 and 3.0, dtype '<i8', one dimension (fortran_order
+// is irrelevant for 1-D and accepted), data exactly shape[0] * 8 bytes.
+//
+//   absl::StatusOr<std::vector<int64_t>> v = internal::ReadNpyInt64("m.npy");
+//   std::string bytes = internal::EncodeNpyInt64(*v);  // version 1.0
+//
+// Thread-safe (pure functions).
+#ifndef ENGRAM_COMMON_ADDRESSING_NPY_H_
+#define ENGRAM_COMMON_ADDRESSING_NPY_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace engram::internal {
+
+// ParseNpyInt64 decodes the bytes of a .npy file.
+// Errors: InvalidArgument naming what is wrong: magic, version, header
+// syntax, dtype (anything but '<i8'), shape (not 1-D), data size.
+absl::StatusOr<std::vector<int64_t>> ParseNpyInt64(std::string_view bytes);
+
+// ReadNpyInt64 reads and decodes a .npy file.
+// Errors: NotFound when the file cannot be read; otherwise as ParseNpyInt64,
+// with the path prefixed.
+absl::StatusOr<std::vector<int64_t>> ReadNpyInt64(const std::string& path);
+
+// EncodeNpyInt64 writes `values` as a version 1.0 .npy file ('<i8', 1-D),
+// byte-identical to np.save(f, np.asarray(values, dtype='<i8')).
+std::string EncodeNpyInt64(absl::Span<const int64_t> values);
+
+}  // namespace engram::internal
+
+#endif  // ENGRAM_COMMON_ADDRESSING_NPY_H_

@@ -1,0 +1,21 @@
+#include "common/hash_spec_proto.h"
+
+namespace engram {
+
+v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index) {
+  const HashSpecConfig& config = spec.config();
+  v1::HashSpec proto;
+  proto.set_seed(config.seed);
+  proto.set_layer_id(spec.layer_id(layer_index));
+  proto.set_max_ngram(spec.max_ngram());
+  proto.set_heads_per_ngram(spec.heads_per_ngram());
+  proto.set_pad_id(spec.pad_id());
+  proto.set_tokenizer_vocab(spec.tokenizer_vocab());
+  for (int64_t size : config.vocab_sizes) proto.add_vocab_sizes(size);
+  for (int64_t m : spec.multipliers(layer_index)) proto.add_multipliers(m);
+  for (int64_t size : spec.head_sizes(layer_index)) proto.add_head_sizes(size);
+  proto.set_digest(spec.Digest());
+  return proto;
+}
+
+}  // namespace engram

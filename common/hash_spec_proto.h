@@ -1,0 +1,17 @@
+// Conversion of a HashSpec layer to its wire form (engram.v1.HashSpec), the
+// one place the two meet.
+#ifndef ENGRAM_COMMON_HASH_SPEC_PROTO_H_
+#define ENGRAM_COMMON_HASH_SPEC_PROTO_H_
+
+#include "common/addressing/hash_spec.h"
+#include "engram/v1/engram_service.pb.h"
+
+namespace engram {
+
+// The spec of layer `layer_index` of `spec`, digest included.
+// REQUIRES: 0 <= layer_index < spec.num_layers().
+v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index);
+
+}  // namespace engram
+
+#endif  // ENGRAM_COMMON_HASH_SPEC_PROTO_H_

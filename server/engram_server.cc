@@ -1,0 +1,134 @@
+#include "server/engram_server.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "server/storage/data_dir.h"
+
+namespace engram::server {
+namespace {
+
+// Room for the protobuf framing around the largest request or response.
+constexpr uint64_t kMessageOverheadBytes = 1 << 20;
+
+int MessageLimit(uint64_t payload_bytes) {
+  return static_cast<int>(
+      std::min<uint64_t>(payload_bytes + kMessageOverheadBytes, INT32_MAX));
+}
+
+absl::Status ValidateOptions(const ServerOptions& options) {
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError("a data directory is required (--data-dir)");
+  }
+  if (options.listen_address.empty()) {
+    return absl::InvalidArgumentError("a listen address is required (--listen)");
+  }
+  if (options.limits.max_batch_rows == 0 ||
+      options.limits.max_response_bytes == 0) {
+    return absl::InvalidArgumentError(
+        "--max-batch-rows and --max-response-bytes must be > 0");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
+    ServerOptions options) {
+  ENGRAM_RETURN_IF_ERROR(ValidateOptions(options));
+  ENGRAM_ASSIGN_OR_RETURN(DataDir data_dir, DataDir::Open(options.data_dir));
+  std::vector<DemoTable> demo_tables;
+  if (options.demo.has_value()) {
+    ENGRAM_ASSIGN_OR_RETURN(demo_tables,
+                            BuildMissingDemoTables(data_dir, *options.demo));
+  }
+  auto server = std::unique_ptr<EngramServer>(new EngramServer());
+  ENGRAM_ASSIGN_OR_RETURN(std::vector<StoredTable> stored,
+                          data_dir.LoadTables());
+  for (StoredTable& table : stored) {
+    server->tables_.Publish(std::make_shared<const Table>(
+        std::move(table.info), std::move(table.store)));
+  }
+  for (const DemoTable& table : demo_tables) {
+    server->tables_.Publish(std::make_shared<const Table>(table.info, table.rows));
+  }
+
+  server->service_ =
+      std::make_unique<EngramServiceImpl>(&server->tables_, options.limits);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address,
+                           grpc::InsecureServerCredentials(), &server->port_);
+  // Without this gRPC sets SO_REUSEPORT, and a second server on a taken
+  // port would start and silently share its traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.RegisterService(server->service_.get());
+  builder.SetMaxReceiveMessageSize(MessageLimit(
+      options.limits.max_batch_rows * kPackedRowIdBytes));
+  builder.SetMaxSendMessageSize(
+      MessageLimit(options.limits.max_response_bytes));
+  server->grpc_server_ = builder.BuildAndStart();
+  if (server->grpc_server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen_address));
+  }
+  LOG(INFO) << "engram-server serving " << server->tables_.List().size()
+            << " tables on " << options.listen_address << " (port "
+            << server->port_ << ")";
+  if (!demo_tables.empty()) {
+    server->PersistInBackground(std::move(data_dir), std::move(demo_tables));
+  }
+  return server;
+}
+
+EngramServer::~EngramServer() {
+  Shutdown(absl::ZeroDuration());
+  WaitForPersistence();
+}
+
+void EngramServer::PersistInBackground(DataDir data_dir,
+                                       std::vector<DemoTable> tables) {
+  persist_thread_ = std::thread([this, data_dir = std::move(data_dir),
+                                 tables = std::move(tables)] {
+    for (const DemoTable& table : tables) {
+      const absl::Time start = absl::Now();
+      // Demo rows can be regenerated, so skip the fsyncs that would cost
+      // seconds per GB; the rename still keeps half-written tables invisible.
+      const absl::Status status = data_dir.WriteTable(
+          table.info, table.rows->data(), {.sync = false, .cancel = &stopping_});
+      if (!status.ok()) {
+        LOG(WARNING) << "table " << table.info.name()
+                     << " not saved; it is rebuilt at the next start: " << status;
+        return;
+      }
+      LOG(INFO) << "saved table " << table.info.name() << " to "
+                << data_dir.path() << " in "
+                << absl::FormatDuration(absl::Now() - start);
+    }
+  });
+}
+
+void EngramServer::WaitForPersistence() {
+  if (persist_thread_.joinable()) persist_thread_.join();
+}
+
+void EngramServer::Wait() { grpc_server_->Wait(); }
+
+void EngramServer::Shutdown(absl::Duration grace) {
+  stopping_ = true;
+  // Null only when Create failed before the server started.
+  if (grpc_server_ != nullptr) {
+    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  }
+}
+
+}  // namespace engram::server

@@ -1,0 +1,84 @@
+// EngramServer: the engram-server process minus flag parsing. Loads the
+// tables of a data directory, serves them over gRPC (with health checking
+// and reflection) and shuts down gracefully.
+//
+//   ServerOptions options;
+//   options.listen_address = "127.0.0.1:0";
+//   options.data_dir = "/var/lib/engram";
+//   ENGRAM_ASSIGN_OR_RETURN(auto server, EngramServer::Create(options));
+//   LOG(INFO) << "serving on port " << server->port();
+//   server->Wait();  // until Shutdown() from another thread
+#ifndef ENGRAM_SERVER_ENGRAM_SERVER_H_
+#define ENGRAM_SERVER_ENGRAM_SERVER_H_
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/service/engram_service_impl.h"
+#include "server/tables/demo_tables.h"
+
+namespace grpc {
+class Server;
+}  // namespace grpc
+
+namespace engram::server {
+
+struct ServerOptions {
+  // host:port to listen on; port 0 picks a free port (see port()).
+  std::string listen_address = "127.0.0.1:50051";
+  // Directory holding the tables (created if missing). Required.
+  std::string data_dir;
+  // Per-request bounds.
+  LookupLimits limits;
+  // When set, missing demo tables are built at start (see demo_tables.h),
+  // served at once, and written to the data directory in the background so
+  // that later starts map them instead.
+  std::optional<DemoTablesOptions> demo;
+};
+
+class EngramServer {
+ public:
+  // Loads the tables, creates demo tables if asked, and starts serving.
+  // InvalidArgument for bad options; Unavailable if the address cannot be
+  // bound; the data directory's errors otherwise.
+  static absl::StatusOr<std::unique_ptr<EngramServer>> Create(
+      ServerOptions options);
+  ~EngramServer();
+
+  // The port actually bound.
+  int port() const { return port_; }
+
+  // Blocks until the server has shut down.
+  void Wait();
+
+  // Stops accepting calls, lets in-flight calls finish for up to `grace`,
+  // then cancels what is left; an unfinished background table write is
+  // abandoned (it is redone at the next start). Thread-safe; later calls do
+  // nothing.
+  void Shutdown(absl::Duration grace);
+
+  // Blocks until the background writes of built tables are done (tests).
+  void WaitForPersistence();
+
+ private:
+  EngramServer() = default;
+  // Writes `tables` to `data_dir` on persist_thread_.
+  void PersistInBackground(DataDir data_dir, std::vector<DemoTable> tables);
+
+  TableManager tables_;
+  std::unique_ptr<EngramServiceImpl> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::thread persist_thread_;
+};
+
+}  // namespace engram::server
+
+#endif  // ENGRAM_SERVER_ENGRAM_SERVER_H_

@@ -1,0 +1,158 @@
+// engram-server: serves Engram tables over gRPC.
+//
+//   engram-server --listen 127.0.0.1:50051 --data-dir /var/lib/engram --demo
+//
+// SIGTERM or SIGINT drains in-flight calls (up to --shutdown-grace) and
+// exits 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/cli_flags.h"
+#include "common/element_type.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "absl/strings/numbers.h"
+#include "server/engram_server.h"
+
+ABSL_FLAG(std::string, config, "",
+          "Config file of 'flag = value' lines; command-line flags override it.");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "Address to serve on, host:port (port 0 picks a free one).");
+ABSL_FLAG(std::string, data_dir, "", "Directory holding the tables.");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, the bound port is written here once the server is serving.");
+ABSL_FLAG(uint64_t, max_batch_rows, 1 << 20, "Most row ids in one lookup.");
+ABSL_FLAG(uint64_t, max_response_bytes, 256ull << 20,
+          "Most bytes of rows in one lookup response.");
+ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
+          "How long SIGTERM waits for in-flight calls before cancelling them.");
+ABSL_FLAG(bool, demo, false,
+          "Create the demo tables (reference Engram config, pseudo-random "
+          "rows) at first start and serve them.");
+ABSL_FLAG(std::string, demo_dtype, "bf16",
+          "Element type of demo rows: f32, bf16 or f16.");
+ABSL_FLAG(std::vector<std::string>, demo_layer_ids,
+          (std::vector<std::string>{"1", "15"}),
+          "Demo: Engram layer ids, one table each.");
+ABSL_FLAG(std::vector<std::string>, demo_vocab_sizes,
+          (std::vector<std::string>{"646400", "646400"}),
+          "Demo: target table size per n-gram order 2..max_ngram.");
+ABSL_FLAG(int, demo_heads, 8, "Demo: hash heads per n-gram order.");
+ABSL_FLAG(int, demo_values_per_row, 64, "Demo: values per row (per head).");
+ABSL_FLAG(int64_t, demo_seed, 0, "Demo: hash seed.");
+ABSL_FLAG(int64_t, demo_tokenizer_vocab, 129280,
+          "Demo: size of the compressed tokenizer vocabulary.");
+
+namespace engram::server {
+namespace {
+
+absl::StatusOr<std::vector<int64_t>> ParseIntList(
+    absl::string_view flag, const std::vector<std::string>& values) {
+  std::vector<int64_t> parsed;
+  for (const std::string& value : values) {
+    int64_t number;
+    if (!absl::SimpleAtoi(value, &number)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": '", value, "' is not an integer"));
+    }
+    parsed.push_back(number);
+  }
+  return parsed;
+}
+
+absl::StatusOr<ServerOptions> OptionsFromFlags() {
+  ServerOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.limits.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
+  options.limits.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
+  if (absl::GetFlag(FLAGS_demo)) {
+    DemoTablesOptions demo;
+    ENGRAM_ASSIGN_OR_RETURN(demo.element_type,
+                            ParseElementType(absl::GetFlag(FLAGS_demo_dtype)));
+    HashSpecConfig& config = demo.hash_config;
+    ENGRAM_ASSIGN_OR_RETURN(
+        config.layer_ids,
+        ParseIntList("demo-layer-ids", absl::GetFlag(FLAGS_demo_layer_ids)));
+    ENGRAM_ASSIGN_OR_RETURN(
+        config.vocab_sizes,
+        ParseIntList("demo-vocab-sizes", absl::GetFlag(FLAGS_demo_vocab_sizes)));
+    config.max_ngram = static_cast<int>(config.vocab_sizes.size()) + 1;
+    config.heads_per_ngram = absl::GetFlag(FLAGS_demo_heads);
+    config.n_embed_per_ngram =
+        int64_t{absl::GetFlag(FLAGS_demo_values_per_row)} *
+        config.heads_per_ngram;
+    config.seed = absl::GetFlag(FLAGS_demo_seed);
+    config.tokenizer_vocab = absl::GetFlag(FLAGS_demo_tokenizer_vocab);
+    options.demo = demo;
+  }
+  return options;
+}
+
+// Blocks SIGTERM and SIGINT in every thread (call before any thread starts),
+// so that only WaitForTermination receives them.
+sigset_t BlockTerminationSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+int Run() {
+  const sigset_t signals = BlockTerminationSignals();
+  absl::StatusOr<ServerOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "engram-server: %s\n",
+                 std::string(options.status().message()).c_str());
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<EngramServer>> server =
+      EngramServer::Create(*std::move(options));
+  if (!server.ok()) {
+    LOG(ERROR) << "engram-server cannot start: " << server.status();
+    return 1;
+  }
+  if (const std::string port_file = absl::GetFlag(FLAGS_port_file);
+      !port_file.empty()) {
+    // Written whole, then renamed, so a watcher never reads half a number.
+    const std::string temp = port_file + ".tmp";
+    std::ofstream(temp) << (*server)->port() << "\n";
+    std::rename(temp.c_str(), port_file.c_str());
+  }
+  std::thread signal_waiter([&signals, &server] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    LOG(INFO) << "received signal " << signal_number << ", draining";
+    (*server)->Shutdown(absl::GetFlag(FLAGS_shutdown_grace));
+  });
+  (*server)->Wait();
+  signal_waiter.join();
+  LOG(INFO) << "engram-server stopped";
+  return 0;
+}
+
+}  // namespace
+}  // namespace engram::server
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args = engram::ParseCommandLine(
+      argc, argv,
+      "engram-server --listen HOST:PORT --data-dir DIR [--demo] [--config FILE]",
+      /*config_flag=*/true);
+  if (!args.empty()) {
+    std::fprintf(stderr, "engram-server: unexpected argument '%s'\n",
+                 args[0].c_str());
+    return 2;
+  }
+  return engram::server::Run();
+}

@@ -1,0 +1,177 @@
+#include "server/service/engram_service_impl.h"
+
+#include <deque>
+#include <memory>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/grpc_status.h"
+#include "common/logging.h"
+#include "common/packed_row_ids.h"
+#include "common/status_macros.h"
+
+namespace engram::server {
+namespace {
+
+using StreamReactor =
+    grpc::ServerBidiReactor<v1::StreamLookupRequest, v1::StreamLookupResponse>;
+
+// Finishes a unary call with `status`, converted once here.
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+class StreamLookupReactor final : public StreamReactor {
+ public:
+  explicit StreamLookupReactor(const EngramServiceImpl* service)
+      : service_(service) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    if (!ok || write_failed_) {
+      // The client half-closed or went away: nothing more to answer.
+      reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    auto response = std::make_unique<v1::StreamLookupResponse>();
+    response->set_request_id(request_.request_id());
+    const absl::Status status =
+        service_->DoLookup(request_.lookup(), response->mutable_lookup());
+    if (!status.ok()) {
+      VLOG(1) << "stream lookup " << request_.request_id() << ": " << status;
+      response->clear_lookup();
+      response->set_status_code(static_cast<int>(status.code()));
+      response->set_status_message(std::string(status.message()));
+    }
+    queue_.push_back(std::move(response));
+    if (queue_.size() == 1) StartWrite(queue_.front().get());
+    if (queue_.size() < kMaxQueuedResponses) {
+      StartRead(&request_);
+    } else {
+      read_paused_ = true;
+    }
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    queue_.pop_front();
+    if (!ok) {
+      // The client is gone: stop writing and wait for the read to fail.
+      write_failed_ = true;
+      queue_.clear();
+      if (read_paused_) reads_done_ = true;
+      MaybeFinishLocked();
+      return;
+    }
+    if (!queue_.empty()) StartWrite(queue_.front().get());
+    if (read_paused_ && !reads_done_) {
+      read_paused_ = false;
+      StartRead(&request_);
+    }
+    MaybeFinishLocked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Responses a stream may have waiting for the client before it stops
+  // reading requests, so a slow reader bounds the server's memory.
+  static constexpr size_t kMaxQueuedResponses = 16;
+
+  void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_ || !reads_done_ || !queue_.empty()) return;
+    finished_ = true;
+    Finish(write_failed_ ? grpc::Status::CANCELLED : grpc::Status::OK);
+  }
+
+  const EngramServiceImpl* const service_;
+  absl::Mutex mu_;
+  // Only one read is in flight at a time, so request_ needs no lock.
+  v1::StreamLookupRequest request_;
+  std::deque<std::unique_ptr<v1::StreamLookupResponse>> queue_
+      ABSL_GUARDED_BY(mu_);
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+EngramServiceImpl::EngramServiceImpl(const TableManager* tables,
+                                     LookupLimits limits)
+    : tables_(tables), limits_(limits) {}
+
+absl::Status EngramServiceImpl::DoLookup(const v1::LookupRequest& request,
+                                         v1::LookupResponse* response) const {
+  ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
+                          tables_->Get(request.table()));
+  ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(request.row_ids()));
+  const std::string& digest = table->info().hash_spec().digest();
+  if (!request.hash_spec_digest().empty() &&
+      request.hash_spec_digest() != digest) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "row ids were computed under hash spec ", request.hash_spec_digest(),
+        " but table '", table->name(), "' is addressed by hash spec '", digest,
+        "'"));
+  }
+  const PackedRowIds ids(request.row_ids());
+  if (ids.size() > limits_.max_batch_rows) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "batch of ", ids.size(), " rows exceeds the server limit of ",
+        limits_.max_batch_rows, " rows per lookup (--max-batch-rows)"));
+  }
+  const uint64_t bytes = ids.size() * table->row_bytes();
+  if (bytes > limits_.max_response_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "batch of ", ids.size(), " rows x ", table->row_bytes(), " B = ", bytes,
+        " B exceeds the server limit of ", limits_.max_response_bytes,
+        " B per response (--max-response-bytes)"));
+  }
+  std::string* rows = response->mutable_rows();
+  rows->resize(bytes);
+  ENGRAM_RETURN_IF_ERROR(table->Lookup(ids, rows->data()));
+  response->set_version(table->info().version());
+  response->set_row_bytes(table->row_bytes());
+  response->set_row_count(ids.size());
+  return absl::OkStatus();
+}
+
+grpc::ServerUnaryReactor* EngramServiceImpl::Lookup(
+    grpc::CallbackServerContext* context, const v1::LookupRequest* request,
+    v1::LookupResponse* response) {
+  return FinishUnary(context, DoLookup(*request, response));
+}
+
+StreamReactor* EngramServiceImpl::StreamLookup(
+    grpc::CallbackServerContext* context) {
+  return new StreamLookupReactor(this);
+}
+
+grpc::ServerUnaryReactor* EngramServiceImpl::ListTables(
+    grpc::CallbackServerContext* context, const v1::ListTablesRequest* request,
+    v1::ListTablesResponse* response) {
+  for (const std::shared_ptr<const Table>& table : tables_->List()) {
+    *response->add_tables() = table->info();
+  }
+  return FinishUnary(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* EngramServiceImpl::DescribeTable(
+    grpc::CallbackServerContext* context,
+    const v1::DescribeTableRequest* request, v1::TableInfo* response) {
+  absl::StatusOr<std::shared_ptr<const Table>> table =
+      tables_->Get(request->table());
+  if (table.ok()) *response = (*table)->info();
+  return FinishUnary(context, table.status());
+}
+
+}  // namespace engram::server

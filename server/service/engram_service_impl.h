@@ -1,0 +1,66 @@
+// EngramServiceImpl: the engram.v1.EngramService data plane over a
+// TableManager, on gRPC's callback API (no thread per call).
+//
+//   TableManager tables;
+//   EngramServiceImpl service(&tables, LookupLimits{});
+//   builder.RegisterService(&service);
+//
+// StreamLookup, per stream (a reactor):
+//   1. StartRead for the first request.
+//   2. OnReadDone(ok): answer the request (errors go into the response, the
+//      stream lives on), queue the response and write it when no write is in
+//      flight; read the next request unless kMaxQueuedResponses are waiting.
+//   3. OnWriteDone(ok): write the next queued response; resume reading if it
+//      was paused for back-pressure.
+//   4. When the client has half-closed and the queue is empty, Finish(OK). A
+//      failed read or write (client gone) finishes with CANCELLED.
+//   5. OnDone: the reactor deletes itself.
+#ifndef ENGRAM_SERVER_SERVICE_ENGRAM_SERVICE_IMPL_H_
+#define ENGRAM_SERVER_SERVICE_ENGRAM_SERVICE_IMPL_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "engram/v1/engram_service.grpc.pb.h"
+#include "server/tables/table_manager.h"
+
+namespace engram::server {
+
+// Per-request bounds; a request over either gets RESOURCE_EXHAUSTED.
+struct LookupLimits {
+  // Most row ids in one lookup.
+  uint64_t max_batch_rows = 1 << 20;
+  // Most bytes of rows in one response.
+  uint64_t max_response_bytes = 256ull << 20;
+};
+
+class EngramServiceImpl final : public v1::EngramService::CallbackService {
+ public:
+  // `tables` must outlive the service.
+  EngramServiceImpl(const TableManager* tables, LookupLimits limits);
+
+  grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* context,
+                                   const v1::LookupRequest* request,
+                                   v1::LookupResponse* response) override;
+  grpc::ServerBidiReactor<v1::StreamLookupRequest, v1::StreamLookupResponse>*
+  StreamLookup(grpc::CallbackServerContext* context) override;
+  grpc::ServerUnaryReactor* ListTables(grpc::CallbackServerContext* context,
+                                       const v1::ListTablesRequest* request,
+                                       v1::ListTablesResponse* response) override;
+  grpc::ServerUnaryReactor* DescribeTable(
+      grpc::CallbackServerContext* context,
+      const v1::DescribeTableRequest* request,
+      v1::TableInfo* response) override;
+
+  // Answers one lookup; shared by Lookup and StreamLookup. Thread-safe.
+  absl::Status DoLookup(const v1::LookupRequest& request,
+                        v1::LookupResponse* response) const;
+
+ private:
+  const TableManager* const tables_;
+  const LookupLimits limits_;
+};
+
+}  // namespace engram::server
+
+#endif  // ENGRAM_SERVER_SERVICE_ENGRAM_SERVICE_IMPL_H_

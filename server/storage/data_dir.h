@@ -1,0 +1,80 @@
+// DataDir: the server's tables on disk.
+//
+// Layout (one directory per table, replaced as a whole by rename):
+//   DATA_DIR/tables/<name>/manifest.textproto   engram.v1.TableManifest
+//   DATA_DIR/tables/<name>/rows.bin             rows x row_bytes raw bytes
+//
+//   ENGRAM_ASSIGN_OR_RETURN(DataDir dir, DataDir::Open("/var/lib/engram"));
+//   ENGRAM_ASSIGN_OR_RETURN(std::vector<StoredTable> tables, dir.LoadTables());
+//
+// A table becomes visible only once its files are complete: it is written to
+// a temporary directory and renamed into place, so a crash mid-write leaves
+// no half table (the temporary is removed at the next Open).
+#ifndef ENGRAM_SERVER_STORAGE_DATA_DIR_H_
+#define ENGRAM_SERVER_STORAGE_DATA_DIR_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "engram/v1/engram_service.pb.h"
+#include "server/storage/row_store.h"
+
+namespace engram::server {
+
+// A table read back from disk.
+struct StoredTable {
+  v1::TableInfo info;
+  std::shared_ptr<const RowStore> store;
+};
+
+// InvalidArgument unless `name` is 1-128 characters of [A-Za-z0-9_.-] not
+// starting with '.', so that it is safe as a directory name.
+absl::Status ValidateTableName(absl::string_view name);
+
+class DataDir {
+ public:
+  struct WriteOptions {
+    // fsync files and directories before the table becomes visible. Off only
+    // for data that can be regenerated (demo tables), where it would cost
+    // seconds per GB.
+    bool sync = true;
+    // When set and it turns true, the write stops early with Cancelled,
+    // leaving nothing visible (a shutdown need not wait for a large table).
+    const std::atomic<bool>* cancel = nullptr;
+  };
+
+  // Creates `path` and its tables/ directory if missing and removes
+  // temporaries left by an interrupted write.
+  static absl::StatusOr<DataDir> Open(std::string path);
+
+  const std::string& path() const { return path_; }
+
+  // Whether a complete table named `name` is on disk.
+  bool HasTable(absl::string_view name) const;
+
+  // Maps every table on disk into memory. A table whose files are
+  // inconsistent is logged and skipped; Internal if the directory cannot be
+  // listed.
+  absl::StatusOr<std::vector<StoredTable>> LoadTables() const;
+
+  // Writes `info` and its `rows` (info.rows() * info.row_bytes() bytes) as
+  // table info.name(). AlreadyExists if it is on disk; Internal on I/O
+  // errors and Cancelled (see WriteOptions), leaving nothing visible.
+  absl::Status WriteTable(const v1::TableInfo& info, const char* rows,
+                          const WriteOptions& options) const;
+
+ private:
+  explicit DataDir(std::string path) : path_(std::move(path)) {}
+  std::string TablesPath() const;
+
+  std::string path_;
+};
+
+}  // namespace engram::server
+
+#endif  // ENGRAM_SERVER_STORAGE_DATA_DIR_H_

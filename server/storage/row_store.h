@@ -1,0 +1,32 @@
+// RowStore: where a table's rows live (RAM today; SSD tiers plug in here).
+//
+//   absl::Status status = store.Gather(ids, out);  // out: ids.size() rows
+//
+// A RowStore is immutable once built and safe to read from many threads.
+#ifndef ENGRAM_SERVER_STORAGE_ROW_STORE_H_
+#define ENGRAM_SERVER_STORAGE_ROW_STORE_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "common/packed_row_ids.h"
+
+namespace engram::server {
+
+class RowStore {
+ public:
+  virtual ~RowStore() = default;
+
+  virtual uint64_t rows() const = 0;
+  virtual uint32_t row_bytes() const = 0;
+
+  // Copies the rows named by `ids` to `out`, back to back in id order.
+  // REQUIRES: every id < rows(); `out` holds ids.size() * row_bytes() bytes.
+  // Errors are the tier's own (e.g. an I/O error); the RAM tier never fails.
+  // Thread-safe.
+  virtual absl::Status Gather(const PackedRowIds& ids, char* out) const = 0;
+};
+
+}  // namespace engram::server
+
+#endif  // ENGRAM_SERVER_STORAGE_ROW_STORE_H_

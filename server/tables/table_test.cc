@@ -1,0 +1,58 @@
+#include "server/tables/table.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/storage/ram_row_store.h"
+
+namespace engram::server {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::shared_ptr<const Table> MakeTable(uint64_t rows, uint32_t row_bytes) {
+  auto builder = *RamRowStore::Builder::Create(rows, row_bytes);
+  for (uint64_t i = 0; i < rows * row_bytes; ++i) {
+    builder->mutable_data()[i] = static_cast<char>(i / row_bytes);
+  }
+  v1::TableInfo info;
+  info.set_name("t");
+  info.set_rows(rows);
+  info.set_row_bytes(row_bytes);
+  return std::make_shared<const Table>(info, std::move(*builder).Build());
+}
+
+TEST(TableTest, LooksUpValidIds) {
+  auto table = MakeTable(10, 4);
+  std::string packed;
+  AppendPackedRowIds({9, 0, 3}, &packed);
+  std::string out(12, '\0');
+  ASSERT_TRUE(table->Lookup(PackedRowIds(packed), out.data()).ok());
+  EXPECT_EQ(out, std::string("\x09\x09\x09\x09\x00\x00\x00\x00\x03\x03\x03\x03", 12));
+}
+
+TEST(TableTest, NamesTheFirstOutOfRangeId) {
+  auto table = MakeTable(10, 4);
+  std::string packed;
+  AppendPackedRowIds({1, 2, 10, 11, ~uint64_t{0}}, &packed);
+  std::string out(20, '\0');
+  const absl::Status status = table->Lookup(PackedRowIds(packed), out.data());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("row id 10 at position 2"));
+  EXPECT_THAT(status.message(), HasSubstr("10 rows"));
+}
+
+TEST(TableTest, EmptyTableRejectsEveryId) {
+  auto table = MakeTable(0, 4);
+  std::string packed;
+  AppendPackedRowIds({0}, &packed);
+  std::string out(4, '\0');
+  EXPECT_EQ(table->Lookup(PackedRowIds(packed), out.data()).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(table->Lookup(PackedRowIds(""), out.data()).ok());
+}
+
+}  // namespace
+}  // namespace engram::server

@@ -1,0 +1,164 @@
+// engramctl and engram-bench against a real engram-server, checked through
+// their documented command shapes and JSON output.
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/element_type.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "server/storage/data_dir.h"
+#include "tests/demo_server_fixture.h"
+
+namespace engram::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+google::protobuf::Struct ParseJson(const std::string& text) {
+  google::protobuf::Struct parsed;
+  const auto status = google::protobuf::util::JsonStringToMessage(text, &parsed);
+  EXPECT_TRUE(status.ok()) << status.ToString() << " in: " << text;
+  return parsed;
+}
+
+class CliIntegrationTest : public DemoServerTest {
+ protected:
+  CommandResult Ctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {EngramctlPath(), "--server",
+                                     server_->address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
+};
+
+TEST_F(CliIntegrationTest, TablesJsonHasTheDocumentedShape) {
+  const CommandResult result = Ctl({"tables", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const google::protobuf::Struct json = ParseJson(result.out);
+  const auto& tables = json.fields().at("tables").list_value().values();
+  ASSERT_EQ(tables.size(), 2);
+  const auto& first = tables[0].struct_value().fields();
+  EXPECT_EQ(first.at("name").string_value(), "layer_3");
+  EXPECT_EQ(first.at("rows").number_value(), LayerRows(3));
+  EXPECT_EQ(first.at("row_bytes").number_value(), kSmallDemoValues * 4);
+  EXPECT_EQ(first.at("dtype").string_value(), "f32");
+  EXPECT_EQ(first.at("version").number_value(), 1);
+}
+
+TEST_F(CliIntegrationTest, LookupJsonPrintsTypedRowsAsNumbers) {
+  const CommandResult result = Ctl({"lookup", "layer_7", "--rows", "0,5,9", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const google::protobuf::Struct json = ParseJson(result.out);
+  EXPECT_EQ(json.fields().at("table").string_value(), "layer_7");
+  EXPECT_EQ(json.fields().at("version").number_value(), 1);
+  EXPECT_EQ(json.fields().at("row_bytes").number_value(), kSmallDemoValues * 4);
+  EXPECT_EQ(json.fields().at("dtype").string_value(), "f32");
+  const auto& rows = json.fields().at("rows").list_value().values();
+  const std::vector<uint64_t> ids = {0, 5, 9};
+  const std::string expected = ExpectedDemoRows(7, ids);
+  ASSERT_EQ(rows.size(), ids.size());
+  for (size_t r = 0; r < ids.size(); ++r) {
+    const auto& values = rows[r].list_value().values();
+    ASSERT_EQ(values.size(), kSmallDemoValues);
+    for (int v = 0; v < kSmallDemoValues; ++v) {
+      const float want = DecodeElement(
+          ElementType::kF32, expected.data() + (r * kSmallDemoValues + v) * 4);
+      EXPECT_FLOAT_EQ(values[v].number_value(), want);
+    }
+  }
+}
+
+TEST_F(CliIntegrationTest, DescribeJson) {
+  const CommandResult result = Ctl({"describe", "layer_3", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(ParseJson(result.out).fields().at("rows").number_value(),
+            LayerRows(3));
+}
+
+TEST_F(CliIntegrationTest, ErrorsPrintStatusCodeNameAndExitNonZero) {
+  CommandResult result = Ctl({"lookup", "missing", "--rows", "1", "--json"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("NOT_FOUND: "));
+  EXPECT_THAT(result.err, HasSubstr("missing"));
+
+  result = Ctl({"lookup", "layer_3", "--rows", absl::StrCat(LayerRows(3))});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("INVALID_ARGUMENT: "));
+
+  result = Ctl({"lookup", "layer_3", "--rows", "x"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("bad row id 'x'"));
+
+  result = Ctl({"frobnicate"});
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.err, HasSubstr("unknown command"));
+}
+
+TEST(CliUnreachableTest, UnavailableServer) {
+  const CommandResult result =
+      RunCommand({EngramctlPath(), "--server", "127.0.0.1:1", "--timeout",
+                  "5s", "tables"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("UNAVAILABLE: "));
+}
+
+TEST(CliOpaqueTableTest, LookupPrintsOpaqueRowsAsHex) {
+  TempDir dir;
+  const std::string data_dir = dir.path() + "/data";
+  {
+    absl::StatusOr<server::DataDir> data = server::DataDir::Open(data_dir);
+    ASSERT_TRUE(data.ok()) << data.status();
+    v1::TableInfo info;
+    info.set_name("fp8_rows");
+    info.set_rows(4);
+    info.set_row_bytes(3);
+    info.set_element_type(v1::ELEMENT_TYPE_OPAQUE);
+    info.set_version(1);
+    const std::string rows("\x00\x01\x02\xab\xcd\xef\x10\x20\x30\xff\xfe\xfd", 12);
+    ASSERT_TRUE(data->WriteTable(info, rows.data(), {}).ok());
+  }
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(data_dir, {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const CommandResult result =
+      RunCommand({EngramctlPath(), "--server", (*server)->address(), "lookup",
+                  "fp8_rows", "--rows", "1,3", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const google::protobuf::Struct json = ParseJson(result.out);
+  EXPECT_EQ(json.fields().at("dtype").string_value(), "opaque");
+  const auto& rows = json.fields().at("rows").list_value().values();
+  ASSERT_EQ(rows.size(), 2);
+  EXPECT_EQ(rows[0].string_value(), "abcdef");
+  EXPECT_EQ(rows[1].string_value(), "fffefd");
+}
+
+TEST_F(CliIntegrationTest, BenchJsonReportsThroughputWithoutErrors) {
+  const CommandResult result = RunCommand(
+      {BenchPath(), "--server", server_->address(), "--table", "layer_3",
+       "--batch", "256", "--concurrency", "2", "--seconds", "1", "--warmup",
+       "0.2", "--zipf", "1.0", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const google::protobuf::Struct json = ParseJson(result.out);
+  for (const char* key : {"rows_per_s", "gb_per_s", "p50_us", "p99_us",
+                          "p999_us", "errors"}) {
+    ASSERT_TRUE(json.fields().contains(key)) << key << " in " << result.out;
+  }
+  EXPECT_GT(json.fields().at("rows_per_s").number_value(), 0);
+  EXPECT_EQ(json.fields().at("errors").number_value(), 0);
+  EXPECT_LE(json.fields().at("p50_us").number_value(),
+            json.fields().at("p99_us").number_value());
+}
+
+TEST_F(CliIntegrationTest, BenchCountsErrorsForAMissingTable) {
+  const CommandResult result =
+      RunCommand({BenchPath(), "--server", server_->address(), "--table",
+                  "missing", "--seconds", "0.2", "--json"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("NOT_FOUND"));
+}
+
+}  // namespace
+}  // namespace engram::testing

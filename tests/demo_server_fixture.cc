@@ -1,0 +1,53 @@
+#include "tests/demo_server_fixture.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/tables/demo_tables.h"
+
+namespace engram::testing {
+
+HashSpecConfig SmallDemoConfig() {
+  HashSpecConfig config;
+  config.layer_ids = {3, 7};
+  config.max_ngram = 3;
+  config.vocab_sizes = {1000, 1200};
+  config.heads_per_ngram = 2;
+  config.n_embed_per_ngram = 2 * kSmallDemoValues;
+  return config;
+}
+
+std::vector<std::string> SmallDemoFlags() {
+  return {"--demo", "--demo-layer-ids", "3,7", "--demo-vocab-sizes",
+          "1000,1200", "--demo-heads", "2", "--demo-values-per-row",
+          absl::StrCat(kSmallDemoValues), "--demo-dtype", "f32"};
+}
+
+std::string ExpectedDemoRows(int64_t layer_id,
+                             const std::vector<uint64_t>& rows) {
+  const size_t row_bytes = kSmallDemoValues * ElementBytes(kSmallDemoType);
+  std::string bytes(rows.size() * row_bytes, '\0');
+  for (size_t i = 0; i < rows.size(); ++i) {
+    server::FillDemoRow(layer_id, rows[i], kSmallDemoType, kSmallDemoValues,
+                        bytes.data() + i * row_bytes);
+  }
+  return bytes;
+}
+
+void DemoServerTest::SetUp() {
+  std::vector<std::string> flags = SmallDemoFlags();
+  const std::vector<std::string> extra = ExtraServerFlags();
+  flags.insert(flags.end(), extra.begin(), extra.end());
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(dir_.path() + "/data", flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  server_ = *std::move(server);
+}
+
+uint64_t DemoServerTest::LayerRows(int64_t layer_id) const {
+  absl::StatusOr<HashSpec> spec = HashSpec::FromConfig(SmallDemoConfig());
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  absl::StatusOr<int> index = spec->LayerIndex(layer_id);
+  EXPECT_TRUE(index.ok()) << index.status();
+  return spec->rows_in_layer(*index);
+}
+
+}  // namespace engram::testing
