@@ -3,6 +3,9 @@
 //   engramctl --server 127.0.0.1:50051 tables [--json]
 //   engramctl --server 127.0.0.1:50051 describe TABLE [--json]
 //   engramctl --server 127.0.0.1:50051 lookup TABLE --rows 0,5,9 [--json]
+//   engramctl addresses --seed 0 --layer-ids 1,15 --vocab-sizes 646400,646400
+//       --max-ngram 3 --heads 8 --pad-id 2 --tokenizer-vocab 129280
+//       [--compression FILE.npy] --tokens "1,2,3;4,5,6"
 //
 // Errors print "CODE: message" (the gRPC status code name) on stderr and
 // exit 1; usage errors exit 2.
@@ -18,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "cli/addresses_command.h"
 #include "cli/row_id_list.h"
 #include "client/engram_client.h"
 #include "common/cli_flags.h"
@@ -43,7 +47,10 @@ constexpr char kUsage[] =
     "commands:\n"
     "  tables                 list the served tables\n"
     "  describe TABLE         show one table's metadata\n"
-    "  lookup TABLE --rows 0,5,9   fetch rows (numbers, or hex if opaque)";
+    "  lookup TABLE --rows 0,5,9   fetch rows (numbers, or hex if opaque)\n"
+    "  addresses --tokens \"1,2,3;4,5,6\" [--seed --layer-ids --vocab-sizes\n"
+    "      --max-ngram --heads --pad-id --tokenizer-vocab --compression]\n"
+    "                         compute Engram row addresses (no server)";
 
 absl::StatusOr<std::unique_ptr<EngramClient>> Connect() {
   client::ClientOptions options;
@@ -168,7 +175,7 @@ absl::Status Lookup(EngramClient& client, const std::string& name) {
 // Arguments each command takes after its name.
 const std::map<std::string, size_t>& CommandArity() {
   static const auto* arity = new std::map<std::string, size_t>{
-      {"tables", 0}, {"describe", 1}, {"lookup", 1}};
+      {"tables", 0}, {"describe", 1}, {"lookup", 1}, {"addresses", 0}};
   return *arity;
 }
 
@@ -186,6 +193,11 @@ std::string UsageProblem(const std::vector<std::string>& args) {
 }
 
 absl::Status Run(const std::vector<std::string>& args) {
+  if (args[0] == "addresses") {
+    ENGRAM_ASSIGN_OR_RETURN(std::string json, RunAddressesCommand());
+    std::cout << json << "\n";
+    return absl::OkStatus();
+  }
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<EngramClient> client, Connect());
   if (args[0] == "tables") return ListTables(*client);
   if (args[0] == "describe") return DescribeTable(*client, args[1]);

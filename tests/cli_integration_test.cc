@@ -1,5 +1,7 @@
 // engramctl and engram-bench against a real engram-server, checked through
 // their documented command shapes and JSON output.
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -8,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "server/storage/data_dir.h"
 #include "tests/demo_server_fixture.h"
@@ -158,6 +161,94 @@ TEST_F(CliIntegrationTest, BenchCountsErrorsForAMissingTable) {
                   "missing", "--seconds", "0.2", "--json"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("NOT_FOUND"));
+}
+
+// The CLI must print exactly the reference's addresses for the shared test
+// vectors' configs and tokens.
+class CliAddressesTest : public ::testing::TestWithParam<const char*> {};
+
+std::string JoinNumbers(const google::protobuf::ListValue& list) {
+  std::string joined;
+  for (const auto& value : list.values()) {
+    absl::StrAppend(&joined, joined.empty() ? "" : ",",
+                    static_cast<int64_t>(value.number_value()));
+  }
+  return joined;
+}
+
+TEST_P(CliAddressesTest, MatchesTheReferenceVectors) {
+  std::ifstream in(absl::StrCat(ENGRAM_REFERENCE_VECTOR_DIR, "/", GetParam()));
+  std::stringstream text;
+  text << in.rdbuf();
+  const google::protobuf::Struct vectors = ParseJson(text.str());
+  const auto& config = vectors.fields().at("config").struct_value().fields();
+  std::string tokens;
+  for (const auto& sequence : vectors.fields().at("tokens").list_value().values()) {
+    absl::StrAppend(&tokens, tokens.empty() ? "" : ";",
+                    JoinNumbers(sequence.list_value()));
+  }
+  auto integer = [&](const char* key) {
+    return absl::StrCat(static_cast<int64_t>(config.at(key).number_value()));
+  };
+  const CommandResult result = RunCommand(
+      {EngramctlPath(), "addresses", "--seed", integer("seed"), "--layer-ids",
+       JoinNumbers(config.at("layer_ids").list_value()), "--vocab-sizes",
+       JoinNumbers(config.at("vocab_sizes").list_value()), "--max-ngram",
+       integer("max_ngram"), "--heads", integer("heads_per_ngram"), "--pad-id",
+       integer("pad_id"), "--tokenizer-vocab", integer("tokenizer_vocab"),
+       "--tokens", tokens});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const google::protobuf::Struct printed = ParseJson(result.out);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      printed.fields().at("layers"), vectors.fields().at("layers")))
+      << result.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedVectors, CliAddressesTest,
+                         ::testing::Values("addressing-vectors-default.json",
+                                           "addressing-vectors-small.json"));
+
+TEST(CliAddressesErrorsTest, BadInputIsAClearErrorNeverAnAddress) {
+  const std::vector<std::string> base = {
+      EngramctlPath(), "addresses", "--layer-ids", "1", "--vocab-sizes",
+      "1000,1000", "--max-ngram", "3", "--heads", "2", "--tokenizer-vocab",
+      "500", "--pad-id", "2"};
+  auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = base;
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunCommand(argv);
+  };
+  CommandResult result = run({"--tokens", "1,2,500"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("INVALID_ARGUMENT"));
+  EXPECT_THAT(result.err, HasSubstr("500"));
+  EXPECT_TRUE(result.out.empty());
+
+  result = run({"--tokens", "1,-4"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("-4"));
+
+  result = run({"--tokens", "1,x"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("'x' is not an integer"));
+
+  result = run({"--tokens", "1,2", "--compression", "/nonexistent.npy"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("NOT_FOUND"));
+
+  result = RunCommand({EngramctlPath(), "addresses", "--vocab-sizes", "1,1000",
+                       "--tokens", "1"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("INVALID_ARGUMENT"));
+}
+
+TEST(CliAddressesErrorsTest, RaggedSequencesSayHowTheyWerePadded) {
+  const CommandResult result = RunCommand(
+      {EngramctlPath(), "addresses", "--tokens", "1,2,3;4"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const google::protobuf::Struct json = ParseJson(result.out);
+  EXPECT_EQ(json.fields().at("padding").string_value(), "left");
+  EXPECT_EQ(JoinNumbers(json.fields().at("lengths").list_value()), "3,1");
 }
 
 }  // namespace

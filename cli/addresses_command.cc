@@ -1,0 +1,114 @@
+#include "cli/addresses_command.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/addressing/compression_map.h"
+#include "common/addressing/hash_spec.h"
+#include "common/addressing/vector_json.h"
+#include "common/status_macros.h"
+
+ABSL_FLAG(int64_t, seed, 0, "addresses: global hash seed.");
+ABSL_FLAG(std::string, layer_ids, "1,15", "addresses: Engram layer ids.");
+ABSL_FLAG(std::string, vocab_sizes, "646400,646400",
+          "addresses: target table size per n-gram order 2..max_ngram.");
+ABSL_FLAG(int, max_ngram, 3, "addresses: largest n-gram order.");
+ABSL_FLAG(int, heads, 8, "addresses: hash heads per n-gram order.");
+ABSL_FLAG(int64_t, pad_id, 2, "addresses: padding token (raw id).");
+ABSL_FLAG(int64_t, tokenizer_vocab, 129280,
+          "addresses: size of the compressed vocabulary.");
+ABSL_FLAG(std::string, compression, "",
+          "addresses: .npy int64 map raw id -> compressed id (identity if "
+          "unset).");
+ABSL_FLAG(std::string, tokens, "",
+          "addresses: token ids, ',' between tokens, ';' between sequences.");
+
+namespace engram::cli {
+namespace {
+
+absl::StatusOr<std::vector<int64_t>> ParseIntegers(absl::string_view flag,
+                                                   absl::string_view text) {
+  std::vector<int64_t> values;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    int64_t value;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(item), &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": '", item, "' is not an integer"));
+    }
+    values.push_back(value);
+  }
+  return values;
+}
+
+struct TokenBatch {
+  std::vector<int64_t> tokens;  // [batch][time], left-padded.
+  std::vector<int32_t> lengths;
+  int batch = 0;
+  int time = 0;
+};
+
+absl::StatusOr<TokenBatch> ParseTokens(absl::string_view text,
+                                       int64_t pad_id) {
+  std::vector<std::vector<int64_t>> sequences;
+  for (absl::string_view sequence : absl::StrSplit(text, ';')) {
+    ENGRAM_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                            ParseIntegers("tokens", sequence));
+    sequences.push_back(std::move(ids));
+  }
+  TokenBatch batch;
+  batch.batch = static_cast<int>(sequences.size());
+  for (const auto& sequence : sequences) {
+    batch.time = std::max(batch.time, static_cast<int>(sequence.size()));
+  }
+  for (const auto& sequence : sequences) {
+    batch.tokens.insert(batch.tokens.end(), batch.time - sequence.size(), pad_id);
+    batch.tokens.insert(batch.tokens.end(), sequence.begin(), sequence.end());
+    batch.lengths.push_back(static_cast<int32_t>(sequence.size()));
+  }
+  return batch;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> RunAddressesCommand() {
+  if (absl::GetFlag(FLAGS_tokens).empty()) {
+    return absl::InvalidArgumentError("--tokens is required");
+  }
+  HashSpecConfig config;
+  config.seed = absl::GetFlag(FLAGS_seed);
+  ENGRAM_ASSIGN_OR_RETURN(
+      config.layer_ids, ParseIntegers("layer-ids", absl::GetFlag(FLAGS_layer_ids)));
+  ENGRAM_ASSIGN_OR_RETURN(
+      config.vocab_sizes,
+      ParseIntegers("vocab-sizes", absl::GetFlag(FLAGS_vocab_sizes)));
+  config.max_ngram = absl::GetFlag(FLAGS_max_ngram);
+  config.heads_per_ngram = absl::GetFlag(FLAGS_heads);
+  // Row width does not affect addresses; one value per head keeps it valid.
+  config.n_embed_per_ngram = config.heads_per_ngram;
+  config.pad_id = absl::GetFlag(FLAGS_pad_id);
+  config.tokenizer_vocab = absl::GetFlag(FLAGS_tokenizer_vocab);
+  if (const std::string path = absl::GetFlag(FLAGS_compression); !path.empty()) {
+    CompressionMap::Options options;
+    options.compressed_vocab = config.tokenizer_vocab;
+    ENGRAM_ASSIGN_OR_RETURN(config.compression,
+                            CompressionMap::Load(path, options));
+  }
+  ENGRAM_ASSIGN_OR_RETURN(HashSpec spec, HashSpec::FromConfig(config));
+  ENGRAM_ASSIGN_OR_RETURN(
+      TokenBatch batch, ParseTokens(absl::GetFlag(FLAGS_tokens), config.pad_id));
+  // Full-length batches get the reference layout exactly, with no lengths.
+  const bool ragged =
+      std::any_of(batch.lengths.begin(), batch.lengths.end(),
+                  [&](int32_t length) { return length != batch.time; });
+  return AddressesToJson(spec, batch.tokens, batch.batch, batch.time,
+                         ragged ? absl::Span<const int32_t>(batch.lengths)
+                                : absl::Span<const int32_t>());
+}
+
+}  // namespace engram::cli
