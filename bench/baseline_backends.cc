@@ -70,8 +70,7 @@ struct HostPort {
 
 absl::StatusOr<HostPort> ParseAddress(const std::string& address) {
   const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 ||
-      colon + 1 == address.size()) {
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("address '", address, "' is not host:port"));
   }
@@ -145,16 +144,17 @@ class Connection {
     if (const int rc = getaddrinfo(host_port.host.c_str(),
                                    host_port.port.c_str(), &hints, &resolved);
         rc != 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot resolve ", address, ": ", gai_strerror(rc)));
+      return absl::UnavailableError(
+          absl::StrCat("cannot resolve ", address, ": ", gai_strerror(rc)));
     }
     std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(resolved,
                                                              &freeaddrinfo);
-    absl::Status last_error = absl::UnavailableError(
-        absl::StrCat("no addresses for ", address));
+    absl::Status last_error =
+        absl::UnavailableError(absl::StrCat("no addresses for ", address));
     for (const addrinfo* ai = resolved; ai != nullptr; ai = ai->ai_next) {
       absl::StatusOr<int> fd = ConnectOne(*ai, address);
-      if (fd.ok()) return std::unique_ptr<Connection>(new Connection(*fd, address));
+      if (fd.ok())
+        return std::unique_ptr<Connection>(new Connection(*fd, address));
       last_error = fd.status();
     }
     return last_error;
@@ -241,8 +241,8 @@ class Connection {
 
   static absl::StatusOr<int> ConnectOne(const addrinfo& ai,
                                         const std::string& address) {
-    const int fd = socket(ai.ai_family, ai.ai_socktype | SOCK_CLOEXEC,
-                          ai.ai_protocol);
+    const int fd =
+        socket(ai.ai_family, ai.ai_socktype | SOCK_CLOEXEC, ai.ai_protocol);
     if (fd < 0) return ErrnoError("cannot create a socket for", address, errno);
     // Request and reply are each written whole, so Nagle only adds delay.
     const int one = 1;
@@ -269,9 +269,9 @@ class Connection {
   }
 
   absl::Status TimedOut(absl::string_view what) const {
-    return absl::DeadlineExceededError(absl::StrCat(
-        "no ", what, " progress with ", address_, " in ", kIoTimeoutSeconds,
-        "s"));
+    return absl::DeadlineExceededError(
+        absl::StrCat("no ", what, " progress with ", address_, " in ",
+                     kIoTimeoutSeconds, "s"));
   }
 
   // Reads at least one more byte, compacting the buffer first so a reply
@@ -412,8 +412,8 @@ class RedisBackend final : public BaselineBackend {
     }
     if (count != static_cast<int64_t>(ids.size())) {
       return absl::InternalError(absl::StrCat("redis ", address_, " answered ",
-                                              count, " values for ",
-                                              ids.size(), " keys"));
+                                              count, " values for ", ids.size(),
+                                              " keys"));
     }
     absl::Status missing;
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -430,9 +430,9 @@ class RedisBackend final : public BaselineBackend {
         continue;
       }
       if (len != static_cast<int64_t>(row_bytes_)) {
-        return absl::InternalError(absl::StrCat(
-            "redis ", address_, " key ", KeyName(ids[i]), " holds ", len,
-            " bytes; expected ", row_bytes_));
+        return absl::InternalError(
+            absl::StrCat("redis ", address_, " key ", KeyName(ids[i]),
+                         " holds ", len, " bytes; expected ", row_bytes_));
       }
       ENGRAM_RETURN_IF_ERROR(
           connection_->ReadExact(out + i * row_bytes_, row_bytes_));
@@ -459,8 +459,7 @@ class RedisBackend final : public BaselineBackend {
 
   absl::Status ReplyError(absl::string_view line) const {
     return absl::InternalError(absl::StrCat(
-        "unexpected reply from redis ", address_, ": ",
-        line.substr(0, 200)));
+        "unexpected reply from redis ", address_, ": ", line.substr(0, 200)));
   }
 };
 
@@ -490,9 +489,9 @@ class MemcachedBackend final : public BaselineBackend {
       if (!reply.ok()) {
         status = reply.status();
       } else if (*reply != "STORED") {
-        status = absl::InternalError(absl::StrCat(
-            "memcached ", address_, " set ", KeyName(id), " failed: ",
-            reply->substr(0, 200)));
+        status = absl::InternalError(
+            absl::StrCat("memcached ", address_, " set ", KeyName(id),
+                         " failed: ", reply->substr(0, 200)));
       }
     }
     if (!status.ok()) connection_.reset();
@@ -529,21 +528,22 @@ class MemcachedBackend final : public BaselineBackend {
     for (size_t command_end = 0; command_end < ids.size();) {
       command_end = std::min(ids.size(), command_end + kMemcachedKeysPerGet);
       while (true) {
-        ENGRAM_ASSIGN_OR_RETURN(absl::string_view line, connection_->ReadLine());
+        ENGRAM_ASSIGN_OR_RETURN(absl::string_view line,
+                                connection_->ReadLine());
         if (line == "END") break;
         uint64_t id = 0;
         int64_t bytes = 0;
         if (!ParseValueLine(line, id, bytes)) return ReplyError(line);
         while (next < command_end && ids[next] != id) note_missing(next++);
         if (next == command_end) {
-          return absl::InternalError(absl::StrCat(
-              "memcached ", address_, " returned unrequested key ",
-              KeyName(id)));
+          return absl::InternalError(absl::StrCat("memcached ", address_,
+                                                  " returned unrequested key ",
+                                                  KeyName(id)));
         }
         if (bytes != static_cast<int64_t>(row_bytes_)) {
-          return absl::InternalError(absl::StrCat(
-              "memcached ", address_, " key ", KeyName(id), " holds ", bytes,
-              " bytes; expected ", row_bytes_));
+          return absl::InternalError(
+              absl::StrCat("memcached ", address_, " key ", KeyName(id),
+                           " holds ", bytes, " bytes; expected ", row_bytes_));
         }
         ENGRAM_RETURN_IF_ERROR(
             connection_->ReadExact(out + next * row_bytes_, row_bytes_));
@@ -573,9 +573,9 @@ class MemcachedBackend final : public BaselineBackend {
   }
 
   absl::Status ReplyError(absl::string_view line) const {
-    return absl::InternalError(absl::StrCat(
-        "unexpected reply from memcached ", address_, ": ",
-        line.substr(0, 200)));
+    return absl::InternalError(absl::StrCat("unexpected reply from memcached ",
+                                            address_, ": ",
+                                            line.substr(0, 200)));
   }
 };
 
@@ -605,9 +605,8 @@ absl::Status Populate(BaselineKind kind, BaselineBackend& backend,
     const uint64_t end = std::min(shape.rows, begin + chunk);
     ENGRAM_RETURN_IF_ERROR(backend.Store(begin, end));
     if (report && end >= next_report) {
-      std::fprintf(stderr, "populating %s %s: %llu/%llu rows\n",
-                   KindName(kind), address.c_str(),
-                   static_cast<unsigned long long>(end),
+      std::fprintf(stderr, "populating %s %s: %llu/%llu rows\n", KindName(kind),
+                   address.c_str(), static_cast<unsigned long long>(end),
                    static_cast<unsigned long long>(shape.rows));
       next_report += shape.rows / 10;
     }
@@ -642,10 +641,9 @@ absl::Status Verify(BaselineBackend& backend, TableShape shape) {
 
 }  // namespace
 
-absl::StatusOr<BackendFactory> BaselineBackendFactory(BaselineKind kind,
-                                                      const std::string& address,
-                                                      TableShape shape,
-                                                      bool populate) {
+absl::StatusOr<BackendFactory> BaselineBackendFactory(
+    BaselineKind kind, const std::string& address, TableShape shape,
+    bool populate) {
   if (shape.rows == 0 || shape.row_bytes == 0) {
     return absl::InvalidArgumentError("--rows and --row-bytes must be > 0");
   }
@@ -653,13 +651,12 @@ absl::StatusOr<BackendFactory> BaselineBackendFactory(BaselineKind kind,
                           MakeBackend(kind, address, shape.row_bytes));
   if (populate) ENGRAM_RETURN_IF_ERROR(Populate(kind, *probe, address, shape));
   ENGRAM_RETURN_IF_ERROR(Verify(*probe, shape));
-  return BackendFactory(
-      [kind, address, row_bytes = shape.row_bytes]()
-          -> absl::StatusOr<std::unique_ptr<BenchBackend>> {
-        ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<BaselineBackend> backend,
-                                MakeBackend(kind, address, row_bytes));
-        return std::unique_ptr<BenchBackend>(std::move(backend));
-      });
+  return BackendFactory([kind, address, row_bytes = shape.row_bytes]()
+                            -> absl::StatusOr<std::unique_ptr<BenchBackend>> {
+    ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<BaselineBackend> backend,
+                            MakeBackend(kind, address, row_bytes));
+    return std::unique_ptr<BenchBackend>(std::move(backend));
+  });
 }
 
 }  // namespace engram::bench

@@ -53,7 +53,8 @@ int PickFreePort() {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
   socklen_t len = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+  if (fd < 0 ||
+      bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     if (fd >= 0) close(fd);
     return 0;
@@ -154,7 +155,8 @@ class StoreProcess {
   static pid_t Spawn(const std::vector<std::string>& argv,
                      const std::string& log_path) {
     std::vector<char*> args;
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    for (const std::string& arg : argv)
+      args.push_back(const_cast<char*>(arg.c_str()));
     args.push_back(nullptr);
     const pid_t pid = fork();
     if (pid != 0) return pid;
@@ -181,10 +183,9 @@ std::unique_ptr<StoreProcess> StartStore(BaselineKind kind,
   if (kind == BaselineKind::kRedis) {
     return StoreProcess::Start(
         [&](int port) -> std::vector<std::string> {
-          return {binary,   "--port",       absl::StrCat(port),
-                  "--bind", "127.0.0.1",    "--save",
-                  "",       "--appendonly", "no",
-                  "--dir",  dir};
+          return {binary,   "--port", absl::StrCat(port), "--bind", "127.0.0.1",
+                  "--save", "",       "--appendonly",     "no",     "--dir",
+                  dir};
         },
         dir + "/redis.log");
   }
@@ -193,8 +194,8 @@ std::unique_ptr<StoreProcess> StartStore(BaselineKind kind,
         // -u root: memcached refuses to start as root without it, and test
         // containers often run as root.
         std::vector<std::string> argv = {
-            binary, "-l", "127.0.0.1", "-p", absl::StrCat(port), "-U", "0",
-            "-m", "256"};
+            binary, "-l", "127.0.0.1", "-p", absl::StrCat(port),
+            "-U",   "0",  "-m",        "256"};
         if (geteuid() == 0) {
           argv.push_back("-u");
           argv.push_back("root");
@@ -233,8 +234,8 @@ class BaselineBackendTest : public ::testing::TestWithParam<BaselineKind> {
     }
     ASSERT_FALSE(dir_.path().empty()) << "cannot create a temp dir";
     store_ = StartStore(GetParam(), binary, dir_.path());
-    ASSERT_NE(store_, nullptr) << name << " did not start; see the logs in "
-                               << dir_.path();
+    ASSERT_NE(store_, nullptr)
+        << name << " did not start; see the logs in " << dir_.path();
   }
 
   void TearDown() override {
@@ -337,8 +338,7 @@ TEST_P(BaselineBackendTest, MissingKeyIsNotFoundAndConnectionStaysUsable) {
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr("r:500"));
   // The rows that exist were still delivered to their positions.
-  EXPECT_EQ(out.substr(0, shape.row_bytes),
-            Expected({3}, shape.row_bytes));
+  EXPECT_EQ(out.substr(0, shape.row_bytes), Expected({3}, shape.row_bytes));
   EXPECT_EQ(out.substr(4 * shape.row_bytes), Expected({3}, shape.row_bytes));
 
   // Misses at the end of one pipelined memcached `get` and of the batch.
@@ -399,7 +399,8 @@ TEST(BaselineBackendFactoryTest, UnreachablePortIsUnavailable) {
   const int port = PickFreePort();
   ASSERT_NE(port, 0);
   const std::string address = absl::StrCat("127.0.0.1:", port);
-  for (const BaselineKind kind : {BaselineKind::kRedis, BaselineKind::kMemcached}) {
+  for (const BaselineKind kind :
+       {BaselineKind::kRedis, BaselineKind::kMemcached}) {
     const absl::StatusOr<BackendFactory> factory = BaselineBackendFactory(
         kind, address, {.rows = 10, .row_bytes = 16}, /*populate=*/false);
     EXPECT_EQ(factory.status().code(), absl::StatusCode::kUnavailable)

@@ -4,12 +4,18 @@
 #
 #   bench/compare_baselines.sh [BUILD_DIR] [--concurrency C] [--seconds S]
 #                              [--zipf Z] [--batch N] [--connections K]
+#                              [--malloc glibc|tuned|jemalloc]
 #
 # BUILD_DIR defaults to ./build and must hold server/engram-server,
 # cli/engramctl and bench/engram-bench. The same settings can come from the
 # environment: CONCURRENCY (4), DURATION (10 s), ZIPF (0 = uniform), BATCH
 # (4096), CONNECTIONS (1, engram's HTTP/2 connections), WARMUP (1 s),
-# RESULTS_DIR (if set, the raw --json lines are copied there).
+# RESULTS_DIR (if set, the raw --json lines are copied there), MALLOC
+# (glibc). MALLOC picks the allocator of engram-server and engram-bench:
+# glibc as shipped; tuned = glibc with trimming off and a 32 MB mmap
+# threshold (GLIBC_TUNABLES), so per-call response buffers are not faulted
+# in and given back to the kernel on every lookup; jemalloc = LD_PRELOAD of
+# Debian's libjemalloc2 (Redis links jemalloc too; memcached has its slabs).
 #
 # Starts engram-server with one demo table (layer_1, bf16, 128-byte rows,
 # ~1M rows), redis-server and memcached on free 127.0.0.1 ports, fills the
@@ -26,10 +32,11 @@ BATCH=${BATCH:-4096}
 CONNECTIONS=${CONNECTIONS:-1}
 WARMUP=${WARMUP:-1}
 RESULTS_DIR=${RESULTS_DIR:-}
+MALLOC=${MALLOC:-glibc}
 TABLE=layer_1
 
 usage() {
-  sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -40,6 +47,7 @@ while (($#)); do
     --zipf) ZIPF=$2; shift 2 ;;
     --batch) BATCH=$2; shift 2 ;;
     --connections) CONNECTIONS=$2; shift 2 ;;
+    --malloc) MALLOC=$2; shift 2 ;;
     -h|--help) usage ;;
     -*) echo "compare_baselines: unknown option $1" >&2; usage ;;
     *) BUILD_DIR=$1; shift ;;
@@ -64,12 +72,31 @@ if [[ -z $REDIS_SERVER || -z $MEMCACHED ]]; then
   exit 1
 fi
 PYTHON=$(command -v python3)
+case "$MALLOC" in
+  glibc) MALLOC_ENV=() ;;
+  tuned)
+    tunables=glibc.malloc.trim_threshold=1073741824
+    tunables+=:glibc.malloc.mmap_threshold=33554432
+    MALLOC_ENV=(GLIBC_TUNABLES=$tunables) ;;
+  jemalloc)
+    jemalloc=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1)
+    if [[ -z $jemalloc ]]; then
+      echo "compare_baselines: --malloc jemalloc needs libjemalloc2" >&2
+      exit 1
+    fi
+    MALLOC_ENV=(LD_PRELOAD="$jemalloc") ;;
+  *)
+    echo "compare_baselines: --malloc is glibc, tuned or jemalloc" >&2
+    exit 2 ;;
+esac
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/compare_baselines.XXXXXX")
 PIDS=()
+CHILD=
 
 cleanup() {
   local status=$?
+  if [[ -n $CHILD ]]; then kill -TERM "$CHILD" 2>/dev/null || true; fi
   for pid in "${PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
   done
@@ -89,6 +116,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "compare_baselines: $*" >&2; }
+
+# supervise COMMAND...: runs COMMAND in the background and waits for it, so
+# that a signal to this script is handled at once, not after the command.
+supervise() {
+  "$@" &
+  CHILD=$!
+  wait "$CHILD"
+  CHILD=
+}
 
 free_port() {
   "$PYTHON" -c 'import socket
@@ -118,14 +154,15 @@ wait_for() {
 
 port_open() {
   "$PYTHON" -c 'import socket, sys
-socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1).close()' "$1"
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1"
 }
 
 # --- engram-server --------------------------------------------------------
 mkdir -p "$WORK/engram"
 log "starting engram-server (demo table $TABLE; building it takes a while)"
-"$SERVER" --listen 127.0.0.1:0 --port-file "$WORK/engram.port" \
-    --data-dir "$WORK/engram" --demo --demo-layer-ids 1 \
+env "${MALLOC_ENV[@]}" "$SERVER" --listen 127.0.0.1:0 \
+    --port-file "$WORK/engram.port" --data-dir "$WORK/engram" \
+    --demo --demo-layer-ids 1 \
     --demo-vocab-sizes 262144,262144 --demo-heads 2 \
     >"$WORK/engram-server.log" 2>&1 &
 PIDS+=($!)
@@ -148,6 +185,10 @@ table = next(t for t in tables if t["name"] == sys.argv[2])
 print(table["rows"], table["row_bytes"])
 EOF
 )
+if [[ -z ${ROWS:-} || -z ${ROW_BYTES:-} ]]; then
+  log "engram-server does not serve $TABLE: $(cat "$WORK/tables.json")"
+  exit 1
+fi
 log "engram $ENGRAM_ADDR serves $TABLE: $ROWS rows x $ROW_BYTES bytes"
 
 # --- Redis and memcached ----------------------------------------------------
@@ -159,7 +200,8 @@ wait_for 30 $! redis-server port_open "$REDIS_PORT"
 
 MEMCACHED_PORT=$(free_port)
 memcached_user=()
-if ((EUID == 0)); then memcached_user=(-u root); fi  # It refuses root otherwise.
+# memcached refuses to run as root without -u.
+if ((EUID == 0)); then memcached_user=(-u root); fi
 # -m 1024: ~1M 128-byte items need ~250 MB of slabs; evictions would show as
 # NotFound errors. The default 1 MB item limit (-I) fits any demo row.
 "$MEMCACHED" -l 127.0.0.1 -p "$MEMCACHED_PORT" -U 0 -m 1024 \
@@ -169,9 +211,10 @@ wait_for 30 $! memcached port_open "$MEMCACHED_PORT"
 
 for store in redis:$REDIS_PORT memcached:$MEMCACHED_PORT; do
   log "populating ${store%%:*} with $ROWS rows"
-  timeout 600 "$BENCH" --backend "${store%%:*}" \
-      --server "127.0.0.1:${store##*:}" --rows "$ROWS" --row-bytes "$ROW_BYTES" \
-      --populate --batch 1 --concurrency 1 --seconds 0.1 --warmup 0 \
+  supervise timeout 600 "$BENCH" --backend "${store%%:*}" \
+      --server "127.0.0.1:${store##*:}" --rows "$ROWS" \
+      --row-bytes "$ROW_BYTES" --populate \
+      --batch 1 --concurrency 1 --seconds 0.1 --warmup 0 \
       >/dev/null
 done
 
@@ -187,7 +230,8 @@ run() {
   shift
   log "measuring $name: batch $BATCH, concurrency $CONCURRENCY," \
       "${DURATION}s, zipf $ZIPF"
-  timeout "$run_limit" "$BENCH" "$@" "${common[@]}" >"$WORK/$name.json"
+  supervise timeout "$run_limit" env "${MALLOC_ENV[@]}" "$BENCH" "$@" \
+      "${common[@]}" >"$WORK/$name.json"
 }
 run engram --backend engram --server "$ENGRAM_ADDR" --table "$TABLE" \
     --connections "$CONNECTIONS"
@@ -204,18 +248,21 @@ if [[ -n $RESULTS_DIR ]]; then
 fi
 
 # --- The table --------------------------------------------------------------
-"$PYTHON" - "$WORK" "$ROWS" "$ROW_BYTES" <<'EOF'
+"$PYTHON" - "$WORK" "$ROWS" "$ROW_BYTES" "$MALLOC" <<'EOF'
 import json, sys
-work, rows, row_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-results = {name: json.loads(open(f"{work}/{name}.json").read().strip().splitlines()[-1])
-           for name in ("engram", "redis", "memcached", "inproc")}
+work, malloc = sys.argv[1], sys.argv[4]
+rows, row_bytes = int(sys.argv[2]), int(sys.argv[3])
+results = {}
+for name in ("engram", "redis", "memcached", "inproc"):
+    with open(f"{work}/{name}.json") as f:
+        results[name] = json.loads(f.read().strip().splitlines()[-1])
 labels = {"engram": "engram (gRPC)", "redis": "redis (MGET)",
           "memcached": "memcached (get)", "inproc": "in-process gather"}
 redis = results["redis"]["rows_per_s"]
 first = results["engram"]
 print(f"{rows} rows x {row_bytes} B, batch {first['batch']}, "
       f"concurrency {first['concurrency']}, {first['seconds']:.0f} s, "
-      f"zipf {first['zipf']:g}\n")
+      f"zipf {first['zipf']:g}, engram malloc {malloc}\n")
 print("| backend | rows/s | GB/s | p50 | p99 | p999 | errors | x redis |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in results.items():

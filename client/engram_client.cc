@@ -97,6 +97,26 @@ class GrpcEngramClient final : public EngramClient {
     return DeliverRows(response, out);
   }
 
+  absl::StatusOr<LookupResult> LookupTokens(
+      absl::string_view table, absl::Span<const int64_t> tokens, int batch,
+      int time, absl::Span<const int32_t> lengths, absl::Span<char> out,
+      const LookupOptions& options) override {
+    grpc::ClientContext context;
+    SetDeadline(options.timeout, &context);
+    v1::LookupTokensRequest request;
+    request.set_table(std::string(table));
+    request.mutable_tokens()->assign(reinterpret_cast<const char*>(tokens.data()),
+                                     tokens.size() * sizeof(int64_t));
+    request.set_batch(batch);
+    request.set_time(time);
+    request.mutable_lengths()->Add(lengths.begin(), lengths.end());
+    request.set_hash_spec_digest(options.hash_spec_digest);
+    v1::LookupResponse response;
+    ENGRAM_RETURN_IF_ERROR(
+        FromGrpcStatus(NextStub().LookupTokens(&context, request, &response)));
+    return DeliverRows(response, out);
+  }
+
   void LookupAsync(absl::string_view table, absl::Span<const uint64_t> ids,
                    absl::Span<char> out, const LookupOptions& options,
                    LookupCallback done) override {

@@ -94,6 +94,17 @@ class EngramClient {
       absl::string_view table, absl::Span<const uint64_t> ids,
       absl::Span<char> out, const LookupOptions& options = {}) = 0;
 
+  // Fetches the rows of raw token ids `tokens` ([batch][time], sequence b's
+  // real tokens its last lengths[b] positions; `lengths` empty when all are
+  // full), addressed by the server with the table's hash spec: per token
+  // its (max_ngram - 1) * heads_per_ngram rows, so `out` receives
+  // [batch][time][head] rows. FAILED_PRECONDITION for a table without a
+  // hash spec; INVALID_ARGUMENT for bad shapes or token ids.
+  virtual absl::StatusOr<LookupResult> LookupTokens(
+      absl::string_view table, absl::Span<const int64_t> tokens, int batch,
+      int time, absl::Span<const int32_t> lengths, absl::Span<char> out,
+      const LookupOptions& options = {}) = 0;
+
   // Like Lookup but returns at once; `done` runs exactly once, on a client
   // thread, after `out` is written (or with the error). `ids` may be
   // released on return; `out` must stay valid until `done` runs.

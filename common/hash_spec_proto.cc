@@ -15,7 +15,24 @@ v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index) {
   for (int64_t m : spec.multipliers(layer_index)) proto.add_multipliers(m);
   for (int64_t size : spec.head_sizes(layer_index)) proto.add_head_sizes(size);
   proto.set_digest(spec.Digest());
+  proto.set_n_embed_per_ngram(spec.n_embed_per_ngram());
   return proto;
+}
+
+absl::StatusOr<HashSpec> HashSpecLayerFromProto(const v1::HashSpec& proto) {
+  HashSpecConfig config;
+  config.seed = proto.seed();
+  config.layer_ids = {proto.layer_id()};
+  config.max_ngram = proto.max_ngram();
+  config.vocab_sizes.assign(proto.vocab_sizes().begin(),
+                            proto.vocab_sizes().end());
+  config.heads_per_ngram = proto.heads_per_ngram();
+  config.n_embed_per_ngram = proto.n_embed_per_ngram();
+  config.pad_id = proto.pad_id();
+  config.tokenizer_vocab = proto.tokenizer_vocab();
+  return HashSpec::FromManifest(
+      config, {{proto.multipliers().begin(), proto.multipliers().end()}},
+      {{proto.head_sizes().begin(), proto.head_sizes().end()}});
 }
 
 }  // namespace engram

@@ -3,6 +3,7 @@
 #ifndef ENGRAM_COMMON_HASH_SPEC_PROTO_H_
 #define ENGRAM_COMMON_HASH_SPEC_PROTO_H_
 
+#include "absl/status/statusor.h"
 #include "common/addressing/hash_spec.h"
 #include "engram/v1/engram_service.pb.h"
 
@@ -11,6 +12,13 @@ namespace engram {
 // The spec of layer `layer_index` of `spec`, digest included.
 // REQUIRES: 0 <= layer_index < spec.num_layers().
 v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index);
+
+// A one-layer HashSpec that addresses exactly like the layer `proto` was
+// made from (its multipliers and head sizes are taken as given). Its
+// Digest() is the one-layer spec's; the model's digest stays in `proto`.
+// Compression maps do not travel in the proto: the spec is identity.
+// InvalidArgument for an inconsistent proto.
+absl::StatusOr<HashSpec> HashSpecLayerFromProto(const v1::HashSpec& proto);
 
 }  // namespace engram
 

@@ -53,12 +53,20 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   auto server = std::unique_ptr<EngramServer>(new EngramServer());
   ENGRAM_ASSIGN_OR_RETURN(std::vector<StoredTable> stored,
                           data_dir.LoadTables());
-  for (StoredTable& table : stored) {
-    server->tables_.Publish(std::make_shared<const Table>(
-        std::move(table.info), std::move(table.store)));
+  for (StoredTable& stored_table : stored) {
+    absl::StatusOr<std::shared_ptr<const Table>> table =
+        Table::Create(std::move(stored_table.info), std::move(stored_table.store));
+    if (!table.ok()) {
+      // As with damaged files: serve the other tables.
+      LOG(ERROR) << "not serving a table: " << table.status();
+      continue;
+    }
+    server->tables_.Publish(*std::move(table));
   }
-  for (const DemoTable& table : demo_tables) {
-    server->tables_.Publish(std::make_shared<const Table>(table.info, table.rows));
+  for (const DemoTable& demo_table : demo_tables) {
+    ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
+                            Table::Create(demo_table.info, demo_table.rows));
+    server->tables_.Publish(std::move(table));
   }
 
   server->service_ =

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "client/engram_client.h"
+#include "common/addressing/addresser.h"
 #include "common/addressing/hash_spec.h"
 #include "common/packed_row_ids.h"
 #include "engram/v1/engram_service.grpc.pb.h"
@@ -308,6 +309,53 @@ TEST_F(ServerIntegrationTest, HealthCheckReportsServing) {
   }
   // Field 1 (status), varint 1 = SERVING.
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+}
+
+TEST_F(ServerIntegrationTest, LookupTokensAddressesLikeTheReference) {
+  absl::StatusOr<HashSpec> spec = HashSpec::FromConfig(SmallDemoConfig());
+  ASSERT_TRUE(spec.ok());
+  // Two sequences, the second left-padded to the first's length.
+  const int batch = 2, time = 5;
+  const std::vector<int64_t> tokens = {5, 0, 129279, 2, 77, 99, 99, 1, 2, 3};
+  const std::vector<int32_t> lengths = {5, 3};
+  const int rows_per_token = spec->rows_per_token();
+  for (int64_t layer_id : {3, 7}) {
+    std::vector<int64_t> row_ids(batch * time * rows_per_token);
+    ASSERT_TRUE(ComputeRowIds(*spec, *spec->LayerIndex(layer_id), tokens, batch,
+                              time, lengths, absl::MakeSpan(row_ids))
+                    .ok());
+    std::string rows(row_ids.size() * kRowBytes, '\0');
+    absl::StatusOr<client::LookupResult> result = client_->LookupTokens(
+        absl::StrCat("layer_", layer_id), tokens, batch, time, lengths,
+        absl::MakeSpan(rows.data(), rows.size()));
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->row_count, row_ids.size());
+    EXPECT_EQ(rows, ExpectedDemoRows(layer_id, {row_ids.begin(), row_ids.end()}));
+  }
+}
+
+TEST_F(ServerIntegrationTest, LookupTokensRejectsBadTokensAndShapes) {
+  std::string rows(64 * kRowBytes, '\0');
+  auto lookup = [&](std::vector<int64_t> tokens, int batch, int time,
+                    std::vector<int32_t> lengths) {
+    return client_
+        ->LookupTokens("layer_3", tokens, batch, time, lengths,
+                       absl::MakeSpan(rows.data(), rows.size()))
+        .status();
+  };
+  absl::Status status = lookup({1, 2, 129280}, 1, 3, {});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("129280"));
+  status = lookup({1, -5, 3}, 1, 3, {});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("-5"));
+  EXPECT_EQ(lookup({1, 2, 3}, 2, 2, {}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(lookup({1, 2, 3, 4}, 2, 2, {1}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(lookup({1, 2, 3, 4}, 2, 2, {3, 1}).code(),
+            absl::StatusCode::kInvalidArgument);
+  ExpectServesCorrectly();
 }
 
 class LimitedServerTest : public ServerIntegrationTest {

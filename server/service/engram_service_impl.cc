@@ -1,5 +1,6 @@
 #include "server/service/engram_service_impl.h"
 
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <utility>
@@ -7,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/addressing/addresser.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
@@ -110,45 +112,101 @@ EngramServiceImpl::EngramServiceImpl(const TableManager* tables,
                                      LookupLimits limits)
     : tables_(tables), limits_(limits) {}
 
-absl::Status EngramServiceImpl::DoLookup(const v1::LookupRequest& request,
-                                         v1::LookupResponse* response) const {
+absl::StatusOr<std::shared_ptr<const Table>> EngramServiceImpl::GetTable(
+    const std::string& name, const std::string& expected_digest) const {
   ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
-                          tables_->Get(request.table()));
-  ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(request.row_ids()));
+                          tables_->Get(name));
   const std::string& digest = table->info().hash_spec().digest();
-  if (!request.hash_spec_digest().empty() &&
-      request.hash_spec_digest() != digest) {
+  if (!expected_digest.empty() && expected_digest != digest) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "row ids were computed under hash spec ", request.hash_spec_digest(),
+        "row ids were computed under hash spec ", expected_digest,
         " but table '", table->name(), "' is addressed by hash spec '", digest,
         "'"));
   }
-  const PackedRowIds ids(request.row_ids());
+  return table;
+}
+
+absl::Status EngramServiceImpl::GatherRows(const Table& table,
+                                           const PackedRowIds& ids,
+                                           v1::LookupResponse* response) const {
   if (ids.size() > limits_.max_batch_rows) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "batch of ", ids.size(), " rows exceeds the server limit of ",
         limits_.max_batch_rows, " rows per lookup (--max-batch-rows)"));
   }
-  const uint64_t bytes = ids.size() * table->row_bytes();
+  const uint64_t bytes = ids.size() * table.row_bytes();
   if (bytes > limits_.max_response_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "batch of ", ids.size(), " rows x ", table->row_bytes(), " B = ", bytes,
+        "batch of ", ids.size(), " rows x ", table.row_bytes(), " B = ", bytes,
         " B exceeds the server limit of ", limits_.max_response_bytes,
         " B per response (--max-response-bytes)"));
   }
   std::string* rows = response->mutable_rows();
   rows->resize(bytes);
-  ENGRAM_RETURN_IF_ERROR(table->Lookup(ids, rows->data()));
-  response->set_version(table->info().version());
-  response->set_row_bytes(table->row_bytes());
+  ENGRAM_RETURN_IF_ERROR(table.Lookup(ids, rows->data()));
+  response->set_version(table.info().version());
+  response->set_row_bytes(table.row_bytes());
   response->set_row_count(ids.size());
   return absl::OkStatus();
+}
+
+absl::Status EngramServiceImpl::DoLookup(const v1::LookupRequest& request,
+                                         v1::LookupResponse* response) const {
+  ENGRAM_ASSIGN_OR_RETURN(
+      std::shared_ptr<const Table> table,
+      GetTable(request.table(), request.hash_spec_digest()));
+  ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(request.row_ids()));
+  return GatherRows(*table, PackedRowIds(request.row_ids()), response);
+}
+
+absl::Status EngramServiceImpl::DoLookupTokens(
+    const v1::LookupTokensRequest& request,
+    v1::LookupResponse* response) const {
+  ENGRAM_ASSIGN_OR_RETURN(
+      std::shared_ptr<const Table> table,
+      GetTable(request.table(), request.hash_spec_digest()));
+  const HashSpec* spec = table->hash_spec();
+  if (spec == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table '", table->name(),
+        "' has no hash spec; look it up by row id instead"));
+  }
+  const uint64_t tokens = request.tokens().size() / sizeof(int64_t);
+  if (request.tokens().size() % sizeof(int64_t) != 0 ||
+      tokens != uint64_t{request.batch()} * request.time()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tokens holds ", request.tokens().size(), " bytes; batch ",
+        request.batch(), " x time ", request.time(),
+        " needs 8 bytes (one little-endian int64) per token"));
+  }
+  const uint64_t rows = tokens * spec->rows_per_token();
+  if (rows > limits_.max_batch_rows) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        tokens, " tokens address ", rows, " rows, over the server limit of ",
+        limits_.max_batch_rows, " rows per lookup (--max-batch-rows)"));
+  }
+  std::vector<int64_t> token_ids(tokens);
+  std::memcpy(token_ids.data(), request.tokens().data(), request.tokens().size());
+  std::vector<int64_t> row_ids(rows);
+  ENGRAM_RETURN_IF_ERROR(ComputeRowIds(
+      *spec, /*layer_index=*/0, token_ids, request.batch(), request.time(),
+      request.lengths(), absl::MakeSpan(row_ids)));
+  // Row ids are non-negative, so their int64 bytes are their uint64 bytes.
+  const absl::string_view packed(reinterpret_cast<const char*>(row_ids.data()),
+                                 row_ids.size() * sizeof(int64_t));
+  return GatherRows(*table, PackedRowIds(packed), response);
 }
 
 grpc::ServerUnaryReactor* EngramServiceImpl::Lookup(
     grpc::CallbackServerContext* context, const v1::LookupRequest* request,
     v1::LookupResponse* response) {
   return FinishUnary(context, DoLookup(*request, response));
+}
+
+grpc::ServerUnaryReactor* EngramServiceImpl::LookupTokens(
+    grpc::CallbackServerContext* context,
+    const v1::LookupTokensRequest* request, v1::LookupResponse* response) {
+  return FinishUnary(context, DoLookupTokens(*request, response));
 }
 
 StreamReactor* EngramServiceImpl::StreamLookup(

@@ -21,6 +21,8 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/packed_row_ids.h"
 #include "engram/v1/engram_service.grpc.pb.h"
 #include "server/tables/table_manager.h"
 
@@ -42,6 +44,9 @@ class EngramServiceImpl final : public v1::EngramService::CallbackService {
   grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* context,
                                    const v1::LookupRequest* request,
                                    v1::LookupResponse* response) override;
+  grpc::ServerUnaryReactor* LookupTokens(grpc::CallbackServerContext* context,
+                                         const v1::LookupTokensRequest* request,
+                                         v1::LookupResponse* response) override;
   grpc::ServerBidiReactor<v1::StreamLookupRequest, v1::StreamLookupResponse>*
   StreamLookup(grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* ListTables(grpc::CallbackServerContext* context,
@@ -56,7 +61,19 @@ class EngramServiceImpl final : public v1::EngramService::CallbackService {
   absl::Status DoLookup(const v1::LookupRequest& request,
                         v1::LookupResponse* response) const;
 
+  // Answers one token lookup. Thread-safe.
+  absl::Status DoLookupTokens(const v1::LookupTokensRequest& request,
+                              v1::LookupResponse* response) const;
+
  private:
+  // The table named `name`; FAILED_PRECONDITION if `expected_digest` is set
+  // and differs from its hash spec's.
+  absl::StatusOr<std::shared_ptr<const Table>> GetTable(
+      const std::string& name, const std::string& expected_digest) const;
+  // Checks the limits and gathers `ids` of `table` into `response`.
+  absl::Status GatherRows(const Table& table, const PackedRowIds& ids,
+                          v1::LookupResponse* response) const;
+
   const TableManager* const tables_;
   const LookupLimits limits_;
 };

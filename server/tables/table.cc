@@ -4,11 +4,42 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/hash_spec_proto.h"
 
 namespace engram::server {
 
-Table::Table(v1::TableInfo info, std::shared_ptr<const RowStore> store)
-    : info_(std::move(info)), store_(std::move(store)) {}
+Table::Table(v1::TableInfo info, std::shared_ptr<const RowStore> store,
+             std::optional<HashSpec> hash_spec)
+    : info_(std::move(info)),
+      store_(std::move(store)),
+      hash_spec_(std::move(hash_spec)) {}
+
+absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
+    v1::TableInfo info, std::shared_ptr<const RowStore> store) {
+  if (info.rows() != store->rows() || info.row_bytes() != store->row_bytes()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table '", info.name(), "' declares ", info.rows(), " rows x ",
+        info.row_bytes(), " B but its store holds ", store->rows(), " x ",
+        store->row_bytes(), " B"));
+  }
+  std::optional<HashSpec> hash_spec;
+  if (info.has_hash_spec()) {
+    absl::StatusOr<HashSpec> spec = HashSpecLayerFromProto(info.hash_spec());
+    if (!spec.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table '", info.name(), "' has a bad hash spec: ",
+          spec.status().message()));
+    }
+    if (static_cast<uint64_t>(spec->rows_in_layer(0)) != info.rows()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table '", info.name(), "' has ", info.rows(),
+          " rows but its hash spec addresses ", spec->rows_in_layer(0)));
+    }
+    hash_spec = *std::move(spec);
+  }
+  return std::shared_ptr<const Table>(
+      new Table(std::move(info), std::move(store), std::move(hash_spec)));
+}
 
 absl::Status Table::Lookup(const PackedRowIds& ids, char* out) const {
   const uint64_t rows = info_.rows();

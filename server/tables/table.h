@@ -10,9 +10,12 @@
 #define ENGRAM_SERVER_TABLES_TABLE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/addressing/hash_spec.h"
 #include "common/packed_row_ids.h"
 #include "engram/v1/engram_service.pb.h"
 #include "server/storage/row_store.h"
@@ -21,14 +24,21 @@ namespace engram::server {
 
 class Table {
  public:
-  // REQUIRES: info.rows() and info.row_bytes() match the store's.
-  Table(v1::TableInfo info, std::shared_ptr<const RowStore> store);
+  // Checks that `info` matches `store` (rows, row_bytes) and, when info has
+  // a hash spec, that the spec is valid and addresses exactly info.rows()
+  // rows. InvalidArgument otherwise.
+  static absl::StatusOr<std::shared_ptr<const Table>> Create(
+      v1::TableInfo info, std::shared_ptr<const RowStore> store);
 
   const v1::TableInfo& info() const { return info_; }
   const std::string& name() const { return info_.name(); }
   uint64_t rows() const { return info_.rows(); }
   uint32_t row_bytes() const { return info_.row_bytes(); }
   const RowStore& store() const { return *store_; }
+  // The addressing of this table's layer; null if it has no hash spec.
+  const HashSpec* hash_spec() const {
+    return hash_spec_ ? &*hash_spec_ : nullptr;
+  }
 
   // Checks that every id is < rows() and gathers the rows into `out`, which
   // must hold ids.size() * row_bytes() bytes. InvalidArgument naming the
@@ -36,8 +46,12 @@ class Table {
   absl::Status Lookup(const PackedRowIds& ids, char* out) const;
 
  private:
+  Table(v1::TableInfo info, std::shared_ptr<const RowStore> store,
+        std::optional<HashSpec> hash_spec);
+
   const v1::TableInfo info_;
   const std::shared_ptr<const RowStore> store_;
+  const std::optional<HashSpec> hash_spec_;
 };
 
 }  // namespace engram::server

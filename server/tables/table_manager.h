@@ -1,7 +1,7 @@
 // TableManager: the set of served tables, by name.
 //
 //   TableManager manager;
-//   manager.Publish(std::make_shared<const Table>(info, store));
+//   manager.Publish(*Table::Create(info, store));
 //   ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
 //                           manager.Get("layer_1"));
 //
