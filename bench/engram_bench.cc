@@ -19,6 +19,7 @@
 #include "bench/load_runner.h"
 #include "client/engram_client.h"
 #include "common/cli_flags.h"
+#include "common/malloc_tuning.h"
 #include "common/json_writer.h"
 #include "common/status_macros.h"
 
@@ -137,6 +138,7 @@ absl::Status Run() {
 }  // namespace engram::bench
 
 int main(int argc, char** argv) {
+  engram::TuneMallocForLargeBuffers();
   const std::vector<std::string> args = engram::ParseCommandLine(
       argc, argv,
       "engram-bench --server ADDR --table TABLE [--batch N] [--concurrency C] "

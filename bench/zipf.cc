@@ -22,7 +22,7 @@ double Helper2(double x) {
 }  // namespace
 
 RowIdSampler::RowIdSampler(uint64_t rows, double zipf_s, uint64_t seed)
-    : rows_(rows), s_(zipf_s), rng_(seed) {
+    : rows_(rows), s_(zipf_s), state_(seed) {
   // Golden-ratio multiplier, nudged until coprime with rows.
   scatter_ = 0x9E3779B97F4A7C15ull % rows_;
   if (scatter_ == 0) scatter_ = 1;
@@ -32,6 +32,17 @@ RowIdSampler::RowIdSampler(uint64_t rows, double zipf_s, uint64_t seed)
     h_integral_n_ = HIntegral(static_cast<double>(rows_) + 0.5);
     threshold_ = 2.0 - HIntegralInverse(HIntegral(2.5) - H(2.0));
   }
+}
+
+uint64_t RowIdSampler::NextRandom() {
+  uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double RowIdSampler::NextUnit() {
+  return static_cast<double>(NextRandom() >> 11) * 0x1.0p-53;
 }
 
 double RowIdSampler::H(double x) const { return std::exp(-s_ * std::log(x)); }
@@ -50,7 +61,7 @@ double RowIdSampler::HIntegralInverse(double x) const {
 uint64_t RowIdSampler::NextRank() {
   while (true) {
     const double u =
-        h_integral_n_ + unit_(rng_) * (h_integral_x1_ - h_integral_n_);
+        h_integral_n_ + NextUnit() * (h_integral_x1_ - h_integral_n_);
     const double x = HIntegralInverse(u);
     double k = std::floor(x + 0.5);
     if (k < 1) k = 1;
@@ -62,7 +73,11 @@ uint64_t RowIdSampler::NextRank() {
 }
 
 uint64_t RowIdSampler::Next() {
-  if (s_ == 0) return rng_() % rows_;
+  if (s_ == 0) {
+    // Lemire's multiply-shift: uniform in [0, rows_) without a division.
+    return static_cast<uint64_t>(
+        (static_cast<unsigned __int128>(NextRandom()) * rows_) >> 64);
+  }
   const unsigned __int128 scattered =
       static_cast<unsigned __int128>(NextRank() - 1) * scatter_;
   return static_cast<uint64_t>(scattered % rows_);

@@ -7,7 +7,6 @@
 #define ENGRAM_BENCH_ZIPF_H_
 
 #include <cstdint>
-#include <random>
 
 namespace engram::bench {
 
@@ -29,8 +28,12 @@ class RowIdSampler {
   uint64_t rows_;
   double s_;
   uint64_t scatter_;  // Multiplier coprime to rows_: rank -> row id bijection.
-  std::mt19937_64 rng_;
-  std::uniform_real_distribution<double> unit_{0.0, 1.0};
+  // SplitMix64 stream: the sampler runs on the same cores as the server it
+  // loads, so it must cost far less than a lookup (mt19937 showed in
+  // profiles).
+  uint64_t NextRandom();
+  double NextUnit();
+  uint64_t state_;
   double h_integral_x1_ = 0;
   double h_integral_n_ = 0;
   double threshold_ = 0;

@@ -6,13 +6,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/synchronization/notification.h"
 #include "common/grpc_status.h"
+#include "common/lookup_wire.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
 #include "engram/v1/engram_service.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
+#include "grpcpp/generic/generic_stub.h"
+#include "grpcpp/impl/codegen/proto_utils.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
 
@@ -32,31 +36,39 @@ absl::StatusOr<TableDescription> ToDescription(const v1::TableInfo& info) {
   return description;
 }
 
+// Full name of the Lookup method, for the generic (ByteBuffer) stub.
+constexpr char kLookupMethod[] = "/engram.v1.EngramService/Lookup";
+
 // Copies the rows of a successful response into `out`.
+absl::StatusOr<LookupResult> DeliverRows(grpc::ByteBuffer* response,
+                                         absl::Span<char> out) {
+  ENGRAM_ASSIGN_OR_RETURN(LookupResponseHeader header,
+                          DecodeLookupResponse(response, out));
+  return LookupResult{header.version, header.row_bytes, header.row_count};
+}
+
 absl::StatusOr<LookupResult> DeliverRows(const v1::LookupResponse& response,
                                          absl::Span<char> out) {
-  const std::string& rows = response.rows();
-  if (rows.size() != response.row_count() * response.row_bytes()) {
-    return absl::InternalError(absl::StrCat(
-        "server sent ", rows.size(), " bytes for ", response.row_count(),
-        " rows of ", response.row_bytes(), " B"));
-  }
-  if (rows.size() > out.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "output buffer holds ", out.size(), " bytes but ",
-        response.row_count(), " rows of ", response.row_bytes(), " B need ",
-        rows.size()));
-  }
-  std::memcpy(out.data(), rows.data(), rows.size());
-  return LookupResult{response.version(), response.row_bytes(),
-                      response.row_count()};
+  grpc::ByteBuffer buffer;
+  bool own_buffer;
+  ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(
+      grpc::SerializationTraits<v1::LookupResponse>::Serialize(
+          response, &buffer, &own_buffer)));
+  return DeliverRows(&buffer, out);
 }
+
+// One connection: the typed stub, and a generic stub for Lookup, whose
+// rows are decoded straight into the caller's buffer.
+struct Connection {
+  std::unique_ptr<v1::EngramService::Stub> stub;
+  std::unique_ptr<grpc::GenericStub> generic;
+};
 
 class GrpcEngramClient final : public EngramClient {
  public:
   GrpcEngramClient(const ClientOptions& options,
-                   std::vector<std::unique_ptr<v1::EngramService::Stub>> stubs)
-      : options_(options), stubs_(std::move(stubs)) {}
+                   std::vector<Connection> connections)
+      : options_(options), connections_(std::move(connections)) {}
 
   absl::StatusOr<std::vector<TableDescription>> ListTables() override {
     grpc::ClientContext context;
@@ -88,13 +100,15 @@ class GrpcEngramClient final : public EngramClient {
                                       absl::Span<const uint64_t> ids,
                                       absl::Span<char> out,
                                       const LookupOptions& options) override {
-    grpc::ClientContext context;
-    SetDeadline(options.timeout, &context);
-    const v1::LookupRequest request = MakeRequest(table, ids, options);
-    v1::LookupResponse response;
-    ENGRAM_RETURN_IF_ERROR(
-        FromGrpcStatus(NextStub().Lookup(&context, request, &response)));
-    return DeliverRows(response, out);
+    absl::Notification done;
+    absl::StatusOr<LookupResult> result;
+    LookupAsync(table, ids, out, options,
+                [&](absl::StatusOr<LookupResult> call_result) {
+                  result = std::move(call_result);
+                  done.Notify();
+                });
+    done.WaitForNotification();
+    return result;
   }
 
   absl::StatusOr<LookupResult> LookupTokens(
@@ -123,21 +137,29 @@ class GrpcEngramClient final : public EngramClient {
     // Owns everything the call touches until its callback has run.
     struct Call {
       grpc::ClientContext context;
-      v1::LookupRequest request;
-      v1::LookupResponse response;
+      grpc::ByteBuffer request;
+      grpc::ByteBuffer response;
       absl::Span<char> out;
       LookupCallback done;
     };
     auto* call = new Call;
     SetDeadline(options.timeout, &call->context);
-    call->request = MakeRequest(table, ids, options);
+    bool own_buffer;
+    const grpc::Status serialized =
+        grpc::SerializationTraits<v1::LookupRequest>::Serialize(
+            MakeRequest(table, ids, options), &call->request, &own_buffer);
+    if (!serialized.ok()) {
+      delete call;
+      std::move(done)(FromGrpcStatus(serialized));
+      return;
+    }
     call->out = out;
     call->done = std::move(done);
-    NextStub().async()->Lookup(
-        &call->context, &call->request, &call->response,
-        [call](grpc::Status status) {
+    NextConnection().generic->UnaryCall(
+        &call->context, kLookupMethod, grpc::StubOptions(), &call->request,
+        &call->response, [call](grpc::Status status) {
           absl::StatusOr<LookupResult> result =
-              status.ok() ? DeliverRows(call->response, call->out)
+              status.ok() ? DeliverRows(&call->response, call->out)
                           : absl::StatusOr<LookupResult>(FromGrpcStatus(status));
           LookupCallback done = std::move(call->done);
           delete call;
@@ -161,15 +183,17 @@ class GrpcEngramClient final : public EngramClient {
     context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   }
 
-  v1::EngramService::Stub& NextStub() {
-    const size_t index =
-        next_stub_.fetch_add(1, std::memory_order_relaxed) % stubs_.size();
-    return *stubs_[index];
+  // Spreads calls over the connections, round robin.
+  Connection& NextConnection() {
+    const size_t index = next_connection_.fetch_add(1, std::memory_order_relaxed) %
+                         connections_.size();
+    return connections_[index];
   }
+  v1::EngramService::Stub& NextStub() { return *NextConnection().stub; }
 
   const ClientOptions options_;
-  const std::vector<std::unique_ptr<v1::EngramService::Stub>> stubs_;
-  std::atomic<size_t> next_stub_{0};
+  std::vector<Connection> connections_;
+  std::atomic<size_t> next_connection_{0};
 };
 
 }  // namespace
@@ -184,17 +208,19 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
     return absl::InvalidArgumentError(
         "connections, max_response_bytes and default_timeout must be > 0");
   }
-  std::vector<std::unique_ptr<v1::EngramService::Stub>> stubs;
+  std::vector<Connection> connections;
   for (int i = 0; i < options.connections; ++i) {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(options.max_response_bytes);
     // A distinct argument per channel keeps gRPC from sharing one
     // connection between them.
     args.SetInt("engram.connection_index", i);
-    stubs.push_back(v1::EngramService::NewStub(grpc::CreateCustomChannel(
-        options.server_address, grpc::InsecureChannelCredentials(), args)));
+    std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+        options.server_address, grpc::InsecureChannelCredentials(), args);
+    connections.push_back({v1::EngramService::NewStub(channel),
+                           std::make_unique<grpc::GenericStub>(channel)});
   }
-  return std::make_unique<GrpcEngramClient>(options, std::move(stubs));
+  return std::make_unique<GrpcEngramClient>(options, std::move(connections));
 }
 
 }  // namespace engram::client

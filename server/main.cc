@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/cli_flags.h"
+#include "common/malloc_tuning.h"
 #include "common/element_type.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -145,6 +146,7 @@ int Run() {
 }  // namespace engram::server
 
 int main(int argc, char** argv) {
+  engram::TuneMallocForLargeBuffers();
   const std::vector<std::string> args = engram::ParseCommandLine(
       argc, argv,
       "engram-server --listen HOST:PORT --data-dir DIR [--demo] [--config FILE]",

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/addressing/addresser.h"
 #include "common/grpc_status.h"
+#include "common/lookup_wire.h"
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
@@ -126,23 +127,28 @@ absl::StatusOr<std::shared_ptr<const Table>> EngramServiceImpl::GetTable(
   return table;
 }
 
-absl::Status EngramServiceImpl::GatherRows(const Table& table,
-                                           const PackedRowIds& ids,
-                                           v1::LookupResponse* response) const {
-  if (ids.size() > limits_.max_batch_rows) {
+absl::Status EngramServiceImpl::CheckLimits(uint64_t rows,
+                                            uint32_t row_bytes) const {
+  if (rows > limits_.max_batch_rows) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "batch of ", ids.size(), " rows exceeds the server limit of ",
+        "batch of ", rows, " rows exceeds the server limit of ",
         limits_.max_batch_rows, " rows per lookup (--max-batch-rows)"));
   }
-  const uint64_t bytes = ids.size() * table.row_bytes();
-  if (bytes > limits_.max_response_bytes) {
+  if (rows * row_bytes > limits_.max_response_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "batch of ", ids.size(), " rows x ", table.row_bytes(), " B = ", bytes,
+        "batch of ", rows, " rows x ", row_bytes, " B = ", rows * row_bytes,
         " B exceeds the server limit of ", limits_.max_response_bytes,
         " B per response (--max-response-bytes)"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status EngramServiceImpl::GatherRows(const Table& table,
+                                           const PackedRowIds& ids,
+                                           v1::LookupResponse* response) const {
+  ENGRAM_RETURN_IF_ERROR(CheckLimits(ids.size(), table.row_bytes()));
   std::string* rows = response->mutable_rows();
-  rows->resize(bytes);
+  rows->resize(ids.size() * table.row_bytes());
   ENGRAM_RETURN_IF_ERROR(table.Lookup(ids, rows->data()));
   response->set_version(table.info().version());
   response->set_row_bytes(table.row_bytes());
@@ -157,6 +163,23 @@ absl::Status EngramServiceImpl::DoLookup(const v1::LookupRequest& request,
       GetTable(request.table(), request.hash_spec_digest()));
   ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(request.row_ids()));
   return GatherRows(*table, PackedRowIds(request.row_ids()), response);
+}
+
+absl::StatusOr<grpc::ByteBuffer> EngramServiceImpl::DoLookupToWire(
+    const v1::LookupRequest& request) const {
+  ENGRAM_ASSIGN_OR_RETURN(
+      std::shared_ptr<const Table> table,
+      GetTable(request.table(), request.hash_spec_digest()));
+  ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(request.row_ids()));
+  const PackedRowIds ids(request.row_ids());
+  ENGRAM_RETURN_IF_ERROR(CheckLimits(ids.size(), table->row_bytes()));
+  // Uninitialised: every byte is about to be gathered into.
+  auto rows = std::make_unique_for_overwrite<char[]>(ids.size() *
+                                                     table->row_bytes());
+  ENGRAM_RETURN_IF_ERROR(table->Lookup(ids, rows.get()));
+  return EncodeLookupResponse(
+      {table->info().version(), table->row_bytes(), ids.size()},
+      std::move(rows));
 }
 
 absl::Status EngramServiceImpl::DoLookupTokens(
@@ -180,11 +203,7 @@ absl::Status EngramServiceImpl::DoLookupTokens(
         " needs 8 bytes (one little-endian int64) per token"));
   }
   const uint64_t rows = tokens * spec->rows_per_token();
-  if (rows > limits_.max_batch_rows) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        tokens, " tokens address ", rows, " rows, over the server limit of ",
-        limits_.max_batch_rows, " rows per lookup (--max-batch-rows)"));
-  }
+  ENGRAM_RETURN_IF_ERROR(CheckLimits(rows, table->row_bytes()));
   std::vector<int64_t> token_ids(tokens);
   std::memcpy(token_ids.data(), request.tokens().data(), request.tokens().size());
   std::vector<int64_t> row_ids(rows);
@@ -198,9 +217,21 @@ absl::Status EngramServiceImpl::DoLookupTokens(
 }
 
 grpc::ServerUnaryReactor* EngramServiceImpl::Lookup(
-    grpc::CallbackServerContext* context, const v1::LookupRequest* request,
-    v1::LookupResponse* response) {
-  return FinishUnary(context, DoLookup(*request, response));
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
+  v1::LookupRequest request;
+  // The request is small (8 bytes per id); only the response bypasses
+  // protobuf.
+  grpc::ByteBuffer request_copy(*request_bytes);
+  if (!grpc::SerializationTraits<v1::LookupRequest>::Deserialize(&request_copy,
+                                                                 &request)
+           .ok()) {
+    return FinishUnary(context,
+                       absl::InvalidArgumentError("malformed LookupRequest"));
+  }
+  absl::StatusOr<grpc::ByteBuffer> response = DoLookupToWire(request);
+  if (response.ok()) response_bytes->Swap(&*response);
+  return FinishUnary(context, response.status());
 }
 
 grpc::ServerUnaryReactor* EngramServiceImpl::LookupTokens(

@@ -36,14 +36,19 @@ struct LookupLimits {
   uint64_t max_response_bytes = 256ull << 20;
 };
 
-class EngramServiceImpl final : public v1::EngramService::CallbackService {
+// Lookup is served raw (ByteBuffer in and out) so that its rows are gathered
+// into the buffer gRPC sends, with no copy through a protobuf string; the
+// bytes on the wire are the same as protobuf's.
+class EngramServiceImpl final
+    : public v1::EngramService::WithRawCallbackMethod_Lookup<
+          v1::EngramService::CallbackService> {
  public:
   // `tables` must outlive the service.
   EngramServiceImpl(const TableManager* tables, LookupLimits limits);
 
   grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* context,
-                                   const v1::LookupRequest* request,
-                                   v1::LookupResponse* response) override;
+                                   const grpc::ByteBuffer* request,
+                                   grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* LookupTokens(grpc::CallbackServerContext* context,
                                          const v1::LookupTokensRequest* request,
                                          v1::LookupResponse* response) override;
@@ -57,9 +62,12 @@ class EngramServiceImpl final : public v1::EngramService::CallbackService {
       const v1::DescribeTableRequest* request,
       v1::TableInfo* response) override;
 
-  // Answers one lookup; shared by Lookup and StreamLookup. Thread-safe.
+  // Answers one lookup as a message (StreamLookup). Thread-safe.
   absl::Status DoLookup(const v1::LookupRequest& request,
                         v1::LookupResponse* response) const;
+  // Answers one lookup as LookupResponse wire bytes (Lookup). Thread-safe.
+  absl::StatusOr<grpc::ByteBuffer> DoLookupToWire(
+      const v1::LookupRequest& request) const;
 
   // Answers one token lookup. Thread-safe.
   absl::Status DoLookupTokens(const v1::LookupTokensRequest& request,
@@ -70,6 +78,8 @@ class EngramServiceImpl final : public v1::EngramService::CallbackService {
   // and differs from its hash spec's.
   absl::StatusOr<std::shared_ptr<const Table>> GetTable(
       const std::string& name, const std::string& expected_digest) const;
+  // RESOURCE_EXHAUSTED if `rows` rows of `row_bytes` exceed the limits.
+  absl::Status CheckLimits(uint64_t rows, uint32_t row_bytes) const;
   // Checks the limits and gathers `ids` of `table` into `response`.
   absl::Status GatherRows(const Table& table, const PackedRowIds& ids,
                           v1::LookupResponse* response) const;
