@@ -1,5 +1,6 @@
 #include "common/addressing/hash_spec.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -251,6 +252,7 @@ absl::StatusOr<HashSpec> HashSpec::Build(
       tables.head_offsets.push_back(offset);
       tables.moduli.push_back(
           internal::MakeFloorModulus(static_cast<uint64_t>(size)));
+      tables.reciprocals.push_back(1.0 / static_cast<double>(size));
       if (offset > std::numeric_limits<int64_t>::max() - size) {
         return ConfigError(absl::StrCat("layer ", layer_id,
                                         " has more rows than int64 holds"));
@@ -258,6 +260,11 @@ absl::StatusOr<HashSpec> HashSpec::Build(
       offset += size;
     }
     tables.total_rows = offset;
+    tables.reciprocal_mod_exact =
+        std::all_of(head_sizes[layer].begin(), head_sizes[layer].end(),
+                    [](int64_t size) {
+                      return size >= internal::kMinReciprocalModulus;
+                    });
     tables.multipliers = std::move(multipliers[layer]);
     tables.head_sizes = std::move(head_sizes[layer]);
   }

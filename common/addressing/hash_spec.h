@@ -90,6 +90,11 @@ struct HashSpecConfig {
 
 namespace internal {
 
+// Smallest head size for which a quotient estimated in double precision is
+// off by at most one for every dividend below 2^63: the estimate's error is
+// below 3 * 2^10 / p, under 1/2 from 2^13 on; 2^14 leaves margin.
+inline constexpr int64_t kMinReciprocalModulus = int64_t{1} << 14;
+
 // LayerTables is one layer's derived addressing constants. Heads are
 // ordered n=2 heads 0..H-1, then n=3 heads 0..H-1, and so on.
 struct LayerTables {
@@ -98,6 +103,10 @@ struct LayerTables {
   std::vector<int64_t> head_sizes;    // (max_ngram-1)*H primes
   std::vector<int64_t> head_offsets;  // running sum of earlier head sizes
   std::vector<FloorModulus> moduli;   // one per head
+  std::vector<double> reciprocals;    // 1.0 / head size, one per head
+  // Whether every head size is >= kMinReciprocalModulus, so the addresser
+  // may take quotients from the double reciprocals (see addresser.cc).
+  bool reciprocal_mod_exact = false;
   int64_t total_rows = 0;             // sum of head_sizes
 };
 

@@ -202,8 +202,14 @@ def random_config(rs, index):
         tokenizer_vocab = int(rs.randint(2**30, 2**40))
     else:
         tokenizer_vocab = int(rs.randint(200, 1000000))
-    if rs.randint(2):
+    size_kind = rs.randint(3)
+    if size_kind == 0:
         vocab_sizes = [int(rs.randint(2, 60)) for _ in range(max_ngram - 1)]
+    elif size_kind == 1:
+        # Just above 2^14, where the C++ addresser starts taking quotients
+        # from double reciprocals: the smallest sizes stress its bound.
+        vocab_sizes = [int(rs.randint(2**14, 2**14 + 200))
+                       for _ in range(max_ngram - 1)]
     else:
         vocab_sizes = [int(rs.randint(2, 2000000))
                        for _ in range(max_ngram - 1)]
