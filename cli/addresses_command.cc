@@ -5,13 +5,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
 #include "common/addressing/vector_json.h"
+#include "common/cli_flags.h"
 #include "common/status_macros.h"
 
 ABSL_FLAG(int64_t, seed, 0, "addresses: global hash seed.");
@@ -32,20 +32,6 @@ ABSL_FLAG(std::string, tokens, "",
 namespace engram::cli {
 namespace {
 
-absl::StatusOr<std::vector<int64_t>> ParseIntegers(absl::string_view flag,
-                                                   absl::string_view text) {
-  std::vector<int64_t> values;
-  for (absl::string_view item : absl::StrSplit(text, ',')) {
-    int64_t value;
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(item), &value)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", flag, ": '", item, "' is not an integer"));
-    }
-    values.push_back(value);
-  }
-  return values;
-}
-
 struct TokenBatch {
   std::vector<int64_t> tokens;  // [batch][time], left-padded.
   std::vector<int32_t> lengths;
@@ -58,7 +44,7 @@ absl::StatusOr<TokenBatch> ParseTokens(absl::string_view text,
   std::vector<std::vector<int64_t>> sequences;
   for (absl::string_view sequence : absl::StrSplit(text, ';')) {
     ENGRAM_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
-                            ParseIntegers("tokens", sequence));
+                            ParseIntegerList("tokens", sequence));
     sequences.push_back(std::move(ids));
   }
   TokenBatch batch;
@@ -83,10 +69,10 @@ absl::StatusOr<std::string> RunAddressesCommand() {
   HashSpecConfig config;
   config.seed = absl::GetFlag(FLAGS_seed);
   ENGRAM_ASSIGN_OR_RETURN(
-      config.layer_ids, ParseIntegers("layer-ids", absl::GetFlag(FLAGS_layer_ids)));
+      config.layer_ids, ParseIntegerList("layer-ids", absl::GetFlag(FLAGS_layer_ids)));
   ENGRAM_ASSIGN_OR_RETURN(
       config.vocab_sizes,
-      ParseIntegers("vocab-sizes", absl::GetFlag(FLAGS_vocab_sizes)));
+      ParseIntegerList("vocab-sizes", absl::GetFlag(FLAGS_vocab_sizes)));
   config.max_ngram = absl::GetFlag(FLAGS_max_ngram);
   config.heads_per_ngram = absl::GetFlag(FLAGS_heads);
   // Row width does not affect addresses; one value per head keeps it valid.

@@ -9,6 +9,8 @@
 #include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
@@ -42,6 +44,20 @@ std::string FindConfigPath(const std::vector<std::string>& args) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::vector<int64_t>> ParseIntegerList(absl::string_view flag,
+                                                      absl::string_view text) {
+  std::vector<int64_t> values;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    int64_t value;
+    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(item), &value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": '", item, "' is not an integer"));
+    }
+    values.push_back(value);
+  }
+  return values;
+}
 
 absl::Status ApplyConfigFile(const std::string& path) {
   std::ifstream in(path);

@@ -17,10 +17,12 @@
 #ifndef ENGRAM_COMMON_CLI_FLAGS_H_
 #define ENGRAM_COMMON_CLI_FLAGS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace engram {
@@ -28,6 +30,11 @@ namespace engram {
 std::vector<std::string> ParseCommandLine(int argc, char** argv,
                                           absl::string_view usage,
                                           bool config_flag);
+
+// Parses a flag's comma-separated integers ("1,15"). InvalidArgument naming
+// `flag` and the bad item otherwise.
+absl::StatusOr<std::vector<int64_t>> ParseIntegerList(absl::string_view flag,
+                                                      absl::string_view text);
 
 // Applies the settings of a config file (format above) to the flags.
 // InvalidArgument naming the line for unknown flags or bad values; NotFound

@@ -22,6 +22,15 @@ std::string Flatten(grpc::ByteBuffer& buffer) {
   return bytes;
 }
 
+grpc::ByteBuffer Serialize(const v1::LookupResponse& message) {
+  grpc::ByteBuffer buffer;
+  bool own;
+  EXPECT_TRUE(grpc::SerializationTraits<v1::LookupResponse>::Serialize(
+                  message, &buffer, &own)
+                  .ok());
+  return buffer;
+}
+
 std::unique_ptr<char[]> Rows(const std::string& bytes) {
   auto rows = std::make_unique<char[]>(bytes.size());
   std::memcpy(rows.get(), bytes.data(), bytes.size());
@@ -50,11 +59,7 @@ TEST(LookupWireTest, DecodesProtobufWrittenMessagesIntoTheCallerBuffer) {
   message.set_row_bytes(4);
   message.set_row_count(2);
   message.set_rows("abcdefgh");
-  grpc::ByteBuffer buffer;
-  bool own;
-  ASSERT_TRUE(grpc::SerializationTraits<v1::LookupResponse>::Serialize(
-                  message, &buffer, &own)
-                  .ok());
+  grpc::ByteBuffer buffer = Serialize(message);
   std::string out(8, '\0');
   absl::StatusOr<LookupResponseHeader> header =
       DecodeLookupResponse(&buffer, absl::MakeSpan(out.data(), out.size()));
@@ -77,11 +82,7 @@ TEST(LookupWireTest, RoundTripsAndChecksSizes) {
   inconsistent.set_row_bytes(4);
   inconsistent.set_row_count(3);
   inconsistent.set_rows("abcd");
-  grpc::ByteBuffer buffer;
-  bool own;
-  ASSERT_TRUE(grpc::SerializationTraits<v1::LookupResponse>::Serialize(
-                  inconsistent, &buffer, &own)
-                  .ok());
+  grpc::ByteBuffer buffer = Serialize(inconsistent);
   std::string out(64, '\0');
   EXPECT_EQ(DecodeLookupResponse(&buffer, absl::MakeSpan(out.data(), out.size()))
                 .status()

@@ -20,7 +20,6 @@
 #include "common/element_type.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
-#include "absl/strings/numbers.h"
 #include "server/engram_server.h"
 
 ABSL_FLAG(std::string, config, "",
@@ -40,11 +39,9 @@ ABSL_FLAG(bool, demo, false,
           "rows) at first start and serve them.");
 ABSL_FLAG(std::string, demo_dtype, "bf16",
           "Element type of demo rows: f32, bf16 or f16.");
-ABSL_FLAG(std::vector<std::string>, demo_layer_ids,
-          (std::vector<std::string>{"1", "15"}),
+ABSL_FLAG(std::string, demo_layer_ids, "1,15",
           "Demo: Engram layer ids, one table each.");
-ABSL_FLAG(std::vector<std::string>, demo_vocab_sizes,
-          (std::vector<std::string>{"646400", "646400"}),
+ABSL_FLAG(std::string, demo_vocab_sizes, "646400,646400",
           "Demo: target table size per n-gram order 2..max_ngram.");
 ABSL_FLAG(int, demo_heads, 8, "Demo: hash heads per n-gram order.");
 ABSL_FLAG(int, demo_values_per_row, 64, "Demo: values per row (per head).");
@@ -54,20 +51,6 @@ ABSL_FLAG(int64_t, demo_tokenizer_vocab, 129280,
 
 namespace engram::server {
 namespace {
-
-absl::StatusOr<std::vector<int64_t>> ParseIntList(
-    absl::string_view flag, const std::vector<std::string>& values) {
-  std::vector<int64_t> parsed;
-  for (const std::string& value : values) {
-    int64_t number;
-    if (!absl::SimpleAtoi(value, &number)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", flag, ": '", value, "' is not an integer"));
-    }
-    parsed.push_back(number);
-  }
-  return parsed;
-}
 
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
@@ -82,10 +65,10 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     HashSpecConfig& config = demo.hash_config;
     ENGRAM_ASSIGN_OR_RETURN(
         config.layer_ids,
-        ParseIntList("demo-layer-ids", absl::GetFlag(FLAGS_demo_layer_ids)));
+        ParseIntegerList("demo-layer-ids", absl::GetFlag(FLAGS_demo_layer_ids)));
     ENGRAM_ASSIGN_OR_RETURN(
         config.vocab_sizes,
-        ParseIntList("demo-vocab-sizes", absl::GetFlag(FLAGS_demo_vocab_sizes)));
+        ParseIntegerList("demo-vocab-sizes", absl::GetFlag(FLAGS_demo_vocab_sizes)));
     config.max_ngram = static_cast<int>(config.vocab_sizes.size()) + 1;
     config.heads_per_ngram = absl::GetFlag(FLAGS_demo_heads);
     config.n_embed_per_ngram =
