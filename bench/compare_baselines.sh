@@ -9,7 +9,7 @@
 # BUILD_DIR defaults to ./build and must hold server/engram-server,
 # cli/engramctl and bench/engram-bench. The same settings can come from the
 # environment: CONCURRENCY (4), DURATION (10 s), ZIPF (0 = uniform), BATCH
-# (4096), CONNECTIONS (1, engram's HTTP/2 connections), WARMUP (1 s),
+# (4096), CONNECTIONS (2, engram's HTTP/2 connections), WARMUP (1 s),
 # RESULTS_DIR (if set, the raw --json lines are copied there), MALLOC
 # (glibc). MALLOC picks the allocator of engram-server and engram-bench:
 # glibc as shipped; tuned = glibc with trimming off and a 32 MB mmap
@@ -29,7 +29,7 @@ CONCURRENCY=${CONCURRENCY:-4}
 DURATION=${DURATION:-10}
 ZIPF=${ZIPF:-0}
 BATCH=${BATCH:-4096}
-CONNECTIONS=${CONNECTIONS:-1}
+CONNECTIONS=${CONNECTIONS:-2}
 WARMUP=${WARMUP:-1}
 RESULTS_DIR=${RESULTS_DIR:-}
 MALLOC=${MALLOC:-glibc}
@@ -248,9 +248,9 @@ if [[ -n $RESULTS_DIR ]]; then
 fi
 
 # --- The table --------------------------------------------------------------
-"$PYTHON" - "$WORK" "$ROWS" "$ROW_BYTES" "$MALLOC" <<'EOF'
+"$PYTHON" - "$WORK" "$ROWS" "$ROW_BYTES" "$MALLOC" "$CONNECTIONS" <<'EOF'
 import json, sys
-work, malloc = sys.argv[1], sys.argv[4]
+work, malloc, connections = sys.argv[1], sys.argv[4], sys.argv[5]
 rows, row_bytes = int(sys.argv[2]), int(sys.argv[3])
 results = {}
 for name in ("engram", "redis", "memcached", "inproc"):
@@ -262,7 +262,8 @@ redis = results["redis"]["rows_per_s"]
 first = results["engram"]
 print(f"{rows} rows x {row_bytes} B, batch {first['batch']}, "
       f"concurrency {first['concurrency']}, {first['seconds']:.0f} s, "
-      f"zipf {first['zipf']:g}, engram malloc {malloc}\n")
+      f"zipf {first['zipf']:g}; engram: {connections} connection(s), "
+      f"malloc {malloc}\n")
 print("| backend | rows/s | GB/s | p50 | p99 | p999 | errors | x redis |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for name, r in results.items():

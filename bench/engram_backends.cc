@@ -12,20 +12,21 @@ namespace {
 class EngramBackend final : public BenchBackend {
  public:
   EngramBackend(std::shared_ptr<client::EngramClient> client,
-                std::string table)
-      : client_(std::move(client)), table_(std::move(table)) {}
+                std::string table, uint32_t row_bytes)
+      : client_(std::move(client)),
+        table_(std::move(table)),
+        row_bytes_(row_bytes) {}
 
   absl::Status Fetch(absl::Span<const uint64_t> ids, char* out) override {
-    // The caller sized `out` for the batch; the client checks it again.
     return client_
-        ->Lookup(table_, ids,
-                 absl::MakeSpan(out, std::numeric_limits<size_t>::max() / 2))
+        ->Lookup(table_, ids, absl::MakeSpan(out, ids.size() * row_bytes_))
         .status();
   }
 
  private:
   std::shared_ptr<client::EngramClient> client_;
   std::string table_;
+  uint32_t row_bytes_;
 };
 
 class InProcessBackend final : public BenchBackend {
@@ -56,10 +57,11 @@ void FillBaselineRow(uint64_t id, uint32_t row_bytes, char* out) {
 }
 
 BackendFactory EngramBackendFactory(
-    std::shared_ptr<client::EngramClient> client, std::string table) {
-  return [client = std::move(client), table = std::move(table)]()
+    std::shared_ptr<client::EngramClient> client, std::string table,
+    uint32_t row_bytes) {
+  return [client = std::move(client), table = std::move(table), row_bytes]()
              -> absl::StatusOr<std::unique_ptr<BenchBackend>> {
-    return std::make_unique<EngramBackend>(client, table);
+    return std::make_unique<EngramBackend>(client, table, row_bytes);
   };
 }
 

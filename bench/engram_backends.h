@@ -13,9 +13,11 @@
 
 namespace engram::bench {
 
-// Looks rows of `table` up through `client` (shared by all workers).
+// Looks rows of `table` (rows of `row_bytes`) up through `client`, shared
+// by all workers.
 BackendFactory EngramBackendFactory(
-    std::shared_ptr<client::EngramClient> client, std::string table);
+    std::shared_ptr<client::EngramClient> client, std::string table,
+    uint32_t row_bytes);
 
 // Gathers from one flat in-memory array of `shape` filled by
 // FillBaselineRow, shared by all workers.

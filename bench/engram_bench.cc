@@ -30,7 +30,7 @@ ABSL_FLAG(std::string, backend, "engram",
 ABSL_FLAG(std::string, server, "127.0.0.1:50051",
           "engram: engram-server address; redis/memcached: host:port.");
 ABSL_FLAG(std::string, table, "", "engram: table to look up.");
-ABSL_FLAG(int, connections, 1, "engram: HTTP/2 connections to spread over.");
+ABSL_FLAG(int, connections, 2, "engram: HTTP/2 connections to spread over.");
 ABSL_FLAG(uint64_t, rows, 1 << 20,
           "inproc/redis/memcached: rows in the table (ids 0..rows-1).");
 ABSL_FLAG(uint32_t, row_bytes, 128, "inproc/redis/memcached: bytes per row.");
@@ -67,7 +67,7 @@ absl::StatusOr<Target> MakeTarget() {
     ENGRAM_ASSIGN_OR_RETURN(client::TableDescription table,
                             client->DescribeTable(absl::GetFlag(FLAGS_table)));
     return Target{TableShape{table.rows, table.row_bytes},
-                  EngramBackendFactory(client, table.name)};
+                  EngramBackendFactory(client, table.name, table.row_bytes)};
   }
   if (backend == "inproc") {
     ENGRAM_ASSIGN_OR_RETURN(BackendFactory factory,
