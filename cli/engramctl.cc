@@ -6,6 +6,7 @@
 //   engramctl addresses --seed 0 --layer-ids 1,15 --vocab-sizes 646400,646400
 //       --max-ngram 3 --heads 8 --pad-id 2 --tokenizer-vocab 129280
 //       [--compression FILE.npy] --tokens "1,2,3;4,5,6"
+//   engramctl --server 127.0.0.1:50051 import TABLE FILE.npy [--dtype T]
 //
 // Errors print "CODE: message" (the gRPC status code name) on stderr and
 // exit 1; usage errors exit 2.
@@ -22,6 +23,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/addresses_command.h"
+#include "cli/import_command.h"
 #include "cli/row_id_list.h"
 #include "client/engram_client.h"
 #include "common/cli_flags.h"
@@ -31,6 +33,11 @@
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "engram-server address.");
 ABSL_FLAG(bool, json, false, "Print JSON instead of text.");
 ABSL_FLAG(std::string, rows, "", "lookup: row ids, e.g. 0,5,9 or 0-15.");
+ABSL_FLAG(std::string, dtype, "",
+          "import: element type overriding the file's (f32, f16, bf16, "
+          "fp8_e4m3, fp8_e5m2, opaque).");
+ABSL_FLAG(std::string, placement, "ram",
+          "import: where the table lives: ram or auto (ssd: not yet).");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
 
 namespace engram::cli {
@@ -50,7 +57,9 @@ constexpr char kUsage[] =
     "  lookup TABLE --rows 0,5,9   fetch rows (numbers, or hex if opaque)\n"
     "  addresses --tokens \"1,2,3;4,5,6\" [--seed --layer-ids --vocab-sizes\n"
     "      --max-ngram --heads --pad-id --tokenizer-vocab --compression]\n"
-    "                         compute Engram row addresses (no server)";
+    "                         compute Engram row addresses (no server)\n"
+    "  import TABLE FILE.npy [--dtype T] [--placement ram|auto]\n"
+    "                         create a table from a 2-D .npy array";
 
 absl::StatusOr<std::unique_ptr<EngramClient>> Connect() {
   client::ClientOptions options;
@@ -175,7 +184,8 @@ absl::Status Lookup(EngramClient& client, const std::string& name) {
 // Arguments each command takes after its name.
 const std::map<std::string, size_t>& CommandArity() {
   static const auto* arity = new std::map<std::string, size_t>{
-      {"tables", 0}, {"describe", 1}, {"lookup", 1}, {"addresses", 0}};
+      {"tables", 0}, {"describe", 1}, {"lookup", 1}, {"addresses", 0},
+      {"import", 2}};
   return *arity;
 }
 
@@ -197,6 +207,12 @@ absl::Status Run(const std::vector<std::string>& args) {
     ENGRAM_ASSIGN_OR_RETURN(std::string json, RunAddressesCommand());
     std::cout << json << "\n";
     return absl::OkStatus();
+  }
+  if (args[0] == "import") {
+    return RunImportCommand(absl::GetFlag(FLAGS_server), args[1], args[2],
+                            absl::GetFlag(FLAGS_dtype),
+                            absl::GetFlag(FLAGS_placement),
+                            absl::GetFlag(FLAGS_json));
   }
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<EngramClient> client, Connect());
   if (args[0] == "tables") return ListTables(*client);

@@ -69,8 +69,11 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
     server->tables_.Publish(std::move(table));
   }
 
+  server->data_dir_ = data_dir;
   server->service_ =
       std::make_unique<EngramServiceImpl>(&server->tables_, options.limits);
+  server->admin_service_ = std::make_unique<AdminServiceImpl>(
+      &*server->data_dir_, &server->tables_, options.import_limits);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -80,6 +83,7 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   // port would start and silently share its traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(server->service_.get());
+  builder.RegisterService(server->admin_service_.get());
   builder.SetMaxReceiveMessageSize(MessageLimit(
       options.limits.max_batch_rows * kPackedRowIdBytes));
   builder.SetMaxSendMessageSize(

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/service/admin_service_impl.h"
 #include "server/service/engram_service_impl.h"
 #include "server/tables/demo_tables.h"
 
@@ -36,6 +37,8 @@ struct ServerOptions {
   std::string data_dir;
   // Per-request bounds.
   LookupLimits limits;
+  // Bounds of EngramAdmin.ImportTable.
+  ImportLimits import_limits;
   // When set, missing demo tables are built at start (see demo_tables.h),
   // served at once, and written to the data directory in the background so
   // that later starts map them instead.
@@ -72,7 +75,9 @@ class EngramServer {
   void PersistInBackground(DataDir data_dir, std::vector<DemoTable> tables);
 
   TableManager tables_;
+  std::optional<DataDir> data_dir_;
   std::unique_ptr<EngramServiceImpl> service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::atomic<bool> stopping_{false};

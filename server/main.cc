@@ -33,6 +33,8 @@ ABSL_FLAG(std::string, port_file, "",
 ABSL_FLAG(uint64_t, max_batch_rows, 1 << 20, "Most row ids in one lookup.");
 ABSL_FLAG(uint64_t, max_response_bytes, 256ull << 20,
           "Most bytes of rows in one lookup response.");
+ABSL_FLAG(uint64_t, max_import_bytes, 64ull << 30,
+          "Largest table EngramAdmin.ImportTable accepts, in bytes.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "How long SIGTERM waits for in-flight calls before cancelling them.");
 ABSL_FLAG(bool, demo, false,
@@ -59,6 +61,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.limits.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
   options.limits.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
+  options.import_limits.max_table_bytes = absl::GetFlag(FLAGS_max_import_bytes);
   if (absl::GetFlag(FLAGS_demo)) {
     DemoTablesOptions demo;
     ENGRAM_ASSIGN_OR_RETURN(demo.element_type,

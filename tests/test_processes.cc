@@ -65,6 +65,25 @@ int WaitExit(pid_t pid, absl::Duration timeout, bool* exited) {
 
 }  // namespace
 
+void WriteNpyFile(const std::string& path, const std::string& descr,
+                  const std::vector<uint64_t>& shape, const std::string& data) {
+  std::string shape_text;
+  for (uint64_t dim : shape) absl::StrAppend(&shape_text, dim, ",");
+  std::string header = absl::StrCat("{'descr': '", descr,
+                                    "', 'fortran_order': False, 'shape': (",
+                                    shape_text, "), }");
+  // numpy pads the header so the data starts on a 64-byte boundary.
+  const size_t unpadded = 10 + header.size() + 1;
+  header.append((64 - unpadded % 64) % 64, ' ');
+  header.push_back('\n');
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const char length[2] = {static_cast<char>(header.size() & 0xFF),
+                          static_cast<char>(header.size() >> 8)};
+  out.write(length, 2);
+  out << header << data;
+}
+
 TempDir::TempDir() {
   const char* base = std::getenv("TEST_TMPDIR");
   std::string pattern =

@@ -40,6 +40,11 @@ std::string ServerPath();
 std::string EngramctlPath();
 std::string BenchPath();
 
+// Writes a .npy file (format 1.0) of dtype `descr` (e.g. "<f4"), `shape`
+// and raw little-endian `data`, as np.save would.
+void WriteNpyFile(const std::string& path, const std::string& descr,
+                  const std::vector<uint64_t>& shape, const std::string& data);
+
 struct CommandResult {
   int exit_code = -1;  // -1 if it did not exit normally.
   std::string out;

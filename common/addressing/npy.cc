@@ -65,6 +65,7 @@ class HeaderParser {
   }
 
   const std::string& descr() const { return *descr_; }
+  bool fortran_order() const { return *fortran_order_; }
   const std::vector<uint64_t>& shape() const { return *shape_; }
 
  private:
@@ -149,7 +150,7 @@ uint32_t ReadLittleEndian(std::string_view bytes, size_t offset, int width) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<int64_t>> ParseNpyInt64(std::string_view bytes) {
+absl::StatusOr<NpyHeader> ParseNpyHeader(std::string_view bytes) {
   if (bytes.size() < 10 || bytes.substr(0, kMagic.size()) != kMagic) {
     return absl::InvalidArgumentError("not a .npy file (bad magic)");
   }
@@ -171,20 +172,26 @@ absl::StatusOr<std::vector<int64_t>> ParseNpyInt64(std::string_view bytes) {
   if (bytes.size() - header_begin < header_len) {
     return HeaderError("truncated");
   }
-  HeaderParser header(bytes.substr(header_begin, header_len));
-  ENGRAM_RETURN_IF_ERROR(header.Parse());
-  if (header.descr() != "<i8") {
+  HeaderParser parser(bytes.substr(header_begin, header_len));
+  ENGRAM_RETURN_IF_ERROR(parser.Parse());
+  return NpyHeader{parser.descr(), parser.fortran_order(), parser.shape(),
+                   header_begin + header_len};
+}
+
+absl::StatusOr<std::vector<int64_t>> ParseNpyInt64(std::string_view bytes) {
+  ENGRAM_ASSIGN_OR_RETURN(NpyHeader header, ParseNpyHeader(bytes));
+  if (header.descr != "<i8") {
     return absl::InvalidArgumentError(
-        absl::StrCat("npy dtype is '", header.descr(),
+        absl::StrCat("npy dtype is '", header.descr,
                      "', expected '<i8' (little-endian int64)"));
   }
-  if (header.shape().size() != 1) {
+  if (header.shape.size() != 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("npy array has ", header.shape().size(),
+        absl::StrCat("npy array has ", header.shape.size(),
                      " dimensions, expected a 1-D array"));
   }
-  const uint64_t count = header.shape()[0];
-  const size_t data_begin = header_begin + header_len;
+  const uint64_t count = header.shape[0];
+  const size_t data_begin = header.data_offset;
   const size_t data_size = bytes.size() - data_begin;
   if (count > data_size / 8 || count * 8 != data_size) {
     return absl::InvalidArgumentError(absl::StrCat(

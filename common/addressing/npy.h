@@ -1,4 +1,5 @@
-// Reading and writing 1-D int64 arrays in numpy's .npy format.
+// Reading the header of any .npy file, and reading and writing 1-D int64
+// arrays in numpy's .npy format.
 //
 // The compression lookup of a model (raw token id -> compressed id) is saved
 // by the Python side with np.save; this reads it without numpy. Accepted:
@@ -21,6 +22,20 @@
 #include "absl/types/span.h"
 
 namespace engram::internal {
+
+// NpyHeader is what a .npy header says about its array.
+struct NpyHeader {
+  std::string descr;            // numpy dtype string, e.g. "<f4", "|u1"
+  bool fortran_order = false;
+  std::vector<uint64_t> shape;
+  uint64_t data_offset = 0;     // where the array's bytes begin
+};
+
+// ParseNpyHeader decodes the header at the start of `bytes` (which needs to
+// hold the whole header, not the data).
+// Errors: InvalidArgument naming what is wrong: magic, version, header
+// syntax, truncation.
+absl::StatusOr<NpyHeader> ParseNpyHeader(std::string_view bytes);
 
 // ParseNpyInt64 decodes the bytes of a .npy file.
 // Errors: InvalidArgument naming what is wrong: magic, version, header

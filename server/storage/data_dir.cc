@@ -70,7 +70,7 @@ absl::Status WriteFile(const std::string& path, const char* data,
   return absl::OkStatus();
 }
 
-absl::StatusOr<StoredTable> LoadTable(const fs::path& dir) {
+absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir) {
   const std::string manifest_path = (dir / kManifestFile).string();
   std::ifstream in(manifest_path);
   if (!in) {
@@ -146,7 +146,7 @@ absl::StatusOr<std::vector<StoredTable>> DataDir::LoadTables() const {
   for (const fs::directory_entry& entry :
        fs::directory_iterator(TablesPath(), error)) {
     if (!entry.is_directory()) continue;
-    absl::StatusOr<StoredTable> table = LoadTable(entry.path());
+    absl::StatusOr<StoredTable> table = LoadTableDir(entry.path());
     if (!table.ok()) {
       // One damaged table must not keep the others from being served.
       LOG(ERROR) << "not serving " << entry.path() << ": " << table.status();
@@ -162,6 +162,15 @@ absl::StatusOr<std::vector<StoredTable>> DataDir::LoadTables() const {
         absl::StrCat("cannot list ", TablesPath(), ": ", error.message()));
   }
   return tables;
+}
+
+absl::StatusOr<StoredTable> DataDir::LoadTable(absl::string_view name) const {
+  ENGRAM_RETURN_IF_ERROR(ValidateTableName(name));
+  if (!HasTable(name)) {
+    return absl::NotFoundError(
+        absl::StrCat("no table '", name, "' in ", path_));
+  }
+  return LoadTableDir(fs::path(TablesPath()) / std::string(name));
 }
 
 absl::Status DataDir::WriteTable(const v1::TableInfo& info, const char* rows,

@@ -62,6 +62,10 @@ class DataDir {
   // listed.
   absl::StatusOr<std::vector<StoredTable>> LoadTables() const;
 
+  // Maps the table named `name` into memory. NotFound if it is not on
+  // disk; DataLoss if its files are inconsistent.
+  absl::StatusOr<StoredTable> LoadTable(absl::string_view name) const;
+
   // Writes `info` and its `rows` (info.rows() * info.row_bytes() bytes) as
   // table info.name(). AlreadyExists if it is on disk; Internal on I/O
   // errors and Cancelled (see WriteOptions), leaving nothing visible.

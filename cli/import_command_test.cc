@@ -1,0 +1,65 @@
+#include "cli/import_command.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace engram::cli {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+internal::NpyHeader Header(std::string descr, std::vector<uint64_t> shape) {
+  return internal::NpyHeader{std::move(descr), false, std::move(shape), 128};
+}
+
+TEST(LayoutFromNpyTest, MapsDtypesToTableTypes) {
+  absl::StatusOr<NpyTableLayout> layout =
+      LayoutFromNpy(Header("<f4", {10, 16}), 128 + 10 * 64, std::nullopt);
+  ASSERT_TRUE(layout.ok()) << layout.status();
+  EXPECT_EQ(layout->rows, 10);
+  EXPECT_EQ(layout->row_bytes, 64);
+  EXPECT_EQ(layout->element_type, ElementType::kF32);
+  EXPECT_THAT(layout->dims, ElementsAre(16));
+  EXPECT_EQ(layout->data_offset, 128);
+
+  layout = LayoutFromNpy(Header("<u2", {3, 4}), 128 + 24, std::nullopt);
+  ASSERT_TRUE(layout.ok());
+  EXPECT_EQ(layout->element_type, ElementType::kBf16);
+
+  layout = LayoutFromNpy(Header("|u1", {3, 264}), 128 + 3 * 264, std::nullopt);
+  ASSERT_TRUE(layout.ok());
+  EXPECT_EQ(layout->element_type, ElementType::kOpaque);
+  EXPECT_TRUE(layout->dims.empty());
+
+  layout = LayoutFromNpy(Header("|u1", {3, 8}), 128 + 24, ElementType::kFp8E4m3);
+  ASSERT_TRUE(layout.ok());
+  EXPECT_EQ(layout->element_type, ElementType::kFp8E4m3);
+
+  layout = LayoutFromNpy(Header("<i8", {2, 2}), 128 + 32, ElementType::kOpaque);
+  ASSERT_TRUE(layout.ok());
+  EXPECT_EQ(layout->row_bytes, 16);
+}
+
+TEST(LayoutFromNpyTest, RejectsWhatCannotBeATable) {
+  auto error = [](internal::NpyHeader header, uint64_t size,
+                  std::optional<ElementType> dtype = std::nullopt) {
+    absl::StatusOr<NpyTableLayout> layout = LayoutFromNpy(header, size, dtype);
+    EXPECT_EQ(layout.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(layout.status().message());
+  };
+  EXPECT_THAT(error(Header("<f4", {10}), 168), HasSubstr("2-D"));
+  EXPECT_THAT(error(Header("<f4", {2, 2, 2}), 160), HasSubstr("2-D"));
+  EXPECT_THAT(error(Header(">f4", {2, 2}), 144), HasSubstr("little-endian"));
+  EXPECT_THAT(error(Header("<f8", {2, 2}), 160), HasSubstr("no table type"));
+  EXPECT_THAT(error(Header("<f4", {2, 2}), 140), HasSubstr("truncated"));
+  EXPECT_THAT(error(Header("<f4", {2, 2}), 150), HasSubstr("trailing"));
+  EXPECT_THAT(error(Header("<f4", {2, 2}), 144, ElementType::kBf16),
+              HasSubstr("2-byte elements"));
+  internal::NpyHeader fortran = Header("<f4", {2, 2});
+  fortran.fortran_order = true;
+  EXPECT_THAT(error(fortran, 144), HasSubstr("Fortran"));
+}
+
+}  // namespace
+}  // namespace engram::cli

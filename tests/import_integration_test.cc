@@ -1,0 +1,248 @@
+// engramctl import and EngramAdmin.ImportTable against a real engram-server.
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/addressing/sha256.h"
+#include "common/element_type.h"
+#include "engram/v1/admin_service.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "tests/demo_server_fixture.h"
+
+namespace engram::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A rows x cols f32 array whose element (r, c) is r + c / 100.
+std::string F32Rows(int rows, int cols) {
+  std::string data(rows * cols * 4, '\0');
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      EncodeElement(ElementType::kF32, r + c / 100.0f,
+                    data.data() + (r * cols + c) * 4);
+    }
+  }
+  return data;
+}
+
+google::protobuf::Struct ParseJson(const std::string& text) {
+  google::protobuf::Struct parsed;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &parsed).ok())
+      << text;
+  return parsed;
+}
+
+class ImportTest : public ::testing::Test {
+ protected:
+  void SetUp() override { StartServer(); }
+
+  void StartServer() {
+    server_.reset();
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(dir_.path() + "/data", {});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  CommandResult Ctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {EngramctlPath(), "--server",
+                                     server_->address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
+  }
+
+  std::string NpyPath(const std::string& name) {
+    return dir_.path() + "/" + name + ".npy";
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(ImportTest, ImportedRowsAreServedExactlyAndSurviveRestart) {
+  const std::string data = F32Rows(300, 6);
+  WriteNpyFile(NpyPath("f32"), "<f4", {300, 6}, data);
+  CommandResult result = Ctl({"import", "embeddings", NpyPath("f32"), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.err, HasSubstr("100.0%"));  // The progress bar's end.
+  internal::Sha256 hash;
+  hash.Update(data);
+  const std::string digest = internal::Sha256::ToHex(hash.Finish());
+  EXPECT_EQ(ParseJson(result.out).fields().at("content_digest").string_value(),
+            digest);
+
+  for (int restart = 0; restart < 2; ++restart) {
+    result = Ctl({"lookup", "embeddings", "--rows", "0,299,7", "--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    const google::protobuf::Struct json = ParseJson(result.out);
+    EXPECT_EQ(json.fields().at("dtype").string_value(), "f32");
+    const auto& rows = json.fields().at("rows").list_value().values();
+    ASSERT_EQ(rows.size(), 3);
+    const int ids[] = {0, 299, 7};
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_EQ(rows[i].list_value().values_size(), 6);
+      for (int c = 0; c < 6; ++c) {
+        EXPECT_FLOAT_EQ(rows[i].list_value().values(c).number_value(),
+                        ids[i] + c / 100.0f);
+      }
+    }
+    result = Ctl({"describe", "embeddings", "--json"});
+    ASSERT_EQ(result.exit_code, 0);
+    EXPECT_EQ(ParseJson(result.out).fields().at("rows").number_value(), 300);
+    StartServer();  // The second pass reads the table back from disk.
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST_F(ImportTest, Bf16AsUint16AndOpaqueBytes) {
+  std::string bf16(4 * 2, '\0');
+  for (int i = 0; i < 4; ++i) {
+    EncodeElement(ElementType::kBf16, 1.5f * i, bf16.data() + 2 * i);
+  }
+  WriteNpyFile(NpyPath("bf16"), "<u2", {2, 2}, bf16);
+  ASSERT_EQ(Ctl({"import", "b", NpyPath("bf16")}).exit_code, 0);
+  CommandResult result = Ctl({"lookup", "b", "--rows", "1", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("[[3,4.5]]"));
+
+  WriteNpyFile(NpyPath("u8"), "|u1", {2, 3}, std::string("\x01\x02\x03\xaa\xbb\xcc", 6));
+  ASSERT_EQ(Ctl({"import", "raw", NpyPath("u8")}).exit_code, 0);
+  result = Ctl({"lookup", "raw", "--rows", "1", "--json"});
+  EXPECT_THAT(result.out, HasSubstr("[\"aabbcc\"]"));
+}
+
+TEST_F(ImportTest, BadFilesAndDuplicatesAreRefusedAndServingGoesOn) {
+  WriteNpyFile(NpyPath("good"), "<f4", {4, 2}, F32Rows(4, 2));
+  ASSERT_EQ(Ctl({"import", "t", NpyPath("good")}).exit_code, 0);
+
+  CommandResult result = Ctl({"import", "t", NpyPath("good")});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("ALREADY_EXISTS"));
+
+  WriteNpyFile(NpyPath("short"), "<f4", {4, 2}, F32Rows(3, 2));
+  result = Ctl({"import", "short", NpyPath("short")});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("truncated"));
+
+  std::ofstream(NpyPath("garbage")) << "not numpy at all";
+  result = Ctl({"import", "garbage", NpyPath("garbage")});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("bad magic"));
+
+  WriteNpyFile(NpyPath("f64"), "<f8", {2, 2}, std::string(32, '\0'));
+  result = Ctl({"import", "f64", NpyPath("f64")});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("'<f8'"));
+
+  WriteNpyFile(NpyPath("cube"), "<f4", {2, 2, 2}, std::string(32, '\0'));
+  result = Ctl({"import", "cube", NpyPath("cube")});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("2-D"));
+
+  result = Ctl({"import", "../evil", NpyPath("good")});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("INVALID_ARGUMENT"));
+
+  result = Ctl({"import", "later", NpyPath("good"), "--placement", "ssd"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("UNIMPLEMENTED"));
+
+  result = Ctl({"tables", "--json"});
+  ASSERT_EQ(result.exit_code, 0);
+  EXPECT_EQ(ParseJson(result.out).fields().at("tables").list_value().values_size(), 1);
+  EXPECT_EQ(Ctl({"lookup", "t", "--rows", "3"}).exit_code, 0);
+}
+
+// Raw ImportTable calls: streams that lie about their rows leave nothing.
+class ImportStreamTest : public ImportTest {
+ protected:
+  grpc::Status Import(const std::string& name, uint64_t rows,
+                      const std::vector<std::string>& chunks,
+                      const std::string& digest) {
+    auto stub = v1::EngramAdmin::NewStub(grpc::CreateChannel(
+        server_->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::ImportTableResponse response;
+    auto writer = stub->ImportTable(&context, &response);
+    v1::ImportTableRequest request;
+    v1::TableInfo* info = request.mutable_header()->mutable_info();
+    info->set_name(name);
+    info->set_rows(rows);
+    info->set_row_bytes(4);
+    info->set_element_type(v1::ELEMENT_TYPE_OPAQUE);
+    writer->Write(request);
+    for (const std::string& chunk : chunks) {
+      request.set_rows(chunk);
+      writer->Write(request);
+    }
+    if (!digest.empty()) {
+      request.set_content_digest(digest);
+      writer->Write(request);
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  void ExpectAbsent(const std::string& name) {
+    CommandResult result = Ctl({"describe", name});
+    EXPECT_THAT(result.err, HasSubstr("NOT_FOUND"));
+  }
+};
+
+TEST_F(ImportStreamTest, ShortLongAndMisdigestedImportsFail) {
+  grpc::Status status = Import("short", 3, {"aaaa", "bbbb"}, "");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("ended after 8 bytes"));
+  ExpectAbsent("short");
+
+  status = Import("long", 1, {"aaaa", "b"}, "");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  ExpectAbsent("long");
+
+  status = Import("hashed", 2, {"aaaabbbb"}, std::string(64, '0'));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("content_digest"));
+  ExpectAbsent("hashed");
+
+  internal::Sha256 hash;
+  hash.Update("aaaabbbb");
+  status = Import("hashed", 2, {"aaaa", "bbbb"},
+                  internal::Sha256::ToHex(hash.Finish()));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+TEST_F(ImportStreamTest, AbandonedImportLeavesNothingBehind) {
+  {
+    auto stub = v1::EngramAdmin::NewStub(grpc::CreateChannel(
+        server_->address(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    v1::ImportTableResponse response;
+    auto writer = stub->ImportTable(&context, &response);
+    v1::ImportTableRequest request;
+    v1::TableInfo* info = request.mutable_header()->mutable_info();
+    info->set_name("abandoned");
+    info->set_rows(1000);
+    info->set_row_bytes(4);
+    info->set_element_type(v1::ELEMENT_TYPE_OPAQUE);
+    writer->Write(request);
+    request.set_rows(std::string(400, 'x'));
+    writer->Write(request);
+    context.TryCancel();
+  }
+  ExpectAbsent("abandoned");
+  // And a server killed in the middle of an import restarts without it.
+  server_.reset();
+  StartServer();
+  ExpectAbsent("abandoned");
+}
+
+}  // namespace
+}  // namespace engram::testing
