@@ -98,6 +98,9 @@ sigset_t BlockTerminationSignals() {
 
 int Run() {
   const sigset_t signals = BlockTerminationSignals();
+  // A write past a file-size limit then fails with EFBIG, which the import
+  // reports, instead of killing the server.
+  signal(SIGXFSZ, SIG_IGN);
   absl::StatusOr<ServerOptions> options = OptionsFromFlags();
   if (!options.ok()) {
     std::fprintf(stderr, "engram-server: %s\n",

@@ -1,5 +1,7 @@
 // engramctl import and EngramAdmin.ImportTable against a real engram-server.
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -219,29 +221,75 @@ TEST_F(ImportStreamTest, ShortLongAndMisdigestedImportsFail) {
   EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
+// Sends the header and part of the rows of a 1000-row import, leaving the
+// stream open; `finish` then decides its fate.
+void HalfImport(const std::string& address, const std::string& name,
+                const std::function<void(grpc::ClientContext&)>& finish) {
+  auto stub = v1::EngramAdmin::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::ImportTableResponse response;
+  auto writer = stub->ImportTable(&context, &response);
+  v1::ImportTableRequest request;
+  v1::TableInfo* info = request.mutable_header()->mutable_info();
+  info->set_name(name);
+  info->set_rows(1000);
+  info->set_row_bytes(4);
+  info->set_element_type(v1::ELEMENT_TYPE_OPAQUE);
+  writer->Write(request);
+  request.set_rows(std::string(400, 'x'));
+  writer->Write(request);
+  finish(context);
+}
+
 TEST_F(ImportStreamTest, AbandonedImportLeavesNothingBehind) {
-  {
-    auto stub = v1::EngramAdmin::NewStub(grpc::CreateChannel(
-        server_->address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    v1::ImportTableResponse response;
-    auto writer = stub->ImportTable(&context, &response);
-    v1::ImportTableRequest request;
-    v1::TableInfo* info = request.mutable_header()->mutable_info();
-    info->set_name("abandoned");
-    info->set_rows(1000);
-    info->set_row_bytes(4);
-    info->set_element_type(v1::ELEMENT_TYPE_OPAQUE);
-    writer->Write(request);
-    request.set_rows(std::string(400, 'x'));
-    writer->Write(request);
-    context.TryCancel();
-  }
+  HalfImport(server_->address(), "abandoned",
+             [](grpc::ClientContext& context) { context.TryCancel(); });
   ExpectAbsent("abandoned");
-  // And a server killed in the middle of an import restarts without it.
-  server_.reset();
+  EXPECT_EQ(Ctl({"tables", "--json"}).exit_code, 0);
+}
+
+TEST_F(ImportStreamTest, ServerKilledMidImportRestartsWithoutTheTable) {
+  HalfImport(server_->address(), "interrupted",
+             [this](grpc::ClientContext& context) {
+               server_.reset();  // SIGKILL with the import in flight.
+               context.TryCancel();
+             });
   StartServer();
-  ExpectAbsent("abandoned");
+  ExpectAbsent("interrupted");
+}
+
+TEST(ImportDiskFullTest, FailedWriteLeavesNothingAndServingGoesOn) {
+  TempDir dir;
+  // The server may write no file larger than 64 KiB: a 1 MB table cannot
+  // be stored, as on a full disk.
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
+      dir.path() + "/data", {}, absl::Seconds(60),
+      {"/usr/bin/prlimit", "--fsize=65536", "--"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string npy = dir.path() + "/big.npy";
+  WriteNpyFile(npy, "<f4", {1000, 250}, F32Rows(1000, 250));
+  CommandResult result = RunCommand({EngramctlPath(), "--server",
+                                     (*server)->address(), "import", "big", npy});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("INTERNAL"));
+  EXPECT_THAT(result.err, HasSubstr("File too large"));
+  const std::string small = dir.path() + "/small.npy";
+  WriteNpyFile(small, "<f4", {10, 4}, F32Rows(10, 4));
+  result = RunCommand({EngramctlPath(), "--server", (*server)->address(),
+                       "import", "small", small});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  result = RunCommand({EngramctlPath(), "--server", (*server)->address(),
+                       "tables", "--json"});
+  EXPECT_THAT(result.out, HasSubstr("\"small\""));
+  EXPECT_THAT(result.out, ::testing::Not(HasSubstr("\"big\"")));
+  // Nothing of the failed import is left on disk, not even a temporary.
+  std::vector<std::string> on_disk;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(dir.path() + "/data/tables")) {
+    on_disk.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(on_disk, ::testing::ElementsAre("small"));
 }
 
 }  // namespace

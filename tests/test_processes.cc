@@ -127,14 +127,18 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::string& data_dir, const std::vector<std::string>& extra_args,
-    absl::Duration timeout) {
+    absl::Duration timeout, const std::vector<std::string>& launcher) {
   auto server = std::unique_ptr<ServerProcess>(new ServerProcess());
   const std::string parent = fs::path(data_dir).parent_path().string();
   const std::string port_file =
       absl::StrCat(parent, "/port-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
-  std::vector<std::string> argv = {ServerPath(), "--listen", "127.0.0.1:0",
-                                   "--data-dir", data_dir, "--port-file",
-                                   port_file};
+  std::vector<std::string> argv = launcher;
+  for (const std::string& arg :
+       {ServerPath(), std::string("--listen"), std::string("127.0.0.1:0"),
+        std::string("--data-dir"), data_dir, std::string("--port-file"),
+        port_file}) {
+    argv.push_back(arg);
+  }
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   server->log_path_ = port_file + ".log";
   server->pid_ = Spawn(argv, "/dev/null", server->log_path_);

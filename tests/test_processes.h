@@ -60,11 +60,13 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 class ServerProcess {
  public:
   // Starts engram-server --listen 127.0.0.1:0 --data-dir `data_dir` plus
-  // `extra_args` and waits until it serves. Its log goes to
-  // `data_dir`/../server-<pid>.log, printed by the destructor on failure.
+  // `extra_args` and waits until it serves. `launcher`, if given, runs the
+  // server (e.g. {"/usr/bin/prlimit", "--fsize=1000000", "--"}). Its log
+  // goes to a file beside `data_dir` (see Log()).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::string& data_dir, const std::vector<std::string>& extra_args,
-      absl::Duration timeout = absl::Seconds(60));
+      absl::Duration timeout = absl::Seconds(60),
+      const std::vector<std::string>& launcher = {});
   // Kills the server (SIGKILL) if it still runs.
   ~ServerProcess();
 
