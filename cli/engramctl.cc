@@ -36,6 +36,9 @@ ABSL_FLAG(std::string, rows, "", "lookup: row ids, e.g. 0,5,9 or 0-15.");
 ABSL_FLAG(std::string, dtype, "",
           "import: element type overriding the file's (f32, f16, bf16, "
           "fp8_e4m3, fp8_e5m2, opaque).");
+ABSL_FLAG(std::vector<std::string>, tensor, {},
+          "import: the .safetensors tensor(s) to import, concatenated in the "
+          "order given (per-head tables).");
 ABSL_FLAG(std::string, placement, "ram",
           "import: where the table lives: ram or auto (ssd: not yet).");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
@@ -58,8 +61,8 @@ constexpr char kUsage[] =
     "  addresses --tokens \"1,2,3;4,5,6\" [--seed --layer-ids --vocab-sizes\n"
     "      --max-ngram --heads --pad-id --tokenizer-vocab --compression]\n"
     "                         compute Engram row addresses (no server)\n"
-    "  import TABLE FILE.npy [--dtype T] [--placement ram|auto]\n"
-    "                         create a table from a 2-D .npy array";
+    "  import TABLE FILE.npy|FILE.safetensors [--tensor A,B] [--dtype T]\n"
+    "      [--placement ram|auto]  create a table from 2-D arrays";
 
 absl::StatusOr<std::unique_ptr<EngramClient>> Connect() {
   client::ClientOptions options;
@@ -209,10 +212,15 @@ absl::Status Run(const std::vector<std::string>& args) {
     return absl::OkStatus();
   }
   if (args[0] == "import") {
-    return RunImportCommand(absl::GetFlag(FLAGS_server), args[1], args[2],
-                            absl::GetFlag(FLAGS_dtype),
-                            absl::GetFlag(FLAGS_placement),
-                            absl::GetFlag(FLAGS_json));
+    ImportOptions options;
+    options.server = absl::GetFlag(FLAGS_server);
+    options.table = args[1];
+    options.file = args[2];
+    options.dtype = absl::GetFlag(FLAGS_dtype);
+    options.tensors = absl::GetFlag(FLAGS_tensor);
+    options.placement = absl::GetFlag(FLAGS_placement);
+    options.json = absl::GetFlag(FLAGS_json);
+    return RunImportCommand(options);
   }
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<EngramClient> client, Connect());
   if (args[0] == "tables") return ListTables(*client);

@@ -1,6 +1,7 @@
 #include "cli/import_command.h"
 
 #include "gmock/gmock.h"
+#include "tests/test_processes.h"
 #include "gtest/gtest.h"
 
 namespace engram::cli {
@@ -59,6 +60,49 @@ TEST(LayoutFromNpyTest, RejectsWhatCannotBeATable) {
   internal::NpyHeader fortran = Header("<f4", {2, 2});
   fortran.fortran_order = true;
   EXPECT_THAT(error(fortran, 144), HasSubstr("Fortran"));
+}
+
+TEST(SourceFromSafetensorsTest, ConcatenatesPerHeadTensorsInOrder) {
+  const std::string bytes = testing::SafetensorsBytes(
+      {{"head0", "BF16", {3, 4}, std::string(24, 'a')},
+       {"head1", "BF16", {5, 4}, std::string(40, 'b')},
+       {"other", "F32", {1, 1}, std::string(4, 'c')}});
+  absl::StatusOr<ImportSource> source = SourceFromSafetensors(
+      bytes, bytes.size(), {"head1", "head0"}, std::nullopt);
+  ASSERT_TRUE(source.ok()) << source.status();
+  EXPECT_EQ(source->layout.rows, 8);
+  EXPECT_EQ(source->layout.row_bytes, 8);
+  EXPECT_EQ(source->layout.element_type, ElementType::kBf16);
+  ASSERT_EQ(source->segments.size(), 2);
+  EXPECT_EQ(bytes.substr(source->segments[0].first, source->segments[0].second),
+            std::string(40, 'b'));
+  EXPECT_EQ(bytes.substr(source->segments[1].first, source->segments[1].second),
+            std::string(24, 'a'));
+}
+
+TEST(SourceFromSafetensorsTest, RejectsMismatchesAndDamage) {
+  const std::string bytes = testing::SafetensorsBytes(
+      {{"a", "F32", {2, 2}, std::string(16, 'a')},
+       {"b", "F16", {2, 2}, std::string(8, 'b')},
+       {"c", "F32", {2, 2, 1}, std::string(16, 'c')},
+       {"d", "F64", {1, 2}, std::string(16, 'd')}});
+  auto error = [&](std::vector<std::string> tensors, uint64_t size,
+                   std::optional<ElementType> dtype = std::nullopt) {
+    absl::StatusOr<ImportSource> source =
+        SourceFromSafetensors(bytes.substr(0, size), size, tensors, dtype);
+    EXPECT_EQ(source.status().code(), absl::StatusCode::kInvalidArgument);
+    return std::string(source.status().message());
+  };
+  EXPECT_THAT(error({"zz"}, bytes.size()), HasSubstr("no tensor 'zz'; the file has a, b, c, d"));
+  EXPECT_THAT(error({"a", "b"}, bytes.size()), HasSubstr("first tensor is F32"));
+  EXPECT_THAT(error({"c"}, bytes.size()), HasSubstr("2-D"));
+  EXPECT_THAT(error({"d"}, bytes.size()), HasSubstr("no table type"));
+  EXPECT_THAT(error({}, bytes.size()), HasSubstr("--tensor"));
+  EXPECT_THAT(error({"a"}, 12), HasSubstr("truncated"));
+  EXPECT_THAT(error({"d"}, bytes.size() - 1, ElementType::kOpaque),
+              HasSubstr("within the file"));
+  EXPECT_TRUE(SourceFromSafetensors(bytes, bytes.size(), {"d"},
+                                    ElementType::kOpaque).ok());
 }
 
 }  // namespace

@@ -121,6 +121,25 @@ TEST_F(ImportTest, Bf16AsUint16AndOpaqueBytes) {
   EXPECT_THAT(result.out, HasSubstr("[\"aabbcc\"]"));
 }
 
+TEST_F(ImportTest, SafetensorsPerHeadTensorsBecomeOneTable) {
+  const std::string head0 = F32Rows(3, 2), head1 = F32Rows(2, 2);
+  const std::string path = dir_.path() + "/model.safetensors";
+  std::ofstream(path, std::ios::binary)
+      << SafetensorsBytes({{"engram.head.0", "F32", {3, 2}, head0},
+                           {"engram.head.1", "F32", {2, 2}, head1}});
+  CommandResult result =
+      Ctl({"import", "heads", path, "--tensor", "engram.head.0,engram.head.1"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  // Row 3 is the first row of head 1: values 0, 0.01.
+  result = Ctl({"lookup", "heads", "--rows", "2,3", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_THAT(result.out, HasSubstr("[[2,2.00999999],[0,0.00999999978]]"));
+
+  result = Ctl({"import", "nope", path, "--tensor", "missing"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("no tensor 'missing'"));
+}
+
 TEST_F(ImportTest, BadFilesAndDuplicatesAreRefusedAndServingGoesOn) {
   WriteNpyFile(NpyPath("good"), "<f4", {4, 2}, F32Rows(4, 2));
   ASSERT_EQ(Ctl({"import", "t", NpyPath("good")}).exit_code, 0);

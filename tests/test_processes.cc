@@ -84,6 +84,28 @@ void WriteNpyFile(const std::string& path, const std::string& descr,
   out << header << data;
 }
 
+std::string SafetensorsBytes(const std::vector<SafetensorsTensor>& tensors) {
+  std::string header = "{\"__metadata__\":{\"format\":\"pt\"}";
+  std::string data;
+  for (const SafetensorsTensor& tensor : tensors) {
+    std::string shape;
+    for (uint64_t dim : tensor.shape) {
+      absl::StrAppend(&shape, shape.empty() ? "" : ",", dim);
+    }
+    absl::StrAppend(&header, ",\"", tensor.name, "\":{\"dtype\":\"",
+                    tensor.dtype, "\",\"shape\":[", shape,
+                    "],\"data_offsets\":[", data.size(), ",",
+                    data.size() + tensor.data.size(), "]}");
+    data += tensor.data;
+  }
+  header += "}";
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<char>((uint64_t{header.size()} >> (8 * i)) & 0xFF);
+  }
+  return bytes + header + data;
+}
+
 TempDir::TempDir() {
   const char* base = std::getenv("TEST_TMPDIR");
   std::string pattern =

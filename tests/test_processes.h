@@ -45,6 +45,17 @@ std::string BenchPath();
 void WriteNpyFile(const std::string& path, const std::string& descr,
                   const std::vector<uint64_t>& shape, const std::string& data);
 
+// One tensor of a .safetensors file.
+struct SafetensorsTensor {
+  std::string name;
+  std::string dtype;  // e.g. "F32", "BF16"
+  std::vector<uint64_t> shape;
+  std::string data;
+};
+
+// The bytes of a .safetensors file holding `tensors` in order.
+std::string SafetensorsBytes(const std::vector<SafetensorsTensor>& tensors);
+
 struct CommandResult {
   int exit_code = -1;  // -1 if it did not exit normally.
   std::string out;
