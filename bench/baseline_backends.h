@@ -20,10 +20,9 @@ enum class BaselineKind { kRedis, kMemcached };
 
 // With `populate`, writes every row first (pipelined). Unavailable if the
 // store cannot be reached.
-absl::StatusOr<BackendFactory> BaselineBackendFactory(BaselineKind kind,
-                                                      const std::string& address,
-                                                      TableShape shape,
-                                                      bool populate);
+absl::StatusOr<BackendFactory> BaselineBackendFactory(
+    BaselineKind kind, const std::string& address, TableShape shape,
+    bool populate);
 
 }  // namespace engram::bench
 

@@ -11,8 +11,8 @@ namespace {
 
 class EngramBackend final : public BenchBackend {
  public:
-  EngramBackend(std::shared_ptr<client::EngramClient> client,
-                std::string table, uint32_t row_bytes)
+  EngramBackend(std::shared_ptr<client::EngramClient> client, std::string table,
+                uint32_t row_bytes)
       : client_(std::move(client)),
         table_(std::move(table)),
         row_bytes_(row_bytes) {}
@@ -59,8 +59,8 @@ void FillBaselineRow(uint64_t id, uint32_t row_bytes, char* out) {
 BackendFactory EngramBackendFactory(
     std::shared_ptr<client::EngramClient> client, std::string table,
     uint32_t row_bytes) {
-  return [client = std::move(client), table = std::move(table), row_bytes]()
-             -> absl::StatusOr<std::unique_ptr<BenchBackend>> {
+  return [client = std::move(client), table = std::move(table),
+          row_bytes]() -> absl::StatusOr<std::unique_ptr<BenchBackend>> {
     return std::make_unique<EngramBackend>(client, table, row_bytes);
   };
 }
@@ -74,11 +74,10 @@ absl::StatusOr<BackendFactory> InProcessBackendFactory(TableShape shape) {
     FillBaselineRow(id, shape.row_bytes, rows->data() + id * shape.row_bytes);
   }
   std::shared_ptr<const std::vector<char>> frozen = std::move(rows);
-  return BackendFactory(
-      [frozen, row_bytes = shape.row_bytes]()
-          -> absl::StatusOr<std::unique_ptr<BenchBackend>> {
-        return std::make_unique<InProcessBackend>(frozen, row_bytes);
-      });
+  return BackendFactory([frozen, row_bytes = shape.row_bytes]()
+                            -> absl::StatusOr<std::unique_ptr<BenchBackend>> {
+    return std::make_unique<InProcessBackend>(frozen, row_bytes);
+  });
 }
 
 }  // namespace engram::bench

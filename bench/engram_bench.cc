@@ -19,8 +19,8 @@
 #include "bench/load_runner.h"
 #include "client/engram_client.h"
 #include "common/cli_flags.h"
-#include "common/malloc_tuning.h"
 #include "common/json_writer.h"
+#include "common/malloc_tuning.h"
 #include "common/status_macros.h"
 
 ABSL_FLAG(std::string, backend, "engram",

@@ -23,8 +23,8 @@ struct WorkerResult {
 
 double Percentile(const std::vector<double>& sorted, double fraction) {
   if (sorted.empty()) return 0;
-  const size_t index = std::min(
-      sorted.size() - 1, static_cast<size_t>(fraction * sorted.size()));
+  const size_t index = std::min(sorted.size() - 1,
+                                static_cast<size_t>(fraction * sorted.size()));
   return sorted[index];
 }
 
@@ -60,15 +60,17 @@ absl::StatusOr<LoadReport> RunLoad(const LoadConfig& config,
     workers.emplace_back([&, w] {
       RowIdSampler sampler(shape.rows, config.zipf_s, config.seed + w);
       std::vector<uint64_t> ids(config.batch);
-      std::vector<char> out(static_cast<size_t>(config.batch) * shape.row_bytes);
+      std::vector<char> out(static_cast<size_t>(config.batch) *
+                            shape.row_bytes);
       WorkerResult& result = results[w];
-      for (absl::Time now = absl::Now(); now < stop; ) {
+      for (absl::Time now = absl::Now(); now < stop;) {
         for (uint64_t& id : ids) id = sampler.Next();
         const absl::Status status = backends[w]->Fetch(ids, out.data());
         const absl::Time done = absl::Now();
         if (now >= measure_from && done <= stop) {
           if (status.ok()) {
-            result.latencies_us.push_back(absl::ToDoubleMicroseconds(done - now));
+            result.latencies_us.push_back(
+                absl::ToDoubleMicroseconds(done - now));
           } else if (result.errors++ == 0) {
             result.first_error = status.ToString();
           }

@@ -39,8 +39,7 @@ struct TokenBatch {
   int time = 0;
 };
 
-absl::StatusOr<TokenBatch> ParseTokens(absl::string_view text,
-                                       int64_t pad_id) {
+absl::StatusOr<TokenBatch> ParseTokens(absl::string_view text, int64_t pad_id) {
   std::vector<std::vector<int64_t>> sequences;
   for (absl::string_view sequence : absl::StrSplit(text, ';')) {
     ENGRAM_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
@@ -53,7 +52,8 @@ absl::StatusOr<TokenBatch> ParseTokens(absl::string_view text,
     batch.time = std::max(batch.time, static_cast<int>(sequence.size()));
   }
   for (const auto& sequence : sequences) {
-    batch.tokens.insert(batch.tokens.end(), batch.time - sequence.size(), pad_id);
+    batch.tokens.insert(batch.tokens.end(), batch.time - sequence.size(),
+                        pad_id);
     batch.tokens.insert(batch.tokens.end(), sequence.begin(), sequence.end());
     batch.lengths.push_back(static_cast<int32_t>(sequence.size()));
   }
@@ -69,7 +69,8 @@ absl::StatusOr<std::string> RunAddressesCommand() {
   HashSpecConfig config;
   config.seed = absl::GetFlag(FLAGS_seed);
   ENGRAM_ASSIGN_OR_RETURN(
-      config.layer_ids, ParseIntegerList("layer-ids", absl::GetFlag(FLAGS_layer_ids)));
+      config.layer_ids,
+      ParseIntegerList("layer-ids", absl::GetFlag(FLAGS_layer_ids)));
   ENGRAM_ASSIGN_OR_RETURN(
       config.vocab_sizes,
       ParseIntegerList("vocab-sizes", absl::GetFlag(FLAGS_vocab_sizes)));
@@ -79,7 +80,8 @@ absl::StatusOr<std::string> RunAddressesCommand() {
   config.n_embed_per_ngram = config.heads_per_ngram;
   config.pad_id = absl::GetFlag(FLAGS_pad_id);
   config.tokenizer_vocab = absl::GetFlag(FLAGS_tokenizer_vocab);
-  if (const std::string path = absl::GetFlag(FLAGS_compression); !path.empty()) {
+  if (const std::string path = absl::GetFlag(FLAGS_compression);
+      !path.empty()) {
     CompressionMap::Options options;
     options.compressed_vocab = config.tokenizer_vocab;
     ENGRAM_ASSIGN_OR_RETURN(config.compression,
@@ -87,7 +89,8 @@ absl::StatusOr<std::string> RunAddressesCommand() {
   }
   ENGRAM_ASSIGN_OR_RETURN(HashSpec spec, HashSpec::FromConfig(config));
   ENGRAM_ASSIGN_OR_RETURN(
-      TokenBatch batch, ParseTokens(absl::GetFlag(FLAGS_tokens), config.pad_id));
+      TokenBatch batch,
+      ParseTokens(absl::GetFlag(FLAGS_tokens), config.pad_id));
   // Full-length batches get the reference layout exactly, with no lengths.
   const bool ragged =
       std::any_of(batch.lengths.begin(), batch.lengths.end(),

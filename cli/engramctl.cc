@@ -186,9 +186,11 @@ absl::Status Lookup(EngramClient& client, const std::string& name) {
 
 // Arguments each command takes after its name.
 const std::map<std::string, size_t>& CommandArity() {
-  static const auto* arity = new std::map<std::string, size_t>{
-      {"tables", 0}, {"describe", 1}, {"lookup", 1}, {"addresses", 0},
-      {"import", 2}};
+  static const auto* arity = new std::map<std::string, size_t>{{"tables", 0},
+                                                               {"describe", 1},
+                                                               {"lookup", 1},
+                                                               {"addresses", 0},
+                                                               {"import", 2}};
   return *arity;
 }
 
@@ -236,7 +238,8 @@ int main(int argc, char** argv) {
       argc, argv, engram::cli::kUsage, /*config_flag=*/false);
   if (const std::string problem = engram::cli::UsageProblem(args);
       !problem.empty()) {
-    std::cerr << "engramctl: " << problem << "\n" << engram::cli::kUsage << "\n";
+    std::cerr << "engramctl: " << problem << "\n"
+              << engram::cli::kUsage << "\n";
     return 2;
   }
   const absl::Status status = engram::cli::Run(args);

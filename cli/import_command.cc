@@ -1,23 +1,22 @@
 #include "cli/import_command.h"
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <memory>
 
-#include <algorithm>
-
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_join.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cli/progress_bar.h"
 #include "common/addressing/sha256.h"
 #include "common/grpc_status.h"
 #include "common/json_writer.h"
 #include "common/status_macros.h"
 #include "engram/v1/admin_service.grpc.pb.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -98,13 +97,20 @@ struct SafetensorsDtype {
 };
 
 constexpr SafetensorsDtype kSafetensorsDtypes[] = {
-    {"F32", 4, ElementType::kF32},         {"F16", 2, ElementType::kF16},
-    {"BF16", 2, ElementType::kBf16},       {"F8_E4M3", 1, ElementType::kFp8E4m3},
-    {"F8_E5M2", 1, ElementType::kFp8E5m2}, {"U8", 1, ElementType::kOpaque},
-    {"I8", 1, ElementType::kOpaque},       {"F64", 8, std::nullopt},
-    {"I64", 8, std::nullopt},              {"U64", 8, std::nullopt},
-    {"I32", 4, std::nullopt},              {"U32", 4, std::nullopt},
-    {"I16", 2, std::nullopt},              {"U16", 2, std::nullopt},
+    {"F32", 4, ElementType::kF32},
+    {"F16", 2, ElementType::kF16},
+    {"BF16", 2, ElementType::kBf16},
+    {"F8_E4M3", 1, ElementType::kFp8E4m3},
+    {"F8_E5M2", 1, ElementType::kFp8E5m2},
+    {"U8", 1, ElementType::kOpaque},
+    {"I8", 1, ElementType::kOpaque},
+    {"F64", 8, std::nullopt},
+    {"I64", 8, std::nullopt},
+    {"U64", 8, std::nullopt},
+    {"I32", 4, std::nullopt},
+    {"U32", 4, std::nullopt},
+    {"I16", 2, std::nullopt},
+    {"U16", 2, std::nullopt},
     {"BOOL", 1, std::nullopt},
 };
 
@@ -131,15 +137,14 @@ absl::StatusOr<NpyTableLayout> LayoutFromNpy(
   for (const DtypeDefault& entry : kDtypeDefaults) {
     if (header.descr == entry.descr) file_default = entry.type;
   }
-  ENGRAM_ASSIGN_OR_RETURN(
-      const ElementType type,
-      ResolveElementType(header.descr, item_size, file_default, dtype_override));
+  ENGRAM_ASSIGN_OR_RETURN(const ElementType type,
+                          ResolveElementType(header.descr, item_size,
+                                             file_default, dtype_override));
   NpyTableLayout layout;
   layout.rows = header.shape[0];
   ENGRAM_RETURN_IF_ERROR(SetRowShape(header.shape[1], item_size, type, layout));
   layout.data_offset = header.data_offset;
-  const uint64_t expected =
-      header.data_offset + layout.rows * layout.row_bytes;
+  const uint64_t expected = header.data_offset + layout.rows * layout.row_bytes;
   if (file_size != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the file holds ", file_size, " bytes but its header describes ",
@@ -183,9 +188,8 @@ absl::StatusOr<ImportSource> SourceFromSafetensors(
         if (key != "__metadata__") names.push_back(key);
       }
       std::sort(names.begin(), names.end());
-      return absl::InvalidArgumentError(
-          absl::StrCat("no tensor '", name, "'; the file has ",
-                       absl::StrJoin(names, ", ")));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no tensor '", name, "'; the file has ", absl::StrJoin(names, ", ")));
     }
     const auto& fields = it->second.struct_value().fields();
     const auto dtype_it = fields.find("dtype");
@@ -231,8 +235,7 @@ absl::StatusOr<ImportSource> SourceFromSafetensors(
     const uint64_t begin = static_cast<uint64_t>(offsets[0].number_value());
     const uint64_t end = static_cast<uint64_t>(offsets[1].number_value());
     const uint64_t bytes = rows * source.layout.row_bytes;
-    if (end < begin || end - begin != bytes ||
-        data_begin + end > file_size) {
+    if (end < begin || end - begin != bytes || data_begin + end > file_size) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", name, "' has data_offsets [", begin, ", ", end,
           "] that do not hold its ", bytes, " bytes within the file"));
@@ -285,7 +288,8 @@ absl::StatusOr<ImportSource> OpenSource(std::ifstream& in, uint64_t file_size,
 
 absl::Status RunImportCommand(const ImportOptions& options) {
   std::ifstream in(options.file, std::ios::binary | std::ios::ate);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", options.file));
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot read ", options.file));
   const uint64_t file_size = in.tellg();
   in.seekg(0);
   absl::StatusOr<ImportSource> source = OpenSource(in, file_size, options);
@@ -295,8 +299,8 @@ absl::Status RunImportCommand(const ImportOptions& options) {
   }
   const NpyTableLayout& layout = source->layout;
 
-  auto stub = v1::EngramAdmin::NewStub(grpc::CreateChannel(
-      options.server, grpc::InsecureChannelCredentials()));
+  auto stub = v1::EngramAdmin::NewStub(
+      grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   v1::ImportTableResponse response;
   std::unique_ptr<grpc::ClientWriter<v1::ImportTableRequest>> writer =

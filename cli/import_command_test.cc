@@ -1,8 +1,8 @@
 #include "cli/import_command.h"
 
 #include "gmock/gmock.h"
-#include "tests/test_processes.h"
 #include "gtest/gtest.h"
+#include "tests/test_processes.h"
 
 namespace engram::cli {
 namespace {
@@ -33,7 +33,8 @@ TEST(LayoutFromNpyTest, MapsDtypesToTableTypes) {
   EXPECT_EQ(layout->element_type, ElementType::kOpaque);
   EXPECT_TRUE(layout->dims.empty());
 
-  layout = LayoutFromNpy(Header("|u1", {3, 8}), 128 + 24, ElementType::kFp8E4m3);
+  layout =
+      LayoutFromNpy(Header("|u1", {3, 8}), 128 + 24, ElementType::kFp8E4m3);
   ASSERT_TRUE(layout.ok());
   EXPECT_EQ(layout->element_type, ElementType::kFp8E4m3);
 
@@ -81,11 +82,11 @@ TEST(SourceFromSafetensorsTest, ConcatenatesPerHeadTensorsInOrder) {
 }
 
 TEST(SourceFromSafetensorsTest, RejectsMismatchesAndDamage) {
-  const std::string bytes = testing::SafetensorsBytes(
-      {{"a", "F32", {2, 2}, std::string(16, 'a')},
-       {"b", "F16", {2, 2}, std::string(8, 'b')},
-       {"c", "F32", {2, 2, 1}, std::string(16, 'c')},
-       {"d", "F64", {1, 2}, std::string(16, 'd')}});
+  const std::string bytes =
+      testing::SafetensorsBytes({{"a", "F32", {2, 2}, std::string(16, 'a')},
+                                 {"b", "F16", {2, 2}, std::string(8, 'b')},
+                                 {"c", "F32", {2, 2, 1}, std::string(16, 'c')},
+                                 {"d", "F64", {1, 2}, std::string(16, 'd')}});
   auto error = [&](std::vector<std::string> tensors, uint64_t size,
                    std::optional<ElementType> dtype = std::nullopt) {
     absl::StatusOr<ImportSource> source =
@@ -93,16 +94,19 @@ TEST(SourceFromSafetensorsTest, RejectsMismatchesAndDamage) {
     EXPECT_EQ(source.status().code(), absl::StatusCode::kInvalidArgument);
     return std::string(source.status().message());
   };
-  EXPECT_THAT(error({"zz"}, bytes.size()), HasSubstr("no tensor 'zz'; the file has a, b, c, d"));
-  EXPECT_THAT(error({"a", "b"}, bytes.size()), HasSubstr("first tensor is F32"));
+  EXPECT_THAT(error({"zz"}, bytes.size()),
+              HasSubstr("no tensor 'zz'; the file has a, b, c, d"));
+  EXPECT_THAT(error({"a", "b"}, bytes.size()),
+              HasSubstr("first tensor is F32"));
   EXPECT_THAT(error({"c"}, bytes.size()), HasSubstr("2-D"));
   EXPECT_THAT(error({"d"}, bytes.size()), HasSubstr("no table type"));
   EXPECT_THAT(error({}, bytes.size()), HasSubstr("--tensor"));
   EXPECT_THAT(error({"a"}, 12), HasSubstr("truncated"));
   EXPECT_THAT(error({"d"}, bytes.size() - 1, ElementType::kOpaque),
               HasSubstr("within the file"));
-  EXPECT_TRUE(SourceFromSafetensors(bytes, bytes.size(), {"d"},
-                                    ElementType::kOpaque).ok());
+  EXPECT_TRUE(
+      SourceFromSafetensors(bytes, bytes.size(), {"d"}, ElementType::kOpaque)
+          .ok());
 }
 
 }  // namespace

@@ -9,8 +9,8 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(ProgressBarTest, RendersPercentRateAndEta) {
-  const std::string line = ProgressBar::Render("import t", 25'000'000,
-                                               100'000'000, absl::Seconds(5), 8);
+  const std::string line = ProgressBar::Render(
+      "import t", 25'000'000, 100'000'000, absl::Seconds(5), 8);
   EXPECT_THAT(line, HasSubstr("import t [==      ]"));
   EXPECT_THAT(line, HasSubstr(" 25.0%"));
   EXPECT_THAT(line, HasSubstr("25.0/100.0 MB"));

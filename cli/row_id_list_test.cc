@@ -9,7 +9,8 @@ namespace {
 using ::testing::ElementsAre;
 
 TEST(RowIdListTest, ParsesIdsAndRanges) {
-  absl::StatusOr<std::vector<uint64_t>> ids = ParseRowIdList("7, 0-3,18446744073709551615", 100);
+  absl::StatusOr<std::vector<uint64_t>> ids =
+      ParseRowIdList("7, 0-3,18446744073709551615", 100);
   ASSERT_TRUE(ids.ok()) << ids.status();
   EXPECT_THAT(*ids, ElementsAre(7, 0, 1, 2, 3, 18446744073709551615ull));
 }

@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/lookup_wire.h"
 #include "common/packed_row_ids.h"
@@ -51,8 +51,8 @@ absl::StatusOr<LookupResult> DeliverRows(const v1::LookupResponse& response,
                                          absl::Span<char> out) {
   grpc::ByteBuffer buffer;
   bool own_buffer;
-  ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(
-      grpc::SerializationTraits<v1::LookupResponse>::Serialize(
+  ENGRAM_RETURN_IF_ERROR(
+      FromGrpcStatus(grpc::SerializationTraits<v1::LookupResponse>::Serialize(
           response, &buffer, &own_buffer)));
   return DeliverRows(&buffer, out);
 }
@@ -78,7 +78,8 @@ class GrpcEngramClient final : public EngramClient {
         NextStub().ListTables(&context, v1::ListTablesRequest(), &response)));
     std::vector<TableDescription> tables;
     for (const v1::TableInfo& info : response.tables()) {
-      ENGRAM_ASSIGN_OR_RETURN(TableDescription description, ToDescription(info));
+      ENGRAM_ASSIGN_OR_RETURN(TableDescription description,
+                              ToDescription(info));
       tables.push_back(std::move(description));
     }
     return tables;
@@ -119,8 +120,9 @@ class GrpcEngramClient final : public EngramClient {
     SetDeadline(options.timeout, &context);
     v1::LookupTokensRequest request;
     request.set_table(std::string(table));
-    request.mutable_tokens()->assign(reinterpret_cast<const char*>(tokens.data()),
-                                     tokens.size() * sizeof(int64_t));
+    request.mutable_tokens()->assign(
+        reinterpret_cast<const char*>(tokens.data()),
+        tokens.size() * sizeof(int64_t));
     request.set_batch(batch);
     request.set_time(time);
     request.mutable_lengths()->Add(lengths.begin(), lengths.end());
@@ -159,8 +161,9 @@ class GrpcEngramClient final : public EngramClient {
         &call->context, kLookupMethod, grpc::StubOptions(), &call->request,
         &call->response, [call](grpc::Status status) {
           absl::StatusOr<LookupResult> result =
-              status.ok() ? DeliverRows(&call->response, call->out)
-                          : absl::StatusOr<LookupResult>(FromGrpcStatus(status));
+              status.ok()
+                  ? DeliverRows(&call->response, call->out)
+                  : absl::StatusOr<LookupResult>(FromGrpcStatus(status));
           LookupCallback done = std::move(call->done);
           delete call;
           std::move(done)(std::move(result));
@@ -185,8 +188,9 @@ class GrpcEngramClient final : public EngramClient {
 
   // Spreads calls over the connections, round robin.
   Connection& NextConnection() {
-    const size_t index = next_connection_.fetch_add(1, std::memory_order_relaxed) %
-                         connections_.size();
+    const size_t index =
+        next_connection_.fetch_add(1, std::memory_order_relaxed) %
+        connections_.size();
     return connections_[index];
   }
   v1::EngramService::Stub& NextStub() { return *NextConnection().stub; }

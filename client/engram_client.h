@@ -6,7 +6,8 @@
 //   ENGRAM_ASSIGN_OR_RETURN(auto client, EngramClient::Create(options));
 //   std::vector<char> rows(ids.size() * 128);
 //   ENGRAM_ASSIGN_OR_RETURN(LookupResult result,
-//                           client->Lookup("layer_1", ids, absl::MakeSpan(rows)));
+//                           client->Lookup("layer_1", ids,
+//                           absl::MakeSpan(rows)));
 //
 //   // Or without blocking: `done` runs on a client thread when rows are in.
 //   client->LookupAsync("layer_1", ids, absl::MakeSpan(rows), {},

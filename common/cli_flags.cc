@@ -10,9 +10,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
 
@@ -61,7 +61,8 @@ absl::StatusOr<std::vector<int64_t>> ParseIntegerList(absl::string_view flag,
 
 absl::Status ApplyConfigFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config ", path));
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot read config ", path));
   std::string line;
   for (int line_number = 1; std::getline(in, line); ++line_number) {
     absl::string_view text = line;
@@ -71,8 +72,9 @@ absl::Status ApplyConfigFile(const std::string& path) {
     absl::ConsumePrefix(&text, "--");
     const size_t equals = text.find('=');
     if (equals == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ":", line_number, ": expected 'name = value', got '", line, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_number,
+                       ": expected 'name = value', got '", line, "'"));
     }
     const std::string name = absl::StrReplaceAll(
         absl::StripAsciiWhitespace(text.substr(0, equals)), {{"-", "_"}});
@@ -80,8 +82,8 @@ absl::Status ApplyConfigFile(const std::string& path) {
         absl::StripAsciiWhitespace(text.substr(equals + 1));
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr || name == "config") {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_number, ": unknown setting '", name, "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ":", line_number, ": unknown setting '", name, "'"));
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
@@ -115,8 +117,8 @@ std::vector<std::string> ParseCommandLine(int argc, char** argv,
   }
   std::vector<char*> pointers;
   for (std::string& arg : normalized) pointers.push_back(arg.data());
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(pointers.size()), pointers.data());
+  std::vector<char*> positional = absl::ParseCommandLine(
+      static_cast<int>(pointers.size()), pointers.data());
   logging_internal::SetVerbosity(absl::GetFlag(FLAGS_v));
   return std::vector<std::string>(positional.begin() + 1, positional.end());
 }

@@ -15,7 +15,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 TEST(ParseIntegerListTest, ParsesAndNamesBadItems) {
-  absl::StatusOr<std::vector<int64_t>> values = ParseIntegerList("ids", " 1,-15 ,7");
+  absl::StatusOr<std::vector<int64_t>> values =
+      ParseIntegerList("ids", " 1,-15 ,7");
   ASSERT_TRUE(values.ok());
   EXPECT_THAT(*values, ElementsAre(1, -15, 7));
   const absl::Status bad = ParseIntegerList("ids", "1,x2").status();
@@ -32,8 +33,10 @@ TEST(ApplyConfigFileTest, SetsFlagsAndReportsBadLines) {
   std::ofstream(path) << "cli_flags_test_number = many\n";
   EXPECT_THAT(ApplyConfigFile(path).message(), HasSubstr(":1: bad value"));
   std::ofstream(path) << "nonsense line\n";
-  EXPECT_THAT(ApplyConfigFile(path).message(), HasSubstr("expected 'name = value'"));
-  EXPECT_EQ(ApplyConfigFile(path + ".missing").code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(ApplyConfigFile(path).message(),
+              HasSubstr("expected 'name = value'"));
+  EXPECT_EQ(ApplyConfigFile(path + ".missing").code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

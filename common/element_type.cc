@@ -40,7 +40,8 @@ float DecodeMinifloat(uint32_t bits, int exp_bits, int man_bits,
   const int bias = (1 << (exp_bits - 1)) - 1;
   const uint32_t max_exponent = (1u << exp_bits) - 1;
   float magnitude;
-  if (ocp_e4m3 && exponent == max_exponent && mantissa == (1u << man_bits) - 1) {
+  if (ocp_e4m3 && exponent == max_exponent &&
+      mantissa == (1u << man_bits) - 1) {
     magnitude = NAN;
   } else if (!ocp_e4m3 && exponent == max_exponent) {
     magnitude = mantissa == 0 ? INFINITY : NAN;
@@ -68,7 +69,8 @@ uint16_t FloatToF16(float value) {
   if (magnitude >= 65520.0f) return sign | 0x7C00;  // Rounds to infinity.
   if (magnitude < 6.103515625e-05f) {
     // Subnormal: units of 2^-24, rounded to nearest even by nearbyint.
-    return sign | static_cast<uint16_t>(std::nearbyint(magnitude * 16777216.0f));
+    return sign |
+           static_cast<uint16_t>(std::nearbyint(magnitude * 16777216.0f));
   }
   // Normal: keep 10 mantissa bits, rounding to nearest even.
   uint32_t m = bits & 0x7FFFFFFF;
@@ -78,9 +80,7 @@ uint16_t FloatToF16(float value) {
 
 }  // namespace
 
-absl::string_view ElementTypeName(ElementType type) {
-  return Entry(type).name;
-}
+absl::string_view ElementTypeName(ElementType type) { return Entry(type).name; }
 
 absl::StatusOr<ElementType> ParseElementType(absl::string_view name) {
   for (const TypeEntry& entry : kTypes) {

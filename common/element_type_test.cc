@@ -13,7 +13,8 @@ TEST(ElementTypeTest, NamesRoundTrip) {
   for (ElementType type :
        {ElementType::kOpaque, ElementType::kF32, ElementType::kBf16,
         ElementType::kF16, ElementType::kFp8E4m3, ElementType::kFp8E5m2}) {
-    absl::StatusOr<ElementType> parsed = ParseElementType(ElementTypeName(type));
+    absl::StatusOr<ElementType> parsed =
+        ParseElementType(ElementTypeName(type));
     ASSERT_TRUE(parsed.ok()) << parsed.status();
     EXPECT_EQ(*parsed, type);
     absl::StatusOr<ElementType> from_proto = FromProto(ToProto(type));
@@ -38,7 +39,8 @@ TEST(ElementTypeTest, EncodeDecodeRoundTripsRepresentableValues) {
       EncodeElement(type, value, buffer);
       const float decoded = DecodeElement(type, buffer);
       // 3e-5 is not exact in 16-bit types: allow one unit in the last place.
-      EXPECT_NEAR(decoded, value, std::fabs(value) / 128) << ElementTypeName(type);
+      EXPECT_NEAR(decoded, value, std::fabs(value) / 128)
+          << ElementTypeName(type);
     }
   }
 }

@@ -18,8 +18,9 @@ TEST(JsonWriterTest, NestedContainersGetCommas) {
   json.EndArray();
   json.Key("ok").Bool(true);
   json.EndObject();
-  EXPECT_EQ(json.str(),
-            R"({"tables":[{"name":"a","rows":3},{"name":"b","rows":4}],"ok":true})");
+  EXPECT_EQ(
+      json.str(),
+      R"({"tables":[{"name":"a","rows":3},{"name":"b","rows":4}],"ok":true})");
 }
 
 TEST(JsonWriterTest, IntegersAreExact) {

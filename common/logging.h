@@ -55,21 +55,20 @@ void SetVerbosity(int level);
 #define ENGRAM_LOG_SEVERITY_ERROR ::engram::logging_internal::Severity::kError
 #define ENGRAM_LOG_SEVERITY_FATAL ::engram::logging_internal::Severity::kFatal
 
-#define LOG(severity)                                                  \
+#define LOG(severity)                                                    \
   ::engram::logging_internal::LogMessage(ENGRAM_LOG_SEVERITY_##severity, \
                                          __FILE__, __LINE__)             \
       .stream()
 
-#define LOG_IF(severity, condition)                  \
-  !(condition) ? (void)0                             \
-               : ::engram::logging_internal::Voidify() & LOG(severity)
+#define LOG_IF(severity, condition) \
+  !(condition) ? (void)0 : ::engram::logging_internal::Voidify() & LOG(severity)
 
-#define LOG_EVERY_N_SEC(severity, seconds)                                \
-  for (static std::atomic<int64_t> engram_log_last_{0};                   \
-       ::engram::logging_internal::ShouldLogEveryNSec(engram_log_last_,   \
-                                                      (seconds));)        \
-    for (bool engram_log_once_ = true; engram_log_once_;                  \
-         engram_log_once_ = false)                                        \
+#define LOG_EVERY_N_SEC(severity, seconds)                              \
+  for (static std::atomic<int64_t> engram_log_last_{0};                 \
+       ::engram::logging_internal::ShouldLogEveryNSec(engram_log_last_, \
+                                                      (seconds));)      \
+    for (bool engram_log_once_ = true; engram_log_once_;                \
+         engram_log_once_ = false)                                      \
   LOG(severity)
 
 #define VLOG(level) \

@@ -40,10 +40,10 @@ grpc::ByteBuffer EncodeLookupResponse(const LookupResponseHeader& header,
         kRowsField, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
     coded.WriteVarint64(bytes);
   }
-  grpc::Slice slices[2] = {
-      grpc::Slice(prefix),
-      grpc::Slice(rows.release(), bytes,
-                  [](void* data) { delete[] static_cast<char*>(data); })};
+  grpc::Slice slices[2] = {grpc::Slice(prefix),
+                           grpc::Slice(rows.release(), bytes, [](void* data) {
+                             delete[] static_cast<char*>(data);
+                           })};
   return grpc::ByteBuffer(slices, 2);
 }
 
@@ -78,11 +78,13 @@ absl::StatusOr<LookupResponseHeader> DecodeLookupResponse(
                field >= v1::LookupResponse::kVersionFieldNumber &&
                field <= v1::LookupResponse::kRowCountFieldNumber) {
       if (!coded.ReadVarint64(&value)) return malformed();
-      if (field == v1::LookupResponse::kVersionFieldNumber) header.version = value;
+      if (field == v1::LookupResponse::kVersionFieldNumber)
+        header.version = value;
       if (field == v1::LookupResponse::kRowBytesFieldNumber) {
         header.row_bytes = static_cast<uint32_t>(value);
       }
-      if (field == v1::LookupResponse::kRowCountFieldNumber) header.row_count = value;
+      if (field == v1::LookupResponse::kRowCountFieldNumber)
+        header.row_count = value;
     } else if (!WireFormatLite::SkipField(&coded, tag)) {
       return malformed();
     }
@@ -90,9 +92,9 @@ absl::StatusOr<LookupResponseHeader> DecodeLookupResponse(
   if (!coded.ConsumedEntireMessage() ||
       rows_bytes != header.row_count * header.row_bytes ||
       (!rows_seen && rows_bytes != 0)) {
-    return absl::InternalError(absl::StrCat(
-        "server sent ", rows_bytes, " bytes for ", header.row_count,
-        " rows of ", header.row_bytes, " B"));
+    return absl::InternalError(
+        absl::StrCat("server sent ", rows_bytes, " bytes for ",
+                     header.row_count, " rows of ", header.row_bytes, " B"));
   }
   return header;
 }

@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "engram/v1/engram_service.pb.h"
-#include "gtest/gtest.h"
-#include "grpcpp/support/proto_buffer_writer.h"
 #include "grpcpp/impl/codegen/proto_utils.h"
+#include "grpcpp/support/proto_buffer_writer.h"
+#include "gtest/gtest.h"
 
 namespace engram {
 namespace {
@@ -84,10 +84,11 @@ TEST(LookupWireTest, RoundTripsAndChecksSizes) {
   inconsistent.set_rows("abcd");
   grpc::ByteBuffer buffer = Serialize(inconsistent);
   std::string out(64, '\0');
-  EXPECT_EQ(DecodeLookupResponse(&buffer, absl::MakeSpan(out.data(), out.size()))
-                .status()
-                .code(),
-            absl::StatusCode::kInternal);
+  EXPECT_EQ(
+      DecodeLookupResponse(&buffer, absl::MakeSpan(out.data(), out.size()))
+          .status()
+          .code(),
+      absl::StatusCode::kInternal);
 
   grpc::Slice garbage(std::string("\xff\xff\xff"));
   grpc::ByteBuffer bad(&garbage, 1);

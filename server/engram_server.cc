@@ -26,10 +26,12 @@ int MessageLimit(uint64_t payload_bytes) {
 
 absl::Status ValidateOptions(const ServerOptions& options) {
   if (options.data_dir.empty()) {
-    return absl::InvalidArgumentError("a data directory is required (--data-dir)");
+    return absl::InvalidArgumentError(
+        "a data directory is required (--data-dir)");
   }
   if (options.listen_address.empty()) {
-    return absl::InvalidArgumentError("a listen address is required (--listen)");
+    return absl::InvalidArgumentError(
+        "a listen address is required (--listen)");
   }
   if (options.limits.max_batch_rows == 0 ||
       options.limits.max_response_bytes == 0) {
@@ -54,8 +56,8 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   ENGRAM_ASSIGN_OR_RETURN(std::vector<StoredTable> stored,
                           data_dir.LoadTables());
   for (StoredTable& stored_table : stored) {
-    absl::StatusOr<std::shared_ptr<const Table>> table =
-        Table::Create(std::move(stored_table.info), std::move(stored_table.store));
+    absl::StatusOr<std::shared_ptr<const Table>> table = Table::Create(
+        std::move(stored_table.info), std::move(stored_table.store));
     if (!table.ok()) {
       // As with damaged files: serve the other tables.
       LOG(ERROR) << "not serving a table: " << table.status();
@@ -84,8 +86,8 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.RegisterService(server->service_.get());
   builder.RegisterService(server->admin_service_.get());
-  builder.SetMaxReceiveMessageSize(MessageLimit(
-      options.limits.max_batch_rows * kPackedRowIdBytes));
+  builder.SetMaxReceiveMessageSize(
+      MessageLimit(options.limits.max_batch_rows * kPackedRowIdBytes));
   builder.SetMaxSendMessageSize(
       MessageLimit(options.limits.max_response_bytes));
   server->grpc_server_ = builder.BuildAndStart();
@@ -109,24 +111,27 @@ EngramServer::~EngramServer() {
 
 void EngramServer::PersistInBackground(DataDir data_dir,
                                        std::vector<DemoTable> tables) {
-  persist_thread_ = std::thread([this, data_dir = std::move(data_dir),
-                                 tables = std::move(tables)] {
-    for (const DemoTable& table : tables) {
-      const absl::Time start = absl::Now();
-      // Demo rows can be regenerated, so skip the fsyncs that would cost
-      // seconds per GB; the rename still keeps half-written tables invisible.
-      const absl::Status status = data_dir.WriteTable(
-          table.info, table.rows->data(), {.sync = false, .cancel = &stopping_});
-      if (!status.ok()) {
-        LOG(WARNING) << "table " << table.info.name()
-                     << " not saved; it is rebuilt at the next start: " << status;
-        return;
-      }
-      LOG(INFO) << "saved table " << table.info.name() << " to "
-                << data_dir.path() << " in "
-                << absl::FormatDuration(absl::Now() - start);
-    }
-  });
+  persist_thread_ = std::thread(
+      [this, data_dir = std::move(data_dir), tables = std::move(tables)] {
+        for (const DemoTable& table : tables) {
+          const absl::Time start = absl::Now();
+          // Demo rows can be regenerated, so skip the fsyncs that would cost
+          // seconds per GB; the rename still keeps half-written tables
+          // invisible.
+          const absl::Status status =
+              data_dir.WriteTable(table.info, table.rows->data(),
+                                  {.sync = false, .cancel = &stopping_});
+          if (!status.ok()) {
+            LOG(WARNING) << "table " << table.info.name()
+                         << " not saved; it is rebuilt at the next start: "
+                         << status;
+            return;
+          }
+          LOG(INFO) << "saved table " << table.info.name() << " to "
+                    << data_dir.path() << " in "
+                    << absl::FormatDuration(absl::Now() - start);
+        }
+      });
 }
 
 void EngramServer::WaitForPersistence() {

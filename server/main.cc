@@ -13,18 +13,19 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/cli_flags.h"
-#include "common/malloc_tuning.h"
 #include "common/element_type.h"
 #include "common/logging.h"
+#include "common/malloc_tuning.h"
 #include "common/status_macros.h"
 #include "server/engram_server.h"
 
-ABSL_FLAG(std::string, config, "",
-          "Config file of 'flag = value' lines; command-line flags override it.");
+ABSL_FLAG(
+    std::string, config, "",
+    "Config file of 'flag = value' lines; command-line flags override it.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "Address to serve on, host:port (port 0 picks a free one).");
 ABSL_FLAG(std::string, data_dir, "", "Directory holding the tables.");
@@ -69,10 +70,12 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
     HashSpecConfig& config = demo.hash_config;
     ENGRAM_ASSIGN_OR_RETURN(
         config.layer_ids,
-        ParseIntegerList("demo-layer-ids", absl::GetFlag(FLAGS_demo_layer_ids)));
+        ParseIntegerList("demo-layer-ids",
+                         absl::GetFlag(FLAGS_demo_layer_ids)));
     ENGRAM_ASSIGN_OR_RETURN(
         config.vocab_sizes,
-        ParseIntegerList("demo-vocab-sizes", absl::GetFlag(FLAGS_demo_vocab_sizes)));
+        ParseIntegerList("demo-vocab-sizes",
+                         absl::GetFlag(FLAGS_demo_vocab_sizes)));
     config.max_ngram = static_cast<int>(config.vocab_sizes.size()) + 1;
     config.heads_per_ngram = absl::GetFlag(FLAGS_demo_heads);
     config.n_embed_per_ngram =
@@ -141,10 +144,11 @@ int main(int argc, char** argv) {
   // server CPU under load); the thread-safety annotations cover it at
   // compile time instead.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  const std::vector<std::string> args = engram::ParseCommandLine(
-      argc, argv,
-      "engram-server --listen HOST:PORT --data-dir DIR [--demo] [--config FILE]",
-      /*config_flag=*/true);
+  const std::vector<std::string> args =
+      engram::ParseCommandLine(argc, argv,
+                               "engram-server --listen HOST:PORT --data-dir "
+                               "DIR [--demo] [--config FILE]",
+                               /*config_flag=*/true);
   if (!args.empty()) {
     std::fprintf(stderr, "engram-server: unexpected argument '%s'\n",
                  args[0].c_str());

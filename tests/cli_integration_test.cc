@@ -22,7 +22,8 @@ using ::testing::HasSubstr;
 
 google::protobuf::Struct ParseJson(const std::string& text) {
   google::protobuf::Struct parsed;
-  const auto status = google::protobuf::util::JsonStringToMessage(text, &parsed);
+  const auto status =
+      google::protobuf::util::JsonStringToMessage(text, &parsed);
   EXPECT_TRUE(status.ok()) << status.ToString() << " in: " << text;
   return parsed;
 }
@@ -52,7 +53,8 @@ TEST_F(CliIntegrationTest, TablesJsonHasTheDocumentedShape) {
 }
 
 TEST_F(CliIntegrationTest, LookupJsonPrintsTypedRowsAsNumbers) {
-  const CommandResult result = Ctl({"lookup", "layer_7", "--rows", "0,5,9", "--json"});
+  const CommandResult result =
+      Ctl({"lookup", "layer_7", "--rows", "0,5,9", "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const google::protobuf::Struct json = ParseJson(result.out);
   EXPECT_EQ(json.fields().at("table").string_value(), "layer_7");
@@ -102,8 +104,8 @@ TEST_F(CliIntegrationTest, ErrorsPrintStatusCodeNameAndExitNonZero) {
 
 TEST(CliUnreachableTest, UnavailableServer) {
   const CommandResult result =
-      RunCommand({EngramctlPath(), "--server", "127.0.0.1:1", "--timeout",
-                  "5s", "tables"});
+      RunCommand({EngramctlPath(), "--server", "127.0.0.1:1", "--timeout", "5s",
+                  "tables"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("UNAVAILABLE: "));
 }
@@ -120,7 +122,8 @@ TEST(CliOpaqueTableTest, LookupPrintsOpaqueRowsAsHex) {
     info.set_row_bytes(3);
     info.set_element_type(v1::ELEMENT_TYPE_OPAQUE);
     info.set_version(1);
-    const std::string rows("\x00\x01\x02\xab\xcd\xef\x10\x20\x30\xff\xfe\xfd", 12);
+    const std::string rows("\x00\x01\x02\xab\xcd\xef\x10\x20\x30\xff\xfe\xfd",
+                           12);
     ASSERT_TRUE(data->WriteTable(info, rows.data(), {}).ok());
   }
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
@@ -145,8 +148,8 @@ TEST_F(CliIntegrationTest, BenchJsonReportsThroughputWithoutErrors) {
        "0.2", "--zipf", "1.0", "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const google::protobuf::Struct json = ParseJson(result.out);
-  for (const char* key : {"rows_per_s", "gb_per_s", "p50_us", "p99_us",
-                          "p999_us", "errors"}) {
+  for (const char* key :
+       {"rows_per_s", "gb_per_s", "p50_us", "p99_us", "p999_us", "errors"}) {
     ASSERT_TRUE(json.fields().contains(key)) << key << " in " << result.out;
   }
   EXPECT_GT(json.fields().at("rows_per_s").number_value(), 0);
@@ -183,7 +186,8 @@ TEST_P(CliAddressesTest, MatchesTheReferenceVectors) {
   const google::protobuf::Struct vectors = ParseJson(text.str());
   const auto& config = vectors.fields().at("config").struct_value().fields();
   std::string tokens;
-  for (const auto& sequence : vectors.fields().at("tokens").list_value().values()) {
+  for (const auto& sequence :
+       vectors.fields().at("tokens").list_value().values()) {
     absl::StrAppend(&tokens, tokens.empty() ? "" : ";",
                     JoinNumbers(sequence.list_value()));
   }
@@ -210,9 +214,10 @@ INSTANTIATE_TEST_SUITE_P(SharedVectors, CliAddressesTest,
 
 TEST(CliAddressesErrorsTest, BadInputIsAClearErrorNeverAnAddress) {
   const std::vector<std::string> base = {
-      EngramctlPath(), "addresses", "--layer-ids", "1", "--vocab-sizes",
-      "1000,1000", "--max-ngram", "3", "--heads", "2", "--tokenizer-vocab",
-      "500", "--pad-id", "2"};
+      EngramctlPath(), "addresses", "--layer-ids",       "1",
+      "--vocab-sizes", "1000,1000", "--max-ngram",       "3",
+      "--heads",       "2",         "--tokenizer-vocab", "500",
+      "--pad-id",      "2"};
   auto run = [&](std::vector<std::string> extra) {
     std::vector<std::string> argv = base;
     argv.insert(argv.end(), extra.begin(), extra.end());
@@ -243,8 +248,8 @@ TEST(CliAddressesErrorsTest, BadInputIsAClearErrorNeverAnAddress) {
 }
 
 TEST(CliAddressesErrorsTest, RaggedSequencesSayHowTheyWerePadded) {
-  const CommandResult result = RunCommand(
-      {EngramctlPath(), "addresses", "--tokens", "1,2,3;4"});
+  const CommandResult result =
+      RunCommand({EngramctlPath(), "addresses", "--tokens", "1,2,3;4"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const google::protobuf::Struct json = ParseJson(result.out);
   EXPECT_EQ(json.fields().at("padding").string_value(), "left");

@@ -16,9 +16,17 @@ HashSpecConfig SmallDemoConfig() {
 }
 
 std::vector<std::string> SmallDemoFlags() {
-  return {"--demo", "--demo-layer-ids", "3,7", "--demo-vocab-sizes",
-          "1000,1200", "--demo-heads", "2", "--demo-values-per-row",
-          absl::StrCat(kSmallDemoValues), "--demo-dtype", "f32"};
+  return {"--demo",
+          "--demo-layer-ids",
+          "3,7",
+          "--demo-vocab-sizes",
+          "1000,1200",
+          "--demo-heads",
+          "2",
+          "--demo-values-per-row",
+          absl::StrCat(kSmallDemoValues),
+          "--demo-dtype",
+          "f32"};
 }
 
 std::string ExpectedDemoRows(int64_t layer_id,

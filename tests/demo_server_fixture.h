@@ -25,7 +25,8 @@ inline constexpr int kSmallDemoValues = 8;
 std::vector<std::string> SmallDemoFlags();
 
 // The bytes of `rows` of demo layer `layer_id` (SmallDemoConfig) back to back.
-std::string ExpectedDemoRows(int64_t layer_id, const std::vector<uint64_t>& rows);
+std::string ExpectedDemoRows(int64_t layer_id,
+                             const std::vector<uint64_t>& rows);
 
 class DemoServerTest : public ::testing::Test {
  protected:

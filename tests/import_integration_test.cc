@@ -72,7 +72,8 @@ class ImportTest : public ::testing::Test {
 TEST_F(ImportTest, ImportedRowsAreServedExactlyAndSurviveRestart) {
   const std::string data = F32Rows(300, 6);
   WriteNpyFile(NpyPath("f32"), "<f4", {300, 6}, data);
-  CommandResult result = Ctl({"import", "embeddings", NpyPath("f32"), "--json"});
+  CommandResult result =
+      Ctl({"import", "embeddings", NpyPath("f32"), "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.err, HasSubstr("100.0%"));  // The progress bar's end.
   internal::Sha256 hash;
@@ -115,7 +116,8 @@ TEST_F(ImportTest, Bf16AsUint16AndOpaqueBytes) {
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("[[3,4.5]]"));
 
-  WriteNpyFile(NpyPath("u8"), "|u1", {2, 3}, std::string("\x01\x02\x03\xaa\xbb\xcc", 6));
+  WriteNpyFile(NpyPath("u8"), "|u1", {2, 3},
+               std::string("\x01\x02\x03\xaa\xbb\xcc", 6));
   ASSERT_EQ(Ctl({"import", "raw", NpyPath("u8")}).exit_code, 0);
   result = Ctl({"lookup", "raw", "--rows", "1", "--json"});
   EXPECT_THAT(result.out, HasSubstr("[\"aabbcc\"]"));
@@ -178,7 +180,9 @@ TEST_F(ImportTest, BadFilesAndDuplicatesAreRefusedAndServingGoesOn) {
 
   result = Ctl({"tables", "--json"});
   ASSERT_EQ(result.exit_code, 0);
-  EXPECT_EQ(ParseJson(result.out).fields().at("tables").list_value().values_size(), 1);
+  EXPECT_EQ(
+      ParseJson(result.out).fields().at("tables").list_value().values_size(),
+      1);
   EXPECT_EQ(Ctl({"lookup", "t", "--rows", "3"}).exit_code, 0);
 }
 
@@ -282,14 +286,15 @@ TEST(ImportDiskFullTest, FailedWriteLeavesNothingAndServingGoesOn) {
   TempDir dir;
   // The server may write no file larger than 64 KiB: a 1 MB table cannot
   // be stored, as on a full disk.
-  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
-      dir.path() + "/data", {}, absl::Seconds(60),
-      {"/usr/bin/prlimit", "--fsize=65536", "--"});
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(dir.path() + "/data", {}, absl::Seconds(60),
+                           {"/usr/bin/prlimit", "--fsize=65536", "--"});
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string npy = dir.path() + "/big.npy";
   WriteNpyFile(npy, "<f4", {1000, 250}, F32Rows(1000, 250));
-  CommandResult result = RunCommand({EngramctlPath(), "--server",
-                                     (*server)->address(), "import", "big", npy});
+  CommandResult result =
+      RunCommand({EngramctlPath(), "--server", (*server)->address(), "import",
+                  "big", npy});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("INTERNAL"));
   EXPECT_THAT(result.err, HasSubstr("File too large"));
@@ -298,8 +303,8 @@ TEST(ImportDiskFullTest, FailedWriteLeavesNothingAndServingGoesOn) {
   result = RunCommand({EngramctlPath(), "--server", (*server)->address(),
                        "import", "small", small});
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  result = RunCommand({EngramctlPath(), "--server", (*server)->address(),
-                       "tables", "--json"});
+  result = RunCommand(
+      {EngramctlPath(), "--server", (*server)->address(), "tables", "--json"});
   EXPECT_THAT(result.out, HasSubstr("\"small\""));
   EXPECT_THAT(result.out, ::testing::Not(HasSubstr("\"big\"")));
   // Nothing of the failed import is left on disk, not even a temporary.

@@ -126,7 +126,8 @@ TEST_F(ServerIntegrationTest, AsyncLookupsComplete) {
       kCalls, absl::UnknownError("not run"));
   std::vector<absl::Notification> done(kCalls);
   for (int c = 0; c < kCalls; ++c) {
-    for (uint64_t i = 0; i < 64; ++i) ids[c].push_back((c * 64 + i) % LayerRows(3));
+    for (uint64_t i = 0; i < 64; ++i)
+      ids[c].push_back((c * 64 + i) % LayerRows(3));
     rows[c].resize(ids[c].size() * kRowBytes);
     client_->LookupAsync("layer_3", ids[c],
                          absl::MakeSpan(rows[c].data(), rows[c].size()), {},
@@ -226,7 +227,8 @@ TEST_F(ServerIntegrationTest, StreamLookupAnswersEveryRequestById) {
     request.set_request_id(1000 + r);
     request.mutable_lookup()->set_table("layer_7");
     const uint64_t id = r % 5 == 4 ? LayerRows(7) + r : r;
-    AppendPackedRowIds({id, id + 1}, request.mutable_lookup()->mutable_row_ids());
+    AppendPackedRowIds({id, id + 1},
+                       request.mutable_lookup()->mutable_row_ids());
     ASSERT_TRUE(stream->Write(request));
   }
   stream->WritesDone();
@@ -286,7 +288,8 @@ TEST_F(ServerIntegrationTest, ClientVanishingMidStreamLeavesServerServing) {
 TEST_F(ServerIntegrationTest, HealthCheckReportsServing) {
   grpc::GenericStub generic(channel_);
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(10));
   // An empty grpc.health.v1.HealthCheckRequest (service "" = the server).
   grpc::Slice empty;
   grpc::ByteBuffer request(&empty, 1);
@@ -330,7 +333,8 @@ TEST_F(ServerIntegrationTest, LookupTokensAddressesLikeTheReference) {
         absl::MakeSpan(rows.data(), rows.size()));
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(result->row_count, row_ids.size());
-    EXPECT_EQ(rows, ExpectedDemoRows(layer_id, {row_ids.begin(), row_ids.end()}));
+    EXPECT_EQ(rows,
+              ExpectedDemoRows(layer_id, {row_ids.begin(), row_ids.end()}));
   }
 }
 

@@ -34,10 +34,11 @@ TEST(ServerLifecycleTest, SigtermExitsZeroAndRestartServesTheSameRows) {
     absl::StatusOr<std::unique_ptr<ServerProcess>> server =
         ServerProcess::Start(data_dir, SmallDemoFlags());
     ASSERT_TRUE(server.ok()) << server.status();
-    ASSERT_TRUE(Connect(**server)
-                    ->Lookup("layer_3", ids,
-                             absl::MakeSpan(first_rows.data(), first_rows.size()))
-                    .ok());
+    ASSERT_TRUE(
+        Connect(**server)
+            ->Lookup("layer_3", ids,
+                     absl::MakeSpan(first_rows.data(), first_rows.size()))
+            .ok());
     // Tables are saved in the background after serving starts.
     const absl::Time deadline = absl::Now() + absl::Seconds(30);
     while (absl::Now() < deadline &&
@@ -52,12 +53,14 @@ TEST(ServerLifecycleTest, SigtermExitsZeroAndRestartServesTheSameRows) {
       ServerProcess::Start(data_dir, SmallDemoFlags());
   ASSERT_TRUE(server.ok()) << server.status();
   std::string second_rows(first_rows.size(), '\0');
-  ASSERT_TRUE(Connect(**server)
-                  ->Lookup("layer_3", ids,
-                           absl::MakeSpan(second_rows.data(), second_rows.size()))
-                  .ok());
+  ASSERT_TRUE(
+      Connect(**server)
+          ->Lookup("layer_3", ids,
+                   absl::MakeSpan(second_rows.data(), second_rows.size()))
+          .ok());
   EXPECT_EQ(second_rows, first_rows);
-  EXPECT_THAT((*server)->Log(), ::testing::Not(HasSubstr("building demo table")));
+  EXPECT_THAT((*server)->Log(),
+              ::testing::Not(HasSubstr("building demo table")));
   // Without --demo the tables on disk are still served.
   EXPECT_EQ((*server)->Terminate(), 0);
   server = ServerProcess::Start(data_dir, {});
@@ -148,9 +151,9 @@ TEST(ServerLifecycleTest, BadConfigurationFailsWithAClearMessage) {
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("--data-dir"));
 
-  result = RunCommand({ServerPath(), "--data-dir", dir.path() + "/data",
-                       "--listen", "127.0.0.1:0", "--demo", "--demo-heads",
-                       "0"});
+  result =
+      RunCommand({ServerPath(), "--data-dir", dir.path() + "/data", "--listen",
+                  "127.0.0.1:0", "--demo", "--demo-heads", "0"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("heads_per_ngram"));
 }

@@ -31,13 +31,16 @@ std::string ReadFile(const std::string& path) {
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& out_path,
             const std::string& err_path) {
   std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  for (const std::string& arg : argv)
+    args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
     const int null_fd = open("/dev/null", O_RDONLY);
-    const int out_fd = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    const int out_fd =
+        open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err_fd =
+        open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     dup2(null_fd, STDIN_FILENO);
     dup2(out_fd, STDOUT_FILENO);
     dup2(err_fd, STDERR_FILENO);
@@ -69,9 +72,9 @@ void WriteNpyFile(const std::string& path, const std::string& descr,
                   const std::vector<uint64_t>& shape, const std::string& data) {
   std::string shape_text;
   for (uint64_t dim : shape) absl::StrAppend(&shape_text, dim, ",");
-  std::string header = absl::StrCat("{'descr': '", descr,
-                                    "', 'fortran_order': False, 'shape': (",
-                                    shape_text, "), }");
+  std::string header =
+      absl::StrCat("{'descr': '", descr,
+                   "', 'fortran_order': False, 'shape': (", shape_text, "), }");
   // numpy pads the header so the data starts on a 64-byte boundary.
   const size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
@@ -152,8 +155,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     absl::Duration timeout, const std::vector<std::string>& launcher) {
   auto server = std::unique_ptr<ServerProcess>(new ServerProcess());
   const std::string parent = fs::path(data_dir).parent_path().string();
-  const std::string port_file =
-      absl::StrCat(parent, "/port-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
+  const std::string port_file = absl::StrCat(parent, "/port-", getpid(), "-",
+                                             absl::ToUnixNanos(absl::Now()));
   std::vector<std::string> argv = launcher;
   for (const std::string& arg :
        {ServerPath(), std::string("--listen"), std::string("127.0.0.1:0"),

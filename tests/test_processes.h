@@ -34,7 +34,8 @@ class TempDir {
   std::string path_;
 };
 
-// Path of a binary built by this project, e.g. BinaryPath("server/engram-server").
+// Path of a binary built by this project, e.g.
+// BinaryPath("server/engram-server").
 std::string BinaryPath(const std::string& relative);
 std::string ServerPath();
 std::string EngramctlPath();

@@ -138,11 +138,10 @@ void AddressImpl(const internal::LayerTables& tables, int max_ngram, int heads,
 // FloorModulus, this vectorises: with AVX-512DQ one instruction sequence
 // does eight heads. The body is compiled twice, for AVX-512DQ and for the
 // baseline, and AddressNonNegativeReciprocal picks by the CPU at run time.
-__attribute__((always_inline)) inline void AddressReciprocalBody(const internal::LayerTables& tables, int max_ngram,
-                             int heads, int64_t pad, const int64_t* compressed,
-                             int batch, int time, const int32_t* starts,
-                             int t_begin, int64_t* out_rows,
-                             int64_t* out_hash) {
+__attribute__((always_inline)) inline void AddressReciprocalBody(
+    const internal::LayerTables& tables, int max_ngram, int heads, int64_t pad,
+    const int64_t* compressed, int batch, int time, const int32_t* starts,
+    int t_begin, int64_t* out_rows, int64_t* out_hash) {
   const int rows_per_token = (max_ngram - 1) * heads;
   const int64_t* sizes = tables.head_sizes.data();
   const double* reciprocals = tables.reciprocals.data();
@@ -155,15 +154,17 @@ __attribute__((always_inline)) inline void AddressReciprocalBody(const internal:
     const int64_t* seq = compressed + static_cast<int64_t>(b) * time;
     const int start = starts != nullptr ? starts[b] : 0;
     int64_t* rows = out_rows + b * out_time * rows_per_token;
-    int64_t* hashes =
-        out_hash != nullptr ? out_hash + b * out_time * rows_per_token : scratch;
+    int64_t* hashes = out_hash != nullptr
+                          ? out_hash + b * out_time * rows_per_token
+                          : scratch;
     for (int t = t_begin; t < time; ++t) {
       int64_t mix = 0;
       int r = 0;
       for (int n = 0; n < max_ngram; ++n) {
         const int64_t token = t - n >= start ? seq[t - n] : pad;
-        mix ^= static_cast<int64_t>(static_cast<uint64_t>(token) *
-                                    static_cast<uint64_t>(tables.multipliers[n]));
+        mix ^=
+            static_cast<int64_t>(static_cast<uint64_t>(token) *
+                                 static_cast<uint64_t>(tables.multipliers[n]));
         if (n == 0) continue;
         const double mix_double = static_cast<double>(mix);
         for (int j = 0; j < heads; ++j) {
@@ -185,8 +186,8 @@ __attribute__((always_inline)) inline void AddressReciprocalBody(const internal:
 }
 
 using ReciprocalKernel = void (*)(const internal::LayerTables&, int, int,
-                                 int64_t, const int64_t*, int, int,
-                                 const int32_t*, int, int64_t*, int64_t*);
+                                  int64_t, const int64_t*, int, int,
+                                  const int32_t*, int, int64_t*, int64_t*);
 
 __attribute__((target("avx512f,avx512dq"))) void AddressReciprocalAvx512(
     const internal::LayerTables& tables, int max_ngram, int heads, int64_t pad,
@@ -210,9 +211,9 @@ void AddressNonNegativeReciprocal(const internal::LayerTables& tables,
                                   const int64_t* compressed, int batch,
                                   int time, const int32_t* starts, int t_begin,
                                   int64_t* out_rows, int64_t* out_hash) {
-  static const ReciprocalKernel kernel =
-      __builtin_cpu_supports("avx512dq") ? AddressReciprocalAvx512
-                                         : AddressReciprocalBaseline;
+  static const ReciprocalKernel kernel = __builtin_cpu_supports("avx512dq")
+                                             ? AddressReciprocalAvx512
+                                             : AddressReciprocalBaseline;
   kernel(tables, max_ngram, heads, pad, compressed, batch, time, starts,
          t_begin, out_rows, out_hash);
 }
@@ -223,10 +224,9 @@ void Address(const HashSpec& spec, int layer_index, const int64_t* compressed,
              int64_t* out_rows, int64_t* out_hash) {
   const internal::LayerTables& tables = spec.layer_tables(layer_index);
   if (kNonNegativeMix && tables.reciprocal_mod_exact) {
-    AddressNonNegativeReciprocal(tables, spec.max_ngram(),
-                                 spec.heads_per_ngram(), spec.pad_id(),
-                                 compressed, batch, time, starts, t_begin,
-                                 out_rows, out_hash);
+    AddressNonNegativeReciprocal(
+        tables, spec.max_ngram(), spec.heads_per_ngram(), spec.pad_id(),
+        compressed, batch, time, starts, t_begin, out_rows, out_hash);
     return;
   }
   if (out_hash != nullptr) {

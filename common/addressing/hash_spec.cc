@@ -260,11 +260,9 @@ absl::StatusOr<HashSpec> HashSpec::Build(
       offset += size;
     }
     tables.total_rows = offset;
-    tables.reciprocal_mod_exact =
-        std::all_of(head_sizes[layer].begin(), head_sizes[layer].end(),
-                    [](int64_t size) {
-                      return size >= internal::kMinReciprocalModulus;
-                    });
+    tables.reciprocal_mod_exact = std::all_of(
+        head_sizes[layer].begin(), head_sizes[layer].end(),
+        [](int64_t size) { return size >= internal::kMinReciprocalModulus; });
     tables.multipliers = std::move(multipliers[layer]);
     tables.head_sizes = std::move(head_sizes[layer]);
   }

@@ -107,7 +107,7 @@ struct LayerTables {
   // Whether every head size is >= kMinReciprocalModulus, so the addresser
   // may take quotients from the double reciprocals (see addresser.cc).
   bool reciprocal_mod_exact = false;
-  int64_t total_rows = 0;             // sum of head_sizes
+  int64_t total_rows = 0;  // sum of head_sizes
 };
 
 }  // namespace internal

@@ -25,10 +25,10 @@ namespace engram::internal {
 
 // NpyHeader is what a .npy header says about its array.
 struct NpyHeader {
-  std::string descr;            // numpy dtype string, e.g. "<f4", "|u1"
+  std::string descr;  // numpy dtype string, e.g. "<f4", "|u1"
   bool fortran_order = false;
   std::vector<uint64_t> shape;
-  uint64_t data_offset = 0;     // where the array's bytes begin
+  uint64_t data_offset = 0;  // where the array's bytes begin
 };
 
 // ParseNpyHeader decodes the header at the start of `bytes` (which needs to

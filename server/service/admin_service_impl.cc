@@ -91,9 +91,9 @@ class ImportReactor final
     std::memcpy(builder_->mutable_data() + received_, rows.data(), rows.size());
     hash_.Update(rows);
     received_ += rows.size();
-    LOG_EVERY_N_SEC(INFO, 5) << "importing '" << info_.name() << "': "
-                             << received_ << " of " << builder_->size_bytes()
-                             << " bytes";
+    LOG_EVERY_N_SEC(INFO, 5)
+        << "importing '" << info_.name() << "': " << received_ << " of "
+        << builder_->size_bytes() << " bytes";
     return absl::OkStatus();
   }
 
@@ -110,9 +110,9 @@ class ImportReactor final
     }
     const std::string digest = internal::Sha256::ToHex(hash_.Finish());
     if (digest_seen_ && digest != expected_digest_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "rows of '", info_.name(), "' hash to ", digest,
-          ", not to the content_digest sent, ", expected_digest_));
+      return absl::InvalidArgumentError(
+          absl::StrCat("rows of '", info_.name(), "' hash to ", digest,
+                       ", not to the content_digest sent, ", expected_digest_));
     }
     info_.set_content_digest(digest);
     ENGRAM_RETURN_IF_ERROR(
@@ -177,10 +177,10 @@ absl::Status AdminServiceImpl::ValidateImport(
     }
   }
   if (info.rows() > limits_.max_table_bytes / info.row_bytes()) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "table of ", info.rows(), " rows x ", info.row_bytes(),
-        " B exceeds the import limit of ", limits_.max_table_bytes,
-        " B (--max-import-bytes)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("table of ", info.rows(), " rows x ", info.row_bytes(),
+                     " B exceeds the import limit of ", limits_.max_table_bytes,
+                     " B (--max-import-bytes)"));
   }
   if (info.has_hash_spec()) {
     return absl::InvalidArgumentError(
@@ -194,10 +194,11 @@ absl::Status AdminServiceImpl::CommitImport(const v1::TableInfo& info,
   // The write blocks this callback thread for as long as the disk takes;
   // imports are rare next to lookups, which other threads keep serving.
   ENGRAM_RETURN_IF_ERROR(data_dir_->WriteTable(info, rows, {}));
-  ENGRAM_ASSIGN_OR_RETURN(StoredTable stored, data_dir_->LoadTable(info.name()));
-  ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
-                          Table::Create(std::move(stored.info),
-                                        std::move(stored.store)));
+  ENGRAM_ASSIGN_OR_RETURN(StoredTable stored,
+                          data_dir_->LoadTable(info.name()));
+  ENGRAM_ASSIGN_OR_RETURN(
+      std::shared_ptr<const Table> table,
+      Table::Create(std::move(stored.info), std::move(stored.store)));
   tables_->Publish(std::move(table));
   LOG(INFO) << "imported table '" << info.name() << "' (" << info.rows()
             << " rows, sha256 " << info.content_digest() << ")";

@@ -10,8 +10,8 @@
 #include "absl/synchronization/mutex.h"
 #include "common/addressing/addresser.h"
 #include "common/grpc_status.h"
-#include "common/lookup_wire.h"
 #include "common/logging.h"
+#include "common/lookup_wire.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
 
@@ -119,10 +119,10 @@ absl::StatusOr<std::shared_ptr<const Table>> EngramServiceImpl::GetTable(
                           tables_->Get(name));
   const std::string& digest = table->info().hash_spec().digest();
   if (!expected_digest.empty() && expected_digest != digest) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "row ids were computed under hash spec ", expected_digest,
-        " but table '", table->name(), "' is addressed by hash spec '", digest,
-        "'"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("row ids were computed under hash spec ", expected_digest,
+                     " but table '", table->name(),
+                     "' is addressed by hash spec '", digest, "'"));
   }
   return table;
 }
@@ -174,8 +174,8 @@ absl::StatusOr<grpc::ByteBuffer> EngramServiceImpl::DoLookupToWire(
   const PackedRowIds ids(request.row_ids());
   ENGRAM_RETURN_IF_ERROR(CheckLimits(ids.size(), table->row_bytes()));
   // Uninitialised: every byte is about to be gathered into.
-  auto rows = std::make_unique_for_overwrite<char[]>(ids.size() *
-                                                     table->row_bytes());
+  auto rows =
+      std::make_unique_for_overwrite<char[]>(ids.size() * table->row_bytes());
   ENGRAM_RETURN_IF_ERROR(table->Lookup(ids, rows.get()));
   return EncodeLookupResponse(
       {table->info().version(), table->row_bytes(), ids.size()},
@@ -190,22 +190,23 @@ absl::Status EngramServiceImpl::DoLookupTokens(
       GetTable(request.table(), request.hash_spec_digest()));
   const HashSpec* spec = table->hash_spec();
   if (spec == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "table '", table->name(),
-        "' has no hash spec; look it up by row id instead"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("table '", table->name(),
+                     "' has no hash spec; look it up by row id instead"));
   }
   const uint64_t tokens = request.tokens().size() / sizeof(int64_t);
   if (request.tokens().size() % sizeof(int64_t) != 0 ||
       tokens != uint64_t{request.batch()} * request.time()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tokens holds ", request.tokens().size(), " bytes; batch ",
-        request.batch(), " x time ", request.time(),
-        " needs 8 bytes (one little-endian int64) per token"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokens holds ", request.tokens().size(), " bytes; batch ",
+                     request.batch(), " x time ", request.time(),
+                     " needs 8 bytes (one little-endian int64) per token"));
   }
   const uint64_t rows = tokens * spec->rows_per_token();
   ENGRAM_RETURN_IF_ERROR(CheckLimits(rows, table->row_bytes()));
   std::vector<int64_t> token_ids(tokens);
-  std::memcpy(token_ids.data(), request.tokens().data(), request.tokens().size());
+  std::memcpy(token_ids.data(), request.tokens().data(),
+              request.tokens().size());
   std::vector<int64_t> row_ids(rows);
   ENGRAM_RETURN_IF_ERROR(ComputeRowIds(
       *spec, /*layer_index=*/0, token_ids, request.batch(), request.time(),

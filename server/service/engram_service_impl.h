@@ -54,9 +54,10 @@ class EngramServiceImpl final
                                          v1::LookupResponse* response) override;
   grpc::ServerBidiReactor<v1::StreamLookupRequest, v1::StreamLookupResponse>*
   StreamLookup(grpc::CallbackServerContext* context) override;
-  grpc::ServerUnaryReactor* ListTables(grpc::CallbackServerContext* context,
-                                       const v1::ListTablesRequest* request,
-                                       v1::ListTablesResponse* response) override;
+  grpc::ServerUnaryReactor* ListTables(
+      grpc::CallbackServerContext* context,
+      const v1::ListTablesRequest* request,
+      v1::ListTablesResponse* response) override;
   grpc::ServerUnaryReactor* DescribeTable(
       grpc::CallbackServerContext* context,
       const v1::DescribeTableRequest* request,

@@ -40,16 +40,17 @@ absl::Status SyncPath(const std::string& path) {
   return synced ? absl::OkStatus() : ErrnoError("cannot fsync", path);
 }
 
-absl::Status WriteFile(const std::string& path, const char* data,
-                       uint64_t size, const DataDir::WriteOptions& options) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                      0644);
+absl::Status WriteFile(const std::string& path, const char* data, uint64_t size,
+                       const DataDir::WriteOptions& options) {
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoError("cannot create", path);
   uint64_t written = 0;
   while (written < size) {
     if (options.cancel != nullptr && options.cancel->load()) {
       close(fd);
-      return absl::CancelledError(absl::StrCat("write of ", path, " cancelled"));
+      return absl::CancelledError(
+          absl::StrCat("write of ", path, " cancelled"));
     }
     const ssize_t n = write(fd, data + written,
                             std::min<uint64_t>(size - written, 64ull << 20));
@@ -74,8 +75,8 @@ absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir) {
   const std::string manifest_path = (dir / kManifestFile).string();
   std::ifstream in(manifest_path);
   if (!in) {
-    return absl::DataLossError(
-        absl::StrCat("table directory ", dir.string(), " has no ", kManifestFile));
+    return absl::DataLossError(absl::StrCat("table directory ", dir.string(),
+                                            " has no ", kManifestFile));
   }
   std::stringstream text;
   text << in.rdbuf();
@@ -117,8 +118,8 @@ absl::StatusOr<DataDir> DataDir::Open(std::string path) {
   std::error_code error;
   fs::create_directories(dir.TablesPath(), error);
   if (error) {
-    return absl::InternalError(absl::StrCat(
-        "cannot create ", dir.TablesPath(), ": ", error.message()));
+    return absl::InternalError(absl::StrCat("cannot create ", dir.TablesPath(),
+                                            ": ", error.message()));
   }
   for (const fs::directory_entry& entry :
        fs::directory_iterator(dir.TablesPath(), error)) {
@@ -181,8 +182,9 @@ absl::Status DataDir::WriteTable(const v1::TableInfo& info, const char* rows,
         absl::StrCat("table '", info.name(), "' already exists in ", path_));
   }
   const fs::path final_dir = fs::path(TablesPath()) / info.name();
-  const fs::path temp_dir = fs::path(TablesPath()) /
-                            absl::StrCat(kTempPrefix, info.name(), "-", getpid());
+  const fs::path temp_dir =
+      fs::path(TablesPath()) /
+      absl::StrCat(kTempPrefix, info.name(), "-", getpid());
   std::error_code error;
   fs::remove_all(temp_dir, error);
   if (!fs::create_directory(temp_dir, error)) {

@@ -32,7 +32,8 @@ TEST(DataDirTest, WrittenTablesLoadBack) {
   const std::string rows = "abcdefghijkl";
   ASSERT_TRUE(data->WriteTable(MakeInfo("t1", 3, 4), rows.data(), {}).ok());
   ASSERT_TRUE(
-      data->WriteTable(MakeInfo("t2", 2, 6), rows.data(), {.sync = false}).ok());
+      data->WriteTable(MakeInfo("t2", 2, 6), rows.data(), {.sync = false})
+          .ok());
   EXPECT_TRUE(data->HasTable("t1"));
   EXPECT_FALSE(data->HasTable("t3"));
 
@@ -71,7 +72,8 @@ TEST(DataDirTest, DamagedTablesAreSkippedAndTemporariesRemoved) {
     ASSERT_TRUE(data.ok());
     const std::string rows(8, 'x');
     ASSERT_TRUE(data->WriteTable(MakeInfo("good", 2, 4), rows.data(), {}).ok());
-    ASSERT_TRUE(data->WriteTable(MakeInfo("short", 2, 4), rows.data(), {}).ok());
+    ASSERT_TRUE(
+        data->WriteTable(MakeInfo("short", 2, 4), rows.data(), {}).ok());
   }
   // A truncated row file, a manifest that does not parse, and a leftover
   // from an interrupted write.

@@ -51,16 +51,17 @@ void Unmap(char* data, uint64_t bytes) {
 
 absl::StatusOr<std::unique_ptr<RamRowStore::Builder>>
 RamRowStore::Builder::Create(uint64_t rows, uint32_t row_bytes) {
-  if (row_bytes == 0) return absl::InvalidArgumentError("row_bytes must be > 0");
+  if (row_bytes == 0)
+    return absl::InvalidArgumentError("row_bytes must be > 0");
   const uint64_t bytes = rows * row_bytes;
   char* data = nullptr;
   if (bytes > 0) {
     void* mapped = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mapped == MAP_FAILED) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "cannot map ", bytes, " bytes for ", rows, " rows: ",
-          std::strerror(errno)));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot map ", bytes, " bytes for ", rows,
+                       " rows: ", std::strerror(errno)));
     }
     // Huge pages cut TLB misses on random row access; advisory only.
     madvise(mapped, bytes, MADV_HUGEPAGE);
@@ -80,11 +81,12 @@ std::unique_ptr<RamRowStore> RamRowStore::Builder::Build() && {
 
 absl::StatusOr<std::unique_ptr<RamRowStore>> RamRowStore::MapFile(
     const std::string& path, uint64_t rows, uint32_t row_bytes) {
-  if (row_bytes == 0) return absl::InvalidArgumentError("row_bytes must be > 0");
+  if (row_bytes == 0)
+    return absl::InvalidArgumentError("row_bytes must be > 0");
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot open row file ", path, ": ", std::strerror(errno)));
+    return absl::NotFoundError(absl::StrCat("cannot open row file ", path, ": ",
+                                            std::strerror(errno)));
   }
   struct stat st;
   const uint64_t expected = rows * row_bytes;

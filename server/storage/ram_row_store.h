@@ -2,9 +2,9 @@
 // i * row_bytes, so a lookup is a bounds-checked memcpy per row.
 //
 //   // Build a new table in anonymous memory, then freeze it.
-//   ENGRAM_ASSIGN_OR_RETURN(auto builder, RamRowStore::Builder::Create(n, 128));
-//   Fill(builder->mutable_data());
-//   std::shared_ptr<const RowStore> store = std::move(*builder).Build();
+//   ENGRAM_ASSIGN_OR_RETURN(auto builder, RamRowStore::Builder::Create(n,
+//   128)); Fill(builder->mutable_data()); std::shared_ptr<const RowStore> store
+//   = std::move(*builder).Build();
 //
 //   // Or map a row file written earlier (read-only, shared page cache).
 //   ENGRAM_ASSIGN_OR_RETURN(auto store, RamRowStore::MapFile(path, n, 128));

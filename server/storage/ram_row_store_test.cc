@@ -69,8 +69,9 @@ TEST(RamRowStoreFileTest, MapsAFileAndChecksItsSize) {
 
   EXPECT_EQ(RamRowStore::MapFile(path, 11, 16).status().code(),
             absl::StatusCode::kDataLoss);
-  EXPECT_EQ(RamRowStore::MapFile(dir.path() + "/missing", 1, 16).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      RamRowStore::MapFile(dir.path() + "/missing", 1, 16).status().code(),
+      absl::StatusCode::kNotFound);
   EXPECT_EQ(RamRowStore::MapFile(path, 10, 0).status().code(),
             absl::StatusCode::kInvalidArgument);
 }

@@ -119,9 +119,9 @@ absl::Status ValidateOptions(const RowDatabase::Options& options) {
         "block_size ", options.block_size, " is outside [512, 1 MiB]"));
   }
   if (options.bloom_bits_per_key < 0 || options.bloom_bits_per_key > 100) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bloom_bits_per_key ", options.bloom_bits_per_key,
-                     " is outside [0, 100]"));
+    return absl::InvalidArgumentError(absl::StrCat("bloom_bits_per_key ",
+                                                   options.bloom_bits_per_key,
+                                                   " is outside [0, 100]"));
   }
   if (options.sst_file_bytes < (1ull << 20)) {
     return absl::InvalidArgumentError("sst_file_bytes must be >= 1 MiB");
@@ -219,8 +219,7 @@ RocksDbRowStore::RocksDbRowStore(
 
 RocksDbRowStore::~RocksDbRowStore() = default;
 
-absl::Status RocksDbRowStore::Gather(const PackedRowIds& ids,
-                                     char* out) const {
+absl::Status RocksDbRowStore::Gather(const PackedRowIds& ids, char* out) const {
   const size_t count = ids.size();
   if (count == 0) return absl::OkStatus();
 
@@ -281,16 +280,16 @@ absl::Status RocksDbRowStore::Gather(const PackedRowIds& ids,
               "table '", name_, "' has no row ", row, " in RocksDB"));
         } else if (!statuses[k].ok()) {
           status = FromRocksDbStatus(
-              statuses[k], absl::StrCat("reading row ", row, " of table '",
-                                        name_, "'"));
+              statuses[k],
+              absl::StrCat("reading row ", row, " of table '", name_, "'"));
         } else if (values[k].size() != row_bytes_) {
-          status = absl::DataLossError(absl::StrCat(
-              "row ", row, " of table '", name_, "' holds ", values[k].size(),
-              " bytes; expected ", row_bytes_));
+          status = absl::DataLossError(
+              absl::StrCat("row ", row, " of table '", name_, "' holds ",
+                           values[k].size(), " bytes; expected ", row_bytes_));
         } else {
           for (size_t w = run_begin[k]; w < run_begin[k + 1]; ++w) {
-            std::memcpy(out + wanted[w].position * row_bytes_,
-                        values[k].data(), row_bytes_);
+            std::memcpy(out + wanted[w].position * row_bytes_, values[k].data(),
+                        row_bytes_);
           }
         }
       }
@@ -359,14 +358,13 @@ absl::StatusOr<std::unique_ptr<RowDatabase>> RowDatabase::Create(
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw_db = nullptr;
-  ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
-      rocksdb::DB::Open(db_options, options.path, descriptors, &handles,
-                        &raw_db),
-      absl::StrCat("opening RocksDB at ", options.path)));
+  ENGRAM_RETURN_IF_ERROR(
+      FromRocksDbStatus(rocksdb::DB::Open(db_options, options.path, descriptors,
+                                          &handles, &raw_db),
+                        absl::StrCat("opening RocksDB at ", options.path)));
   std::shared_ptr<rocksdb::DB> db(raw_db, [](rocksdb::DB* db) {
     const rocksdb::Status status = db->Close();
-    LOG_IF(WARNING, !status.ok())
-        << "closing RocksDB: " << status.ToString();
+    LOG_IF(WARNING, !status.ok()) << "closing RocksDB: " << status.ToString();
     delete db;
   });
   // Wrap every handle at once so that any early return releases them before
@@ -382,9 +380,8 @@ absl::StatusOr<std::unique_ptr<RowDatabase>> RowDatabase::Create(
     } else if (absl::StartsWith(name, kTableFamilyPrefix)) {
       families[name.substr(strlen(kTableFamilyPrefix))] = std::move(family);
     } else {
-      LOG(WARNING) << "RocksDB at " << options.path
-                   << " has a column family '" << name
-                   << "' that is no table; leaving it alone";
+      LOG(WARNING) << "RocksDB at " << options.path << " has a column family '"
+                   << name << "' that is no table; leaving it alone";
     }
   }
 
@@ -396,15 +393,14 @@ absl::StatusOr<std::unique_ptr<RowDatabase>> RowDatabase::Create(
         db->NewIterator(rocksdb::ReadOptions(), default_family->handle()));
     for (it->Seek(kMetadataPrefix);
          it->Valid() && it->key().starts_with(kMetadataPrefix); it->Next()) {
-      std::string name =
-          it->key().ToString().substr(strlen(kMetadataPrefix));
+      std::string name = it->key().ToString().substr(strlen(kMetadataPrefix));
       Table table;
       table.info.name = name;
       auto family = families.find(name);
       if (family == families.end() ||
-          !DecodeMetadata(absl::string_view(it->value().data(),
-                                            it->value().size()),
-                          &table.info.rows, &table.info.row_bytes)) {
+          !DecodeMetadata(
+              absl::string_view(it->value().data(), it->value().size()),
+              &table.info.rows, &table.info.row_bytes)) {
         orphan_metadata.push_back(std::move(name));
         continue;
       }
@@ -413,8 +409,8 @@ absl::StatusOr<std::unique_ptr<RowDatabase>> RowDatabase::Create(
       tables.emplace(std::move(name), std::move(table));
     }
     ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
-        it->status(), absl::StrCat("reading table metadata in ",
-                                   options.path)));
+        it->status(),
+        absl::StrCat("reading table metadata in ", options.path)));
   }
   rocksdb::WriteOptions sync_write;
   sync_write.sync = true;
@@ -446,8 +442,8 @@ absl::StatusOr<std::unique_ptr<RowDatabase>> RowDatabase::Create(
   LOG(INFO) << "opened RocksDB row database at " << options.path << " with "
             << tables.size() << " tables";
   auto database = std::unique_ptr<RowDatabase>(
-      new RowDatabase(std::move(options), std::move(block_cache),
-                      std::move(db), std::move(default_family)));
+      new RowDatabase(std::move(options), std::move(block_cache), std::move(db),
+                      std::move(default_family)));
   {
     absl::MutexLock lock(&database->mu_);
     database->tables_ = std::move(tables);
@@ -478,8 +474,8 @@ absl::Status RowDatabase::BulkLoad(absl::string_view name, uint64_t rows,
   {
     absl::MutexLock lock(&mu_);
     if (tables_.contains(name) || loading_.contains(name)) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "table '", name, "' already exists in ", options_.path));
+      return absl::AlreadyExistsError(
+          absl::StrCat("table '", name, "' already exists in ", options_.path));
     }
     loading_.insert(std::string(name));
   }
@@ -488,9 +484,8 @@ absl::Status RowDatabase::BulkLoad(absl::string_view name, uint64_t rows,
     loading_.erase(name);
   };
 
-  const fs::path staging =
-      fs::path(options_.path) / kStagingDir /
-      absl::StrCat(name, ".", next_load_id_.fetch_add(1));
+  const fs::path staging = fs::path(options_.path) / kStagingDir /
+                           absl::StrCat(name, ".", next_load_id_.fetch_add(1));
   std::error_code error;
   fs::create_directories(staging, error);
   if (error) return FsError("cannot create", staging, error);
@@ -511,8 +506,8 @@ absl::Status RowDatabase::BulkLoad(absl::string_view name, uint64_t rows,
 }
 
 absl::StatusOr<std::vector<std::string>> RowDatabase::WriteSstFiles(
-    const std::string& dir, uint64_t rows, uint32_t row_bytes,
-    RowSource source, const BulkLoadOptions& options) const {
+    const std::string& dir, uint64_t rows, uint32_t row_bytes, RowSource source,
+    const BulkLoadOptions& options) const {
   const rocksdb::Options sst_options(MakeDbOptions(options_),
                                      MakeTableOptions(options_, block_cache_));
   // The writer drops what it wrote from the page cache as it goes
@@ -558,8 +553,8 @@ absl::StatusOr<std::vector<std::string>> RowDatabase::WriteSstFiles(
     if (options.progress) options.progress(first, rows);
   }
   if (file_open) {
-    ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(writer.Finish(),
-                                             "finishing a bulk-load SST file"));
+    ENGRAM_RETURN_IF_ERROR(
+        FromRocksDbStatus(writer.Finish(), "finishing a bulk-load SST file"));
   }
   return files;
 }
@@ -651,16 +646,15 @@ absl::Status RowDatabase::DropTable(absl::string_view name) {
   sync_write.sync = true;
   // Metadata first: once it is gone the table is, even if dropping the
   // column family fails (Create drops it then).
-  const rocksdb::Status deleted = db_->Delete(
-      sync_write, default_family_->handle(), MetadataKey(name));
+  const rocksdb::Status deleted =
+      db_->Delete(sync_write, default_family_->handle(), MetadataKey(name));
   if (!deleted.ok()) {
     absl::MutexLock lock(&mu_);
     tables_.emplace(std::string(name), std::move(table));
     return FromRocksDbStatus(
         deleted, absl::StrCat("removing metadata of table '", name, "'"));
   }
-  const rocksdb::Status dropped =
-      db_->DropColumnFamily(table.family->handle());
+  const rocksdb::Status dropped = db_->DropColumnFamily(table.family->handle());
   LOG_IF(WARNING, !dropped.ok())
       << "table '" << name << "' is dropped but its column family is not ("
       << dropped.ToString() << "); the next open drops it";
@@ -675,10 +669,9 @@ std::vector<RowDatabase::TableInfo> RowDatabase::ListTables() const {
     tables.reserve(tables_.size());
     for (const auto& [name, table] : tables_) tables.push_back(table.info);
   }
-  std::sort(tables.begin(), tables.end(),
-            [](const TableInfo& a, const TableInfo& b) {
-              return a.name < b.name;
-            });
+  std::sort(
+      tables.begin(), tables.end(),
+      [](const TableInfo& a, const TableInfo& b) { return a.name < b.name; });
   return tables;
 }
 

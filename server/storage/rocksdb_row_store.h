@@ -35,8 +35,8 @@
 //     I/O while larger ones read rows nobody asked for. With compression off,
 //     data blocks are aligned to pages (align_blocks) so that a block is one
 //     page read, not two (measured: every block then takes exactly 4096
-//     bytes, ~28 rows of 128 bytes, for 2% padding). Within a block, a hash index
-//     (kDataBlockBinaryAndHash) finds the key without a binary search.
+//     bytes, ~28 rows of 128 bytes, for 2% padding). Within a block, a hash
+//     index (kDataBlockBinaryAndHash) finds the key without a binary search.
 //   * No bloom filter by default (bloom_bits_per_key = 0). Ids are dense and
 //     the caller bounds-checks them, so every lookup is a hit in exactly one
 //     file: a filter can only answer "maybe" and costs memory and a probe.

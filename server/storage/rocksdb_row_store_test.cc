@@ -241,13 +241,14 @@ TEST(RowDatabaseTest, BulkLoadChecksItsInputs) {
             absl::StatusCode::kInvalidArgument);
 
   // A source returning the wrong size, or failing, leaves nothing behind.
-  auto short_source = [&](uint64_t, uint64_t) -> absl::StatusOr<absl::string_view> {
+  auto short_source = [&](uint64_t,
+                          uint64_t) -> absl::StatusOr<absl::string_view> {
     return absl::string_view(data.data(), 3);
   };
   EXPECT_EQ(db->BulkLoad("short", 10, 8, short_source).code(),
             absl::StatusCode::kInvalidArgument);
-  auto failing_source = [&](uint64_t first,
-                            uint64_t count) -> absl::StatusOr<absl::string_view> {
+  auto failing_source =
+      [&](uint64_t first, uint64_t count) -> absl::StatusOr<absl::string_view> {
     if (first > 0) return absl::DataLossError("source broke");
     return absl::string_view(data.data(), count * 8);
   };
@@ -269,8 +270,8 @@ TEST(RowDatabaseTest, EmptyTable) {
   testing::TempDir dir;
   auto db = MustCreate(SmallOptions(dir.path() + "/db"));
   ASSERT_NE(db, nullptr);
-  ASSERT_TRUE(db->BulkLoad("empty", 0, 8, static_cast<const char*>(nullptr))
-                  .ok());
+  ASSERT_TRUE(
+      db->BulkLoad("empty", 0, 8, static_cast<const char*>(nullptr)).ok());
   auto store = db->OpenTable("empty", 0, 8);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_TRUE((*store)->Gather(PackedRowIds(""), nullptr).ok());
@@ -328,14 +329,13 @@ TEST(RowDatabaseTest, DropsUnfinishedLoadsOnOpen) {
         {rocksdb::kDefaultColumnFamilyName, {}}, {"table:done", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), options.path,
-                                  families, &handles, &raw)
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), options.path, families,
+                                  &handles, &raw)
                     .ok());
     rocksdb::ColumnFamilyHandle* ghost = nullptr;
-    ASSERT_TRUE(
-        raw->CreateColumnFamily(rocksdb::ColumnFamilyOptions(), "table:ghost",
-                                &ghost)
-            .ok());
+    ASSERT_TRUE(raw->CreateColumnFamily(rocksdb::ColumnFamilyOptions(),
+                                        "table:ghost", &ghost)
+                    .ok());
     handles.push_back(ghost);
     for (rocksdb::ColumnFamilyHandle* handle : handles) {
       ASSERT_TRUE(raw->DestroyColumnFamilyHandle(handle).ok());

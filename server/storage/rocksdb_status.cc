@@ -57,9 +57,9 @@ absl::Status FromRocksDbStatus(const rocksdb::Status& status,
                                absl::string_view context) {
   if (status.ok()) return absl::OkStatus();
   const std::string message = status.ToString();
-  return absl::Status(CodeFor(status),
-                      context.empty() ? message
-                                      : absl::StrCat(context, ": ", message));
+  return absl::Status(
+      CodeFor(status),
+      context.empty() ? message : absl::StrCat(context, ": ", message));
 }
 
 }  // namespace engram::server

@@ -192,7 +192,8 @@ class alignas(64) RowCacheShard {
     for (size_t j = 0; j < n; ++j) {
       if (j + kAhead < n) {
         index_.prefetch(ids[positions[j + kAhead]]);
-        if (admit_by_frequency_) sketch_.Prefetch(hashes[positions[j + kAhead]]);
+        if (admit_by_frequency_)
+          sketch_.Prefetch(hashes[positions[j + kAhead]]);
       }
       auto it = index_.find(ids[positions[j]]);
       slots[j] = it == index_.end() ? kAbsent : it->second;
@@ -249,8 +250,8 @@ class alignas(64) RowCacheShard {
   }
 
  private:
-  void InsertLocked(uint64_t id, uint64_t hash, const char* row,
-                    Counts* counts) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void InsertLocked(uint64_t id, uint64_t hash, const char* row, Counts* counts)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (index_.contains(id)) return;  // Another batch got here first.
     uint32_t slot;
     if (used_ < capacity_) {
@@ -327,15 +328,15 @@ absl::StatusOr<std::unique_ptr<RowCache>> RowCache::Create(
     return absl::InvalidArgumentError(absl::StrCat(
         "row cache of ", options.capacity_bytes, " bytes holds no row of ",
         options.row_bytes, " bytes (+", kEntryOverheadBytes,
-        " overhead) per shard across ", uint64_t{1} << shard_bits,
-        " shards"));
+        " overhead) per shard across ", uint64_t{1} << shard_bits, " shards"));
   }
   if (per_shard > UINT32_MAX) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "row cache shards of ", per_shard,
-        " rows are too large; use more shards"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("row cache shards of ", per_shard,
+                     " rows are too large; use more shards"));
   }
-  return std::unique_ptr<RowCache>(new RowCache(options, shard_bits, per_shard));
+  return std::unique_ptr<RowCache>(
+      new RowCache(options, shard_bits, per_shard));
 }
 
 RowCache::RowCache(const Options& options, int shard_bits,
@@ -402,8 +403,8 @@ void RowCache::Lookup(const PackedRowIds& ids, char* out,
 
 bool RowCache::Lookup(uint64_t id, char* out) {
   std::vector<size_t> misses;
-  Lookup(PackedRowIds(absl::string_view(reinterpret_cast<const char*>(&id),
-                                        sizeof(id))),
+  Lookup(PackedRowIds(
+             absl::string_view(reinterpret_cast<const char*>(&id), sizeof(id))),
          out, &misses);
   return misses.empty();
 }
@@ -420,8 +421,8 @@ void RowCache::Insert(const PackedRowIds& ids, const char* rows) {
 }
 
 void RowCache::Insert(uint64_t id, const char* row) {
-  Insert(PackedRowIds(absl::string_view(reinterpret_cast<const char*>(&id),
-                                        sizeof(id))),
+  Insert(PackedRowIds(
+             absl::string_view(reinterpret_cast<const char*>(&id), sizeof(id))),
          row);
 }
 
@@ -456,9 +457,9 @@ absl::StatusOr<std::unique_ptr<CachedRowStore>> CachedRowStore::Create(
         "CachedRowStore needs a backing store and a cache");
   }
   if (backing->row_bytes() != cache->row_bytes()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "row cache holds ", cache->row_bytes(), "-byte rows; the store has ",
-        backing->row_bytes()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("row cache holds ", cache->row_bytes(),
+                     "-byte rows; the store has ", backing->row_bytes()));
   }
   return std::unique_ptr<CachedRowStore>(
       new CachedRowStore(std::move(backing), std::move(cache)));

@@ -145,8 +145,7 @@ class RowCache {
   RowCacheStats Stats() const;
 
  private:
-  RowCache(const Options& options, int shard_bits,
-           uint64_t entries_per_shard);
+  RowCache(const Options& options, int shard_bits, uint64_t entries_per_shard);
 
   internal::RowCacheShard& ShardFor(uint64_t hash) const;
   // Groups ids by shard and calls fn(shard, hashes, positions) for each
@@ -175,8 +174,7 @@ class CachedRowStore final : public RowStore {
  public:
   // InvalidArgument when either is null or their row sizes differ.
   static absl::StatusOr<std::unique_ptr<CachedRowStore>> Create(
-      std::shared_ptr<const RowStore> backing,
-      std::shared_ptr<RowCache> cache);
+      std::shared_ptr<const RowStore> backing, std::shared_ptr<RowCache> cache);
 
   uint64_t rows() const override { return backing_->rows(); }
   uint32_t row_bytes() const override { return backing_->row_bytes(); }

@@ -16,10 +16,10 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <utility>
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -131,8 +131,8 @@ Fixture& GetFixture() {
       (direct ? f->direct : f->buffered) = *store;
       (direct ? f->direct_db : f->buffered_db) = std::move(*db);
     }
-    LOG(INFO) << "table: " << rows << " rows x " << kRowBytes << " B = "
-              << (rows * kRowBytes >> 20) << " MiB; row cache "
+    LOG(INFO) << "table: " << rows << " rows x " << kRowBytes
+              << " B = " << (rows * kRowBytes >> 20) << " MiB; row cache "
               << (CacheBytes() >> 20) << " MiB";
     return f;
   }();
@@ -153,8 +153,8 @@ void RunGathers(benchmark::State& state, const RowStore& store,
   const RowCacheStats before =
       cache != nullptr ? cache->Stats() : RowCacheStats{};
   // Threads start at different points of their streams on each run.
-  size_t next = (state.thread_index() * 97 + state.max_iterations) %
-                batches.size();
+  size_t next =
+      (state.thread_index() * 97 + state.max_iterations) % batches.size();
   for (auto _ : state) {
     const absl::Status status =
         store.Gather(PackedRowIds(batches[next]), out.data());
@@ -165,13 +165,13 @@ void RunGathers(benchmark::State& state, const RowStore& store,
     benchmark::DoNotOptimize(out.data());
     next = (next + 1) % batches.size();
   }
-  state.counters["rows_per_s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * kBatch),
-      benchmark::Counter::kIsRate);
+  state.counters["rows_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * kBatch),
+                         benchmark::Counter::kIsRate);
   if (cache != nullptr && state.thread_index() == 0) {
     const RowCacheStats after = cache->Stats();
-    const double lookups = (after.hits + after.misses) -
-                           (before.hits + before.misses);
+    const double lookups =
+        (after.hits + after.misses) - (before.hits + before.misses);
     state.counters["hit_rate"] =
         lookups > 0 ? (after.hits - before.hits) / lookups : 0;
   }
@@ -213,8 +213,7 @@ void BM_CachedRocksDb(benchmark::State& state) {
       slot = std::move(*cached);
       // Warm up (untimed) with a quarter of thread 0's stream: 1M lookups.
       std::string out(kBatch * kRowBytes, '\0');
-      const std::vector<std::string>& batches =
-          ZipfBatches(f.ram->rows(), 0);
+      const std::vector<std::string>& batches = ZipfBatches(f.ram->rows(), 0);
       for (int b = 0; b < kBatchesPerThread / 4; ++b) {
         (void)slot->Gather(PackedRowIds(batches[b]), out.data());
       }

@@ -135,7 +135,8 @@ TEST(RowCacheTest, PicksShardsForItsSize) {
 }
 
 TEST(RowCacheTest, CountsHitsAndMissesExactly) {
-  auto cache = MustCreate(CacheOptions(100, 8, 0, RowCache::Admission::kAlways));
+  auto cache =
+      MustCreate(CacheOptions(100, 8, 0, RowCache::Admission::kAlways));
   ASSERT_NE(cache, nullptr);
   std::string row(8, '\0');
   EXPECT_FALSE(cache->Lookup(1, row.data()));
@@ -169,7 +170,8 @@ TEST(RowCacheTest, CountsHitsAndMissesExactly) {
 TEST(RowCacheTest, CachedRowStoreGoesToTheBackingStoreOncePerBatch) {
   auto backing = std::make_shared<PatternStore>(1000, 16);
   auto store = CachedRowStore::Create(
-      backing, MustCreate(CacheOptions(100, 16, 0, RowCache::Admission::kAlways)));
+      backing,
+      MustCreate(CacheOptions(100, 16, 0, RowCache::Admission::kAlways)));
   ASSERT_TRUE(store.ok()) << store.status();
   std::string out(3 * 16, '\0');
   const std::string cold = Pack({5, 6, 5});
@@ -193,7 +195,8 @@ TEST(RowCacheTest, CachedRowStoreGoesToTheBackingStoreOncePerBatch) {
 TEST(RowCacheTest, CachedRowStoreReturnsBackingErrorsAndCachesNothing) {
   auto backing = std::make_shared<PatternStore>(1000, 16);
   auto store = CachedRowStore::Create(
-      backing, MustCreate(CacheOptions(100, 16, 0, RowCache::Admission::kAlways)));
+      backing,
+      MustCreate(CacheOptions(100, 16, 0, RowCache::Admission::kAlways)));
   ASSERT_TRUE(store.ok());
   backing->set_fail(true);
   const std::string ids = Pack({1, 2});
@@ -202,15 +205,16 @@ TEST(RowCacheTest, CachedRowStoreReturnsBackingErrorsAndCachesNothing) {
             absl::StatusCode::kUnavailable);
   EXPECT_EQ((*store)->cache().Stats().entries, 0u);
 
-  EXPECT_EQ(CachedRowStore::Create(
-                backing, MustCreate(CacheOptions(100, 8, 0, {})))
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(CachedRowStore::Create(nullptr, MustCreate(CacheOptions(100, 16, 0, {})))
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      CachedRowStore::Create(backing, MustCreate(CacheOptions(100, 8, 0, {})))
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      CachedRowStore::Create(nullptr, MustCreate(CacheOptions(100, 16, 0, {})))
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
 }
 
 TEST(RowCacheTest, NeverExceedsItsBudget) {
@@ -270,7 +274,8 @@ TEST(RowCacheTest, OverheadStaysWithinItsCharge) {
 TEST(RowCacheTest, ClockGivesReferencedRowsASecondChance) {
   auto cache = MustCreate(CacheOptions(4, 8, 0, RowCache::Admission::kAlways));
   ASSERT_NE(cache, nullptr);
-  for (uint64_t id = 1; id <= 4; ++id) cache->Insert(id, PatternRow(id, 8).data());
+  for (uint64_t id = 1; id <= 4; ++id)
+    cache->Insert(id, PatternRow(id, 8).data());
   std::string row(8, '\0');
   ASSERT_TRUE(cache->Lookup(1, row.data()));  // 1 referenced, 2 not.
   cache->Insert(5, PatternRow(5, 8).data());
@@ -366,9 +371,9 @@ TEST(RowCacheTest, FrequencyAdmissionKeepsTheZipfHeadThroughAScan) {
   RecordProperty("tinylfu", std::to_string(tinylfu));
   RecordProperty("tinylfu_scan", std::to_string(tinylfu_scan));
   RecordProperty("clock_scan", std::to_string(clock_scan));
-  std::cout << "Zipf(1.0) hit rate: ideal " << ideal << ", TinyLFU "
-            << tinylfu << ", TinyLFU with scan " << tinylfu_scan
-            << ", CLOCK with scan " << clock_scan << "\n";
+  std::cout << "Zipf(1.0) hit rate: ideal " << ideal << ", TinyLFU " << tinylfu
+            << ", TinyLFU with scan " << tinylfu_scan << ", CLOCK with scan "
+            << clock_scan << "\n";
   EXPECT_GT(ideal, 0.7);
   EXPECT_GT(tinylfu, ideal - 0.05);
   EXPECT_GT(tinylfu_scan, ideal - 0.08);
@@ -393,7 +398,8 @@ TEST(RowCacheTest, CachedRowStoreMatchesTheRamStore) {
   std::mt19937_64 rng(6);
   for (int batch = 0; batch < 200; ++batch) {
     std::vector<uint64_t> ids(1 + rng() % 1000);
-    for (uint64_t& id : ids) id = (rng() % 4 == 0) ? rng() % kRows : zipf.Next();
+    for (uint64_t& id : ids)
+      id = (rng() % 4 == 0) ? rng() % kRows : zipf.Next();
     const std::string packed = Pack(ids);
     std::string want(ids.size() * kRowBytes, '\0');
     std::string got(ids.size() * kRowBytes, '\1');

@@ -72,8 +72,9 @@ absl::StatusOr<std::vector<DemoTable>> BuildMissingDemoTables(
   const ElementType type = options.element_type;
   if (type != ElementType::kF32 && type != ElementType::kBf16 &&
       type != ElementType::kF16) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "demo tables hold f32, bf16 or f16 values, not ", ElementTypeName(type)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("demo tables hold f32, bf16 or f16 values, not ",
+                     ElementTypeName(type)));
   }
   ENGRAM_ASSIGN_OR_RETURN(HashSpec spec,
                           HashSpec::FromConfig(options.hash_config));

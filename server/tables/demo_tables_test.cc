@@ -58,7 +58,8 @@ TEST(DemoTablesTest, CreatesOneTablePerLayerOnce) {
     EXPECT_EQ(table.info.hash_spec().digest(), spec.Digest());
     const auto* ram = dynamic_cast<const RamRowStore*>(table.store.get());
     std::string expected(8, '\0');
-    FillDemoRow(spec.layer_id(layer), 3, ElementType::kBf16, 4, expected.data());
+    FillDemoRow(spec.layer_id(layer), 3, ElementType::kBf16, 4,
+                expected.data());
     EXPECT_EQ(std::string(ram->data() + 3 * 8, 8), expected);
   }
   // Tables on disk are not built again.

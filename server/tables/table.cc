@@ -17,18 +17,18 @@ Table::Table(v1::TableInfo info, std::shared_ptr<const RowStore> store,
 absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
     v1::TableInfo info, std::shared_ptr<const RowStore> store) {
   if (info.rows() != store->rows() || info.row_bytes() != store->row_bytes()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "table '", info.name(), "' declares ", info.rows(), " rows x ",
-        info.row_bytes(), " B but its store holds ", store->rows(), " x ",
-        store->row_bytes(), " B"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("table '", info.name(), "' declares ", info.rows(),
+                     " rows x ", info.row_bytes(), " B but its store holds ",
+                     store->rows(), " x ", store->row_bytes(), " B"));
   }
   std::optional<HashSpec> hash_spec;
   if (info.has_hash_spec()) {
     absl::StatusOr<HashSpec> spec = HashSpecLayerFromProto(info.hash_spec());
     if (!spec.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "table '", info.name(), "' has a bad hash spec: ",
-          spec.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("table '", info.name(),
+                       "' has a bad hash spec: ", spec.status().message()));
     }
     if (static_cast<uint64_t>(spec->rows_in_layer(0)) != info.rows()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -50,8 +50,8 @@ absl::Status Table::Lookup(const PackedRowIds& ids, char* out) const {
     for (size_t i = 0; i < ids.size(); ++i) {
       if (ids[i] >= rows) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "row id ", ids[i], " at position ", i, " is out of range for table '",
-            name(), "' with ", rows, " rows"));
+            "row id ", ids[i], " at position ", i,
+            " is out of range for table '", name(), "' with ", rows, " rows"));
       }
     }
   }

@@ -1,7 +1,8 @@
 // Table: one served version of a named table, its metadata and its rows.
 //
 //   std::string rows;
-//   ENGRAM_RETURN_IF_ERROR(table->Lookup(PackedRowIds(request.row_ids()), &rows));
+//   ENGRAM_RETURN_IF_ERROR(table->Lookup(PackedRowIds(request.row_ids()),
+//   &rows));
 //
 // A Table is immutable and shared by reference count: a lookup that holds a
 // std::shared_ptr<const Table> reads one consistent version to the end even

@@ -31,14 +31,16 @@ class TableManager {
   TableManager();
 
   // Returns the table named `name`; NotFound otherwise. Thread-safe, no lock.
-  absl::StatusOr<std::shared_ptr<const Table>> Get(absl::string_view name) const;
+  absl::StatusOr<std::shared_ptr<const Table>> Get(
+      absl::string_view name) const;
 
   // Every table, sorted by name. Thread-safe.
   std::vector<std::shared_ptr<const Table>> List() const;
 
   // Serves `table` under its name, replacing any table of that name.
   // Thread-safe; writers are serialised.
-  void Publish(std::shared_ptr<const Table> table) ABSL_LOCKS_EXCLUDED(write_mu_);
+  void Publish(std::shared_ptr<const Table> table)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
 
  private:
   using TableMap =

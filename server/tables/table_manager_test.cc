@@ -17,8 +17,8 @@ std::shared_ptr<const Table> MakeTable(const std::string& name,
   info.set_rows(1);
   info.set_row_bytes(8);
   info.set_version(version);
-  return *Table::Create(info,
-                        std::move(**RamRowStore::Builder::Create(1, 8)).Build());
+  return *Table::Create(
+      info, std::move(**RamRowStore::Builder::Create(1, 8)).Build());
 }
 
 TEST(TableManagerTest, PublishGetAndList) {

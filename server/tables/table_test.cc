@@ -30,7 +30,8 @@ TEST(TableTest, LooksUpValidIds) {
   AppendPackedRowIds({9, 0, 3}, &packed);
   std::string out(12, '\0');
   ASSERT_TRUE(table->Lookup(PackedRowIds(packed), out.data()).ok());
-  EXPECT_EQ(out, std::string("\x09\x09\x09\x09\x00\x00\x00\x00\x03\x03\x03\x03", 12));
+  EXPECT_EQ(
+      out, std::string("\x09\x09\x09\x09\x00\x00\x00\x00\x03\x03\x03\x03", 12));
 }
 
 TEST(TableTest, NamesTheFirstOutOfRangeId) {
@@ -82,7 +83,8 @@ TEST(TableCreateTest, RejectsMismatchedStoreAndSpec) {
   spec->add_multipliers(1);
   spec->add_multipliers(3);
   spec->add_head_sizes(7);
-  absl::StatusOr<std::shared_ptr<const Table>> table = Table::Create(info, store);
+  absl::StatusOr<std::shared_ptr<const Table>> table =
+      Table::Create(info, store);
   EXPECT_EQ(table.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(table.status().message(), HasSubstr("addresses 7"));
 
