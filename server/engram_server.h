@@ -66,7 +66,8 @@ class EngramServer {
   // nothing.
   void Shutdown(absl::Duration grace);
 
-  // Blocks until the background writes of built tables are done (tests).
+  // Blocks until the background writes of built tables are done or
+  // abandoned; the destructor calls it after Shutdown.
   void WaitForPersistence();
 
  private:
