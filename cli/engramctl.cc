@@ -82,6 +82,8 @@ void WriteTableJson(const TableDescription& table, JsonWriter& json) {
   for (uint32_t dim : table.dims) json.Uint(dim);
   json.EndArray();
   json.Key("hash_spec_digest").String(table.hash_spec_digest);
+  json.Key("placement").String(table.placement);
+  json.Key("content_digest").String(table.content_digest);
   json.EndObject();
 }
 

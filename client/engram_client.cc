@@ -33,6 +33,8 @@ absl::StatusOr<TableDescription> ToDescription(const v1::TableInfo& info) {
   description.dims.assign(info.dims().begin(), info.dims().end());
   description.version = info.version();
   description.hash_spec_digest = info.hash_spec().digest();
+  description.placement = info.placement().empty() ? "ram" : info.placement();
+  description.content_digest = info.content_digest();
   return description;
 }
 

@@ -57,6 +57,10 @@ struct TableDescription {
   uint64_t version = 0;
   // Digest of the hash spec the table is addressed by; empty if none.
   std::string hash_spec_digest;
+  // Where the server keeps the rows: "ram" or "ssd".
+  std::string placement;
+  // SHA-256 of the rows for imported tables; empty if not computed.
+  std::string content_digest;
 };
 
 struct LookupOptions {

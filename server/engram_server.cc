@@ -25,7 +25,7 @@ int MessageLimit(uint64_t payload_bytes) {
 }
 
 absl::Status ValidateOptions(const ServerOptions& options) {
-  if (options.data_dir.empty()) {
+  if (options.storage.data_dir.empty()) {
     return absl::InvalidArgumentError(
         "a data directory is required (--data-dir)");
   }
@@ -46,15 +46,17 @@ absl::Status ValidateOptions(const ServerOptions& options) {
 absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
     ServerOptions options) {
   ENGRAM_RETURN_IF_ERROR(ValidateOptions(options));
-  ENGRAM_ASSIGN_OR_RETURN(DataDir data_dir, DataDir::Open(options.data_dir));
+  auto server = std::unique_ptr<EngramServer>(new EngramServer());
+  ENGRAM_ASSIGN_OR_RETURN(server->storage_,
+                          TableStorage::Create(options.storage));
+  const DataDir& data_dir = server->storage_->data_dir();
   std::vector<DemoTable> demo_tables;
   if (options.demo.has_value()) {
     ENGRAM_ASSIGN_OR_RETURN(demo_tables,
                             BuildMissingDemoTables(data_dir, *options.demo));
   }
-  auto server = std::unique_ptr<EngramServer>(new EngramServer());
   ENGRAM_ASSIGN_OR_RETURN(std::vector<StoredTable> stored,
-                          data_dir.LoadTables());
+                          server->storage_->LoadTables());
   for (StoredTable& stored_table : stored) {
     absl::StatusOr<std::shared_ptr<const Table>> table = Table::Create(
         std::move(stored_table.info), std::move(stored_table.store));
@@ -71,11 +73,10 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
     server->tables_.Publish(std::move(table));
   }
 
-  server->data_dir_ = data_dir;
   server->service_ =
       std::make_unique<EngramServiceImpl>(&server->tables_, options.limits);
   server->admin_service_ = std::make_unique<AdminServiceImpl>(
-      &*server->data_dir_, &server->tables_, options.import_limits);
+      server->storage_.get(), &server->tables_, options.import_limits);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -99,7 +100,7 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
             << " tables on " << options.listen_address << " (port "
             << server->port_ << ")";
   if (!demo_tables.empty()) {
-    server->PersistInBackground(std::move(data_dir), std::move(demo_tables));
+    server->PersistInBackground(data_dir, std::move(demo_tables));
   }
   return server;
 }

@@ -4,7 +4,7 @@
 //
 //   ServerOptions options;
 //   options.listen_address = "127.0.0.1:0";
-//   options.data_dir = "/var/lib/engram";
+//   options.storage.data_dir = "/var/lib/engram";
 //   ENGRAM_ASSIGN_OR_RETURN(auto server, EngramServer::Create(options));
 //   LOG(INFO) << "serving on port " << server->port();
 //   server->Wait();  // until Shutdown() from another thread
@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "server/service/admin_service_impl.h"
 #include "server/service/engram_service_impl.h"
+#include "server/storage/table_storage.h"
 #include "server/tables/demo_tables.h"
 
 namespace grpc {
@@ -33,8 +34,8 @@ namespace engram::server {
 struct ServerOptions {
   // host:port to listen on; port 0 picks a free port (see port()).
   std::string listen_address = "127.0.0.1:50051";
-  // Directory holding the tables (created if missing). Required.
-  std::string data_dir;
+  // Where tables live: the data directory (required), RAM budget, caches.
+  TableStorage::Options storage;
   // Per-request bounds.
   LookupLimits limits;
   // Bounds of EngramAdmin.ImportTable.
@@ -76,7 +77,7 @@ class EngramServer {
   void PersistInBackground(DataDir data_dir, std::vector<DemoTable> tables);
 
   TableManager tables_;
-  std::optional<DataDir> data_dir_;
+  std::unique_ptr<TableStorage> storage_;
   std::unique_ptr<EngramServiceImpl> service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

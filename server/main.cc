@@ -29,6 +29,13 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "Address to serve on, host:port (port 0 picks a free one).");
 ABSL_FLAG(std::string, data_dir, "", "Directory holding the tables.");
+ABSL_FLAG(uint64_t, ram_budget, 0,
+          "Bytes of RAM-placed tables that --placement auto may fill before "
+          "it puts tables on ssd; 0 = no limit.");
+ABSL_FLAG(uint64_t, row_cache_bytes, 256ull << 20,
+          "Hot-row cache of each ssd-placed table, in bytes; 0 = none.");
+ABSL_FLAG(uint64_t, block_cache_bytes, 256ull << 20,
+          "RocksDB block cache shared by the ssd-placed tables, in bytes.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written here once the server is serving.");
 ABSL_FLAG(uint64_t, max_batch_rows, 1 << 20, "Most row ids in one lookup.");
@@ -59,7 +66,10 @@ namespace {
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
-  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.storage.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.storage.ram_budget_bytes = absl::GetFlag(FLAGS_ram_budget);
+  options.storage.row_cache_bytes = absl::GetFlag(FLAGS_row_cache_bytes);
+  options.storage.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_bytes);
   options.limits.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
   options.limits.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
   options.import_limits.max_table_bytes = absl::GetFlag(FLAGS_max_import_bytes);

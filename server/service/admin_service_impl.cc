@@ -69,9 +69,7 @@ class ImportReactor final
     if (builder_ != nullptr) {
       return absl::InvalidArgumentError("an import has one header");
     }
-    ENGRAM_RETURN_IF_ERROR(service_->ValidateImport(request_.header()));
-    info_ = request_.header().info();
-    info_.set_version(1);
+    ENGRAM_ASSIGN_OR_RETURN(info_, service_->ValidateImport(request_.header()));
     ENGRAM_ASSIGN_OR_RETURN(builder_, RamRowStore::Builder::Create(
                                           info_.rows(), info_.row_bytes()));
     LOG(INFO) << "importing table '" << info_.name() << "': " << info_.rows()
@@ -108,7 +106,8 @@ class ImportReactor final
           " bytes; its header announced ", info_.rows(), " rows x ",
           info_.row_bytes(), " B = ", builder_->size_bytes()));
     }
-    const std::string digest = internal::Sha256::ToHex(hash_.Finish());
+    const std::string digest =
+        ::engram::internal::Sha256::ToHex(hash_.Finish());
     if (digest_seen_ && digest != expected_digest_) {
       return absl::InvalidArgumentError(
           absl::StrCat("rows of '", info_.name(), "' hash to ", digest,
@@ -127,7 +126,7 @@ class ImportReactor final
   v1::ImportTableRequest request_;
   v1::TableInfo info_;
   std::unique_ptr<RamRowStore::Builder> builder_;
-  internal::Sha256 hash_;
+  ::engram::internal::Sha256 hash_;
   uint64_t received_ = 0;
   bool digest_seen_ = false;
   std::string expected_digest_;
@@ -135,31 +134,23 @@ class ImportReactor final
 
 }  // namespace
 
-AdminServiceImpl::AdminServiceImpl(const DataDir* data_dir,
-                                   TableManager* tables, ImportLimits limits)
-    : data_dir_(data_dir), tables_(tables), limits_(limits) {}
+AdminServiceImpl::AdminServiceImpl(TableStorage* storage, TableManager* tables,
+                                   ImportLimits limits)
+    : storage_(storage), tables_(tables), limits_(limits) {}
 
 grpc::ServerReadReactor<v1::ImportTableRequest>* AdminServiceImpl::ImportTable(
     grpc::CallbackServerContext* context, v1::ImportTableResponse* response) {
   return new ImportReactor(this, response);
 }
 
-absl::Status AdminServiceImpl::ValidateImport(
+absl::StatusOr<v1::TableInfo> AdminServiceImpl::ValidateImport(
     const v1::ImportTableHeader& header) const {
-  const v1::TableInfo& info = header.info();
+  v1::TableInfo info = header.info();
   ENGRAM_RETURN_IF_ERROR(ValidateTableName(info.name()));
-  if (tables_->Get(info.name()).ok() || data_dir_->HasTable(info.name())) {
+  if (tables_->Get(info.name()).ok() ||
+      storage_->data_dir().HasTable(info.name())) {
     return absl::AlreadyExistsError(
         absl::StrCat("table '", info.name(), "' already exists"));
-  }
-  if (header.placement() == "ssd") {
-    return absl::UnimplementedError(
-        "placement 'ssd' is not available yet; use 'ram' or 'auto'");
-  }
-  if (!header.placement().empty() && header.placement() != "ram" &&
-      header.placement() != "auto") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown placement '", header.placement(), "'; use ram, ssd or auto"));
   }
   if (info.row_bytes() == 0) {
     return absl::InvalidArgumentError("row_bytes must be > 0");
@@ -186,22 +177,33 @@ absl::Status AdminServiceImpl::ValidateImport(
     return absl::InvalidArgumentError(
         "imported tables do not carry a hash spec yet");
   }
-  return absl::OkStatus();
+  uint64_t ram_bytes_in_use = 0;
+  for (const std::shared_ptr<const Table>& table : tables_->List()) {
+    ram_bytes_in_use += RamBytes(table->info());
+  }
+  ENGRAM_ASSIGN_OR_RETURN(
+      std::string placement,
+      storage_->ChoosePlacement(header.placement(),
+                                info.rows() * info.row_bytes(),
+                                ram_bytes_in_use));
+  info.set_placement(std::move(placement));
+  info.set_version(1);
+  return info;
 }
 
 absl::Status AdminServiceImpl::CommitImport(const v1::TableInfo& info,
                                             const char* rows) const {
   // The write blocks this callback thread for as long as the disk takes;
   // imports are rare next to lookups, which other threads keep serving.
-  ENGRAM_RETURN_IF_ERROR(data_dir_->WriteTable(info, rows, {}));
   ENGRAM_ASSIGN_OR_RETURN(StoredTable stored,
-                          data_dir_->LoadTable(info.name()));
+                          storage_->StoreTable(info, rows, {}));
   ENGRAM_ASSIGN_OR_RETURN(
       std::shared_ptr<const Table> table,
       Table::Create(std::move(stored.info), std::move(stored.store)));
   tables_->Publish(std::move(table));
   LOG(INFO) << "imported table '" << info.name() << "' (" << info.rows()
-            << " rows, sha256 " << info.content_digest() << ")";
+            << " rows on " << info.placement() << ", sha256 "
+            << info.content_digest() << ")";
   return absl::OkStatus();
 }
 

@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 constexpr char kManifestFile[] = "manifest.textproto";
 constexpr char kRowsFile[] = "rows.bin";
 constexpr char kTempPrefix[] = ".tmp-";
+constexpr char kSsdPlacement[] = "ssd";
 
 absl::Status ErrnoError(absl::string_view what, const std::string& path) {
   return absl::InternalError(
@@ -71,7 +72,8 @@ absl::Status WriteFile(const std::string& path, const char* data, uint64_t size,
   return absl::OkStatus();
 }
 
-absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir) {
+absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir,
+                                         SsdOpener open_ssd) {
   const std::string manifest_path = (dir / kManifestFile).string();
   std::ifstream in(manifest_path);
   if (!in) {
@@ -91,6 +93,11 @@ absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir) {
         "manifest ", manifest_path, " names table '", info.name(),
         "' but lives in directory '", dir.filename().string(), "'"));
   }
+  if (info.placement() == kSsdPlacement) {
+    ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const RowStore> store,
+                            open_ssd(info));
+    return StoredTable{info, std::move(store)};
+  }
   ENGRAM_ASSIGN_OR_RETURN(
       std::unique_ptr<RamRowStore> store,
       RamRowStore::MapFile((dir / manifest.rows_file()).string(), info.rows(),
@@ -99,6 +106,13 @@ absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::shared_ptr<const RowStore>> NoSsdTier(
+    const v1::TableInfo& info) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("table '", info.name(),
+                   "' is placed on ssd, which needs the RocksDB tier"));
+}
 
 absl::Status ValidateTableName(absl::string_view name) {
   const bool charset_ok = std::all_of(name.begin(), name.end(), [](char c) {
@@ -141,13 +155,14 @@ bool DataDir::HasTable(absl::string_view name) const {
                     error);
 }
 
-absl::StatusOr<std::vector<StoredTable>> DataDir::LoadTables() const {
+absl::StatusOr<std::vector<StoredTable>> DataDir::LoadTables(
+    SsdOpener open_ssd) const {
   std::vector<StoredTable> tables;
   std::error_code error;
   for (const fs::directory_entry& entry :
        fs::directory_iterator(TablesPath(), error)) {
     if (!entry.is_directory()) continue;
-    absl::StatusOr<StoredTable> table = LoadTableDir(entry.path());
+    absl::StatusOr<StoredTable> table = LoadTableDir(entry.path(), open_ssd);
     if (!table.ok()) {
       // One damaged table must not keep the others from being served.
       LOG(ERROR) << "not serving " << entry.path() << ": " << table.status();
@@ -171,7 +186,7 @@ absl::StatusOr<StoredTable> DataDir::LoadTable(absl::string_view name) const {
     return absl::NotFoundError(
         absl::StrCat("no table '", name, "' in ", path_));
   }
-  return LoadTableDir(fs::path(TablesPath()) / std::string(name));
+  return LoadTableDir(fs::path(TablesPath()) / std::string(name), NoSsdTier);
 }
 
 absl::Status DataDir::WriteTable(const v1::TableInfo& info, const char* rows,
@@ -191,14 +206,17 @@ absl::Status DataDir::WriteTable(const v1::TableInfo& info, const char* rows,
     return absl::InternalError(absl::StrCat("cannot create ", temp_dir.string(),
                                             ": ", error.message()));
   }
+  const bool has_rows_file = info.placement() != kSsdPlacement;
   v1::TableManifest manifest;
   *manifest.mutable_info() = info;
-  manifest.set_rows_file(kRowsFile);
+  if (has_rows_file) manifest.set_rows_file(kRowsFile);
   std::string manifest_text;
   google::protobuf::TextFormat::PrintToString(manifest, &manifest_text);
 
-  absl::Status status = WriteFile((temp_dir / kRowsFile).string(), rows,
-                                  info.rows() * info.row_bytes(), options);
+  absl::Status status = has_rows_file
+                            ? WriteFile((temp_dir / kRowsFile).string(), rows,
+                                        info.rows() * info.row_bytes(), options)
+                            : absl::OkStatus();
   if (status.ok()) {
     status = WriteFile((temp_dir / kManifestFile).string(),
                        manifest_text.data(), manifest_text.size(), options);

@@ -3,9 +3,12 @@
 // Layout (one directory per table, replaced as a whole by rename):
 //   DATA_DIR/tables/<name>/manifest.textproto   engram.v1.TableManifest
 //   DATA_DIR/tables/<name>/rows.bin             rows x row_bytes raw bytes
+// Tables placed on "ssd" have no rows.bin: their rows are in RocksDB (see
+// table_storage.h), opened through the caller's SsdOpener.
 //
 //   ENGRAM_ASSIGN_OR_RETURN(DataDir dir, DataDir::Open("/var/lib/engram"));
-//   ENGRAM_ASSIGN_OR_RETURN(std::vector<StoredTable> tables, dir.LoadTables());
+//   ENGRAM_ASSIGN_OR_RETURN(std::vector<StoredTable> tables,
+//                           dir.LoadTables(NoSsdTier));
 //
 // A table becomes visible only once its files are complete: it is written to
 // a temporary directory and renamed into place, so a crash mid-write leaves
@@ -18,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -35,6 +39,15 @@ struct StoredTable {
 // InvalidArgument unless `name` is 1-128 characters of [A-Za-z0-9_.-] not
 // starting with '.', so that it is safe as a directory name.
 absl::Status ValidateTableName(absl::string_view name);
+
+// Opens the rows of a table placed on "ssd".
+using SsdOpener =
+    absl::FunctionRef<absl::StatusOr<std::shared_ptr<const RowStore>>(
+        const v1::TableInfo& info)>;
+
+// An SsdOpener for callers without a RocksDB tier: FailedPrecondition.
+absl::StatusOr<std::shared_ptr<const RowStore>> NoSsdTier(
+    const v1::TableInfo& info);
 
 class DataDir {
  public:
@@ -60,15 +73,17 @@ class DataDir {
   // Maps every table on disk into memory. A table whose files are
   // inconsistent is logged and skipped; Internal if the directory cannot be
   // listed.
-  absl::StatusOr<std::vector<StoredTable>> LoadTables() const;
+  absl::StatusOr<std::vector<StoredTable>> LoadTables(SsdOpener open_ssd) const;
 
-  // Maps the table named `name` into memory. NotFound if it is not on
-  // disk; DataLoss if its files are inconsistent.
+  // Maps the RAM-placed table named `name` into memory. NotFound if it is
+  // not on disk; DataLoss if its files are inconsistent;
+  // FailedPrecondition for an ssd table.
   absl::StatusOr<StoredTable> LoadTable(absl::string_view name) const;
 
   // Writes `info` and its `rows` (info.rows() * info.row_bytes() bytes) as
-  // table info.name(). AlreadyExists if it is on disk; Internal on I/O
-  // errors and Cancelled (see WriteOptions), leaving nothing visible.
+  // table info.name(); for an ssd table only the manifest (`rows` unused).
+  // AlreadyExists if it is on disk; Internal on I/O errors and Cancelled (see
+  // WriteOptions), leaving nothing visible.
   absl::Status WriteTable(const v1::TableInfo& info, const char* rows,
                           const WriteOptions& options) const;
 

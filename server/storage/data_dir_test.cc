@@ -37,7 +37,7 @@ TEST(DataDirTest, WrittenTablesLoadBack) {
   EXPECT_TRUE(data->HasTable("t1"));
   EXPECT_FALSE(data->HasTable("t3"));
 
-  absl::StatusOr<std::vector<StoredTable>> tables = data->LoadTables();
+  absl::StatusOr<std::vector<StoredTable>> tables = data->LoadTables(NoSsdTier);
   ASSERT_TRUE(tables.ok()) << tables.status();
   ASSERT_EQ(tables->size(), 2);
   for (const StoredTable& table : *tables) {
@@ -85,7 +85,7 @@ TEST(DataDirTest, DamagedTablesAreSkippedAndTemporariesRemoved) {
   absl::StatusOr<DataDir> data = DataDir::Open(dir.path());
   ASSERT_TRUE(data.ok());
   EXPECT_FALSE(fs::exists(dir.path() + "/tables/.tmp-half-123"));
-  absl::StatusOr<std::vector<StoredTable>> tables = data->LoadTables();
+  absl::StatusOr<std::vector<StoredTable>> tables = data->LoadTables(NoSsdTier);
   ASSERT_TRUE(tables.ok()) << tables.status();
   ASSERT_EQ(tables->size(), 1);
   EXPECT_EQ((*tables)[0].info.name(), "good");

@@ -46,7 +46,7 @@ TEST(DemoTablesTest, CreatesOneTablePerLayerOnce) {
   for (const DemoTable& table : *built) {
     ASSERT_TRUE(data->WriteTable(table.info, table.rows->data(), {}).ok());
   }
-  absl::StatusOr<std::vector<StoredTable>> tables = data->LoadTables();
+  absl::StatusOr<std::vector<StoredTable>> tables = data->LoadTables(NoSsdTier);
   ASSERT_TRUE(tables.ok());
   ASSERT_EQ(tables->size(), 2);
   const HashSpec spec = *HashSpec::FromConfig(options.hash_config);
