@@ -40,7 +40,8 @@ ABSL_FLAG(std::vector<std::string>, tensor, {},
           "import: the .safetensors tensor(s) to import, concatenated in the "
           "order given (per-head tables).");
 ABSL_FLAG(std::string, placement, "ram",
-          "import: where the table lives: ram or auto (ssd: not yet).");
+          "import: where the table lives: ram, ssd (RocksDB behind a hot-row "
+          "cache) or auto (ram while the server's --ram-budget lasts).");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
 
 namespace engram::cli {
@@ -62,7 +63,7 @@ constexpr char kUsage[] =
     "      --max-ngram --heads --pad-id --tokenizer-vocab --compression]\n"
     "                         compute Engram row addresses (no server)\n"
     "  import TABLE FILE.npy|FILE.safetensors [--tensor A,B] [--dtype T]\n"
-    "      [--placement ram|auto]  create a table from 2-D arrays";
+    "      [--placement ram|ssd|auto]  create a table from 2-D arrays";
 
 absl::StatusOr<std::unique_ptr<EngramClient>> Connect() {
   client::ClientOptions options;
