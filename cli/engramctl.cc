@@ -85,6 +85,15 @@ void WriteTableJson(const TableDescription& table, JsonWriter& json) {
   json.Key("hash_spec_digest").String(table.hash_spec_digest);
   json.Key("placement").String(table.placement);
   json.Key("content_digest").String(table.content_digest);
+  json.Key("stats").BeginObject();
+  json.Key("bytes_in_ram").Uint(table.stats.bytes_in_ram);
+  json.Key("bytes_on_ssd").Uint(table.stats.bytes_on_ssd);
+  json.Key("cache_hits").Uint(table.stats.cache_hits);
+  json.Key("cache_misses").Uint(table.stats.cache_misses);
+  json.Key("cache_bytes_used").Uint(table.stats.cache_bytes_used);
+  json.Key("cache_capacity_bytes").Uint(table.stats.cache_capacity_bytes);
+  json.Key("cache_hit_rate").Double(table.stats.cache_hit_rate);
+  json.EndObject();
   json.EndObject();
 }
 

@@ -35,6 +35,11 @@ absl::StatusOr<TableDescription> ToDescription(const v1::TableInfo& info) {
   description.hash_spec_digest = info.hash_spec().digest();
   description.placement = info.placement().empty() ? "ram" : info.placement();
   description.content_digest = info.content_digest();
+  const v1::TableStats& stats = info.stats();
+  description.stats = {stats.bytes_in_ram(),     stats.bytes_on_ssd(),
+                       stats.cache_hits(),       stats.cache_misses(),
+                       stats.cache_bytes_used(), stats.cache_capacity_bytes(),
+                       stats.cache_hit_rate()};
   return description;
 }
 

@@ -46,6 +46,18 @@ struct ClientOptions {
   int connections = 2;
 };
 
+// Where a table's bytes are and how its hot-row cache does (DescribeTable
+// only; zero from ListTables).
+struct TableStats {
+  uint64_t bytes_in_ram = 0;
+  uint64_t bytes_on_ssd = 0;
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  uint64_t cache_bytes_used = 0;
+  uint64_t cache_capacity_bytes = 0;
+  double cache_hit_rate = 0;
+};
+
 // A served table's metadata.
 struct TableDescription {
   std::string name;
@@ -61,6 +73,7 @@ struct TableDescription {
   std::string placement;
   // SHA-256 of the rows for imported tables; empty if not computed.
   std::string content_digest;
+  TableStats stats;
 };
 
 struct LookupOptions {

@@ -197,6 +197,12 @@ TEST_F(ImportTest, SsdPlacedTablesServeTheSameRowsAndSurviveRestart) {
     ASSERT_EQ(result.exit_code, 0) << result.err;
     EXPECT_EQ(ParseJson(result.out).fields().at("placement").string_value(),
               "ssd");
+    const auto stats = [&] {
+      const CommandResult described = Ctl({"describe", "on_disk", "--json"});
+      return ParseJson(described.out).fields().at("stats").struct_value();
+    };
+    EXPECT_EQ(stats().fields().at("bytes_on_ssd").number_value(), 500 * 32);
+    EXPECT_EQ(stats().fields().at("bytes_in_ram").number_value(), 0);
     // Twice: once from RocksDB, once from the hot-row cache.
     for (int pass = 0; pass < 2; ++pass) {
       result = Ctl({"lookup", "on_disk", "--rows", "499,0,250,0", "--json"});
@@ -212,6 +218,14 @@ TEST_F(ImportTest, SsdPlacedTablesServeTheSameRowsAndSurviveRestart) {
         }
       }
     }
+    // Two passes of 4 ids: the empty cache admits the first pass's rows,
+    // so at least the whole second pass hits.
+    const google::protobuf::Struct after = stats();
+    EXPECT_EQ(after.fields().at("cache_hits").number_value() +
+                  after.fields().at("cache_misses").number_value(),
+              8);
+    EXPECT_GE(after.fields().at("cache_hits").number_value(), 4);
+    EXPECT_GE(after.fields().at("cache_hit_rate").number_value(), 0.5);
     StartServer();
     if (HasFatalFailure()) return;
   }

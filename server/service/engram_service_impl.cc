@@ -260,7 +260,20 @@ grpc::ServerUnaryReactor* EngramServiceImpl::DescribeTable(
     const v1::DescribeTableRequest* request, v1::TableInfo* response) {
   absl::StatusOr<std::shared_ptr<const Table>> table =
       tables_->Get(request->table());
-  if (table.ok()) *response = (*table)->info();
+  if (table.ok()) {
+    *response = (*table)->info();
+    const RowStoreStats stats = (*table)->store().Stats();
+    v1::TableStats* out = response->mutable_stats();
+    out->set_bytes_in_ram(stats.bytes_in_ram);
+    out->set_bytes_on_ssd(stats.bytes_on_ssd);
+    out->set_cache_hits(stats.cache_hits);
+    out->set_cache_misses(stats.cache_misses);
+    out->set_cache_bytes_used(stats.cache_bytes_used);
+    out->set_cache_capacity_bytes(stats.cache_capacity_bytes);
+    const uint64_t lookups = stats.cache_hits + stats.cache_misses;
+    out->set_cache_hit_rate(
+        lookups == 0 ? 0.0 : static_cast<double>(stats.cache_hits) / lookups);
+  }
   return FinishUnary(context, table.status());
 }
 

@@ -57,6 +57,9 @@ class RamRowStore final : public RowStore {
   uint64_t rows() const override { return rows_; }
   uint32_t row_bytes() const override { return row_bytes_; }
   absl::Status Gather(const PackedRowIds& ids, char* out) const override;
+  RowStoreStats Stats() const override {
+    return RowStoreStats{.bytes_in_ram = size_bytes()};
+  }
 
   // The whole array, for writing it to disk.
   const char* data() const { return data_; }

@@ -116,6 +116,9 @@ class RocksDbRowStore final : public RowStore {
   // RocksDB error on I/O failures; `out` is then partly written.
   // Thread-safe.
   absl::Status Gather(const PackedRowIds& ids, char* out) const override;
+  RowStoreStats Stats() const override {
+    return RowStoreStats{.bytes_on_ssd = rows_ * row_bytes_};
+  }
 
  private:
   friend class RowDatabase;

@@ -488,4 +488,14 @@ absl::Status CachedRowStore::Gather(const PackedRowIds& ids, char* out) const {
   return absl::OkStatus();
 }
 
+RowStoreStats CachedRowStore::Stats() const {
+  RowStoreStats stats = backing_->Stats();
+  const RowCacheStats cache = cache_->Stats();
+  stats.cache_hits = cache.hits;
+  stats.cache_misses = cache.misses;
+  stats.cache_bytes_used = cache.bytes_used;
+  stats.cache_capacity_bytes = cache.capacity_bytes;
+  return stats;
+}
+
 }  // namespace engram::server

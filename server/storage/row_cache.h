@@ -183,6 +183,9 @@ class CachedRowStore final : public RowStore {
   // (nothing is cached from a failed fetch). Thread-safe.
   absl::Status Gather(const PackedRowIds& ids, char* out) const override;
 
+  // The backing store's figures plus the cache's.
+  RowStoreStats Stats() const override;
+
   RowCache& cache() const { return *cache_; }
   const RowStore& backing() const { return *backing_; }
 

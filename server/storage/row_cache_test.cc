@@ -51,6 +51,9 @@ class PatternStore final : public RowStore {
     }
     return absl::OkStatus();
   }
+  RowStoreStats Stats() const override {
+    return RowStoreStats{.bytes_in_ram = rows_ * row_bytes_};
+  }
 
   uint64_t gathers() const { return gathers_.load(); }
   uint64_t rows_read() const { return rows_read_.load(); }
@@ -450,6 +453,23 @@ TEST(RowCacheTest, ConcurrentReadersSeeTheRightRows) {
   EXPECT_EQ(stats.insertions - stats.evictions, stats.entries);
   EXPECT_LE(stats.bytes_used, stats.capacity_bytes);
   EXPECT_GT(stats.hit_rate(), 0.3);
+}
+
+TEST(CachedRowStoreStatsTest, AddsTheCacheToTheBackingFigures) {
+  auto backing = std::make_shared<PatternStore>(1000, 16);
+  std::shared_ptr<RowCache> cache =
+      *RowCache::Create({.capacity_bytes = 1 << 16, .row_bytes = 16});
+  auto store = *CachedRowStore::Create(backing, cache);
+  const std::string packed = Pack({1, 2, 1});
+  std::string out(3 * 16, '\0');
+  ASSERT_TRUE(store->Gather(PackedRowIds(packed), out.data()).ok());
+  ASSERT_TRUE(store->Gather(PackedRowIds(packed), out.data()).ok());
+  const RowStoreStats stats = store->Stats();
+  EXPECT_EQ(stats.bytes_in_ram, 16000);
+  EXPECT_EQ(stats.cache_hits + stats.cache_misses, 6);
+  EXPECT_EQ(stats.cache_hits, cache->Stats().hits);
+  EXPECT_EQ(stats.cache_capacity_bytes, 1 << 16);
+  EXPECT_GT(stats.cache_bytes_used, 0);
 }
 
 }  // namespace

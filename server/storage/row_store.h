@@ -13,6 +13,17 @@
 
 namespace engram::server {
 
+// Where a store's bytes are and how its cache does, for DescribeTable.
+struct RowStoreStats {
+  uint64_t bytes_in_ram = 0;
+  uint64_t bytes_on_ssd = 0;
+  // Hot-row cache counters; zero for stores without a cache.
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  uint64_t cache_bytes_used = 0;
+  uint64_t cache_capacity_bytes = 0;
+};
+
 class RowStore {
  public:
   virtual ~RowStore() = default;
@@ -25,6 +36,9 @@ class RowStore {
   // Errors are the tier's own (e.g. an I/O error); the RAM tier never fails.
   // Thread-safe.
   virtual absl::Status Gather(const PackedRowIds& ids, char* out) const = 0;
+
+  // The store's current figures. Thread-safe.
+  virtual RowStoreStats Stats() const = 0;
 };
 
 }  // namespace engram::server
