@@ -185,6 +185,9 @@ class GrpcEngramClient final : public EngramClient {
     request.set_table(std::string(table));
     AppendPackedRowIds(ids, request.mutable_row_ids());
     request.set_hash_spec_digest(options.hash_spec_digest);
+    if (options.output_type.has_value()) {
+      request.set_output_type(ToProto(*options.output_type));
+    }
     return request;
   }
 

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,9 @@ struct LookupOptions {
   // When set, the server refuses (FAILED_PRECONDITION) to serve a table
   // addressed by another hash spec.
   std::string hash_spec_digest;
+  // When set, rows arrive in this type: an f32 table may be read as kBf16
+  // or kF16 (half the bytes per row; LookupResult::row_bytes says so).
+  std::optional<ElementType> output_type;
 };
 
 struct LookupResult {

@@ -142,6 +142,15 @@ void EncodeElement(ElementType type, float value, void* out) {
   }
 }
 
+void ConvertF32Elements(const char* in, size_t count, ElementType to,
+                        char* out) {
+  const size_t out_bytes = ElementBytes(to);
+  for (size_t i = 0; i < count; ++i) {
+    EncodeElement(to, DecodeElement(ElementType::kF32, in + 4 * i),
+                  out + out_bytes * i);
+  }
+}
+
 v1::ElementType ToProto(ElementType type) { return Entry(type).proto; }
 
 absl::StatusOr<ElementType> FromProto(v1::ElementType type) {

@@ -43,6 +43,11 @@ float DecodeElement(ElementType type, const void* data);
 // even. REQUIRES: type is kF32, kBf16 or kF16.
 void EncodeElement(ElementType type, float value, void* out);
 
+// Converts `count` f32 elements at `in` to `to` (kBf16 or kF16) at `out`,
+// rounding to nearest even.
+void ConvertF32Elements(const char* in, size_t count, ElementType to,
+                        char* out);
+
 v1::ElementType ToProto(ElementType type);
 // InvalidArgument for ELEMENT_TYPE_UNSPECIFIED or unknown values.
 absl::StatusOr<ElementType> FromProto(v1::ElementType type);

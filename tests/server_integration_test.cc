@@ -314,6 +314,53 @@ TEST_F(ServerIntegrationTest, HealthCheckReportsServing) {
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
+TEST_F(ServerIntegrationTest, F32RowsConvertToBf16AndF16OnTheWayOut) {
+  const std::vector<uint64_t> ids = {5, 0, 5};
+  const std::string f32 = ExpectedDemoRows(3, ids);
+  for (ElementType type : {ElementType::kBf16, ElementType::kF16}) {
+    std::string rows(ids.size() * kSmallDemoValues * 2, '\0');
+    client::LookupOptions options;
+    options.output_type = type;
+    absl::StatusOr<client::LookupResult> result = client_->Lookup(
+        "layer_3", ids, absl::MakeSpan(rows.data(), rows.size()), options);
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->row_bytes, kSmallDemoValues * 2);
+    std::string expected(rows.size(), '\0');
+    ConvertF32Elements(f32.data(), ids.size() * kSmallDemoValues, type,
+                       expected.data());
+    EXPECT_EQ(rows, expected) << ElementTypeName(type);
+  }
+  // The stream path converts too.
+  grpc::ClientContext context;
+  auto stream = stub_->StreamLookup(&context);
+  v1::StreamLookupRequest request;
+  request.mutable_lookup()->set_table("layer_3");
+  request.mutable_lookup()->set_output_type(v1::ELEMENT_TYPE_BF16);
+  AppendPackedRowIds({5}, request.mutable_lookup()->mutable_row_ids());
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  v1::StreamLookupResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.lookup().row_bytes(), kSmallDemoValues * 2);
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ServerIntegrationTest, UnsupportedConversionsAreInvalidArgument) {
+  std::string rows(kRowBytes, '\0');
+  client::LookupOptions options;
+  options.output_type = ElementType::kFp8E4m3;
+  absl::StatusOr<client::LookupResult> result = client_->Lookup(
+      "layer_3", {1}, absl::MakeSpan(rows.data(), rows.size()), options);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(result.status().message(), HasSubstr("only f32 tables convert"));
+  options.output_type = ElementType::kF32;  // Its own type: no conversion.
+  EXPECT_TRUE(client_
+                  ->Lookup("layer_3", {1},
+                           absl::MakeSpan(rows.data(), rows.size()), options)
+                  .ok());
+  ExpectServesCorrectly();
+}
+
 TEST_F(ServerIntegrationTest, LookupTokensAddressesLikeTheReference) {
   absl::StatusOr<HashSpec> spec = HashSpec::FromConfig(SmallDemoConfig());
   ASSERT_TRUE(spec.ok());

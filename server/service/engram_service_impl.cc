@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/addressing/addresser.h"
+#include "common/element_type.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/lookup_wire.h"
@@ -27,6 +28,48 @@ grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
+}
+
+// How a lookup's rows leave the server.
+struct OutputFormat {
+  // Whether f32 rows are converted (to `type`); otherwise sent as stored.
+  bool convert = false;
+  ElementType type = ElementType::kOpaque;
+  uint32_t row_bytes = 0;
+};
+
+// The format `requested` (UNSPECIFIED: as stored) asks of `table`.
+// INVALID_ARGUMENT for conversions other than f32 -> bf16/f16.
+absl::StatusOr<OutputFormat> ResolveOutput(const Table& table,
+                                           v1::ElementType requested) {
+  const OutputFormat stored{false, ElementType::kOpaque, table.row_bytes()};
+  if (requested == v1::ELEMENT_TYPE_UNSPECIFIED ||
+      requested == table.info().element_type()) {
+    return stored;
+  }
+  absl::StatusOr<ElementType> to = FromProto(requested);
+  if (table.info().element_type() != v1::ELEMENT_TYPE_F32 || !to.ok() ||
+      (*to != ElementType::kBf16 && *to != ElementType::kF16)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table '", table.name(), "' holds ",
+        v1::ElementType_Name(table.info().element_type()),
+        " rows, which cannot be sent as ", v1::ElementType_Name(requested),
+        "; only f32 tables convert, to bf16 or f16"));
+  }
+  return OutputFormat{true, *to, table.row_bytes() / 2};
+}
+
+// Gathers `ids` of `table` into `out` in `format` (out holds ids.size() *
+// format.row_bytes bytes).
+absl::Status GatherInFormat(const Table& table, const PackedRowIds& ids,
+                            const OutputFormat& format, char* out) {
+  if (!format.convert) return table.Lookup(ids, out);
+  auto stored =
+      std::make_unique_for_overwrite<char[]>(ids.size() * table.row_bytes());
+  ENGRAM_RETURN_IF_ERROR(table.Lookup(ids, stored.get()));
+  ConvertF32Elements(stored.get(), ids.size() * table.row_bytes() / 4,
+                     format.type, out);
+  return absl::OkStatus();
 }
 
 class StreamLookupReactor final : public StreamReactor {
@@ -145,13 +188,16 @@ absl::Status EngramServiceImpl::CheckLimits(uint64_t rows,
 
 absl::Status EngramServiceImpl::GatherRows(const Table& table,
                                            const PackedRowIds& ids,
+                                           v1::ElementType output_type,
                                            v1::LookupResponse* response) const {
   ENGRAM_RETURN_IF_ERROR(CheckLimits(ids.size(), table.row_bytes()));
+  ENGRAM_ASSIGN_OR_RETURN(const OutputFormat format,
+                          ResolveOutput(table, output_type));
   std::string* rows = response->mutable_rows();
-  rows->resize(ids.size() * table.row_bytes());
-  ENGRAM_RETURN_IF_ERROR(table.Lookup(ids, rows->data()));
+  rows->resize(ids.size() * format.row_bytes);
+  ENGRAM_RETURN_IF_ERROR(GatherInFormat(table, ids, format, rows->data()));
   response->set_version(table.info().version());
-  response->set_row_bytes(table.row_bytes());
+  response->set_row_bytes(format.row_bytes);
   response->set_row_count(ids.size());
   return absl::OkStatus();
 }
@@ -162,7 +208,8 @@ absl::Status EngramServiceImpl::DoLookup(const v1::LookupRequest& request,
       std::shared_ptr<const Table> table,
       GetTable(request.table(), request.hash_spec_digest()));
   ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(request.row_ids()));
-  return GatherRows(*table, PackedRowIds(request.row_ids()), response);
+  return GatherRows(*table, PackedRowIds(request.row_ids()),
+                    request.output_type(), response);
 }
 
 absl::StatusOr<grpc::ByteBuffer> EngramServiceImpl::DoLookupToWire(
@@ -173,13 +220,14 @@ absl::StatusOr<grpc::ByteBuffer> EngramServiceImpl::DoLookupToWire(
   ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(request.row_ids()));
   const PackedRowIds ids(request.row_ids());
   ENGRAM_RETURN_IF_ERROR(CheckLimits(ids.size(), table->row_bytes()));
+  ENGRAM_ASSIGN_OR_RETURN(const OutputFormat format,
+                          ResolveOutput(*table, request.output_type()));
   // Uninitialised: every byte is about to be gathered into.
   auto rows =
-      std::make_unique_for_overwrite<char[]>(ids.size() * table->row_bytes());
-  ENGRAM_RETURN_IF_ERROR(table->Lookup(ids, rows.get()));
+      std::make_unique_for_overwrite<char[]>(ids.size() * format.row_bytes);
+  ENGRAM_RETURN_IF_ERROR(GatherInFormat(*table, ids, format, rows.get()));
   return EncodeLookupResponse(
-      {table->info().version(), table->row_bytes(), ids.size()},
-      std::move(rows));
+      {table->info().version(), format.row_bytes, ids.size()}, std::move(rows));
 }
 
 absl::Status EngramServiceImpl::DoLookupTokens(
@@ -214,7 +262,8 @@ absl::Status EngramServiceImpl::DoLookupTokens(
   // Row ids are non-negative, so their int64 bytes are their uint64 bytes.
   const absl::string_view packed(reinterpret_cast<const char*>(row_ids.data()),
                                  row_ids.size() * sizeof(int64_t));
-  return GatherRows(*table, PackedRowIds(packed), response);
+  return GatherRows(*table, PackedRowIds(packed), v1::ELEMENT_TYPE_UNSPECIFIED,
+                    response);
 }
 
 grpc::ServerUnaryReactor* EngramServiceImpl::Lookup(

@@ -81,8 +81,10 @@ class EngramServiceImpl final
       const std::string& name, const std::string& expected_digest) const;
   // RESOURCE_EXHAUSTED if `rows` rows of `row_bytes` exceed the limits.
   absl::Status CheckLimits(uint64_t rows, uint32_t row_bytes) const;
-  // Checks the limits and gathers `ids` of `table` into `response`.
+  // Checks the limits and gathers `ids` of `table` into `response`, in
+  // `output_type` (UNSPECIFIED: as stored).
   absl::Status GatherRows(const Table& table, const PackedRowIds& ids,
+                          v1::ElementType output_type,
                           v1::LookupResponse* response) const;
 
   const TableManager* const tables_;
