@@ -4,6 +4,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -43,8 +44,10 @@ absl::StatusOr<TableDescription> ToDescription(const v1::TableInfo& info) {
   return description;
 }
 
-// Full name of the Lookup method, for the generic (ByteBuffer) stub.
+// Full names of the methods returning rows, for the generic (ByteBuffer)
+// stub.
 constexpr char kLookupMethod[] = "/engram.v1.EngramService/Lookup";
+constexpr char kLookupTokensMethod[] = "/engram.v1.EngramService/LookupTokens";
 
 // Copies the rows of a successful response into `out`.
 absl::StatusOr<LookupResult> DeliverRows(grpc::ByteBuffer* response,
@@ -54,18 +57,8 @@ absl::StatusOr<LookupResult> DeliverRows(grpc::ByteBuffer* response,
   return LookupResult{header.version, header.row_bytes, header.row_count};
 }
 
-absl::StatusOr<LookupResult> DeliverRows(const v1::LookupResponse& response,
-                                         absl::Span<char> out) {
-  grpc::ByteBuffer buffer;
-  bool own_buffer;
-  ENGRAM_RETURN_IF_ERROR(
-      FromGrpcStatus(grpc::SerializationTraits<v1::LookupResponse>::Serialize(
-          response, &buffer, &own_buffer)));
-  return DeliverRows(&buffer, out);
-}
-
-// One connection: the typed stub, and a generic stub for Lookup, whose
-// rows are decoded straight into the caller's buffer.
+// One connection: the typed stub, and a generic stub for the calls that
+// return rows, which are decoded straight into the caller's buffer.
 struct Connection {
   std::unique_ptr<v1::EngramService::Stub> stub;
   std::unique_ptr<grpc::GenericStub> generic;
@@ -108,23 +101,15 @@ class GrpcEngramClient final : public EngramClient {
                                       absl::Span<const uint64_t> ids,
                                       absl::Span<char> out,
                                       const LookupOptions& options) override {
-    absl::Notification done;
-    absl::StatusOr<LookupResult> result;
-    LookupAsync(table, ids, out, options,
-                [&](absl::StatusOr<LookupResult> call_result) {
-                  result = std::move(call_result);
-                  done.Notify();
-                });
-    done.WaitForNotification();
-    return result;
+    return WaitFor([&](LookupCallback done) {
+      LookupAsync(table, ids, out, options, std::move(done));
+    });
   }
 
   absl::StatusOr<LookupResult> LookupTokens(
       absl::string_view table, absl::Span<const int64_t> tokens, int batch,
       int time, absl::Span<const int32_t> lengths, absl::Span<char> out,
       const LookupOptions& options) override {
-    grpc::ClientContext context;
-    SetDeadline(options.timeout, &context);
     v1::LookupTokensRequest request;
     request.set_table(std::string(table));
     request.mutable_tokens()->assign(
@@ -134,15 +119,26 @@ class GrpcEngramClient final : public EngramClient {
     request.set_time(time);
     request.mutable_lengths()->Add(lengths.begin(), lengths.end());
     request.set_hash_spec_digest(options.hash_spec_digest);
-    v1::LookupResponse response;
-    ENGRAM_RETURN_IF_ERROR(
-        FromGrpcStatus(NextStub().LookupTokens(&context, request, &response)));
-    return DeliverRows(response, out);
+    return WaitFor([&](LookupCallback done) {
+      CallForRows(kLookupTokensMethod, request, out, options.timeout,
+                  std::move(done));
+    });
   }
 
   void LookupAsync(absl::string_view table, absl::Span<const uint64_t> ids,
                    absl::Span<char> out, const LookupOptions& options,
                    LookupCallback done) override {
+    CallForRows(kLookupMethod, MakeRequest(table, ids, options), out,
+                options.timeout, std::move(done));
+  }
+
+ private:
+  // Calls `method` with `request` through the generic stub and decodes the
+  // LookupResponse it returns into `out`; `done` runs once, on a client
+  // thread.
+  void CallForRows(const char* method, const google::protobuf::Message& request,
+                   absl::Span<char> out, absl::Duration timeout,
+                   LookupCallback done) {
     // Owns everything the call touches until its callback has run.
     struct Call {
       grpc::ClientContext context;
@@ -152,11 +148,11 @@ class GrpcEngramClient final : public EngramClient {
       LookupCallback done;
     };
     auto* call = new Call;
-    SetDeadline(options.timeout, &call->context);
+    SetDeadline(timeout, &call->context);
     bool own_buffer;
     const grpc::Status serialized =
-        grpc::SerializationTraits<v1::LookupRequest>::Serialize(
-            MakeRequest(table, ids, options), &call->request, &own_buffer);
+        grpc::SerializationTraits<google::protobuf::Message>::Serialize(
+            request, &call->request, &own_buffer);
     if (!serialized.ok()) {
       delete call;
       std::move(done)(FromGrpcStatus(serialized));
@@ -165,7 +161,7 @@ class GrpcEngramClient final : public EngramClient {
     call->out = out;
     call->done = std::move(done);
     NextConnection().generic->UnaryCall(
-        &call->context, kLookupMethod, grpc::StubOptions(), &call->request,
+        &call->context, method, grpc::StubOptions(), &call->request,
         &call->response, [call](grpc::Status status) {
           absl::StatusOr<LookupResult> result =
               status.ok()
@@ -177,7 +173,19 @@ class GrpcEngramClient final : public EngramClient {
         });
   }
 
- private:
+  // Runs `start` with a callback and blocks until that callback has run.
+  static absl::StatusOr<LookupResult> WaitFor(
+      absl::FunctionRef<void(LookupCallback)> start) {
+    absl::Notification done;
+    absl::StatusOr<LookupResult> result;
+    start([&](absl::StatusOr<LookupResult> call_result) {
+      result = std::move(call_result);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return result;
+  }
+
   static v1::LookupRequest MakeRequest(absl::string_view table,
                                        absl::Span<const uint64_t> ids,
                                        const LookupOptions& options) {
