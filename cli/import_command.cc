@@ -52,6 +52,16 @@ uint32_t LittleEndianItemSize(const std::string& descr) {
   return size;
 }
 
+// The little-endian u64 at the start of a .safetensors file: its header's
+// length. REQUIRES: bytes.size() >= 8.
+uint64_t SafetensorsHeaderSize(absl::string_view bytes) {
+  uint64_t size = 0;
+  for (int i = 7; i >= 0; --i) {
+    size = (size << 8) | static_cast<uint8_t>(bytes[i]);
+  }
+  return size;
+}
+
 // The table type of a file's elements: the override if given (it must
 // match the element size unless opaque), else the file type's default.
 absl::StatusOr<ElementType> ResolveElementType(
@@ -157,12 +167,8 @@ absl::StatusOr<ImportSource> SourceFromSafetensors(
     absl::string_view file_prefix, uint64_t file_size,
     const std::vector<std::string>& tensors,
     std::optional<ElementType> dtype_override) {
-  uint64_t header_size = 0;
-  if (file_prefix.size() >= 8) {
-    for (int i = 7; i >= 0; --i) {
-      header_size = (header_size << 8) | static_cast<uint8_t>(file_prefix[i]);
-    }
-  }
+  const uint64_t header_size =
+      file_prefix.size() >= 8 ? SafetensorsHeaderSize(file_prefix) : 0;
   if (file_prefix.size() < 8 || header_size > file_prefix.size() - 8) {
     return absl::InvalidArgumentError("truncated safetensors header");
   }
@@ -260,10 +266,7 @@ absl::StatusOr<ImportSource> OpenSource(std::ifstream& in, uint64_t file_size,
   if (absl::EndsWith(options.file, ".safetensors")) {
     if (prefix.size() >= 8) {
       // The header may outgrow the probe; read all of it.
-      uint64_t header_size = 0;
-      for (int i = 7; i >= 0; --i) {
-        header_size = (header_size << 8) | static_cast<uint8_t>(prefix[i]);
-      }
+      const uint64_t header_size = SafetensorsHeaderSize(prefix);
       if (header_size + 8 > prefix.size() && header_size + 8 <= file_size) {
         prefix.resize(header_size + 8);
         in.seekg(0);
