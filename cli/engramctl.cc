@@ -42,6 +42,23 @@ ABSL_FLAG(std::vector<std::string>, tensor, {},
 ABSL_FLAG(std::string, placement, "ram",
           "import: where the table lives: ram, ssd (RocksDB behind a hot-row "
           "cache) or auto (ram while the server's --ram-budget lasts).");
+ABSL_FLAG(uint32_t, row_bytes, 0,
+          "import: bytes per row of a raw file (neither .npy nor "
+          ".safetensors).");
+ABSL_FLAG(std::string, ids, "",
+          "import: a .npy of int64 row ids, one per row of FILE: makes a "
+          "sparse table holding only those rows.");
+ABSL_FLAG(uint64_t, id_space, 0,
+          "import --ids: the sparse table's row count (ids are below it).");
+ABSL_FLAG(std::string, missing, "report",
+          "import --ids: what lookups of rows never written get: report "
+          "(zeros, flagged in the response) or zeros.");
+ABSL_FLAG(bool, server_file, false,
+          "import: FILE is a path on the server, which reads it itself "
+          "(it must lie within the server's --import-dir).");
+ABSL_FLAG(std::string, data_dir, "",
+          "import: write the table straight into this data directory "
+          "(offline; no server may have it open) instead of to --server.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
 
 namespace engram::cli {
@@ -62,8 +79,11 @@ constexpr char kUsage[] =
     "  addresses --tokens \"1,2,3;4,5,6\" [--seed --layer-ids --vocab-sizes\n"
     "      --max-ngram --heads --pad-id --tokenizer-vocab --compression]\n"
     "                         compute Engram row addresses (no server)\n"
-    "  import TABLE FILE.npy|FILE.safetensors [--tensor A,B] [--dtype T]\n"
-    "      [--placement ram|ssd|auto]  create a table from 2-D arrays";
+    "  import TABLE FILE.npy|FILE.safetensors|FILE [--tensor A,B] [--dtype T]\n"
+    "      [--row-bytes N] [--placement ram|ssd|auto]\n"
+    "      [--ids IDS.npy --id-space N --missing report|zeros]\n"
+    "      [--server-file | --data-dir DIR]\n"
+    "                         create a table from 2-D arrays or raw rows";
 
 absl::StatusOr<std::unique_ptr<EngramClient>> Connect() {
   client::ClientOptions options;
@@ -85,6 +105,8 @@ void WriteTableJson(const TableDescription& table, JsonWriter& json) {
   json.Key("hash_spec_digest").String(table.hash_spec_digest);
   json.Key("placement").String(table.placement);
   json.Key("content_digest").String(table.content_digest);
+  json.Key("rows_written").Uint(table.rows_written);
+  json.Key("missing_rows").String(table.missing_rows);
   json.Key("stats").BeginObject();
   json.Key("bytes_in_ram").Uint(table.stats.bytes_in_ram);
   json.Key("bytes_on_ssd").Uint(table.stats.bytes_on_ssd);
@@ -93,6 +115,9 @@ void WriteTableJson(const TableDescription& table, JsonWriter& json) {
   json.Key("cache_bytes_used").Uint(table.stats.cache_bytes_used);
   json.Key("cache_capacity_bytes").Uint(table.stats.cache_capacity_bytes);
   json.Key("cache_hit_rate").Double(table.stats.cache_hit_rate);
+  json.Key("rows_in_ram").Uint(table.stats.rows_in_ram);
+  json.Key("rows_on_ssd").Uint(table.stats.rows_on_ssd);
+  json.Key("cache_utilization").Double(table.stats.cache_utilization);
   json.EndObject();
   json.EndObject();
 }
@@ -177,7 +202,8 @@ absl::Status Lookup(EngramClient& client, const std::string& name) {
     for (size_t i = 0; i < ids.size(); ++i) {
       JsonWriter row;
       WriteRowJson(table, rows.data() + i * result.row_bytes, row);
-      std::cout << ids[i] << ": " << row.str() << "\n";
+      std::cout << ids[i] << ": "
+                << (result.is_missing(i) ? "missing" : row.str()) << "\n";
     }
     return absl::OkStatus();
   }
@@ -190,6 +216,12 @@ absl::Status Lookup(EngramClient& client, const std::string& name) {
   json.Key("rows").BeginArray();
   for (size_t i = 0; i < ids.size(); ++i) {
     WriteRowJson(table, rows.data() + i * result.row_bytes, json);
+  }
+  json.EndArray();
+  // Positions of rows the (sparse) table lacks; their rows above are zeros.
+  json.Key("missing").BeginArray();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (result.is_missing(i)) json.Uint(i);
   }
   json.EndArray().EndObject();
   std::cout << json.str() << "\n";
@@ -233,6 +265,12 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.dtype = absl::GetFlag(FLAGS_dtype);
     options.tensors = absl::GetFlag(FLAGS_tensor);
     options.placement = absl::GetFlag(FLAGS_placement);
+    options.row_bytes = absl::GetFlag(FLAGS_row_bytes);
+    options.ids_file = absl::GetFlag(FLAGS_ids);
+    options.id_space = absl::GetFlag(FLAGS_id_space);
+    options.missing = absl::GetFlag(FLAGS_missing);
+    options.server_file = absl::GetFlag(FLAGS_server_file);
+    options.data_dir = absl::GetFlag(FLAGS_data_dir);
     options.json = absl::GetFlag(FLAGS_json);
     return RunImportCommand(options);
   }

@@ -1,77 +1,51 @@
-// `engramctl import`: creates a table on a running server from a .npy or
-// .safetensors file, streaming its rows with a progress bar:
+// `engramctl import`: creates a table from a .npy, .safetensors or raw row
+// file (see common/table_file.h for the formats), with a progress bar:
 //
 //   engramctl --server ADDR import TABLE FILE.npy [--dtype T] [--placement P]
 //   engramctl --server ADDR import TABLE FILE.safetensors --tensor NAME[,NAME]
+//   engramctl --server ADDR import TABLE FILE.bin --row-bytes 264
+//   engramctl --server ADDR import TABLE ROWS.npy --ids IDS.npy
+//       --id-space N [--missing zeros|report]        (a sparse table)
+//   engramctl --server ADDR import TABLE PATH --server-file
+//       (the server reads PATH itself, within its --import-dir)
+//   engramctl --data-dir DIR import TABLE FILE ...   (offline: writes the
+//       data directory of a stopped server)
 //
-// Arrays must be 2-D and C-ordered: rows = shape[0], one row per line of
-// shape[1] elements. Element types by numpy dtype: <f4 -> f32, <f2 -> f16,
-// <u2 -> bf16 (bf16 saved as uint16), |i1 and |u1 -> opaque bytes; by
-// safetensors dtype: F32, F16, BF16, F8_E4M3, F8_E5M2, U8/I8 (opaque).
-// --dtype overrides with any type of the same element size (e.g. fp8_e4m3
-// for 1-byte elements), and --dtype opaque takes any little-endian array as
-// raw bytes. Several safetensors tensors (per-head tables) are concatenated
-// in the order named; they must agree in dtype and row width.
+// Rows stream to the server (or the data directory) as they are read. If
+// the table already exists, the file's content digest is compared with the
+// table's: equal, the import is verified and nothing is sent; different,
+// ALREADY_EXISTS.
 #ifndef ENGRAM_CLI_IMPORT_COMMAND_H_
 #define ENGRAM_CLI_IMPORT_COMMAND_H_
 
 #include <cstdint>
-#include <optional>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
-#include "common/addressing/npy.h"
-#include "common/element_type.h"
 
 namespace engram::cli {
 
-// How a .npy array maps onto a table.
-struct NpyTableLayout {
-  uint64_t rows = 0;
-  uint32_t row_bytes = 0;
-  ElementType element_type = ElementType::kOpaque;
-  // Elements per row; empty for opaque rows.
-  std::vector<uint32_t> dims;
-  // Where the rows begin in the file.
-  uint64_t data_offset = 0;
-};
-
-// A table's rows as byte ranges of one file, in row order.
-struct ImportSource {
-  NpyTableLayout layout;  // data_offset unused; see segments.
-  // (offset, length) pairs; their lengths add up to rows x row_bytes.
-  std::vector<std::pair<uint64_t, uint64_t>> segments;
-};
-
-// The rows of tensors `tensors` of a .safetensors file whose bytes begin
-// with `file_prefix` (the header) and total `file_size`. InvalidArgument
-// for a malformed header, a missing tensor, shapes or dtypes that do not
-// line up, or offsets beyond the file.
-absl::StatusOr<ImportSource> SourceFromSafetensors(
-    absl::string_view file_prefix, uint64_t file_size,
-    const std::vector<std::string>& tensors,
-    std::optional<ElementType> dtype_override);
-
-// InvalidArgument, naming the problem, for arrays that are not 2-D and
-// C-ordered, dtypes without a table type, overrides of another element
-// size, or a file whose size does not match the header.
-absl::StatusOr<NpyTableLayout> LayoutFromNpy(
-    const internal::NpyHeader& header, uint64_t file_size,
-    std::optional<ElementType> dtype_override);
-
 struct ImportOptions {
+  // The server's address, or (offline) empty with data_dir set.
   std::string server;
+  std::string data_dir;
   std::string table;
   std::string file;
   // Element type overriding the file's; empty keeps it.
   std::string dtype;
   // Tensors to take from a .safetensors file, in order.
   std::vector<std::string> tensors;
+  // Raw files: bytes per row.
+  uint32_t row_bytes = 0;
   std::string placement = "ram";
+  // Sparse tables: a .npy of the rows' ids, the id space (the table's row
+  // count) and what lookups of unwritten rows get ("zeros" or "report").
+  std::string ids_file;
+  uint64_t id_space = 0;
+  std::string missing = "report";
+  // The server reads `file` from its own disk.
+  bool server_file = false;
   bool json = false;
 };
 

@@ -37,10 +37,22 @@ absl::StatusOr<TableDescription> ToDescription(const v1::TableInfo& info) {
   description.placement = info.placement().empty() ? "ram" : info.placement();
   description.content_digest = info.content_digest();
   const v1::TableStats& stats = info.stats();
+  description.rows_written = info.rows_written();
+  switch (info.missing_rows()) {
+    case v1::MISSING_ROW_POLICY_ZEROS:
+      description.missing_rows = "zeros";
+      break;
+    case v1::MISSING_ROW_POLICY_REPORT:
+      description.missing_rows = "report";
+      break;
+    default:
+      break;
+  }
   description.stats = {stats.bytes_in_ram(),     stats.bytes_on_ssd(),
                        stats.cache_hits(),       stats.cache_misses(),
                        stats.cache_bytes_used(), stats.cache_capacity_bytes(),
-                       stats.cache_hit_rate()};
+                       stats.cache_hit_rate(),   stats.rows_in_ram(),
+                       stats.rows_on_ssd(),      stats.cache_utilization()};
   return description;
 }
 
@@ -54,7 +66,8 @@ absl::StatusOr<LookupResult> DeliverRows(grpc::ByteBuffer* response,
                                          absl::Span<char> out) {
   ENGRAM_ASSIGN_OR_RETURN(LookupResponseHeader header,
                           DecodeLookupResponse(response, out));
-  return LookupResult{header.version, header.row_bytes, header.row_count};
+  return LookupResult{header.version, header.row_bytes, header.row_count,
+                      std::move(header.missing)};
 }
 
 // One connection: the typed stub, and a generic stub for the calls that

@@ -57,6 +57,10 @@ struct TableStats {
   uint64_t cache_bytes_used = 0;
   uint64_t cache_capacity_bytes = 0;
   double cache_hit_rate = 0;
+  uint64_t rows_in_ram = 0;
+  uint64_t rows_on_ssd = 0;
+  // cache_bytes_used / cache_capacity_bytes; 0 without a cache.
+  double cache_utilization = 0;
 };
 
 // A served table's metadata.
@@ -72,8 +76,14 @@ struct TableDescription {
   std::string hash_spec_digest;
   // Where the server keeps the rows: "ram" or "ssd".
   std::string placement;
-  // SHA-256 of the rows for imported tables; empty if not computed.
+  // The content digest of imported tables (TableInfo.content_digest);
+  // empty if not computed.
   std::string content_digest;
+  // Rows written: `rows` for dense tables, fewer for sparse ones.
+  uint64_t rows_written = 0;
+  // Sparse tables: "zeros" or "report" (what lookups of unwritten rows get);
+  // empty for dense tables.
+  std::string missing_rows;
   TableStats stats;
 };
 
@@ -93,6 +103,15 @@ struct LookupResult {
   uint64_t version = 0;
   uint32_t row_bytes = 0;
   uint64_t row_count = 0;
+  // Positions whose rows the (sparse) table lacks, when it reports them;
+  // those rows are zeros. Bit i % 8 of byte i / 8; empty when none.
+  std::string missing;
+
+  bool is_missing(size_t position) const {
+    return position / 8 < missing.size() &&
+           ((static_cast<uint8_t>(missing[position / 8]) >> (position % 8)) &
+            1);
+  }
 };
 
 class EngramClient {

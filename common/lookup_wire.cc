@@ -16,6 +16,16 @@ namespace {
 using google::protobuf::internal::WireFormatLite;
 
 constexpr int kRowsField = v1::LookupResponse::kRowsFieldNumber;
+constexpr int kMissingField = v1::LookupResponse::kMissingFieldNumber;
+
+// The tag and length of a length-delimited field of `bytes` bytes.
+void AppendFieldHead(int field, uint64_t bytes, std::string* out) {
+  google::protobuf::io::StringOutputStream stream(out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.WriteTag(WireFormatLite::MakeTag(
+      field, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
+  coded.WriteVarint64(bytes);
+}
 
 }  // namespace
 
@@ -23,28 +33,29 @@ grpc::ByteBuffer EncodeLookupResponse(const LookupResponseHeader& header,
                                       std::unique_ptr<char[]> rows) {
   const uint64_t bytes = header.row_count * header.row_bytes;
   // Fields 1-3 through protobuf itself, then the rows' tag and length; the
-  // rows follow as a slice of their own.
+  // rows follow as a slice of their own, then the missing-row bitmap (field
+  // order, as protobuf writes it).
   v1::LookupResponse fields;
   fields.set_version(header.version);
   fields.set_row_bytes(header.row_bytes);
   fields.set_row_count(header.row_count);
   std::string prefix = fields.SerializeAsString();
-  if (bytes == 0) {
-    grpc::Slice only(prefix);
-    return grpc::ByteBuffer(&only, 1);
+  std::string suffix;
+  if (!header.missing.empty()) {
+    AppendFieldHead(kMissingField, header.missing.size(), &suffix);
+    suffix.append(header.missing);
   }
-  {
-    google::protobuf::io::StringOutputStream stream(&prefix);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.WriteTag(WireFormatLite::MakeTag(
-        kRowsField, WireFormatLite::WIRETYPE_LENGTH_DELIMITED));
-    coded.WriteVarint64(bytes);
+  grpc::Slice slices[3];
+  size_t count = 0;
+  if (bytes > 0) AppendFieldHead(kRowsField, bytes, &prefix);
+  slices[count++] = grpc::Slice(prefix);
+  if (bytes > 0) {
+    slices[count++] = grpc::Slice(rows.release(), bytes, [](void* data) {
+      delete[] static_cast<char*>(data);
+    });
   }
-  grpc::Slice slices[2] = {grpc::Slice(prefix),
-                           grpc::Slice(rows.release(), bytes, [](void* data) {
-                             delete[] static_cast<char*>(data);
-                           })};
-  return grpc::ByteBuffer(slices, 2);
+  if (!suffix.empty()) slices[count++] = grpc::Slice(suffix);
+  return grpc::ByteBuffer(slices, count);
 }
 
 absl::StatusOr<LookupResponseHeader> DecodeLookupResponse(
@@ -74,6 +85,11 @@ absl::StatusOr<LookupResponseHeader> DecodeLookupResponse(
       if (!coded.ReadRaw(out.data(), length)) return malformed();
       rows_bytes = length;
       rows_seen = true;
+    } else if (field == kMissingField &&
+               wire_type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
+      if (!WireFormatLite::ReadBytes(&coded, &header.missing)) {
+        return malformed();
+      }
     } else if (wire_type == WireFormatLite::WIRETYPE_VARINT &&
                field >= v1::LookupResponse::kVersionFieldNumber &&
                field <= v1::LookupResponse::kRowCountFieldNumber) {

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -27,6 +28,9 @@ struct LookupResponseHeader {
   uint64_t version = 0;
   uint32_t row_bytes = 0;
   uint64_t row_count = 0;
+  // LookupResponse.missing: empty, or a bitmap of the rows a sparse table
+  // lacks.
+  std::string missing;
 };
 
 // A LookupResponse of `header` whose rows are `rows` (row_count * row_bytes

@@ -53,6 +53,26 @@ TEST(LookupWireTest, EncodesExactlyWhatProtobufWrites) {
   EXPECT_EQ(Flatten(empty), expected.SerializeAsString());
 }
 
+TEST(LookupWireTest, MissingRowBitmapTravelsAfterTheRows) {
+  const std::string missing("\x05\x00", 2);
+  grpc::ByteBuffer encoded =
+      EncodeLookupResponse({7, 2, 9, missing}, Rows(std::string(18, 'r')));
+  v1::LookupResponse expected;
+  expected.set_version(7);
+  expected.set_row_bytes(2);
+  expected.set_row_count(9);
+  expected.set_rows(std::string(18, 'r'));
+  expected.set_missing(missing);
+  EXPECT_EQ(Flatten(encoded), expected.SerializeAsString());
+
+  std::string out(18, '\0');
+  absl::StatusOr<LookupResponseHeader> header =
+      DecodeLookupResponse(&encoded, absl::MakeSpan(out.data(), out.size()));
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_EQ(header->missing, missing);
+  EXPECT_EQ(out, std::string(18, 'r'));
+}
+
 TEST(LookupWireTest, DecodesProtobufWrittenMessagesIntoTheCallerBuffer) {
   v1::LookupResponse message;
   message.set_version(9);

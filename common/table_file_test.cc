@@ -1,10 +1,10 @@
-#include "cli/import_command.h"
+#include "common/table_file.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_processes.h"
 
-namespace engram::cli {
+namespace engram {
 namespace {
 
 using ::testing::ElementsAre;
@@ -110,4 +110,4 @@ TEST(SourceFromSafetensorsTest, RejectsMismatchesAndDamage) {
 }
 
 }  // namespace
-}  // namespace engram::cli
+}  // namespace engram

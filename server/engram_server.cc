@@ -68,13 +68,14 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
     server->tables_.Publish(*std::move(table));
   }
   for (const DemoTable& demo_table : demo_tables) {
+    server->storage_->ChargeRam(RamTableBytes(demo_table.info));
     ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
                             Table::Create(demo_table.info, demo_table.rows));
     server->tables_.Publish(std::move(table));
   }
 
-  server->service_ =
-      std::make_unique<EngramServiceImpl>(&server->tables_, options.limits);
+  server->service_ = std::make_unique<EngramServiceImpl>(
+      &server->tables_, server->storage_.get(), options.limits);
   server->admin_service_ = std::make_unique<AdminServiceImpl>(
       server->storage_.get(), &server->tables_, options.import_limits);
   grpc::EnableDefaultHealthCheckService(true);

@@ -30,10 +30,22 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "Address to serve on, host:port (port 0 picks a free one).");
 ABSL_FLAG(std::string, data_dir, "", "Directory holding the tables.");
 ABSL_FLAG(uint64_t, ram_budget, 0,
-          "Bytes of RAM-placed tables that --placement auto may fill before "
-          "it puts tables on ssd; 0 = no limit.");
+          "Bytes of RAM for tables and caches: the RocksDB block cache, "
+          "RAM-placed tables (which --placement auto fills first) and the "
+          "hot-row caches of ssd-placed tables, which get what is left; "
+          "0 = no limit.");
 ABSL_FLAG(uint64_t, row_cache_bytes, 256ull << 20,
-          "Hot-row cache of each ssd-placed table, in bytes; 0 = none.");
+          "Largest hot-row cache of one ssd-placed table, in bytes (less when "
+          "--ram-budget runs short); 0 = none.");
+ABSL_FLAG(bool, mmap_reads, true,
+          "Read RocksDB's table files through mmap (cheapest when they fit "
+          "the page cache) instead of pread.");
+ABSL_FLAG(bool, verify_reads, false,
+          "Verify RocksDB block checksums on every read, not only when a "
+          "table is ingested.");
+ABSL_FLAG(std::string, import_dir, "",
+          "Directory whose files imports may name for the server to read "
+          "itself (engramctl import --server-file); empty = none.");
 ABSL_FLAG(uint64_t, block_cache_bytes, 256ull << 20,
           "RocksDB block cache shared by the ssd-placed tables, in bytes.");
 ABSL_FLAG(std::string, port_file, "",
@@ -72,7 +84,10 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.storage.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_bytes);
   options.limits.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
   options.limits.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
+  options.storage.mmap_reads = absl::GetFlag(FLAGS_mmap_reads);
+  options.storage.verify_reads = absl::GetFlag(FLAGS_verify_reads);
   options.import_limits.max_table_bytes = absl::GetFlag(FLAGS_max_import_bytes);
+  options.import_limits.import_dir = absl::GetFlag(FLAGS_import_dir);
   if (absl::GetFlag(FLAGS_demo)) {
     DemoTablesOptions demo;
     ENGRAM_ASSIGN_OR_RETURN(demo.element_type,

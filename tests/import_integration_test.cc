@@ -146,9 +146,16 @@ TEST_F(ImportTest, BadFilesAndDuplicatesAreRefusedAndServingGoesOn) {
   WriteNpyFile(NpyPath("good"), "<f4", {4, 2}, F32Rows(4, 2));
   ASSERT_EQ(Ctl({"import", "t", NpyPath("good")}).exit_code, 0);
 
-  CommandResult result = Ctl({"import", "t", NpyPath("good")});
+  // The same file again: verified by digest, nothing sent.
+  CommandResult result = Ctl({"import", "t", NpyPath("good"), "--json"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(ParseJson(result.out).fields().at("verified").bool_value());
+  // Other contents under the same name.
+  WriteNpyFile(NpyPath("other"), "<f4", {4, 2}, F32Rows(5, 2).substr(8, 32));
+  result = Ctl({"import", "t", NpyPath("other")});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("ALREADY_EXISTS"));
+  EXPECT_THAT(result.err, HasSubstr("content digest"));
 
   WriteNpyFile(NpyPath("short"), "<f4", {4, 2}, F32Rows(3, 2));
   result = Ctl({"import", "short", NpyPath("short")});
@@ -234,8 +241,9 @@ TEST_F(ImportTest, SsdPlacedTablesServeTheSameRowsAndSurviveRestart) {
 TEST(ImportPlacementTest, AutoFillsTheRamBudgetThenGoesToSsd) {
   TempDir dir;
   // 20 KB of RAM tables at most.
-  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-      ServerProcess::Start(dir.path() + "/data", {"--ram-budget", "20000"});
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
+      dir.path() + "/data", {"--ram-budget", "20000", "--block-cache-bytes",
+                             "1024", "--row-cache-bytes", "0"});
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string small = dir.path() + "/small.npy";
   const std::string large = dir.path() + "/large.npy";
@@ -259,6 +267,161 @@ TEST(ImportPlacementTest, AutoFillsTheRamBudgetThenGoesToSsd) {
                   "second", "--rows", "99", "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("[[99,99.0100021"));
+}
+
+std::string Int64s(const std::vector<int64_t>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()),
+                     values.size() * sizeof(int64_t));
+}
+
+TEST_F(ImportTest, SparseTablesReportOrZeroTheRowsNeverWritten) {
+  // Rows for ids 700, 3 and 41 of 1000, in that (unsorted) order.
+  WriteNpyFile(NpyPath("ids"), "<i8", {3}, Int64s({700, 3, 41}));
+  WriteNpyFile(NpyPath("rows"), "<f4", {3, 2}, F32Rows(3, 2));
+  for (const char* placement : {"ram", "ssd"}) {
+    const std::string table = absl::StrCat("sparse_", placement);
+    CommandResult result =
+        Ctl({"import", table, NpyPath("rows"), "--ids", NpyPath("ids"),
+             "--id-space", "1000", "--placement", placement, "--json"});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(ParseJson(result.out).fields().at("rows_written").number_value(),
+              3);
+  }
+  ASSERT_EQ(Ctl({"import", "zeros", NpyPath("rows"), "--ids", NpyPath("ids"),
+                 "--id-space", "1000", "--missing", "zeros"})
+                .exit_code,
+            0);
+  for (int restart = 0; restart < 2; ++restart) {
+    for (const char* table : {"sparse_ram", "sparse_ssd"}) {
+      // Twice, for the ssd table's cache.
+      for (int pass = 0; pass < 2; ++pass) {
+        CommandResult result =
+            Ctl({"lookup", table, "--rows", "41,5,700,999,3", "--json"});
+        ASSERT_EQ(result.exit_code, 0) << result.err;
+        EXPECT_THAT(
+            result.out,
+            HasSubstr("\"rows\":[[2,2.00999999],[0,0],[0,0.00999999978],"
+                      "[0,0],[1,1.00999999]]"));
+        EXPECT_THAT(result.out, HasSubstr("\"missing\":[1,3]"));
+      }
+      const google::protobuf::Struct described =
+          ParseJson(Ctl({"describe", table, "--json"}).out);
+      EXPECT_EQ(described.fields().at("rows").number_value(), 1000);
+      EXPECT_EQ(described.fields().at("rows_written").number_value(), 3);
+      EXPECT_EQ(described.fields().at("missing_rows").string_value(), "report");
+      const auto& stats = described.fields().at("stats").struct_value();
+      // The ram table holds its 3 rows; the ssd table stores 3 and has
+      // cached them.
+      EXPECT_EQ(stats.fields().at("rows_in_ram").number_value(), 3) << table;
+      EXPECT_EQ(stats.fields().at("rows_on_ssd").number_value(),
+                std::string(table) == "sparse_ssd" ? 3 : 0);
+    }
+    const CommandResult zeros =
+        Ctl({"lookup", "zeros", "--rows", "5,3", "--json"});
+    EXPECT_THAT(zeros.out, HasSubstr("\"rows\":[[0,0],[1,1.00999999]]"));
+    EXPECT_THAT(zeros.out, HasSubstr("\"missing\":[]"));
+    StartServer();
+    if (HasFatalFailure()) return;
+  }
+
+  WriteNpyFile(NpyPath("dup"), "<i8", {3}, Int64s({7, 3, 7}));
+  CommandResult result = Ctl({"import", "dup", NpyPath("rows"), "--ids",
+                              NpyPath("dup"), "--id-space", "1000"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("row id 7 appears twice"));
+  result = Ctl({"import", "far", NpyPath("rows"), "--ids", NpyPath("ids"),
+                "--id-space", "100"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("not below --id-space 100"));
+  WriteNpyFile(NpyPath("two"), "<i8", {2}, Int64s({1, 2}));
+  result = Ctl({"import", "few", NpyPath("rows"), "--ids", NpyPath("two"),
+                "--id-space", "100"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("holds 2 ids but"));
+}
+
+TEST_F(ImportTest, RawFilesNeedAWholeNumberOfRows) {
+  const std::string raw = dir_.path() + "/rows.bin";
+  std::ofstream(raw, std::ios::binary) << std::string("abcdefghijkl", 12);
+  CommandResult result = Ctl({"import", "raw", raw, "--row-bytes", "4"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  result = Ctl({"lookup", "raw", "--rows", "2,0", "--json"});
+  EXPECT_THAT(result.out, HasSubstr("[\"696a6b6c\",\"61626364\"]"));
+  result = Ctl({"import", "odd", raw, "--row-bytes", "5"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("not a whole number of 5-byte rows"));
+  result = Ctl({"import", "unsized", raw});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("--row-bytes"));
+}
+
+TEST(ImportServerFileTest, ServerReadsFilesOnlyInsideItsImportDir) {
+  TempDir dir;
+  const std::string inside = dir.path() + "/imports";
+  std::filesystem::create_directories(inside);
+  WriteNpyFile(inside + "/t.npy", "<f4", {4, 2}, F32Rows(4, 2));
+  WriteNpyFile(dir.path() + "/outside.npy", "<f4", {4, 2}, F32Rows(4, 2));
+  std::filesystem::create_symlink(dir.path() + "/outside.npy",
+                                  inside + "/link.npy");
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(dir.path() + "/data", {"--import-dir", inside});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto ctl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {EngramctlPath(), "--server",
+                                     (*server)->address(), "import"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back("--server-file");
+    return RunCommand(argv);
+  };
+  CommandResult result = ctl({"t", "t.npy", "--placement", "ssd"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  result = RunCommand({EngramctlPath(), "--server", (*server)->address(),
+                       "lookup", "t", "--rows", "3", "--json"});
+  EXPECT_THAT(result.out, HasSubstr("[[3,3.00999999]]"));
+  for (const std::string& path :
+       {dir.path() + "/outside.npy", inside + "/../outside.npy",
+        std::string("link.npy")}) {
+    result = ctl({"escape", path});
+    EXPECT_NE(result.exit_code, 0) << path;
+    EXPECT_THAT(result.err, HasSubstr("PERMISSION_DENIED")) << path;
+  }
+  result = ctl({"none", "missing.npy"});
+  EXPECT_THAT(result.err, HasSubstr("NOT_FOUND"));
+
+  absl::StatusOr<std::unique_ptr<ServerProcess>> closed =
+      ServerProcess::Start(dir.path() + "/data2", {});
+  ASSERT_TRUE(closed.ok()) << closed.status();
+  result = RunCommand({EngramctlPath(), "--server", (*closed)->address(),
+                       "import", "t", inside + "/t.npy", "--server-file"});
+  EXPECT_THAT(result.err, HasSubstr("FAILED_PRECONDITION"));
+}
+
+TEST(ImportOfflineTest, TablesWrittenIntoADataDirAreServedByTheNextServer) {
+  TempDir dir;
+  const std::string npy = dir.path() + "/t.npy";
+  WriteNpyFile(npy, "<f4", {50, 4}, F32Rows(50, 4));
+  for (const char* placement : {"ram", "ssd"}) {
+    CommandResult result =
+        RunCommand({EngramctlPath(), "--data-dir", dir.path() + "/data",
+                    "import", placement, npy, "--placement", placement});
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+  }
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(dir.path() + "/data", {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  for (const char* table : {"ram", "ssd"}) {
+    const CommandResult result =
+        RunCommand({EngramctlPath(), "--server", (*server)->address(), "lookup",
+                    table, "--rows", "49", "--json"});
+    EXPECT_THAT(result.out, HasSubstr("[[49,49.0099983"))
+        << table << result.err;
+  }
+  // While the server holds the data directory, an offline import is refused.
+  const CommandResult busy =
+      RunCommand({EngramctlPath(), "--data-dir", dir.path() + "/data", "import",
+                  "more", npy});
+  EXPECT_NE(busy.exit_code, 0);
+  EXPECT_THAT(busy.err, HasSubstr("lock"));
 }
 
 // Raw ImportTable calls: streams that lie about their rows leave nothing.

@@ -1,19 +1,25 @@
 #include "server/service/admin_service_impl.h"
 
-#include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/addressing/sha256.h"
 #include "common/element_type.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
+#include "common/packed_row_ids.h"
 #include "common/status_macros.h"
-#include "server/storage/ram_row_store.h"
 
 namespace engram::server {
 namespace {
+
+namespace fs = std::filesystem;
+
+// Bytes of a source file handed to the writer at a time.
+constexpr uint64_t kSourceChunkBytes = 8 << 20;
 
 class ImportReactor final
     : public grpc::ServerReadReactor<v1::ImportTableRequest> {
@@ -27,8 +33,8 @@ class ImportReactor final
   void OnReadDone(bool ok) override {
     const absl::Status status = ok ? Accept() : Complete();
     if (!status.ok()) {
-      LOG(WARNING) << "import of table '" << info_.name()
-                   << "' failed: " << status;
+      LOG(WARNING) << "import of table '" << name_ << "' failed: " << status;
+      writer_.reset();  // Removes what was written.
       Finish(ToGrpcStatus(status));
       return;
     }
@@ -52,9 +58,21 @@ class ImportReactor final
       case v1::ImportTableRequest::kHeader:
         return AcceptHeader();
       case v1::ImportTableRequest::kRows:
-        return AcceptRows(request_.rows());
+        ENGRAM_RETURN_IF_ERROR(ExpectStreamedRows());
+        ENGRAM_RETURN_IF_ERROR(writer_->Append(request_.rows()));
+        LogProgress();
+        return absl::OkStatus();
+      case v1::ImportTableRequest::kSparseRows: {
+        ENGRAM_RETURN_IF_ERROR(ExpectStreamedRows());
+        const v1::SparseRows& sparse = request_.sparse_rows();
+        ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(sparse.row_ids()));
+        ENGRAM_RETURN_IF_ERROR(writer_->AppendSparse(
+            PackedRowIds(sparse.row_ids()), sparse.rows()));
+        LogProgress();
+        return absl::OkStatus();
+      }
       case v1::ImportTableRequest::kContentDigest:
-        if (builder_ == nullptr) break;
+        if (writer_ == nullptr) break;
         digest_seen_ = true;
         expected_digest_ = request_.content_digest();
         return absl::OkStatus();
@@ -66,68 +84,68 @@ class ImportReactor final
   }
 
   absl::Status AcceptHeader() {
-    if (builder_ != nullptr) {
+    if (writer_ != nullptr) {
       return absl::InvalidArgumentError("an import has one header");
     }
-    ENGRAM_ASSIGN_OR_RETURN(info_, service_->ValidateImport(request_.header()));
-    ENGRAM_ASSIGN_OR_RETURN(builder_, RamRowStore::Builder::Create(
-                                          info_.rows(), info_.row_bytes()));
-    LOG(INFO) << "importing table '" << info_.name() << "': " << info_.rows()
-              << " rows x " << info_.row_bytes() << " B";
+    const v1::ImportTableHeader& header = request_.header();
+    name_ = header.info().name();
+    if (header.has_source_file()) {
+      ENGRAM_ASSIGN_OR_RETURN(file_,
+                              service_->OpenSourceFile(header.source_file()));
+    }
+    ENGRAM_ASSIGN_OR_RETURN(writer_,
+                            service_->BeginImport(header, file_.get()));
+    const v1::TableInfo& info = writer_->info();
+    LOG(INFO) << "importing table '" << info.name() << "': " << info.rows()
+              << " rows x " << info.row_bytes() << " B on " << info.placement()
+              << (file_ ? absl::StrCat(" from ", header.source_file().path())
+                        : std::string());
     return absl::OkStatus();
   }
 
-  absl::Status AcceptRows(const std::string& rows) {
-    if (builder_ == nullptr) {
+  absl::Status ExpectStreamedRows() const {
+    if (writer_ == nullptr) {
       return absl::InvalidArgumentError("an import starts with a header");
     }
-    if (rows.size() > builder_->size_bytes() - received_) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "import of '", info_.name(), "' sent more than the ", info_.rows(),
-          " rows x ", info_.row_bytes(), " B its header announced"));
+    if (file_ != nullptr) {
+      return absl::InvalidArgumentError(
+          "an import from a source file takes no streamed rows");
     }
-    std::memcpy(builder_->mutable_data() + received_, rows.data(), rows.size());
-    hash_.Update(rows);
-    received_ += rows.size();
-    LOG_EVERY_N_SEC(INFO, 5)
-        << "importing '" << info_.name() << "': " << received_ << " of "
-        << builder_->size_bytes() << " bytes";
     return absl::OkStatus();
   }
 
-  // Step 4: the client sent everything.
+  void LogProgress() const {
+    LOG_EVERY_N_SEC(INFO, 5)
+        << "importing '" << name_ << "': " << writer_->bytes_received()
+        << " bytes, " << writer_->rows_written() << " rows";
+  }
+
+  // Step 4: the client sent everything. The disk writes block this callback
+  // thread; imports are rare next to lookups, which other threads serve.
   absl::Status Complete() {
-    if (builder_ == nullptr) {
+    if (writer_ == nullptr) {
       return absl::InvalidArgumentError("an import needs a header");
     }
-    if (received_ != builder_->size_bytes()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "import of '", info_.name(), "' ended after ", received_,
-          " bytes; its header announced ", info_.rows(), " rows x ",
-          info_.row_bytes(), " B = ", builder_->size_bytes()));
+    if (file_ != nullptr) {
+      ENGRAM_RETURN_IF_ERROR(
+          file_->ForEachChunk(kSourceChunkBytes, [&](absl::string_view rows) {
+            LogProgress();
+            return writer_->Append(rows);
+          }));
     }
-    const std::string digest =
-        ::engram::internal::Sha256::ToHex(hash_.Finish());
-    if (digest_seen_ && digest != expected_digest_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("rows of '", info_.name(), "' hash to ", digest,
-                       ", not to the content_digest sent, ", expected_digest_));
-    }
-    info_.set_content_digest(digest);
-    ENGRAM_RETURN_IF_ERROR(
-        service_->CommitImport(info_, builder_->mutable_data()));
-    *response_->mutable_table() = info_;
-    return absl::OkStatus();
+    ENGRAM_ASSIGN_OR_RETURN(StoredTable stored,
+                            writer_->Commit(expected_digest_));
+    *response_->mutable_table() = stored.info;
+    return service_->Publish(std::move(stored));
   }
 
   const AdminServiceImpl* const service_;
   v1::ImportTableResponse* const response_;
   // Reactions of one call never overlap, so no lock is needed.
   v1::ImportTableRequest request_;
-  v1::TableInfo info_;
-  std::unique_ptr<RamRowStore::Builder> builder_;
-  ::engram::internal::Sha256 hash_;
-  uint64_t received_ = 0;
+  std::string name_;
+  std::unique_ptr<TableFile> file_;
+  std::unique_ptr<TableWriter> writer_;
   bool digest_seen_ = false;
   std::string expected_digest_;
 };
@@ -136,21 +154,65 @@ class ImportReactor final
 
 AdminServiceImpl::AdminServiceImpl(TableStorage* storage, TableManager* tables,
                                    ImportLimits limits)
-    : storage_(storage), tables_(tables), limits_(limits) {}
+    : storage_(storage), tables_(tables), limits_(std::move(limits)) {}
 
 grpc::ServerReadReactor<v1::ImportTableRequest>* AdminServiceImpl::ImportTable(
     grpc::CallbackServerContext* context, v1::ImportTableResponse* response) {
   return new ImportReactor(this, response);
 }
 
-absl::StatusOr<v1::TableInfo> AdminServiceImpl::ValidateImport(
-    const v1::ImportTableHeader& header) const {
+absl::StatusOr<std::unique_ptr<TableFile>> AdminServiceImpl::OpenSourceFile(
+    const v1::SourceFile& source) const {
+  if (limits_.import_dir.empty()) {
+    return absl::FailedPreconditionError(
+        "this server takes no imports from its own disk; start it with "
+        "--import-dir");
+  }
+  std::error_code error;
+  const fs::path dir = fs::canonical(limits_.import_dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "import directory ", limits_.import_dir, ": ", error.message()));
+  }
+  const fs::path requested(source.path());
+  const fs::path path = fs::canonical(
+      requested.is_absolute() ? requested : dir / requested, error);
+  if (error) {
+    return absl::NotFoundError(
+        absl::StrCat("source file ", source.path(), ": ", error.message()));
+  }
+  // Links are resolved first, so neither ".." nor a symlink leads out.
+  const std::string inside = dir.string() + "/";
+  if (!absl::StartsWith(path.string(), inside)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("source file ", source.path(), " (", path.string(),
+                     ") lies outside the import directory ", dir.string()));
+  }
+  TableFile::Options options;
+  options.dtype = source.dtype();
+  options.tensors.assign(source.tensors().begin(), source.tensors().end());
+  options.row_bytes = source.row_bytes();
+  return TableFile::Open(path.string(), options);
+}
+
+absl::StatusOr<std::unique_ptr<TableWriter>> AdminServiceImpl::BeginImport(
+    const v1::ImportTableHeader& header, const TableFile* file) const {
   v1::TableInfo info = header.info();
   ENGRAM_RETURN_IF_ERROR(ValidateTableName(info.name()));
-  if (tables_->Get(info.name()).ok() ||
-      storage_->data_dir().HasTable(info.name())) {
+  if (tables_->Get(info.name()).ok()) {
     return absl::AlreadyExistsError(
         absl::StrCat("table '", info.name(), "' already exists"));
+  }
+  if (file != nullptr) {
+    if (IsSparse(info)) {
+      return absl::InvalidArgumentError(
+          "a source file makes a dense table; stream sparse rows instead");
+    }
+    info.set_rows(file->rows());
+    info.set_row_bytes(file->row_bytes());
+    info.set_element_type(ToProto(file->layout().element_type));
+    info.clear_dims();
+    for (uint32_t dim : file->layout().dims) info.add_dims(dim);
   }
   if (info.row_bytes() == 0) {
     return absl::InvalidArgumentError("row_bytes must be > 0");
@@ -177,33 +239,23 @@ absl::StatusOr<v1::TableInfo> AdminServiceImpl::ValidateImport(
     return absl::InvalidArgumentError(
         "imported tables do not carry a hash spec yet");
   }
-  uint64_t ram_bytes_in_use = 0;
-  for (const std::shared_ptr<const Table>& table : tables_->List()) {
-    ram_bytes_in_use += RamBytes(table->info());
-  }
-  ENGRAM_ASSIGN_OR_RETURN(
-      std::string placement,
-      storage_->ChoosePlacement(header.placement(),
-                                info.rows() * info.row_bytes(),
-                                ram_bytes_in_use));
-  info.set_placement(std::move(placement));
+  info.set_placement(header.placement());
   info.set_version(1);
-  return info;
+  info.clear_content_digest();
+  info.clear_rows_written();
+  info.clear_stats();
+  return storage_->BeginTable(std::move(info), {});
 }
 
-absl::Status AdminServiceImpl::CommitImport(const v1::TableInfo& info,
-                                            const char* rows) const {
-  // The write blocks this callback thread for as long as the disk takes;
-  // imports are rare next to lookups, which other threads keep serving.
-  ENGRAM_ASSIGN_OR_RETURN(StoredTable stored,
-                          storage_->StoreTable(info, rows, {}));
+absl::Status AdminServiceImpl::Publish(StoredTable stored) const {
+  const v1::TableInfo& info = stored.info;
+  LOG(INFO) << "imported table '" << info.name() << "' (" << info.rows_written()
+            << " of " << info.rows() << " rows on " << info.placement()
+            << ", sha256 " << info.content_digest() << ")";
   ENGRAM_ASSIGN_OR_RETURN(
       std::shared_ptr<const Table> table,
       Table::Create(std::move(stored.info), std::move(stored.store)));
   tables_->Publish(std::move(table));
-  LOG(INFO) << "imported table '" << info.name() << "' (" << info.rows()
-            << " rows on " << info.placement() << ", sha256 "
-            << info.content_digest() << ")";
   return absl::OkStatus();
 }
 

@@ -6,21 +6,29 @@
 //
 // ImportTable, per call (a read reactor):
 //   1. The first message must be the header: it is validated (name free,
-//      sizes, types), its placement chosen (ram, or ssd when asked or when
-//      "auto" finds the RAM budget full) and memory for the rows reserved.
-//   2. Each rows message is appended and hashed; more bytes than the header
-//      announced fail the call at once.
+//      sizes, types; a source file within --import-dir) and a TableWriter
+//      begun at the placement chosen (ram, or ssd when asked or when "auto"
+//      finds the RAM budget full).
+//   2. Each rows (dense) or sparse_rows message goes straight to the writer,
+//      which hashes it and writes it to disk; rows beyond the header's
+//      count, or ids out of order, fail the call at once.
 //   3. An optional content_digest message must be the last.
-//   4. When the client half-closes: the row count and digest are checked,
-//      the table is stored (complete before it becomes visible), published,
-//      and the call finishes with its TableInfo.
-//   Any error finishes the call; nothing of the table stays behind.
+//   4. When the client half-closes: a source file is copied in; the row
+//      count and digest are checked, the table committed (complete before it
+//      becomes visible) and published, and the call finishes with its
+//      TableInfo.
+//   Any error finishes the call; the writer, destroyed, leaves nothing
+//   behind.
 #ifndef ENGRAM_SERVER_SERVICE_ADMIN_SERVICE_IMPL_H_
 #define ENGRAM_SERVER_SERVICE_ADMIN_SERVICE_IMPL_H_
 
 #include <cstdint>
+#include <memory>
+#include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/table_file.h"
 #include "engram/v1/admin_service.grpc.pb.h"
 #include "server/storage/table_storage.h"
 #include "server/tables/table_manager.h"
@@ -30,6 +38,9 @@ namespace engram::server {
 struct ImportLimits {
   // Largest table ImportTable accepts, in row bytes.
   uint64_t max_table_bytes = 64ull << 30;
+  // The directory server-side imports (ImportTableHeader.source_file) may
+  // read; empty allows none.
+  std::string import_dir;
 };
 
 class AdminServiceImpl final : public v1::EngramAdmin::CallbackService {
@@ -42,12 +53,18 @@ class AdminServiceImpl final : public v1::EngramAdmin::CallbackService {
       grpc::CallbackServerContext* context,
       v1::ImportTableResponse* response) override;
 
-  // Checks an import header (the table's name must be free) and returns
-  // its TableInfo with the placement chosen.
-  absl::StatusOr<v1::TableInfo> ValidateImport(
-      const v1::ImportTableHeader& header) const;
-  // Stores and publishes a complete imported table. Thread-safe.
-  absl::Status CommitImport(const v1::TableInfo& info, const char* rows) const;
+  // Opens a header's source file: FailedPrecondition without an import
+  // directory, PermissionDenied outside it, TableFile's errors otherwise.
+  absl::StatusOr<std::unique_ptr<TableFile>> OpenSourceFile(
+      const v1::SourceFile& source) const;
+
+  // Checks an import header (for a source file, whose shape it takes) and
+  // starts writing the table.
+  absl::StatusOr<std::unique_ptr<TableWriter>> BeginImport(
+      const v1::ImportTableHeader& header, const TableFile* file) const;
+
+  // Serves a committed table. Thread-safe.
+  absl::Status Publish(StoredTable stored) const;
 
  private:
   TableStorage* const storage_;

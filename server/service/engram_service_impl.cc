@@ -3,6 +3,8 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -60,16 +62,25 @@ absl::StatusOr<OutputFormat> ResolveOutput(const Table& table,
 }
 
 // Gathers `ids` of `table` into `out` in `format` (out holds ids.size() *
-// format.row_bytes bytes).
-absl::Status GatherInFormat(const Table& table, const PackedRowIds& ids,
-                            const OutputFormat& format, char* out) {
-  if (!format.convert) return table.Lookup(ids, out);
-  auto stored =
-      std::make_unique_for_overwrite<char[]>(ids.size() * table.row_bytes());
-  ENGRAM_RETURN_IF_ERROR(table.Lookup(ids, stored.get()));
-  ConvertF32Elements(stored.get(), ids.size() * table.row_bytes() / 4,
-                     format.type, out);
-  return absl::OkStatus();
+// format.row_bytes bytes) and returns LookupResponse.missing: empty unless
+// the table reports missing rows and some are.
+absl::StatusOr<std::string> GatherInFormat(const Table& table,
+                                           const PackedRowIds& ids,
+                                           const OutputFormat& format,
+                                           char* out) {
+  std::optional<MissingRows> missing;
+  if (table.reports_missing()) missing.emplace(ids.size());
+  MissingRows* const missing_out = missing ? &*missing : nullptr;
+  if (!format.convert) {
+    ENGRAM_RETURN_IF_ERROR(table.Lookup(ids, out, missing_out));
+  } else {
+    auto stored =
+        std::make_unique_for_overwrite<char[]>(ids.size() * table.row_bytes());
+    ENGRAM_RETURN_IF_ERROR(table.Lookup(ids, stored.get(), missing_out));
+    ConvertF32Elements(stored.get(), ids.size() * table.row_bytes() / 4,
+                       format.type, out);
+  }
+  return missing && missing->any() ? missing->bits() : std::string();
 }
 
 class StreamLookupReactor final : public StreamReactor {
@@ -153,8 +164,9 @@ class StreamLookupReactor final : public StreamReactor {
 }  // namespace
 
 EngramServiceImpl::EngramServiceImpl(const TableManager* tables,
+                                     const TableStorage* storage,
                                      LookupLimits limits)
-    : tables_(tables), limits_(limits) {}
+    : tables_(tables), storage_(storage), limits_(limits) {}
 
 absl::StatusOr<std::shared_ptr<const Table>> EngramServiceImpl::GetTable(
     const std::string& name, const std::string& expected_digest) const {
@@ -195,7 +207,8 @@ absl::Status EngramServiceImpl::GatherRows(const Table& table,
                           ResolveOutput(table, output_type));
   std::string* rows = response->mutable_rows();
   rows->resize(ids.size() * format.row_bytes);
-  ENGRAM_RETURN_IF_ERROR(GatherInFormat(table, ids, format, rows->data()));
+  ENGRAM_ASSIGN_OR_RETURN(*response->mutable_missing(),
+                          GatherInFormat(table, ids, format, rows->data()));
   response->set_version(table.info().version());
   response->set_row_bytes(format.row_bytes);
   response->set_row_count(ids.size());
@@ -225,9 +238,11 @@ absl::StatusOr<grpc::ByteBuffer> EngramServiceImpl::DoLookupToWire(
   // Uninitialised: every byte is about to be gathered into.
   auto rows =
       std::make_unique_for_overwrite<char[]>(ids.size() * format.row_bytes);
-  ENGRAM_RETURN_IF_ERROR(GatherInFormat(*table, ids, format, rows.get()));
-  return EncodeLookupResponse(
-      {table->info().version(), format.row_bytes, ids.size()}, std::move(rows));
+  ENGRAM_ASSIGN_OR_RETURN(std::string missing,
+                          GatherInFormat(*table, ids, format, rows.get()));
+  return EncodeLookupResponse({table->info().version(), format.row_bytes,
+                               ids.size(), std::move(missing)},
+                              std::move(rows));
 }
 
 absl::Status EngramServiceImpl::DoLookupTokens(
@@ -301,6 +316,9 @@ grpc::ServerUnaryReactor* EngramServiceImpl::ListTables(
   for (const std::shared_ptr<const Table>& table : tables_->List()) {
     *response->add_tables() = table->info();
   }
+  const RamUse ram = storage_->ram_use();
+  response->mutable_memory()->set_ram_budget_bytes(ram.budget_bytes);
+  response->mutable_memory()->set_ram_bytes_charged(ram.charged_bytes);
   return FinishUnary(context, absl::OkStatus());
 }
 
@@ -322,6 +340,13 @@ grpc::ServerUnaryReactor* EngramServiceImpl::DescribeTable(
     const uint64_t lookups = stats.cache_hits + stats.cache_misses;
     out->set_cache_hit_rate(
         lookups == 0 ? 0.0 : static_cast<double>(stats.cache_hits) / lookups);
+    out->set_rows_in_ram(stats.rows_in_ram);
+    out->set_rows_on_ssd(stats.rows_on_ssd);
+    out->set_cache_utilization(
+        stats.cache_capacity_bytes == 0
+            ? 0.0
+            : static_cast<double>(stats.cache_bytes_used) /
+                  stats.cache_capacity_bytes);
   }
   return FinishUnary(context, table.status());
 }

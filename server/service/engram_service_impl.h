@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "common/packed_row_ids.h"
 #include "engram/v1/engram_service.grpc.pb.h"
+#include "server/storage/table_storage.h"
 #include "server/tables/table_manager.h"
 
 namespace engram::server {
@@ -43,8 +44,10 @@ class EngramServiceImpl final
     : public v1::EngramService::WithRawCallbackMethod_Lookup<
           v1::EngramService::CallbackService> {
  public:
-  // `tables` must outlive the service.
-  EngramServiceImpl(const TableManager* tables, LookupLimits limits);
+  // `tables` and `storage` (which reports the RAM budget) must outlive the
+  // service.
+  EngramServiceImpl(const TableManager* tables, const TableStorage* storage,
+                    LookupLimits limits);
 
   grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request,
@@ -88,6 +91,7 @@ class EngramServiceImpl final
                           v1::LookupResponse* response) const;
 
   const TableManager* const tables_;
+  const TableStorage* const storage_;
   const LookupLimits limits_;
 };
 

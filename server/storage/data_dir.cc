@@ -17,6 +17,7 @@
 #include "engram/v1/table_manifest.pb.h"
 #include "google/protobuf/text_format.h"
 #include "server/storage/ram_row_store.h"
+#include "server/storage/sparse_row_store.h"
 
 namespace engram::server {
 namespace {
@@ -24,7 +25,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kManifestFile[] = "manifest.textproto";
-constexpr char kRowsFile[] = "rows.bin";
 constexpr char kTempPrefix[] = ".tmp-";
 constexpr char kSsdPlacement[] = "ssd";
 
@@ -102,8 +102,27 @@ absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir,
       std::unique_ptr<RamRowStore> store,
       RamRowStore::MapFile((dir / manifest.rows_file()).string(), info.rows(),
                            info.row_bytes()));
-  return StoredTable{info, std::move(store)};
+  if (manifest.present_file().empty()) {
+    return StoredTable{info, std::move(store)};
+  }
+  const std::string present_path = (dir / manifest.present_file()).string();
+  std::ifstream present_in(present_path, std::ios::binary);
+  std::string present((std::istreambuf_iterator<char>(present_in)),
+                      std::istreambuf_iterator<char>());
+  if (!present_in) {
+    return absl::DataLossError(absl::StrCat("cannot read ", present_path));
+  }
+  absl::StatusOr<std::unique_ptr<SparseRowStore>> sparse =
+      SparseRowStore::Create(std::move(store), std::move(present));
+  if (!sparse.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(present_path, ": ", sparse.status().message()));
+  }
+  return StoredTable{info, *std::move(sparse)};
 }
+
+// Makes each staging directory name unique within the process.
+std::atomic<uint64_t> next_stage_id{0};
 
 }  // namespace
 
@@ -189,51 +208,67 @@ absl::StatusOr<StoredTable> DataDir::LoadTable(absl::string_view name) const {
   return LoadTableDir(fs::path(TablesPath()) / std::string(name), NoSsdTier);
 }
 
-absl::Status DataDir::WriteTable(const v1::TableInfo& info, const char* rows,
-                                 const WriteOptions& options) const {
-  ENGRAM_RETURN_IF_ERROR(ValidateTableName(info.name()));
-  if (HasTable(info.name())) {
+StagedTable::~StagedTable() {
+  if (published_) return;
+  std::error_code ignored;
+  fs::remove_all(path_, ignored);
+}
+
+absl::Status StagedTable::Publish(const v1::TableManifest& manifest) {
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(manifest, &text);
+  ENGRAM_RETURN_IF_ERROR(WriteFile((fs::path(path_) / kManifestFile).string(),
+                                   text.data(), text.size(), {.sync = sync_}));
+  if (sync_) ENGRAM_RETURN_IF_ERROR(SyncPath(path_));
+  std::error_code error;
+  if (fs::exists(final_path_, error)) {
     return absl::AlreadyExistsError(
-        absl::StrCat("table '", info.name(), "' already exists in ", path_));
+        absl::StrCat("table '", manifest.info().name(), "' already exists"));
   }
-  const fs::path final_dir = fs::path(TablesPath()) / info.name();
+  fs::rename(path_, final_path_, error);
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat("cannot rename ", path_, ": ", error.message()));
+  }
+  published_ = true;
+  return sync_ ? SyncPath(parent_) : absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<StagedTable>> DataDir::Stage(
+    absl::string_view name, bool sync) const {
+  ENGRAM_RETURN_IF_ERROR(ValidateTableName(name));
+  if (HasTable(name)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("table '", name, "' already exists in ", path_));
+  }
+  const fs::path tables(TablesPath());
   const fs::path temp_dir =
-      fs::path(TablesPath()) /
-      absl::StrCat(kTempPrefix, info.name(), "-", getpid());
+      tables / absl::StrCat(kTempPrefix, name, "-", getpid(), "-",
+                            next_stage_id.fetch_add(1));
   std::error_code error;
   fs::remove_all(temp_dir, error);
   if (!fs::create_directory(temp_dir, error)) {
     return absl::InternalError(absl::StrCat("cannot create ", temp_dir.string(),
                                             ": ", error.message()));
   }
-  const bool has_rows_file = info.placement() != kSsdPlacement;
+  return std::unique_ptr<StagedTable>(
+      new StagedTable(temp_dir.string(), (tables / std::string(name)).string(),
+                      tables.string(), sync));
+}
+
+absl::Status DataDir::WriteTable(const v1::TableInfo& info, const char* rows,
+                                 const WriteOptions& options) const {
+  ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<StagedTable> staged,
+                          Stage(info.name(), options.sync));
   v1::TableManifest manifest;
   *manifest.mutable_info() = info;
-  if (has_rows_file) manifest.set_rows_file(kRowsFile);
-  std::string manifest_text;
-  google::protobuf::TextFormat::PrintToString(manifest, &manifest_text);
-
-  absl::Status status = has_rows_file
-                            ? WriteFile((temp_dir / kRowsFile).string(), rows,
-                                        info.rows() * info.row_bytes(), options)
-                            : absl::OkStatus();
-  if (status.ok()) {
-    status = WriteFile((temp_dir / kManifestFile).string(),
-                       manifest_text.data(), manifest_text.size(), options);
+  if (info.placement() != kSsdPlacement) {
+    manifest.set_rows_file(kRowsFileName);
+    ENGRAM_RETURN_IF_ERROR(
+        WriteFile((fs::path(staged->path()) / kRowsFileName).string(), rows,
+                  info.rows() * info.row_bytes(), options));
   }
-  if (status.ok() && options.sync) status = SyncPath(temp_dir.string());
-  if (status.ok()) {
-    fs::rename(temp_dir, final_dir, error);
-    if (error) {
-      status = absl::InternalError(absl::StrCat(
-          "cannot rename ", temp_dir.string(), ": ", error.message()));
-    }
-  }
-  if (!status.ok()) {
-    fs::remove_all(temp_dir, error);
-    return status;
-  }
-  return options.sync ? SyncPath(TablesPath()) : absl::OkStatus();
+  return staged->Publish(manifest);
 }
 
 }  // namespace engram::server

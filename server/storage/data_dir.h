@@ -3,6 +3,7 @@
 // Layout (one directory per table, replaced as a whole by rename):
 //   DATA_DIR/tables/<name>/manifest.textproto   engram.v1.TableManifest
 //   DATA_DIR/tables/<name>/rows.bin             rows x row_bytes raw bytes
+//   DATA_DIR/tables/<name>/present.bin          sparse tables: written rows
 // Tables placed on "ssd" have no rows.bin: their rows are in RocksDB (see
 // table_storage.h), opened through the caller's SsdOpener.
 //
@@ -26,9 +27,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engram/v1/engram_service.pb.h"
+#include "engram/v1/table_manifest.pb.h"
 #include "server/storage/row_store.h"
 
 namespace engram::server {
+
+// Files of a table directory besides its manifest.
+inline constexpr char kRowsFileName[] = "rows.bin";
+inline constexpr char kPresentFileName[] = "present.bin";
 
 // A table read back from disk.
 struct StoredTable {
@@ -48,6 +54,38 @@ using SsdOpener =
 // An SsdOpener for callers without a RocksDB tier: FailedPrecondition.
 absl::StatusOr<std::shared_ptr<const RowStore>> NoSsdTier(
     const v1::TableInfo& info);
+
+// A table directory being written, made by DataDir::Stage: the caller
+// writes its files into path(), then Publish renames it into place. Destroyed
+// unpublished, it removes itself, so a failed write leaves nothing.
+class StagedTable {
+ public:
+  ~StagedTable();
+  StagedTable(const StagedTable&) = delete;
+  StagedTable& operator=(const StagedTable&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  // Writes `manifest`, fsyncs (when staged with sync) and renames the
+  // directory into place. AlreadyExists if a table of the name appeared
+  // meanwhile; Internal on I/O errors. Call once.
+  absl::Status Publish(const v1::TableManifest& manifest);
+
+ private:
+  friend class DataDir;
+  StagedTable(std::string path, std::string final_path, std::string parent,
+              bool sync)
+      : path_(std::move(path)),
+        final_path_(std::move(final_path)),
+        parent_(std::move(parent)),
+        sync_(sync) {}
+
+  const std::string path_;
+  const std::string final_path_;
+  const std::string parent_;
+  const bool sync_;
+  bool published_ = false;
+};
 
 class DataDir {
  public:
@@ -79,6 +117,12 @@ class DataDir {
   // not on disk; DataLoss if its files are inconsistent;
   // FailedPrecondition for an ssd table.
   absl::StatusOr<StoredTable> LoadTable(absl::string_view name) const;
+
+  // A new, empty staging directory for table `name`, fsynced at Publish
+  // when `sync`. InvalidArgument for a bad name, AlreadyExists if the table
+  // is on disk, Internal if the directory cannot be made.
+  absl::StatusOr<std::unique_ptr<StagedTable>> Stage(absl::string_view name,
+                                                     bool sync) const;
 
   // Writes `info` and its `rows` (info.rows() * info.row_bytes() bytes) as
   // table info.name(); for an ssd table only the manifest (`rows` unused).

@@ -58,7 +58,7 @@ class RamRowStore final : public RowStore {
   uint32_t row_bytes() const override { return row_bytes_; }
   absl::Status Gather(const PackedRowIds& ids, char* out) const override;
   RowStoreStats Stats() const override {
-    return RowStoreStats{.bytes_in_ram = size_bytes()};
+    return RowStoreStats{.bytes_in_ram = size_bytes(), .rows_in_ram = rows_};
   }
 
   // The whole array, for writing it to disk.

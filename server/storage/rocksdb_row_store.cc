@@ -67,8 +67,10 @@ constexpr char kMetadataPrefix[] = "table/";
 // that ingestion can hard-link (move) them instead of copying. RocksDB
 // ignores directories it did not create.
 constexpr char kStagingDir[] = "bulk-load";
-constexpr uint8_t kMetadataVersion = 1;
-constexpr size_t kMetadataBytes = 1 + 8 + 4;
+// Version 1: rows, row_bytes. Version 2 adds rows_stored (sparse tables).
+constexpr uint8_t kMetadataVersion = 2;
+constexpr size_t kMetadataV1Bytes = 1 + 8 + 4;
+constexpr size_t kMetadataBytes = kMetadataV1Bytes + 8;
 // Unique keys per MultiGet call. RocksDB works through a call in batches of
 // 32 anyway; this only bounds the scratch arrays while amortising the call.
 constexpr size_t kMultiGetBatch = 256;
@@ -82,28 +84,36 @@ std::string MetadataKey(absl::string_view table) {
   return absl::StrCat(kMetadataPrefix, table);
 }
 
-std::string EncodeMetadata(uint64_t rows, uint32_t row_bytes) {
+std::string EncodeMetadata(const RowDatabase::TableInfo& info) {
   std::string value(kMetadataBytes, '\0');
   value[0] = static_cast<char>(kMetadataVersion);
-  const uint64_t rows_be = __builtin_bswap64(rows);
-  const uint32_t row_bytes_be = __builtin_bswap32(row_bytes);
+  const uint64_t rows_be = __builtin_bswap64(info.rows);
+  const uint32_t row_bytes_be = __builtin_bswap32(info.row_bytes);
+  const uint64_t stored_be = __builtin_bswap64(info.rows_stored);
   std::memcpy(value.data() + 1, &rows_be, 8);
   std::memcpy(value.data() + 9, &row_bytes_be, 4);
+  std::memcpy(value.data() + 13, &stored_be, 8);
   return value;
 }
 
-bool DecodeMetadata(absl::string_view value, uint64_t* rows,
-                    uint32_t* row_bytes) {
-  if (value.size() != kMetadataBytes ||
-      static_cast<uint8_t>(value[0]) != kMetadataVersion) {
+bool DecodeMetadata(absl::string_view value, RowDatabase::TableInfo* info) {
+  const uint8_t version = value.empty() ? 0 : static_cast<uint8_t>(value[0]);
+  if (!((version == 1 && value.size() == kMetadataV1Bytes) ||
+        (version == 2 && value.size() == kMetadataBytes))) {
     return false;
   }
   uint64_t rows_be;
   uint32_t row_bytes_be;
   std::memcpy(&rows_be, value.data() + 1, 8);
   std::memcpy(&row_bytes_be, value.data() + 9, 4);
-  *rows = __builtin_bswap64(rows_be);
-  *row_bytes = __builtin_bswap32(row_bytes_be);
+  info->rows = __builtin_bswap64(rows_be);
+  info->row_bytes = __builtin_bswap32(row_bytes_be);
+  info->rows_stored = info->rows;
+  if (version == 2) {
+    uint64_t stored_be;
+    std::memcpy(&stored_be, value.data() + 13, 8);
+    info->rows_stored = __builtin_bswap64(stored_be);
+  }
   return true;
 }
 
@@ -132,6 +142,10 @@ absl::Status ValidateOptions(const RowDatabase::Options& options) {
         "align_blocks needs compression == kNone (aligned blocks cannot be "
         "compressed)");
   }
+  if (options.use_direct_reads && options.mmap_reads) {
+    return absl::InvalidArgumentError(
+        "use_direct_reads and mmap_reads exclude each other");
+  }
   if (options.max_background_jobs < 1) {
     return absl::InvalidArgumentError("max_background_jobs must be >= 1");
   }
@@ -145,6 +159,7 @@ rocksdb::DBOptions MakeDbOptions(const RowDatabase::Options& options) {
   // or index loads on the read path.
   db.max_open_files = -1;
   db.use_direct_reads = options.use_direct_reads;
+  db.allow_mmap_reads = options.mmap_reads;
   db.max_background_jobs = options.max_background_jobs;
   // Opening reads no per-file statistics: tables are bulk loaded, and the
   // stats only tune compaction, which they do not need.
@@ -171,6 +186,13 @@ rocksdb::ColumnFamilyOptions MakeTableOptions(
   table.data_block_index_type =
       rocksdb::BlockBasedTableOptions::kDataBlockBinaryAndHash;
   table.cache_index_and_filter_blocks = false;
+  // Every key a restart point: the block's hash index then lands on the
+  // key itself instead of on a run of 16 delta-encoded keys to scan
+  // (measured: +65% point reads; 8-byte keys gain nothing from deltas).
+  table.block_restart_interval = 1;
+  // A sparser block hash index: fewer collisions, which fall back to a
+  // binary search (measured +40% Zipf lookups for one byte per bucket).
+  table.data_block_hash_table_util_ratio = 0.25;
   if (options.bloom_bits_per_key > 0) {
     table.filter_policy.reset(
         rocksdb::NewBloomFilterPolicy(options.bloom_bits_per_key));
@@ -210,16 +232,30 @@ absl::Status FsError(absl::string_view what, const fs::path& path,
 // RocksDbRowStore
 
 RocksDbRowStore::RocksDbRowStore(
-    std::string name, uint64_t rows, uint32_t row_bytes,
+    std::string name, uint64_t rows, uint32_t row_bytes, uint64_t rows_stored,
+    bool sparse, bool verify_reads,
     std::shared_ptr<const internal::ColumnFamily> family)
     : name_(std::move(name)),
       rows_(rows),
       row_bytes_(row_bytes),
+      rows_stored_(rows_stored),
+      sparse_(sparse),
+      verify_reads_(verify_reads),
       family_(std::move(family)) {}
 
 RocksDbRowStore::~RocksDbRowStore() = default;
 
 absl::Status RocksDbRowStore::Gather(const PackedRowIds& ids, char* out) const {
+  return GatherRows(ids, out, nullptr);
+}
+
+absl::Status RocksDbRowStore::GatherSparse(const PackedRowIds& ids, char* out,
+                                           MissingRows& missing) const {
+  return GatherRows(ids, out, &missing);
+}
+
+absl::Status RocksDbRowStore::GatherRows(const PackedRowIds& ids, char* out,
+                                         MissingRows* missing) const {
   const size_t count = ids.size();
   if (count == 0) return absl::OkStatus();
 
@@ -251,6 +287,7 @@ absl::Status RocksDbRowStore::Gather(const PackedRowIds& ids, char* out) const {
 
   rocksdb::ReadOptions read_options;
   read_options.fill_cache = true;
+  read_options.verify_checksums = verify_reads_;
   rocksdb::DB* const db = family_->db();
   rocksdb::ColumnFamilyHandle* const handle = family_->handle();
 
@@ -275,7 +312,12 @@ absl::Status RocksDbRowStore::Gather(const PackedRowIds& ids, char* out) const {
     for (size_t k = 0; k < keys_in_batch; ++k) {
       if (status.ok()) {
         const uint64_t row = wanted[run_begin[k]].row;
-        if (statuses[k].IsNotFound()) {
+        if (statuses[k].IsNotFound() && sparse_) {
+          for (size_t w = run_begin[k]; w < run_begin[k + 1]; ++w) {
+            std::memset(out + wanted[w].position * row_bytes_, 0, row_bytes_);
+            if (missing != nullptr) missing->Set(wanted[w].position);
+          }
+        } else if (statuses[k].IsNotFound()) {
           status = absl::NotFoundError(absl::StrCat(
               "table '", name_, "' has no row ", row, " in RocksDB"));
         } else if (!statuses[k].ok()) {
@@ -400,7 +442,7 @@ absl::StatusOr<std::unique_ptr<RowDatabase>> RowDatabase::Create(
       if (family == families.end() ||
           !DecodeMetadata(
               absl::string_view(it->value().data(), it->value().size()),
-              &table.info.rows, &table.info.row_bytes)) {
+              &table.info)) {
         orphan_metadata.push_back(std::move(name));
         continue;
       }
@@ -464,9 +506,8 @@ absl::Status RowDatabase::BulkLoad(absl::string_view name, uint64_t rows,
       options);
 }
 
-absl::Status RowDatabase::BulkLoad(absl::string_view name, uint64_t rows,
-                                   uint32_t row_bytes, RowSource source,
-                                   const BulkLoadOptions& options) {
+absl::StatusOr<std::unique_ptr<BulkLoader>> RowDatabase::BeginLoad(
+    absl::string_view name, uint64_t rows, uint32_t row_bytes) {
   ENGRAM_RETURN_IF_ERROR(ValidateTableName(name));
   if (row_bytes == 0) {
     return absl::InvalidArgumentError("row_bytes must be > 0");
@@ -479,47 +520,31 @@ absl::Status RowDatabase::BulkLoad(absl::string_view name, uint64_t rows,
     }
     loading_.insert(std::string(name));
   }
-  absl::Cleanup release_name = [this, name] {
-    absl::MutexLock lock(&mu_);
-    loading_.erase(name);
-  };
-
   const fs::path staging = fs::path(options_.path) / kStagingDir /
                            absl::StrCat(name, ".", next_load_id_.fetch_add(1));
+  // From here the loader owns the name and the directory, even on error.
+  auto loader = std::unique_ptr<BulkLoader>(new BulkLoader(
+      this, std::string(name), rows, row_bytes, staging.string()));
   std::error_code error;
   fs::create_directories(staging, error);
   if (error) return FsError("cannot create", staging, error);
-  absl::Cleanup remove_staging = [&staging] {
-    std::error_code ignored;
-    fs::remove_all(staging, ignored);
-  };
-
-  ENGRAM_ASSIGN_OR_RETURN(
-      std::vector<std::string> files,
-      WriteSstFiles(staging.string(), rows, row_bytes, source, options));
-  ENGRAM_RETURN_IF_ERROR(
-      IngestTable({std::string(name), rows, row_bytes}, files));
-  LOG(INFO) << "bulk loaded RocksDB table '" << name << "': " << rows
-            << " rows x " << row_bytes << " bytes in " << files.size()
-            << " SST files";
-  return absl::OkStatus();
+  return loader;
 }
 
-absl::StatusOr<std::vector<std::string>> RowDatabase::WriteSstFiles(
-    const std::string& dir, uint64_t rows, uint32_t row_bytes, RowSource source,
-    const BulkLoadOptions& options) const {
-  const rocksdb::Options sst_options(MakeDbOptions(options_),
-                                     MakeTableOptions(options_, block_cache_));
-  // The writer drops what it wrote from the page cache as it goes
-  // (invalidate_page_cache), so a load does not evict the serving set.
-  rocksdb::SstFileWriter writer(rocksdb::EnvOptions(), sst_options);
-  std::vector<std::string> files;
-  bool file_open = false;
+void RowDatabase::ReleaseLoadName(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  loading_.erase(name);
+}
+
+absl::Status RowDatabase::BulkLoad(absl::string_view name, uint64_t rows,
+                                   uint32_t row_bytes, RowSource source,
+                                   const BulkLoadOptions& options) {
+  ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<BulkLoader> loader,
+                          BeginLoad(name, rows, row_bytes));
   const uint64_t chunk_rows =
       options.chunk_rows > 0
           ? options.chunk_rows
           : std::max<uint64_t>(1, kDefaultChunkBytes / row_bytes);
-  char key[kRowKeyBytes];
   for (uint64_t first = 0; first < rows;) {
     if (options.cancel != nullptr && options.cancel->load()) {
       return absl::CancelledError("bulk load cancelled");
@@ -531,32 +556,90 @@ absl::StatusOr<std::vector<std::string>> RowDatabase::WriteSstFiles(
           "bulk load source returned ", chunk.size(), " bytes for rows [",
           first, ", ", first + count, "); expected ", count * row_bytes));
     }
-    for (uint64_t i = 0; i < count; ++i) {
-      if (!file_open) {
-        files.push_back(absl::StrFormat("%s/%06d.sst", dir, files.size()));
-        ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
-            writer.Open(files.back()), "creating a bulk-load SST file"));
-        file_open = true;
-      }
-      internal::EncodeRowKey(first + i, key);
-      ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
-          writer.Put(rocksdb::Slice(key, kRowKeyBytes),
-                     rocksdb::Slice(chunk.data() + i * row_bytes, row_bytes)),
-          "writing a bulk-load SST file"));
-      if (writer.FileSize() >= options_.sst_file_bytes) {
-        ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
-            writer.Finish(), "finishing a bulk-load SST file"));
-        file_open = false;
-      }
-    }
+    ENGRAM_RETURN_IF_ERROR(loader->Add(first, chunk.data(), count));
     first += count;
     if (options.progress) options.progress(first, rows);
   }
-  if (file_open) {
-    ENGRAM_RETURN_IF_ERROR(
-        FromRocksDbStatus(writer.Finish(), "finishing a bulk-load SST file"));
+  return loader->Commit();
+}
+
+// ---------------------------------------------------------------------------
+// BulkLoader
+
+BulkLoader::BulkLoader(RowDatabase* database, std::string name, uint64_t rows,
+                       uint32_t row_bytes, std::string staging_dir)
+    : database_(database),
+      name_(std::move(name)),
+      rows_(rows),
+      row_bytes_(row_bytes),
+      staging_dir_(std::move(staging_dir)) {
+  const rocksdb::Options sst_options(
+      MakeDbOptions(database_->options_),
+      MakeTableOptions(database_->options_, database_->block_cache_));
+  // The writer drops what it wrote from the page cache as it goes
+  // (invalidate_page_cache), so a load does not evict the serving set.
+  writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(),
+                                                     sst_options);
+}
+
+BulkLoader::~BulkLoader() {
+  if (file_open_) writer_.reset();  // Closes the file before its removal.
+  std::error_code ignored;
+  fs::remove_all(staging_dir_, ignored);
+  database_->ReleaseLoadName(name_);
+}
+
+absl::Status BulkLoader::OpenNextFile() {
+  files_.push_back(absl::StrFormat("%s/%06d.sst", staging_dir_, files_.size()));
+  ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(writer_->Open(files_.back()),
+                                           "creating a bulk-load SST file"));
+  file_open_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status BulkLoader::Add(uint64_t first_row, const char* rows,
+                             uint64_t count) {
+  if (committed_) return absl::FailedPreconditionError("load committed");
+  if (count == 0) return absl::OkStatus();
+  if (first_row < next_row_ || first_row > rows_ || count > rows_ - first_row) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "rows [", first_row, ", ", first_row + count, ") of table '", name_,
+        "' are out of order or outside [0, ", rows_,
+        "); the next id must be >= ", next_row_));
   }
-  return files;
+  char key[kRowKeyBytes];
+  for (uint64_t i = 0; i < count; ++i) {
+    if (!file_open_) ENGRAM_RETURN_IF_ERROR(OpenNextFile());
+    internal::EncodeRowKey(first_row + i, key);
+    ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
+        writer_->Put(rocksdb::Slice(key, kRowKeyBytes),
+                     rocksdb::Slice(rows + i * row_bytes_, row_bytes_)),
+        "writing a bulk-load SST file"));
+    if (writer_->FileSize() >= database_->options_.sst_file_bytes) {
+      ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
+          writer_->Finish(), "finishing a bulk-load SST file"));
+      file_open_ = false;
+    }
+  }
+  next_row_ = first_row + count;
+  rows_added_ += count;
+  return absl::OkStatus();
+}
+
+absl::Status BulkLoader::Commit() {
+  if (committed_) return absl::FailedPreconditionError("load committed");
+  committed_ = true;
+  if (file_open_) {
+    file_open_ = false;
+    ENGRAM_RETURN_IF_ERROR(
+        FromRocksDbStatus(writer_->Finish(), "finishing a bulk-load SST file"));
+  }
+  ENGRAM_RETURN_IF_ERROR(
+      database_->IngestTable({name_, rows_, row_bytes_, rows_added_}, files_));
+  LOG(INFO) << "bulk loaded RocksDB table '" << name_ << "': " << rows_added_
+            << " of " << rows_ << " rows x " << row_bytes_ << " bytes in "
+            << files_.size() << " SST files";
+  return absl::OkStatus();
 }
 
 absl::Status RowDatabase::IngestTable(const TableInfo& info,
@@ -594,7 +677,7 @@ absl::Status RowDatabase::IngestTable(const TableInfo& info,
   sync_write.sync = true;
   const rocksdb::Status published =
       db_->Put(sync_write, default_family_->handle(), MetadataKey(info.name),
-               EncodeMetadata(info.rows, info.row_bytes));
+               EncodeMetadata(info));
   if (!published.ok()) {
     drop_family();
     return FromRocksDbStatus(
@@ -606,7 +689,8 @@ absl::Status RowDatabase::IngestTable(const TableInfo& info,
 }
 
 absl::StatusOr<std::shared_ptr<const RowStore>> RowDatabase::OpenTable(
-    absl::string_view name, uint64_t rows, uint32_t row_bytes) const {
+    absl::string_view name, uint64_t rows, uint32_t row_bytes,
+    bool sparse) const {
   absl::MutexLock lock(&mu_);
   auto it = tables_.find(name);
   if (it == tables_.end()) {
@@ -620,7 +704,8 @@ absl::StatusOr<std::shared_ptr<const RowStore>> RowDatabase::OpenTable(
         info.row_bytes, " bytes; expected ", rows, " x ", row_bytes));
   }
   return std::shared_ptr<const RowStore>(new RocksDbRowStore(
-      info.name, info.rows, info.row_bytes, it->second.family));
+      info.name, info.rows, info.row_bytes, info.rows_stored, sparse,
+      options_.verify_reads, it->second.family));
 }
 
 absl::Status RowDatabase::DropTable(absl::string_view name) {

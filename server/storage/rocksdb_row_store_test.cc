@@ -451,3 +451,62 @@ TEST(RowDatabaseTest, DirectReads) {
 
 }  // namespace
 }  // namespace engram::server
+
+namespace engram::server {
+namespace {
+
+TEST(RowDatabaseTest, SparseLoadsStoreOnlyTheirRowsAndReportTheRest) {
+  testing::TempDir dir;
+  const RowDatabase::Options options = SmallOptions(dir.path() + "/db");
+  {
+    auto db = MustCreate(options);
+    ASSERT_NE(db, nullptr);
+    auto loader = *db->BeginLoad("s", 1000, 4);
+    EXPECT_EQ(db->BeginLoad("s", 10, 4).status().code(),
+              absl::StatusCode::kAlreadyExists);
+    ASSERT_TRUE(loader->Add(10, "aaaabbbb", 2).ok());
+    ASSERT_TRUE(loader->Add(500, "cccc", 1).ok());
+    EXPECT_EQ(loader->Add(400, "dddd", 1).code(),
+              absl::StatusCode::kInvalidArgument);  // Backwards.
+    EXPECT_EQ(loader->Add(1000, "dddd", 1).code(),
+              absl::StatusCode::kInvalidArgument);  // Past the end.
+    ASSERT_TRUE(loader->Commit().ok());
+  }
+  auto db = MustCreate(options);
+  ASSERT_NE(db, nullptr);
+  ASSERT_EQ(db->ListTables().size(), 1);
+  EXPECT_EQ(db->ListTables()[0].rows_stored, 3);
+  auto store = *db->OpenTable("s", 1000, 4, /*sparse=*/true);
+  EXPECT_EQ(store->Stats().rows_on_ssd, 3);
+  std::string ids;
+  AppendPackedRowIds({11, 12, 500, 10}, &ids);
+  std::string out(16, '?');
+  MissingRows missing(4);
+  ASSERT_TRUE(store->GatherSparse(PackedRowIds(ids), out.data(), missing).ok());
+  EXPECT_EQ(out, std::string("bbbb") + std::string(4, '\0') + "ccccaaaa");
+  EXPECT_FALSE(missing.Get(0));
+  EXPECT_TRUE(missing.Get(1));
+  EXPECT_FALSE(missing.Get(2));
+  // Opened as dense, an absent row is an error.
+  auto dense = *db->OpenTable("s", 1000, 4);
+  EXPECT_EQ(dense->Gather(PackedRowIds(ids), out.data()).code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST(RowDatabaseTest, AbandonedLoaderLeavesNothing) {
+  testing::TempDir dir;
+  auto db = MustCreate(SmallOptions(dir.path() + "/db"));
+  ASSERT_NE(db, nullptr);
+  {
+    auto loader = *db->BeginLoad("gone", 10, 4);
+    ASSERT_TRUE(loader->Add(0, "aaaa", 1).ok());
+  }
+  EXPECT_TRUE(db->ListTables().empty());
+  const std::string staging = dir.path() + "/db/bulk-load";
+  EXPECT_TRUE(!std::filesystem::exists(staging) ||
+              std::filesystem::is_empty(staging));
+  EXPECT_TRUE(db->BeginLoad("gone", 10, 4).ok());
+}
+
+}  // namespace
+}  // namespace engram::server

@@ -4,10 +4,10 @@
 #include <bit>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
@@ -17,7 +17,8 @@ namespace engram::server {
 namespace {
 
 // SplitMix64's finaliser: spreads dense row ids over all 64 bits. The top
-// bits pick the shard, the low bits index the frequency sketch.
+// bits pick the shard; products of the hash with odd constants pick the set
+// and the sketch block and counters.
 inline uint64_t MixRowId(uint64_t id) {
   id ^= id >> 30;
   id *= 0xbf58476d1ce4e5b9ull;
@@ -25,6 +26,12 @@ inline uint64_t MixRowId(uint64_t id) {
   id *= 0x94d049bb133111ebull;
   id ^= id >> 31;
   return id;
+}
+
+// floor(x * n / 2^64): maps the 64-bit x onto [0, n) without a division, n
+// need not be a power of two (Lemire's fastrange).
+inline uint64_t ScaleTo(uint64_t x, uint64_t n) {
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(x) * n) >> 64);
 }
 
 // Largest shard count the automatic choice uses, and the fewest rows it
@@ -48,26 +55,28 @@ namespace internal {
 // Sizing, measured with Zipf(1.0) lookups interleaved 1:1 with a scan of
 // cold ids (row_cache_test): the scan's one-off ids add noise to every
 // counter they touch, and a short window leaves the rows at the edge of the
-// cache with counts of 0 or 1, no better than a one-off id. 4 x kDepth
-// counters per cached row and a window of 40 accesses per row recover most
-// of the hit rate a scan-free run gets (0.71 vs 0.74, against 0.63 for
-// 1 x kDepth and 10, Caffeine's choice for its own, scan-free workloads);
-// 4-bit counters lose nothing, since only counts near the cache's edge
-// decide admissions.
+// cache with counts of 0 or 1, no better than a one-off id. A window of 40
+// accesses per row, and counters in proportion to the rows, recover most of
+// the hit rate a scan-free run gets: 0.705 with 23.5 counters per row
+// against 0.734 without the scan, 0.688 with 15.5 and 0.712 with 31.5,
+// while the scan-free rate barely moves (0.733-0.735); Caffeine's choice
+// for its own, scan-free workloads (4 counters per row and a window of 10)
+// gave 0.63 in the old design. 4-bit counters lose nothing, since only
+// counts near the cache's edge decide admissions. The shard gives the
+// sketch what its per-entry charge leaves after the set arrays: 11.75
+// bytes (23.5 counters) per row.
 class FrequencySketch {
  public:
   static constexpr int kDepth = 4;
   static constexpr int kMaxCount = 15;
-  static constexpr uint64_t kCountersPerEntry = 4 * kDepth;
   static constexpr uint64_t kSamplePerEntry = 40;
+  static constexpr uint64_t kBlockBytes = 64;
 
-  // Sized for a shard of `entries` rows: the power of two >= 16 * entries
-  // counters (>= 2 blocks), i.e. 8 to 16 bytes per entry.
-  void Init(uint64_t entries) {
-    const uint64_t counters = std::bit_ceil(
-        std::max<uint64_t>(kCountersPerEntry * entries, 2 * kBlockCounters));
-    block_bits_ = std::bit_width(counters / kBlockCounters) - 1;
-    blocks_.assign(counters / kBlockCounters, Block{});
+  // `bytes` rounded down to whole blocks (at least one) for a shard of
+  // `entries` rows. Any block count works: ids are spread over the blocks by
+  // multiplication, not masking.
+  void Init(uint64_t bytes, uint64_t entries) {
+    blocks_.assign(std::max<uint64_t>(1, bytes / kBlockBytes), Block{});
     sample_size_ = kSamplePerEntry * std::max<uint64_t>(entries, 16);
     additions_ = 0;
   }
@@ -106,15 +115,16 @@ class FrequencySketch {
   uint64_t memory_bytes() const { return blocks_.size() * sizeof(Block); }
 
  private:
-  static constexpr int kBlockCounters = 128;  // 64 bytes of nibbles.
+  static constexpr int kBlockCounters = 2 * kBlockBytes;  // 4-bit counters.
   struct alignas(64) Block {
-    uint8_t nibbles[kBlockCounters / 2] = {};
+    uint8_t nibbles[kBlockBytes] = {};
   };
+  static_assert(sizeof(Block) == kBlockBytes);
 
-  // Multiply-shift: the top bits of the product depend on every bit of the
-  // (already mixed) hash, even though the shard choice fixed its top bits.
+  // The top bits of the product depend on every bit of the (already mixed)
+  // hash, even though the shard choice fixed its top bits.
   size_t BlockIndex(uint64_t hash) const {
-    return (hash * 0x9e3779b97f4a7c15ull) >> (64 - block_bits_);
+    return ScaleTo(hash * 0x9e3779b97f4a7c15ull, blocks_.size());
   }
   // Counter `row` of the block's quarter `row`: 5 bits each from a second
   // product.
@@ -135,19 +145,27 @@ class FrequencySketch {
     additions_ /= 2;
   }
 
-  int block_bits_ = 0;
   std::vector<Block> blocks_;
   uint64_t sample_size_ = 0;
   uint64_t additions_ = 0;
 };
 
-// One shard: `capacity_` slots, a hash index id -> slot, CLOCK state and the
-// admission sketch.
+// One shard: its rows in `num_sets_` sets of kWays ways (the last
+// set may have fewer usable ways), CLOCK state per set and the admission
+// sketch. There is no index: a row id hashes to one set, and the set's keys
+// (one 64-byte line) are compared with it.
 //
-// Invariants (under mu_): slots [0, used_) hold rows; index_ maps exactly
-// their ids to them; hand_ < capacity_ once used_ == capacity_.
+// Invariants (under mu_): the row of way w of set s lies at
+// data_ + (s * kWays + w) * row_bytes_ and its id in keys_[s].ids[w];
+// empty ways hold kEmptyKey and, since ways fill in order and are never
+// emptied, form a suffix of each set; no id appears twice; used_ counts the
+// non-empty ways; a set's hand < its usable ways.
 class alignas(64) RowCacheShard {
  public:
+  static constexpr int kWays = RowCache::kWaysPerSet;
+  // Marks an empty way; no row id may equal it (the cache never stores it).
+  static constexpr uint64_t kEmptyKey = RowCache::kUncacheableId;
+
   struct Counts {
     uint64_t hits = 0;
     uint64_t misses = 0;
@@ -156,20 +174,32 @@ class alignas(64) RowCacheShard {
     uint64_t rejections = 0;
   };
 
-  void Init(uint64_t capacity, uint32_t row_bytes, bool admit_by_frequency)
-      ABSL_LOCKS_EXCLUDED(mu_) {
+  // Sizes the shard for `capacity` rows, its keys, CLOCK state and sketch
+  // within `overhead_budget` bytes where that allows (the sketch takes what
+  // the set arrays leave, but at least one block). Called once, before the
+  // cache is shared.
+  void Init(uint64_t capacity, uint32_t row_bytes, bool admit_by_frequency,
+            uint64_t overhead_budget) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    capacity_ = capacity;
     row_bytes_ = row_bytes;
     admit_by_frequency_ = admit_by_frequency;
-    // Enough headroom that erase + insert at full occupancy rehashes in
-    // place instead of growing (absl grows above 25/32 occupancy).
-    index_.reserve(capacity + capacity / 8 + 1);
-    keys_.reset(new uint64_t[capacity]);
-    referenced_.reset(new uint8_t[capacity]);
-    // Uninitialised on purpose: pages are touched as slots fill.
+    num_sets_ = (capacity + kWays - 1) / kWays;
+    last_set_ways_ = static_cast<int>(capacity - (num_sets_ - 1) * kWays);
+    keys_.reset(new SetKeys[num_sets_]);
+    for (uint64_t s = 0; s < num_sets_; ++s) {
+      std::fill(std::begin(keys_[s].ids), std::end(keys_[s].ids), kEmptyKey);
+    }
+    states_.reset(new SetState[num_sets_]());
+    // Uninitialised on purpose: pages are touched as ways fill.
     data_.reset(new char[capacity * row_bytes]);
-    if (admit_by_frequency) sketch_.Init(capacity);
+    const uint64_t set_bytes = num_sets_ * (sizeof(SetKeys) + sizeof(SetState));
+    if (admit_by_frequency) {
+      sketch_.Init(
+          overhead_budget > set_bytes ? overhead_budget - set_bytes : 0,
+          capacity);
+    }
+    overhead_bytes_ =
+        set_bytes + (admit_by_frequency ? sketch_.memory_bytes() : 0);
   }
 
   // Copies out the cached rows among ids[positions], records the misses.
@@ -178,27 +208,30 @@ class alignas(64) RowCacheShard {
               absl::Span<const size_t> positions, char* out,
               std::vector<size_t>* misses, Counts* counts)
       ABSL_LOCKS_EXCLUDED(mu_) {
-    // Each step below is a likely cache miss (index bucket, sketch block,
-    // row slot), so probes run ahead of the copies with prefetches, keeping
-    // several misses in flight instead of paying them in turn.
+    // Each step below is a likely cache miss (set keys, sketch block, row),
+    // so probes run ahead of the copies with prefetches, keeping several
+    // misses in flight instead of paying them in turn. The shard's shape is
+    // fixed, so sets are found before the lock is taken.
     constexpr size_t kAhead = 4;
-    constexpr uint32_t kAbsent = UINT32_MAX;
-    uint32_t slots[RowCache::kRowsPerLockHold];
     const size_t n = positions.size();
+    uint32_t sets[RowCache::kRowsPerLockHold];
+    int8_t ways[RowCache::kRowsPerLockHold];
+    for (size_t j = 0; j < n; ++j) sets[j] = SetOf(hashes[positions[j]]);
     absl::MutexLock lock(&mu_);
     for (size_t j = 0; j < std::min(kAhead, n); ++j) {
-      index_.prefetch(ids[positions[j]]);
+      __builtin_prefetch(&keys_[sets[j]]);
+      if (admit_by_frequency_) sketch_.Prefetch(hashes[positions[j]]);
     }
     for (size_t j = 0; j < n; ++j) {
       if (j + kAhead < n) {
-        index_.prefetch(ids[positions[j + kAhead]]);
-        if (admit_by_frequency_)
+        __builtin_prefetch(&keys_[sets[j + kAhead]]);
+        if (admit_by_frequency_) {
           sketch_.Prefetch(hashes[positions[j + kAhead]]);
+        }
       }
-      auto it = index_.find(ids[positions[j]]);
-      slots[j] = it == index_.end() ? kAbsent : it->second;
-      if (slots[j] != kAbsent) {
-        const char* row = data_.get() + uint64_t{slots[j]} * row_bytes_;
+      ways[j] = FindWay(sets[j], ids[positions[j]]);
+      if (ways[j] >= 0) {
+        const char* row = RowAt(sets[j], ways[j]);
         for (uint32_t line = 0; line < row_bytes_; line += 64) {
           __builtin_prefetch(row + line);
         }
@@ -207,14 +240,17 @@ class alignas(64) RowCacheShard {
     for (size_t j = 0; j < n; ++j) {
       const size_t position = positions[j];
       if (admit_by_frequency_) sketch_.Record(hashes[position]);
-      if (slots[j] == kAbsent) {
+      if (ways[j] < 0) {
         misses->push_back(position);  // Reserved by the caller.
         ++counts->misses;
         continue;
       }
-      referenced_[slots[j]] = 1;
-      std::memcpy(out + position * row_bytes_,
-                  data_.get() + uint64_t{slots[j]} * row_bytes_, row_bytes_);
+      // Test first: most hits find the bit set and leave the line clean.
+      SetState& state = states_[sets[j]];
+      const WayMask bit = WayBit(ways[j]);
+      if ((state.referenced & bit) == 0) state.referenced |= bit;
+      std::memcpy(out + position * row_bytes_, RowAt(sets[j], ways[j]),
+                  row_bytes_);
       ++counts->hits;
     }
   }
@@ -230,9 +266,9 @@ class alignas(64) RowCacheShard {
     }
   }
 
-  bool Contains(uint64_t id) const ABSL_LOCKS_EXCLUDED(mu_) {
+  bool Contains(uint64_t id, uint64_t hash) const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    return index_.contains(id);
+    return FindWay(SetOf(hash), id) >= 0;
   }
 
   uint64_t entries() const ABSL_LOCKS_EXCLUDED(mu_) {
@@ -240,62 +276,102 @@ class alignas(64) RowCacheShard {
     return used_;
   }
 
-  // Memory held besides the rows (flat_hash_map: one control byte and one
-  // slot per bucket).
-  uint64_t overhead_bytes() const ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    return index_.capacity() * (sizeof(decltype(index_)::value_type) + 1) +
-           capacity_ * (sizeof(uint64_t) + sizeof(uint8_t)) +
-           sketch_.memory_bytes();
-  }
+  // Memory held besides the rows: set keys, CLOCK state and the sketch.
+  uint64_t overhead_bytes() const { return overhead_bytes_; }
 
  private:
+  // One set's ids: with 8 ways, exactly one cache line.
+  struct alignas(64) SetKeys {
+    uint64_t ids[kWays];
+  };
+  using WayMask = std::conditional_t<kWays <= 8, uint8_t, uint16_t>;
+  // A set's CLOCK: a reference bit per way and the hand.
+  struct SetState {
+    WayMask referenced = 0;
+    uint8_t hand = 0;
+  };
+  static_assert(kWays <= 16 && std::has_single_bit(unsigned{kWays}));
+
+  static WayMask WayBit(int way) { return static_cast<WayMask>(1u << way); }
+
+  // A product with another constant than the sketch's, so that the rows of a
+  // set do not all share sketch blocks.
+  uint32_t SetOf(uint64_t hash) const {
+    return static_cast<uint32_t>(
+        ScaleTo(hash * 0xd6e8feb86659fd93ull, num_sets_));
+  }
+  int UsableWays(uint64_t set) const {
+    return set + 1 == num_sets_ ? last_set_ways_ : kWays;
+  }
+  char* RowAt(uint64_t set, int way) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return data_.get() + (set * kWays + way) * row_bytes_;
+  }
+
+  // The way of `set` holding `id`, or -1. Compares all kWays keys without
+  // branching on each (unused ways of a short last set stay empty).
+  int FindWay(uint32_t set, uint64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    if (id == kEmptyKey) return -1;
+    const uint64_t* keys = keys_[set].ids;
+    unsigned match = 0;
+    for (int w = 0; w < kWays; ++w) match |= unsigned{keys[w] == id} << w;
+    return match == 0 ? -1 : std::countr_zero(match);
+  }
+
   void InsertLocked(uint64_t id, uint64_t hash, const char* row, Counts* counts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (index_.contains(id)) return;  // Another batch got here first.
-    uint32_t slot;
-    if (used_ < capacity_) {
-      slot = static_cast<uint32_t>(used_++);
-    } else {
-      // CLOCK: give referenced slots a second chance. Ends within one turn,
-      // having cleared every bit on the way.
-      while (referenced_[hand_]) {
-        referenced_[hand_] = 0;
-        hand_ = NextSlot(hand_);
+    if (id == kEmptyKey) return;  // Cannot be told from an empty way.
+    const uint32_t set = SetOf(hash);
+    uint64_t* keys = keys_[set].ids;
+    const int usable = UsableWays(set);
+    int way = -1;
+    for (int w = 0; w < usable; ++w) {
+      // Already cached: offered twice, or another batch got here first.
+      if (keys[w] == id) return;
+      if (keys[w] == kEmptyKey) {
+        way = w;  // Empty ways are a suffix: no id lies beyond.
+        break;
       }
-      const uint64_t victim = keys_[hand_];
+    }
+    SetState& state = states_[set];
+    if (way >= 0) {
+      ++used_;
+    } else {
+      // CLOCK within the set: referenced ways lose their bit and are
+      // passed over; ends within one turn.
+      way = state.hand;
+      while (state.referenced & WayBit(way)) {
+        state.referenced &= ~WayBit(way);
+        way = way + 1 == usable ? 0 : way + 1;
+      }
+      state.hand = static_cast<uint8_t>(way);
       if (admit_by_frequency_ &&
-          sketch_.Estimate(hash) <= sketch_.Estimate(MixRowId(victim))) {
+          sketch_.Estimate(hash) <= sketch_.Estimate(MixRowId(keys[way]))) {
         ++counts->rejections;
         return;
       }
-      index_.erase(victim);
-      slot = static_cast<uint32_t>(hand_);
-      hand_ = NextSlot(hand_);
+      state.hand = static_cast<uint8_t>(way + 1 == usable ? 0 : way + 1);
       ++counts->evictions;
     }
-    keys_[slot] = id;
+    keys[way] = id;
     // A new row must be hit within one turn of the hand to stay.
-    referenced_[slot] = 0;
-    std::memcpy(data_.get() + uint64_t{slot} * row_bytes_, row, row_bytes_);
-    index_.emplace(id, slot);
+    state.referenced &= ~WayBit(way);
+    std::memcpy(RowAt(set, way), row, row_bytes_);
     ++counts->insertions;
   }
 
-  uint64_t NextSlot(uint64_t slot) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return slot + 1 == capacity_ ? 0 : slot + 1;
-  }
-
   mutable absl::Mutex mu_;
-  uint64_t capacity_ ABSL_GUARDED_BY(mu_) = 0;
-  uint32_t row_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  bool admit_by_frequency_ ABSL_GUARDED_BY(mu_) = false;
-  uint64_t used_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t hand_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<uint64_t, uint32_t> index_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<uint64_t[]> keys_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<uint8_t[]> referenced_ ABSL_GUARDED_BY(mu_);
+  // The shape: written by Init before the cache is shared, then read-only,
+  // so read without the lock.
+  uint32_t row_bytes_ = 0;
+  bool admit_by_frequency_ = false;
+  uint64_t num_sets_ = 0;
+  int last_set_ways_ = 0;
+  uint64_t overhead_bytes_ = 0;
+  std::unique_ptr<SetKeys[]> keys_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<SetState[]> states_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<char[]> data_ ABSL_GUARDED_BY(mu_);
+
+  uint64_t used_ ABSL_GUARDED_BY(mu_) = 0;
   FrequencySketch sketch_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -330,6 +406,7 @@ absl::StatusOr<std::unique_ptr<RowCache>> RowCache::Create(
         options.row_bytes, " bytes (+", kEntryOverheadBytes,
         " overhead) per shard across ", uint64_t{1} << shard_bits, " shards"));
   }
+  // Set indexes are 32-bit.
   if (per_shard > UINT32_MAX) {
     return absl::InvalidArgumentError(
         absl::StrCat("row cache shards of ", per_shard,
@@ -349,7 +426,8 @@ RowCache::RowCache(const Options& options, int shard_bits,
       shards_(new RowCacheShard[size_t{1} << shard_bits]) {
   for (size_t s = 0; s < (size_t{1} << shard_bits_); ++s) {
     shards_[s].Init(entries_per_shard, row_bytes_,
-                    admission_ == Admission::kFrequency);
+                    admission_ == Admission::kFrequency,
+                    entries_per_shard * kEntryOverheadBytes);
   }
 }
 
@@ -427,7 +505,8 @@ void RowCache::Insert(uint64_t id, const char* row) {
 }
 
 bool RowCache::Contains(uint64_t id) const {
-  return ShardFor(MixRowId(id)).Contains(id);
+  const uint64_t hash = MixRowId(id);
+  return ShardFor(hash).Contains(id, hash);
 }
 
 RowCacheStats RowCache::Stats() const {
@@ -466,6 +545,16 @@ absl::StatusOr<std::unique_ptr<CachedRowStore>> CachedRowStore::Create(
 }
 
 absl::Status CachedRowStore::Gather(const PackedRowIds& ids, char* out) const {
+  return GatherRows(ids, out, nullptr);
+}
+
+absl::Status CachedRowStore::GatherSparse(const PackedRowIds& ids, char* out,
+                                          MissingRows& missing) const {
+  return GatherRows(ids, out, &missing);
+}
+
+absl::Status CachedRowStore::GatherRows(const PackedRowIds& ids, char* out,
+                                        MissingRows* missing) const {
   std::vector<size_t> misses;
   cache_->Lookup(ids, out, &misses);
   if (misses.empty()) return absl::OkStatus();
@@ -479,12 +568,30 @@ absl::Status CachedRowStore::Gather(const PackedRowIds& ids, char* out) const {
   const PackedRowIds miss_view(miss_ids);
   // Uninitialised on purpose: Gather overwrites all of it.
   std::unique_ptr<char[]> rows(new char[misses.size() * row_bytes]);
-  ENGRAM_RETURN_IF_ERROR(backing_->Gather(miss_view, rows.get()));
+  MissingRows absent(misses.size());
+  ENGRAM_RETURN_IF_ERROR(backing_->GatherSparse(miss_view, rows.get(), absent));
   for (size_t j = 0; j < misses.size(); ++j) {
     std::memcpy(out + misses[j] * row_bytes, rows.get() + j * row_bytes,
                 row_bytes);
   }
-  cache_->Insert(miss_view, rows.get());
+  // A repeated id misses at each position and is offered each time; the
+  // cache keeps the first.
+  if (!absent.any()) {
+    cache_->Insert(miss_view, rows.get());
+    return absl::OkStatus();
+  }
+  // Only rows that exist are cached, so a later hit is never a missing row.
+  std::string present_ids;
+  std::string present_rows;
+  for (size_t j = 0; j < misses.size(); ++j) {
+    if (absent.Get(j)) {
+      if (missing != nullptr) missing->Set(misses[j]);
+      continue;
+    }
+    present_ids.append(miss_ids, j * kPackedRowIdBytes, kPackedRowIdBytes);
+    present_rows.append(rows.get() + j * row_bytes, row_bytes);
+  }
+  cache_->Insert(PackedRowIds(present_ids), present_rows.data());
   return absl::OkStatus();
 }
 
@@ -495,6 +602,9 @@ RowStoreStats CachedRowStore::Stats() const {
   stats.cache_misses = cache.misses;
   stats.cache_bytes_used = cache.bytes_used;
   stats.cache_capacity_bytes = cache.capacity_bytes;
+  // Cached rows are held in RAM on top of whatever the backing store holds.
+  stats.rows_in_ram += cache.entries;
+  stats.bytes_in_ram += cache.entries * backing_->row_bytes();
   return stats;
 }
 

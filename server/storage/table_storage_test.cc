@@ -72,20 +72,60 @@ TEST(TableStorageTest, SsdRowsWithoutAManifestAreDroppedAtLoad) {
   EXPECT_TRUE(storage->StoreTable(Info("t", "ssd"), rows.data(), {}).ok());
 }
 
-TEST(TableStorageTest, AutoPlacementFollowsTheRamBudget) {
+TEST(TableStorageTest, RamBudgetCoversTablesAndCaches) {
   testing::TempDir dir;
-  auto limited = *TableStorage::Create(
-      {.data_dir = dir.path() + "/a", .ram_budget_bytes = 1000});
-  EXPECT_EQ(*limited->ChoosePlacement("auto", 600, 300), "ram");
-  EXPECT_EQ(*limited->ChoosePlacement("auto", 800, 300), "ssd");
-  EXPECT_EQ(*limited->ChoosePlacement("auto", 1, 2000), "ssd");
-  EXPECT_EQ(*limited->ChoosePlacement("ram", 5000, 0), "ram");
-  EXPECT_EQ(*limited->ChoosePlacement("", 5000, 0), "ram");
-  EXPECT_EQ(*limited->ChoosePlacement("ssd", 1, 0), "ssd");
-  EXPECT_EQ(limited->ChoosePlacement("disk", 1, 0).status().code(),
+  // 100 B of block cache, then 1000 B for RAM tables and caches.
+  auto storage = *TableStorage::Create({.data_dir = dir.path(),
+                                        .ram_budget_bytes = 1100,
+                                        .row_cache_bytes = 1 << 20,
+                                        .block_cache_bytes = 100});
+  EXPECT_EQ(storage->ram_use().charged_bytes, 100);
+  const std::string rows(600, 'r');
+  auto info = [](const std::string& name, const std::string& placement,
+                 uint64_t rows) {
+    v1::TableInfo table = Info(name, placement);
+    table.set_rows(rows);
+    return table;
+  };
+  // auto: 600 B fit in RAM, the next 600 B do not.
+  absl::StatusOr<StoredTable> first =
+      storage->StoreTable(info("first", "auto", 150), rows.data(), {});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->info.placement(), "ram");
+  EXPECT_EQ(storage->ram_use().charged_bytes, 700);
+  absl::Status explicit_ram =
+      storage->StoreTable(info("ram", "ram", 150), rows.data(), {}).status();
+  EXPECT_EQ(explicit_ram.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(explicit_ram.message(), ::testing::HasSubstr("--ram-budget"));
+  EXPECT_EQ(storage->ram_use().charged_bytes, 700);  // Given back.
+  // The ssd table's cache gets the 400 B left, not the 1 MiB asked for.
+  absl::StatusOr<StoredTable> second =
+      storage->StoreTable(info("second", "auto", 150), rows.data(), {});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->info.placement(), "ssd");
+  EXPECT_EQ(second->store->Stats().cache_capacity_bytes, 400);
+  EXPECT_EQ(storage->ram_use().charged_bytes, 1100);
+  EXPECT_EQ(Gather(*second->store, {149, 0}), "rrrrrrrr");
+
+  EXPECT_EQ(storage->StoreTable(info("where", "moon", 1), rows.data(), {})
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
-  auto unlimited = *TableStorage::Create({.data_dir = dir.path() + "/b"});
-  EXPECT_EQ(*unlimited->ChoosePlacement("auto", uint64_t{1} << 50, 0), "ram");
+  EXPECT_EQ(TableStorage::Create({.data_dir = dir.path() + "/b",
+                                  .ram_budget_bytes = 10,
+                                  .block_cache_bytes = 100})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TableStorageTest, UnlimitedAutoPlacementIsRam) {
+  testing::TempDir dir;
+  auto storage = *TableStorage::Create({.data_dir = dir.path()});
+  absl::StatusOr<StoredTable> stored =
+      storage->StoreTable(Info("t", "auto"), "aaaabbbbcccc", {});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->info.placement(), "ram");
 }
 
 }  // namespace

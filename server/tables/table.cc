@@ -41,7 +41,8 @@ absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
       new Table(std::move(info), std::move(store), std::move(hash_spec)));
 }
 
-absl::Status Table::Lookup(const PackedRowIds& ids, char* out) const {
+absl::Status Table::Lookup(const PackedRowIds& ids, char* out,
+                           MissingRows* missing) const {
   const uint64_t rows = info_.rows();
   // A branch-free max keeps the common all-valid case one tight pass.
   uint64_t max_id = 0;
@@ -54,6 +55,9 @@ absl::Status Table::Lookup(const PackedRowIds& ids, char* out) const {
             " is out of range for table '", name(), "' with ", rows, " rows"));
       }
     }
+  }
+  if (missing != nullptr && reports_missing()) {
+    return store_->GatherSparse(ids, out, *missing);
   }
   return store_->Gather(ids, out);
 }

@@ -41,10 +41,18 @@ class Table {
     return hash_spec_ ? &*hash_spec_ : nullptr;
   }
 
+  // Whether lookups report the rows this (sparse) table lacks.
+  bool reports_missing() const {
+    return info_.missing_rows() == v1::MISSING_ROW_POLICY_REPORT;
+  }
+
   // Checks that every id is < rows() and gathers the rows into `out`, which
-  // must hold ids.size() * row_bytes() bytes. InvalidArgument naming the
+  // must hold ids.size() * row_bytes() bytes. Rows a sparse table lacks are
+  // zeros; when reports_missing() and `missing` is not null (sized for
+  // ids.size()), their positions are set in it. InvalidArgument naming the
   // first bad position and value; the tier's errors otherwise. Thread-safe.
-  absl::Status Lookup(const PackedRowIds& ids, char* out) const;
+  absl::Status Lookup(const PackedRowIds& ids, char* out,
+                      MissingRows* missing) const;
 
  private:
   Table(v1::TableInfo info, std::shared_ptr<const RowStore> store,

@@ -29,7 +29,7 @@ TEST(TableTest, LooksUpValidIds) {
   std::string packed;
   AppendPackedRowIds({9, 0, 3}, &packed);
   std::string out(12, '\0');
-  ASSERT_TRUE(table->Lookup(PackedRowIds(packed), out.data()).ok());
+  ASSERT_TRUE(table->Lookup(PackedRowIds(packed), out.data(), nullptr).ok());
   EXPECT_EQ(
       out, std::string("\x09\x09\x09\x09\x00\x00\x00\x00\x03\x03\x03\x03", 12));
 }
@@ -39,7 +39,8 @@ TEST(TableTest, NamesTheFirstOutOfRangeId) {
   std::string packed;
   AppendPackedRowIds({1, 2, 10, 11, ~uint64_t{0}}, &packed);
   std::string out(20, '\0');
-  const absl::Status status = table->Lookup(PackedRowIds(packed), out.data());
+  const absl::Status status =
+      table->Lookup(PackedRowIds(packed), out.data(), nullptr);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("row id 10 at position 2"));
   EXPECT_THAT(status.message(), HasSubstr("10 rows"));
@@ -50,9 +51,9 @@ TEST(TableTest, EmptyTableRejectsEveryId) {
   std::string packed;
   AppendPackedRowIds({0}, &packed);
   std::string out(4, '\0');
-  EXPECT_EQ(table->Lookup(PackedRowIds(packed), out.data()).code(),
+  EXPECT_EQ(table->Lookup(PackedRowIds(packed), out.data(), nullptr).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(table->Lookup(PackedRowIds(""), out.data()).ok());
+  EXPECT_TRUE(table->Lookup(PackedRowIds(""), out.data(), nullptr).ok());
 }
 
 }  // namespace

@@ -1,0 +1,416 @@
+#include "common/table_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace engram {
+namespace {
+
+struct DtypeDefault {
+  const char* descr;
+  ElementType type;
+};
+
+constexpr DtypeDefault kDtypeDefaults[] = {
+    {"<f4", ElementType::kF32},    {"<f2", ElementType::kF16},
+    {"<u2", ElementType::kBf16},   {"|i1", ElementType::kOpaque},
+    {"|u1", ElementType::kOpaque},
+};
+
+// Element size of a numpy dtype string such as "<f4" or "|u1"; 0 if it is
+// not little-endian or byte-sized.
+uint32_t LittleEndianItemSize(const std::string& descr) {
+  uint32_t size = 0;
+  if (descr.size() < 3 || (descr[0] != '<' && descr[0] != '|') ||
+      !absl::SimpleAtoi(descr.substr(2), &size)) {
+    return 0;
+  }
+  return size;
+}
+
+// The little-endian u64 at the start of a .safetensors file: its header's
+// length. REQUIRES: bytes.size() >= 8.
+uint64_t SafetensorsHeaderSize(absl::string_view bytes) {
+  uint64_t size = 0;
+  for (int i = 7; i >= 0; --i) {
+    size = (size << 8) | static_cast<uint8_t>(bytes[i]);
+  }
+  return size;
+}
+
+// The table type of a file's elements: the override if given (it must
+// match the element size unless opaque), else the file type's default.
+absl::StatusOr<ElementType> ResolveElementType(
+    absl::string_view file_dtype, uint32_t item_size,
+    std::optional<ElementType> file_default,
+    std::optional<ElementType> dtype_override) {
+  std::optional<ElementType> type =
+      dtype_override.has_value() ? dtype_override : file_default;
+  if (!type.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dtype '", file_dtype,
+        "' has no table type; use f32, f16, bf16, fp8 or byte arrays, or "
+        "--dtype opaque for raw bytes"));
+  }
+  if (*type != ElementType::kOpaque && ElementBytes(*type) != item_size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--dtype ", ElementTypeName(*type), " has ", ElementBytes(*type),
+        "-byte elements but the file's dtype '", file_dtype, "' has ",
+        item_size));
+  }
+  return *type;
+}
+
+// Fills the row shape of `layout` for rows of `cols` elements.
+absl::Status SetRowShape(uint64_t cols, uint32_t item_size, ElementType type,
+                         NpyTableLayout& layout) {
+  const uint64_t row_bytes = cols * item_size;
+  if (row_bytes == 0 || row_bytes > UINT32_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("rows of ", row_bytes, " bytes cannot form a table"));
+  }
+  layout.row_bytes = static_cast<uint32_t>(row_bytes);
+  layout.element_type = type;
+  layout.dims.clear();
+  if (type != ElementType::kOpaque) layout.dims = {static_cast<uint32_t>(cols)};
+  return absl::OkStatus();
+}
+
+struct SafetensorsDtype {
+  const char* name;
+  uint32_t item_size;
+  std::optional<ElementType> type;
+};
+
+constexpr SafetensorsDtype kSafetensorsDtypes[] = {
+    {"F32", 4, ElementType::kF32},
+    {"F16", 2, ElementType::kF16},
+    {"BF16", 2, ElementType::kBf16},
+    {"F8_E4M3", 1, ElementType::kFp8E4m3},
+    {"F8_E5M2", 1, ElementType::kFp8E5m2},
+    {"U8", 1, ElementType::kOpaque},
+    {"I8", 1, ElementType::kOpaque},
+    {"F64", 8, std::nullopt},
+    {"I64", 8, std::nullopt},
+    {"U64", 8, std::nullopt},
+    {"I32", 4, std::nullopt},
+    {"U32", 4, std::nullopt},
+    {"I16", 2, std::nullopt},
+    {"U16", 2, std::nullopt},
+    {"BOOL", 1, std::nullopt},
+};
+
+}  // namespace
+
+absl::StatusOr<NpyTableLayout> LayoutFromNpy(
+    const internal::NpyHeader& header, uint64_t file_size,
+    std::optional<ElementType> dtype_override) {
+  if (header.shape.size() != 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the array has ", header.shape.size(),
+        " dimensions; a table needs a 2-D array (rows, values per row)"));
+  }
+  if (header.fortran_order && header.shape[0] > 1 && header.shape[1] > 1) {
+    return absl::InvalidArgumentError(
+        "the array is Fortran-ordered; save it with np.ascontiguousarray");
+  }
+  const uint32_t item_size = LittleEndianItemSize(header.descr);
+  if (item_size == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dtype '", header.descr, "' is not little-endian; byte-swap it first"));
+  }
+  std::optional<ElementType> file_default;
+  for (const DtypeDefault& entry : kDtypeDefaults) {
+    if (header.descr == entry.descr) file_default = entry.type;
+  }
+  ENGRAM_ASSIGN_OR_RETURN(const ElementType type,
+                          ResolveElementType(header.descr, item_size,
+                                             file_default, dtype_override));
+  NpyTableLayout layout;
+  layout.rows = header.shape[0];
+  ENGRAM_RETURN_IF_ERROR(SetRowShape(header.shape[1], item_size, type, layout));
+  layout.data_offset = header.data_offset;
+  const uint64_t expected = header.data_offset + layout.rows * layout.row_bytes;
+  if (file_size != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the file holds ", file_size, " bytes but its header describes ",
+        expected, file_size < expected ? " (truncated)" : " (trailing bytes)"));
+  }
+  return layout;
+}
+
+absl::StatusOr<ImportSource> SourceFromSafetensors(
+    absl::string_view file_prefix, uint64_t file_size,
+    const std::vector<std::string>& tensors,
+    std::optional<ElementType> dtype_override) {
+  const uint64_t header_size =
+      file_prefix.size() >= 8 ? SafetensorsHeaderSize(file_prefix) : 0;
+  if (file_prefix.size() < 8 || header_size > file_prefix.size() - 8) {
+    return absl::InvalidArgumentError("truncated safetensors header");
+  }
+  google::protobuf::Struct header;
+  if (!google::protobuf::util::JsonStringToMessage(
+           std::string(file_prefix.substr(8, header_size)), &header)
+           .ok()) {
+    return absl::InvalidArgumentError("safetensors header is not valid JSON");
+  }
+  if (tensors.empty()) {
+    return absl::InvalidArgumentError(
+        "name the tensor(s) to import with --tensor");
+  }
+  const uint64_t data_begin = 8 + header_size;
+  ImportSource source;
+  std::string first_dtype;
+  uint64_t cols = 0;
+  for (const std::string& name : tensors) {
+    const auto it = header.fields().find(name);
+    if (it == header.fields().end() || name == "__metadata__") {
+      std::vector<std::string> names;
+      for (const auto& [key, value] : header.fields()) {
+        if (key != "__metadata__") names.push_back(key);
+      }
+      std::sort(names.begin(), names.end());
+      return absl::InvalidArgumentError(absl::StrCat(
+          "no tensor '", name, "'; the file has ", absl::StrJoin(names, ", ")));
+    }
+    const auto& fields = it->second.struct_value().fields();
+    const auto dtype_it = fields.find("dtype");
+    const auto shape_it = fields.find("shape");
+    const auto offsets_it = fields.find("data_offsets");
+    if (dtype_it == fields.end() || shape_it == fields.end() ||
+        offsets_it == fields.end() ||
+        offsets_it->second.list_value().values_size() != 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", name, "' lacks dtype, shape or data_offsets"));
+    }
+    const std::string& dtype = dtype_it->second.string_value();
+    const auto& shape = shape_it->second.list_value().values();
+    if (shape.size() != 2) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", name, "' has ", shape.size(),
+          " dimensions; a table needs 2-D tensors (rows, values per row)"));
+    }
+    const auto dtype_entry = std::find_if(
+        std::begin(kSafetensorsDtypes), std::end(kSafetensorsDtypes),
+        [&](const SafetensorsDtype& entry) { return dtype == entry.name; });
+    if (dtype_entry == std::end(kSafetensorsDtypes)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", name, "' has unknown dtype '", dtype, "'"));
+    }
+    const uint64_t rows = static_cast<uint64_t>(shape[0].number_value());
+    const uint64_t tensor_cols = static_cast<uint64_t>(shape[1].number_value());
+    if (first_dtype.empty()) {
+      first_dtype = dtype;
+      cols = tensor_cols;
+      ENGRAM_ASSIGN_OR_RETURN(
+          const ElementType type,
+          ResolveElementType(dtype, dtype_entry->item_size, dtype_entry->type,
+                             dtype_override));
+      ENGRAM_RETURN_IF_ERROR(
+          SetRowShape(cols, dtype_entry->item_size, type, source.layout));
+    } else if (dtype != first_dtype || tensor_cols != cols) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", name, "' is ", dtype, " x ", tensor_cols,
+          " per row but the first tensor is ", first_dtype, " x ", cols));
+    }
+    const auto& offsets = offsets_it->second.list_value().values();
+    const uint64_t begin = static_cast<uint64_t>(offsets[0].number_value());
+    const uint64_t end = static_cast<uint64_t>(offsets[1].number_value());
+    const uint64_t bytes = rows * source.layout.row_bytes;
+    if (end < begin || end - begin != bytes || data_begin + end > file_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", name, "' has data_offsets [", begin, ", ", end,
+          "] that do not hold its ", bytes, " bytes within the file"));
+    }
+    source.segments.emplace_back(data_begin + begin, bytes);
+    source.layout.rows += rows;
+  }
+  return source;
+}
+
+namespace {
+
+// The layout of the file at `data` (`size` bytes) named `path`.
+absl::StatusOr<ImportSource> ParseSource(const std::string& path,
+                                         absl::string_view data,
+                                         const TableFile::Options& options) {
+  std::optional<ElementType> dtype_override;
+  if (!options.dtype.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(dtype_override, ParseElementType(options.dtype));
+  }
+  if (absl::EndsWith(path, ".safetensors")) {
+    return SourceFromSafetensors(data, data.size(), options.tensors,
+                                 dtype_override);
+  }
+  ImportSource source;
+  if (!absl::EndsWith(path, ".npy")) {
+    if (options.row_bytes == 0) {
+      return absl::InvalidArgumentError(
+          "a raw file (neither .npy nor .safetensors) needs --row-bytes");
+    }
+    if (data.size() % options.row_bytes != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the file holds ", data.size(), " bytes, not a whole number of ",
+          options.row_bytes, "-byte rows"));
+    }
+    const ElementType type = dtype_override.value_or(ElementType::kOpaque);
+    const uint32_t item_size =
+        type == ElementType::kOpaque ? 1 : ElementBytes(type);
+    if (options.row_bytes % item_size != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("rows of ", options.row_bytes,
+                       " bytes are no whole "
+                       "number of ",
+                       ElementTypeName(type), " elements"));
+    }
+    source.layout.rows = data.size() / options.row_bytes;
+    ENGRAM_RETURN_IF_ERROR(SetRowShape(options.row_bytes / item_size, item_size,
+                                       type, source.layout));
+    source.segments.emplace_back(0, data.size());
+    return source;
+  }
+  ENGRAM_ASSIGN_OR_RETURN(
+      internal::NpyHeader header,
+      internal::ParseNpyHeader(std::string_view(data.data(), data.size())));
+  ENGRAM_ASSIGN_OR_RETURN(NpyTableLayout layout,
+                          LayoutFromNpy(header, data.size(), dtype_override));
+  source.segments.emplace_back(layout.data_offset,
+                               layout.rows * layout.row_bytes);
+  source.layout = std::move(layout);
+  return source;
+}
+
+// Maps `path` read-only; sets *size.
+absl::StatusOr<const char*> MapReadOnly(const std::string& path,
+                                        uint64_t* size) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a regular file"));
+  }
+  *size = st.st_size;
+  if (*size == 0) {
+    close(fd);
+    return static_cast<const char*>(nullptr);
+  }
+  void* mapped = mmap(nullptr, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int error = errno;
+  close(fd);
+  if (mapped == MAP_FAILED) {
+    return absl::InternalError(
+        absl::StrCat("cannot map ", path, ": ", std::strerror(error)));
+  }
+  madvise(mapped, *size, MADV_SEQUENTIAL);
+  return static_cast<const char*>(mapped);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TableFile>> TableFile::Open(
+    const std::string& path, const Options& options) {
+  uint64_t size = 0;
+  ENGRAM_ASSIGN_OR_RETURN(const char* data, MapReadOnly(path, &size));
+  absl::StatusOr<ImportSource> source =
+      ParseSource(path, absl::string_view(data, size), options);
+  if (!source.ok()) {
+    if (data != nullptr) munmap(const_cast<char*>(data), size);
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", source.status().message()));
+  }
+  return std::unique_ptr<TableFile>(
+      new TableFile(data, size, *std::move(source)));
+}
+
+TableFile::~TableFile() {
+  if (data_ != nullptr) munmap(const_cast<char*>(data_), size_);
+}
+
+absl::string_view TableFile::Row(uint64_t row) const {
+  uint64_t offset = row * row_bytes();
+  for (const auto& [begin, length] : source_.segments) {
+    if (offset < length)
+      return absl::string_view(data_ + begin + offset, row_bytes());
+    offset -= length;
+  }
+  return {};
+}
+
+absl::Status TableFile::ForEachChunk(
+    uint64_t max_bytes,
+    absl::FunctionRef<absl::Status(absl::string_view)> fn) const {
+  const uint64_t chunk =
+      std::max<uint64_t>(1, max_bytes / row_bytes()) * row_bytes();
+  for (const auto& [begin, length] : source_.segments) {
+    for (uint64_t done = 0; done < length; done += chunk) {
+      ENGRAM_RETURN_IF_ERROR(fn(absl::string_view(
+          data_ + begin + done, std::min(chunk, length - done))));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<uint64_t>> ReadRowIdsNpy(const std::string& path) {
+  uint64_t size = 0;
+  ENGRAM_ASSIGN_OR_RETURN(const char* data, MapReadOnly(path, &size));
+  const absl::string_view bytes(data, size);
+  auto unmap = [&] {
+    if (data != nullptr) munmap(const_cast<char*>(data), size);
+  };
+  absl::StatusOr<internal::NpyHeader> header =
+      internal::ParseNpyHeader(std::string_view(bytes.data(), bytes.size()));
+  absl::Status problem;
+  if (!header.ok()) {
+    problem = header.status();
+  } else if (header->descr != "<i8" && header->descr != "<u8") {
+    problem = absl::InvalidArgumentError(
+        absl::StrCat("row ids must be int64 or uint64 ('<i8' or '<u8'), not '",
+                     header->descr, "'"));
+  } else if (!(header->shape.size() == 1 ||
+               (header->shape.size() == 2 && header->shape[1] == 1))) {
+    problem = absl::InvalidArgumentError("row ids must be a 1-D array");
+  } else if (size != header->data_offset + header->shape[0] * 8) {
+    problem = absl::InvalidArgumentError(absl::StrCat(
+        "the file holds ", size, " bytes but its header describes ",
+        header->data_offset + header->shape[0] * 8));
+  }
+  if (!problem.ok()) {
+    unmap();
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", problem.message()));
+  }
+  std::vector<uint64_t> ids(header->shape[0]);
+  std::memcpy(ids.data(), data + header->data_offset, ids.size() * 8);
+  unmap();
+  if (header->descr == "<i8") {
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (static_cast<int64_t>(ids[i]) < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ": row id at position ", i, " is negative (",
+                         static_cast<int64_t>(ids[i]), ")"));
+      }
+    }
+  }
+  return ids;
+}
+
+}  // namespace engram
