@@ -71,7 +71,6 @@ if [[ -z $REDIS_SERVER || -z $MEMCACHED ]]; then
        "(apt-get install redis-server memcached)" >&2
   exit 1
 fi
-PYTHON=$(command -v python3)
 case "$MALLOC" in
   glibc) MALLOC_ENV=() ;;
   tuned)
@@ -90,91 +89,18 @@ case "$MALLOC" in
     exit 2 ;;
 esac
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/compare_baselines.XXXXXX")
-PIDS=()
-CHILD=
-
-cleanup() {
-  local status=$?
-  if [[ -n $CHILD ]]; then kill -TERM "$CHILD" 2>/dev/null || true; fi
-  for pid in "${PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null || true
-  done
-  # engram-server drains for up to its grace period; bound the wait anyway.
-  for pid in "${PIDS[@]}"; do
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "compare_baselines: $*" >&2; }
-
-# supervise COMMAND...: runs COMMAND in the background and waits for it, so
-# that a signal to this script is handled at once, not after the command.
-supervise() {
-  "$@" &
-  CHILD=$!
-  wait "$CHILD"
-  CHILD=
-}
-
-free_port() {
-  "$PYTHON" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
-# wait_for SECONDS PID DESCRIPTION COMMAND...: retries COMMAND until it
-# succeeds, the process PID dies, or SECONDS pass.
-wait_for() {
-  local seconds=$1 pid=$2 what=$3
-  shift 3
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      log "$what exited while starting"
-      return 1
-    fi
-    if ((SECONDS >= deadline)); then
-      log "$what not ready after ${seconds}s"
-      return 1
-    fi
-    sleep 0.2
-  done
-}
-
-port_open() {
-  "$PYTHON" -c 'import socket, sys
-socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1"
-}
+BENCH_NAME=compare_baselines
+source "$(dirname "$0")/bench_lib.sh"
 
 # --- engram-server --------------------------------------------------------
-mkdir -p "$WORK/engram"
 log "starting engram-server (demo table $TABLE; building it takes a while)"
-env "${MALLOC_ENV[@]}" "$SERVER" --listen 127.0.0.1:0 \
-    --port-file "$WORK/engram.port" --data-dir "$WORK/engram" \
+ENGRAM_SERVER_ENV=("${MALLOC_ENV[@]}")
+start_engram_server "$SERVER" "$WORK/engram" \
     --demo --demo-layer-ids 1 \
-    --demo-vocab-sizes 262144,262144 --demo-heads 2 \
-    >"$WORK/engram-server.log" 2>&1 &
-PIDS+=($!)
-ENGRAM_PID=$!
-if ! wait_for 300 "$ENGRAM_PID" engram-server test -s "$WORK/engram.port"; then
-  tail -20 "$WORK/engram-server.log" >&2
-  exit 1
-fi
-ENGRAM_ADDR=127.0.0.1:$(cat "$WORK/engram.port")
+    --demo-vocab-sizes 262144,262144 --demo-heads 2
 if ! wait_for 60 "$ENGRAM_PID" engram-server \
     "$ENGRAMCTL" --server "$ENGRAM_ADDR" tables --json; then
-  tail -20 "$WORK/engram-server.log" >&2
+  tail -20 "$WORK/engram.log" >&2
   exit 1
 fi
 "$ENGRAMCTL" --server "$ENGRAM_ADDR" tables --json >"$WORK/tables.json"

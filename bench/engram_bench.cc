@@ -41,6 +41,9 @@ ABSL_FLAG(int, concurrency, 4, "Lookups in flight (one per worker thread).");
 ABSL_FLAG(double, seconds, 10, "Measured duration.");
 ABSL_FLAG(double, warmup, 1, "Unmeasured warm-up before it.");
 ABSL_FLAG(double, zipf, 0, "Zipf exponent of the row ids; 0 = uniform.");
+ABSL_FLAG(uint64_t, seed, 1,
+          "Seed of the row id streams (worker w uses seed + w); runs that "
+          "must not replay each other's ids need different seeds.");
 ABSL_FLAG(bool, json, false, "Print one JSON object.");
 
 namespace engram::bench {
@@ -128,6 +131,7 @@ absl::Status Run() {
   config.seconds = absl::GetFlag(FLAGS_seconds);
   config.warmup_seconds = absl::GetFlag(FLAGS_warmup);
   config.zipf_s = absl::GetFlag(FLAGS_zipf);
+  config.seed = absl::GetFlag(FLAGS_seed);
   ENGRAM_ASSIGN_OR_RETURN(LoadReport report,
                           RunLoad(config, target.shape, target.factory));
   PrintReport(report, target.shape);

@@ -1,0 +1,99 @@
+# bench_lib.sh: process and port helpers shared by the benchmark scripts.
+# Source it after setting BENCH_NAME (the log prefix); it makes $WORK (a
+# temporary directory removed on exit) and stops, on any exit path, every
+# process whose pid is appended to PIDS.
+#
+#   BENCH_NAME=my_bench
+#   source "$(dirname "$0")/bench_lib.sh"
+#   start_engram_server "$SERVER" "$WORK/data" --ram-budget 1073741824
+#   echo "serving on $ENGRAM_ADDR"
+
+PYTHON=$(command -v python3)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/$BENCH_NAME.XXXXXX")
+PIDS=()
+CHILD=
+ENGRAM_SERVER_ENV=()
+
+cleanup() {
+  local status=$?
+  if [[ -n $CHILD ]]; then kill -TERM "$CHILD" 2>/dev/null || true; fi
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  # engram-server drains for up to its grace period; bound the wait anyway.
+  for pid in "${PIDS[@]}"; do
+    for _ in $(seq 1 50); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "$BENCH_NAME: $*" >&2; }
+
+# supervise COMMAND...: runs COMMAND in the background and waits for it, so
+# that a signal to this script is handled at once, not after the command.
+supervise() {
+  "$@" &
+  CHILD=$!
+  wait "$CHILD"
+  CHILD=
+}
+
+free_port() {
+  "$PYTHON" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS PID DESCRIPTION COMMAND...: retries COMMAND until it
+# succeeds, the process PID dies, or SECONDS pass.
+wait_for() {
+  local seconds=$1 pid=$2 what=$3
+  shift 3
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$what exited while starting"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      log "$what not ready after ${seconds}s"
+      return 1
+    fi
+    sleep 0.2
+  done
+}
+
+port_open() {
+  "$PYTHON" -c 'import socket, sys
+socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()' "$1"
+}
+
+# start_engram_server SERVER DATA_DIR [FLAGS...]: starts SERVER on a free
+# loopback port (with ENGRAM_SERVER_ENV, an array of VAR=value, in its
+# environment) and waits until it answers; sets ENGRAM_ADDR and ENGRAM_PID.
+# The log is DATA_DIR.log.
+start_engram_server() {
+  local server=$1 data_dir=$2
+  shift 2
+  mkdir -p "$data_dir"
+  rm -f "$data_dir.port"
+  env "${ENGRAM_SERVER_ENV[@]}" "$server" --listen 127.0.0.1:0 \
+      --port-file "$data_dir.port" --data-dir "$data_dir" "$@" \
+      >"$data_dir.log" 2>&1 &
+  ENGRAM_PID=$!
+  PIDS+=("$ENGRAM_PID")
+  if ! wait_for 300 "$ENGRAM_PID" engram-server test -s "$data_dir.port"; then
+    tail -20 "$data_dir.log" >&2
+    return 1
+  fi
+  ENGRAM_ADDR=127.0.0.1:$(cat "$data_dir.port")
+}
