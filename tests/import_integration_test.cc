@@ -340,6 +340,38 @@ TEST_F(ImportTest, SparseTablesReportOrZeroTheRowsNeverWritten) {
   EXPECT_THAT(result.err, HasSubstr("holds 2 ids but"));
 }
 
+TEST(ImportSparseLimitTest, TheImportLimitCountsStoredRowsNotTheIdSpace) {
+  TempDir dir;
+  // 4 KB of rows at most, against an id space of 10^12 rows x 8 B.
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
+      dir.path() + "/data", {"--max-import-bytes", "4096"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string rows = dir.path() + "/rows.npy";
+  const std::string ids = dir.path() + "/ids.npy";
+  auto import = [&](int count) {
+    std::vector<int64_t> values;
+    for (int i = 0; i < count; ++i) values.push_back(int64_t{i} * 1000003);
+    WriteNpyFile(ids, "<i8", {static_cast<uint64_t>(count)}, Int64s(values));
+    WriteNpyFile(rows, "<f4", {static_cast<uint64_t>(count), 2},
+                 F32Rows(count, 2));
+    return RunCommand({EngramctlPath(), "--server", (*server)->address(),
+                       "import", absl::StrCat("t", count), rows, "--ids", ids,
+                       "--id-space", "1000000000000", "--placement", "ssd"});
+  };
+  CommandResult result = import(100);  // 800 B
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  result = import(1000);  // 8000 B
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("RESOURCE_EXHAUSTED"));
+  EXPECT_THAT(result.err, HasSubstr("--max-import-bytes"));
+  // In RAM the whole id space would be held: refused up front.
+  result = RunCommand({EngramctlPath(), "--server", (*server)->address(),
+                       "import", "in_ram", rows, "--ids", ids, "--id-space",
+                       "1000000000000", "--placement", "ram"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("exceeds the import limit"));
+}
+
 TEST_F(ImportTest, RawFilesNeedAWholeNumberOfRows) {
   const std::string raw = dir_.path() + "/rows.bin";
   std::ofstream(raw, std::ios::binary) << std::string("abcdefghijkl", 12);

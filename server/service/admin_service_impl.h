@@ -63,6 +63,10 @@ class AdminServiceImpl final : public v1::EngramAdmin::CallbackService {
   absl::StatusOr<std::unique_ptr<TableWriter>> BeginImport(
       const v1::ImportTableHeader& header, const TableFile* file) const;
 
+  // ResourceExhausted when `bytes` of a sparse table's rows exceed the
+  // import limit.
+  absl::Status CheckSparseImportSize(uint64_t bytes) const;
+
   // Serves a committed table. Thread-safe.
   absl::Status Publish(StoredTable stored) const;
 
