@@ -63,7 +63,7 @@ class RowFeed {
   }
 
   const TableFile& file() const { return *file_; }
-  bool sparse() const { return !ids_.empty() || sparse_; }
+  bool sparse() const { return sparse_; }
   uint64_t bytes() const { return file_->size_bytes(); }
 
   // The table the file makes, as an import header announces it.
@@ -79,7 +79,6 @@ class RowFeed {
                                 ? v1::MISSING_ROW_POLICY_ZEROS
                                 : v1::MISSING_ROW_POLICY_REPORT);
     }
-    info.set_placement(options.placement);
     return info;
   }
 
@@ -210,6 +209,7 @@ absl::Status ImportOffline(const ImportOptions& options, const RowFeed& feed) {
       std::unique_ptr<server::TableStorage> storage,
       server::TableStorage::Create({.data_dir = options.data_dir}));
   v1::TableInfo info = feed.Info(options);
+  info.set_placement(options.placement);
   info.set_version(1);
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<server::TableWriter> writer,
                           storage->BeginTable(std::move(info), {}));
@@ -324,7 +324,6 @@ absl::Status RunImportCommand(const ImportOptions& options) {
 
   v1::ImportTableHeader header;
   *header.mutable_info() = feed.Info(options);
-  header.mutable_info()->clear_placement();
   header.set_placement(options.placement);
   ProgressBar progress(absl::StrCat("import ", options.table), feed.bytes());
   ContentDigest digest;

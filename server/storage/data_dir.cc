@@ -214,11 +214,17 @@ StagedTable::~StagedTable() {
   fs::remove_all(path_, ignored);
 }
 
+absl::Status StagedTable::WriteFile(absl::string_view file_name,
+                                    absl::string_view data) const {
+  return ::engram::server::WriteFile(
+      (fs::path(path_) / std::string(file_name)).string(), data.data(),
+      data.size(), {.sync = sync_});
+}
+
 absl::Status StagedTable::Publish(const v1::TableManifest& manifest) {
   std::string text;
   google::protobuf::TextFormat::PrintToString(manifest, &text);
-  ENGRAM_RETURN_IF_ERROR(WriteFile((fs::path(path_) / kManifestFile).string(),
-                                   text.data(), text.size(), {.sync = sync_}));
+  ENGRAM_RETURN_IF_ERROR(WriteFile(kManifestFile, text));
   if (sync_) ENGRAM_RETURN_IF_ERROR(SyncPath(path_));
   std::error_code error;
   if (fs::exists(final_path_, error)) {

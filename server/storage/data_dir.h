@@ -66,6 +66,11 @@ class StagedTable {
 
   const std::string& path() const { return path_; }
 
+  // Writes `data` as the staged file `file_name` (fsynced when staged with
+  // sync). Internal on I/O errors.
+  absl::Status WriteFile(absl::string_view file_name,
+                         absl::string_view data) const;
+
   // Writes `manifest`, fsyncs (when staged with sync) and renames the
   // directory into place. AlreadyExists if a table of the name appeared
   // meanwhile; Internal on I/O errors. Call once.

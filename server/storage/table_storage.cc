@@ -121,18 +121,7 @@ class TableStorage::RamTableWriter final : public TableWriter {
     manifest.set_rows_file(kRowsFileName);
     if (IsSparse(info)) {
       manifest.set_present_file(kPresentFileName);
-      const std::string path =
-          (std::filesystem::path(staged_->path()) / kPresentFileName).string();
-      const int present_fd =
-          open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (present_fd < 0) return ErrnoError("cannot create", path);
-      absl::Status written =
-          PwriteAll(present_fd, present_.data(), present_.size(), 0, path);
-      if (written.ok() && options_.sync && fsync(present_fd) != 0) {
-        written = ErrnoError("cannot fsync", path);
-      }
-      close(present_fd);
-      ENGRAM_RETURN_IF_ERROR(written);
+      ENGRAM_RETURN_IF_ERROR(staged_->WriteFile(kPresentFileName, present_));
     }
     ENGRAM_RETURN_IF_ERROR(staged_->Publish(manifest));
     committed_ = true;
