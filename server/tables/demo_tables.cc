@@ -95,6 +95,7 @@ absl::StatusOr<std::vector<DemoTable>> BuildMissingDemoTables(
     DemoTable table;
     table.info.set_name(name);
     table.info.set_rows(rows);
+    table.info.set_rows_written(rows);
     table.info.set_row_bytes(row_bytes);
     table.info.set_element_type(ToProto(type));
     table.info.add_dims(values);

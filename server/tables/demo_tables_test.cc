@@ -54,6 +54,7 @@ TEST(DemoTablesTest, CreatesOneTablePerLayerOnce) {
     const int layer = *spec.LayerIndex(table.info.hash_spec().layer_id());
     EXPECT_EQ(table.info.name(), DemoTableName(spec.layer_id(layer)));
     EXPECT_EQ(table.info.rows(), spec.rows_in_layer(layer));
+    EXPECT_EQ(table.info.rows_written(), table.info.rows());
     EXPECT_EQ(table.info.row_bytes(), 8);
     EXPECT_EQ(table.info.hash_spec().digest(), spec.Digest());
     const auto* ram = dynamic_cast<const RamRowStore*>(table.store.get());
