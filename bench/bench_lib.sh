@@ -1,7 +1,8 @@
 # bench_lib.sh: process and port helpers shared by the benchmark scripts.
 # Source it after setting BENCH_NAME (the log prefix); it makes $WORK (a
-# temporary directory removed on exit) and stops, on any exit path, every
-# process whose pid is appended to PIDS.
+# temporary directory removed on exit), stops, on any exit path, every
+# process whose pid is appended to PIDS, and gives `usage` (the script's
+# header comment) and require_engram_binaries.
 #
 #   BENCH_NAME=my_bench
 #   source "$(dirname "$0")/bench_lib.sh"
@@ -36,6 +37,27 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 log() { echo "$BENCH_NAME: $*" >&2; }
+
+# usage: prints the comment block at the top of the script and exits 2.
+usage() {
+  sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
+  exit 2
+}
+
+# require_engram_binaries BUILD_DIR: sets SERVER, ENGRAMCTL and BENCH to the
+# project's binaries in BUILD_DIR, or exits 1 naming one not built.
+require_engram_binaries() {
+  SERVER=$1/server/engram-server
+  ENGRAMCTL=$1/cli/engramctl
+  BENCH=$1/bench/engram-bench
+  local binary
+  for binary in "$SERVER" "$ENGRAMCTL" "$BENCH"; do
+    if [[ ! -x $binary ]]; then
+      log "$binary not built (cmake --build $1)"
+      exit 1
+    fi
+  done
+}
 
 # supervise COMMAND...: runs COMMAND in the background and waits for it, so
 # that a signal to this script is handled at once, not after the command.

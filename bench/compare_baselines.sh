@@ -35,10 +35,8 @@ RESULTS_DIR=${RESULTS_DIR:-}
 MALLOC=${MALLOC:-glibc}
 TABLE=layer_1
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
-  exit 2
-}
+BENCH_NAME=compare_baselines
+source "$(dirname "$0")/bench_lib.sh"
 
 while (($#)); do
   case "$1" in
@@ -54,16 +52,7 @@ while (($#)); do
   esac
 done
 
-SERVER=$BUILD_DIR/server/engram-server
-ENGRAMCTL=$BUILD_DIR/cli/engramctl
-BENCH=$BUILD_DIR/bench/engram-bench
-for binary in "$SERVER" "$ENGRAMCTL" "$BENCH"; do
-  if [[ ! -x $binary ]]; then
-    echo "compare_baselines: $binary not built (ninja -C $BUILD_DIR" \
-         "engram-server engramctl engram-bench)" >&2
-    exit 1
-  fi
-done
+require_engram_binaries "$BUILD_DIR"
 REDIS_SERVER=$(command -v redis-server || true)
 MEMCACHED=$(command -v memcached || true)
 if [[ -z $REDIS_SERVER || -z $MEMCACHED ]]; then
@@ -89,8 +78,6 @@ case "$MALLOC" in
     exit 2 ;;
 esac
 
-BENCH_NAME=compare_baselines
-source "$(dirname "$0")/bench_lib.sh"
 
 # --- engram-server --------------------------------------------------------
 log "starting engram-server (demo table $TABLE; building it takes a while)"

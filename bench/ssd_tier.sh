@@ -31,10 +31,8 @@ CONCURRENCY=4
 RAM_BASELINE=1
 ROW_BYTES=128
 
-usage() {
-  sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
-  exit 2
-}
+BENCH_NAME=ssd_tier
+source "$(dirname "$0")/bench_lib.sh"
 
 while (($#)); do
   case "$1" in
@@ -53,18 +51,7 @@ done
 TABLE_BYTES=$((ROWS * ROW_BYTES))
 RAM_BUDGET=${RAM_BUDGET:-$((TABLE_BYTES / 4))}
 
-SERVER=$BUILD_DIR/server/engram-server
-ENGRAMCTL=$BUILD_DIR/cli/engramctl
-BENCH=$BUILD_DIR/bench/engram-bench
-for binary in "$SERVER" "$ENGRAMCTL" "$BENCH"; do
-  if [[ ! -x $binary ]]; then
-    echo "ssd_tier: $binary not built" >&2
-    exit 1
-  fi
-done
-
-BENCH_NAME=ssd_tier
-source "$(dirname "$0")/bench_lib.sh"
+require_engram_binaries "$BUILD_DIR"
 
 log "writing $ROWS x $ROW_BYTES B of random rows"
 # Debian's numpy is installed for the system interpreter.

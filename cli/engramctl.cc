@@ -7,6 +7,15 @@
 //       --max-ngram 3 --heads 8 --pad-id 2 --tokenizer-vocab 129280
 //       [--compression FILE.npy] --tokens "1,2,3;4,5,6"
 //   engramctl --server 127.0.0.1:50051 import TABLE FILE.npy [--dtype T]
+//   engramctl --server 127.0.0.1:50051 --token-file F patch apply TABLE
+//       --ids IDS.npy --rows ROWS.npy          (and patch create, upload,
+//       commit, abort, activate, rollback, list: see cli/patch_command.h)
+//   engramctl --server 127.0.0.1:50051 --token-file F rollback TABLE --to V
+//   engramctl --server 127.0.0.1:50051 --token-file F versions TABLE [--json]
+//
+// --token-file names a file holding the server's admin token, sent on every
+// call as `authorization: Bearer TOKEN` (admin calls need it when the
+// server has --admin-token-file).
 //
 // Errors print "CODE: message" (the gRPC status code name) on stderr and
 // exit 1; usage errors exit 2.
@@ -23,16 +32,22 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/addresses_command.h"
+#include "cli/admin_channel.h"
 #include "cli/import_command.h"
+#include "cli/patch_command.h"
 #include "cli/row_id_list.h"
 #include "client/engram_client.h"
+#include "common/bearer_token.h"
 #include "common/cli_flags.h"
 #include "common/json_writer.h"
 #include "common/status_macros.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "engram-server address.");
 ABSL_FLAG(bool, json, false, "Print JSON instead of text.");
-ABSL_FLAG(std::string, rows, "", "lookup: row ids, e.g. 0,5,9 or 0-15.");
+ABSL_FLAG(std::string, rows, "",
+          "lookup: row ids, e.g. 0,5,9 or 0-15. patch apply/upload: a 2-D "
+          ".npy of the patch's rows (any dtype, the table's row_bytes per "
+          "row), one per id of --ids.");
 ABSL_FLAG(std::string, dtype, "",
           "import: element type overriding the file's (f32, f16, bf16, "
           "fp8_e4m3, fp8_e5m2, opaque).");
@@ -47,7 +62,8 @@ ABSL_FLAG(uint32_t, row_bytes, 0,
           ".safetensors).");
 ABSL_FLAG(std::string, ids, "",
           "import: a .npy of int64 row ids, one per row of FILE: makes a "
-          "sparse table holding only those rows.");
+          "sparse table holding only those rows. patch apply/upload: a .npy "
+          "of int64 row ids, one per row of --rows: the rows to replace.");
 ABSL_FLAG(uint64_t, id_space, 0,
           "import --ids: the sparse table's row count (ids are below it).");
 ABSL_FLAG(std::string, missing, "report",
@@ -59,7 +75,20 @@ ABSL_FLAG(bool, server_file, false,
 ABSL_FLAG(std::string, data_dir, "",
           "import: write the table straight into this data directory "
           "(offline; no server may have it open) instead of to --server.");
-ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10), "Deadline of each call.");
+ABSL_FLAG(std::string, description, "",
+          "patch create/apply: free text kept with the patch and its version "
+          "(who, why).");
+ABSL_FLAG(std::string, digest, "",
+          "patch commit: the patch's content digest (lowercase hex SHA-256, "
+          "as patch upload prints it); the commit fails if the rows differ.");
+ABSL_FLAG(uint64_t, to, 0,
+          "rollback: the retained version to activate; default: the newest "
+          "one older than the active version.");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding the server's admin token (trailing whitespace "
+          "trimmed), sent on every call as `authorization: Bearer TOKEN`.");
+ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
+          "Deadline of each call (not of import and upload streams).");
 
 namespace engram::cli {
 namespace {
@@ -71,7 +100,8 @@ using client::TableDescription;
 constexpr uint64_t kMaxLookupRows = 1 << 16;
 
 constexpr char kUsage[] =
-    "usage: engramctl [--server ADDR] COMMAND [ARGS] [--json]\n"
+    "usage: engramctl [--server ADDR] [--token-file FILE] COMMAND [ARGS] "
+    "[--json]\n"
     "commands:\n"
     "  tables                 list the served tables\n"
     "  describe TABLE         show one table's metadata\n"
@@ -83,12 +113,36 @@ constexpr char kUsage[] =
     "      [--row-bytes N] [--placement ram|ssd|auto]\n"
     "      [--ids IDS.npy --id-space N --missing report|zeros]\n"
     "      [--server-file | --data-dir DIR]\n"
-    "                         create a table from 2-D arrays or raw rows";
+    "                         create a table from 2-D arrays or raw rows\n"
+    "  patch apply TABLE --ids IDS.npy --rows ROWS.npy [--description TEXT]\n"
+    "                         replace rows: create, upload, commit, activate\n"
+    "  patch create TABLE [--description TEXT]\n"
+    "  patch upload PATCH_ID --ids IDS.npy --rows ROWS.npy | FILE.safetensors\n"
+    "  patch commit PATCH_ID [--digest HEX]\n"
+    "  patch abort PATCH_ID            discard an uncommitted patch\n"
+    "  patch activate TABLE VERSION\n"
+    "  patch rollback TABLE [--to V]   (also: rollback TABLE [--to V])\n"
+    "  patch list TABLE [--json]       (also: versions TABLE [--json])\n"
+    "                         a patch's steps one by one; list versions\n"
+    "admin calls need --token-file FILE when the server has an admin token";
 
-absl::StatusOr<std::unique_ptr<EngramClient>> Connect() {
+// The server the flags name, with the token from --token-file (if any).
+absl::StatusOr<AdminChannelOptions> ServerFromFlags() {
+  AdminChannelOptions server;
+  server.address = absl::GetFlag(FLAGS_server);
+  server.timeout = absl::GetFlag(FLAGS_timeout);
+  if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(server.bearer_token, ReadBearerTokenFile(path));
+  }
+  return server;
+}
+
+absl::StatusOr<std::unique_ptr<EngramClient>> Connect(
+    const AdminChannelOptions& server) {
   client::ClientOptions options;
-  options.server_address = absl::GetFlag(FLAGS_server);
-  options.default_timeout = absl::GetFlag(FLAGS_timeout);
+  options.server_address = server.address;
+  options.default_timeout = server.timeout;
+  options.bearer_token = server.bearer_token;
   return EngramClient::Create(options);
 }
 
@@ -228,27 +282,70 @@ absl::Status Lookup(EngramClient& client, const std::string& name) {
   return absl::OkStatus();
 }
 
-// Arguments each command takes after its name.
-const std::map<std::string, size_t>& CommandArity() {
-  static const auto* arity = new std::map<std::string, size_t>{{"tables", 0},
-                                                               {"describe", 1},
-                                                               {"lookup", 1},
-                                                               {"addresses", 0},
-                                                               {"import", 2}};
+// How many arguments a command takes after its name.
+struct Arity {
+  size_t min;
+  size_t max;
+};
+
+// Every command by name; those with subcommands (patch) as "patch apply".
+const std::map<std::string, Arity>& CommandArity() {
+  static const auto* arity = new std::map<std::string, Arity>{
+      {"tables", {0, 0}},         {"describe", {1, 1}},
+      {"lookup", {1, 1}},         {"addresses", {0, 0}},
+      {"import", {2, 2}},         {"patch apply", {1, 1}},
+      {"patch create", {1, 1}},   {"patch upload", {1, 2}},
+      {"patch commit", {1, 1}},   {"patch abort", {1, 1}},
+      {"patch activate", {2, 2}},
+      {"patch rollback", {1, 1}}, {"patch list", {1, 1}},
+      {"rollback", {1, 1}},       {"versions", {1, 1}}};
   return *arity;
 }
 
 // Empty when `args` name a command with the right arguments; else why not.
 std::string UsageProblem(const std::vector<std::string>& args) {
   if (args.empty()) return "no command given";
-  const auto it = CommandArity().find(args[0]);
-  if (it == CommandArity().end()) {
-    return absl::StrCat("unknown command '", args[0], "'");
+  std::string command = args[0];
+  size_t words = 1;
+  if (command == "patch") {
+    if (args.size() < 2) {
+      return "'patch' needs a subcommand: apply, create, upload, commit, "
+             "abort, activate, rollback or list";
+    }
+    command = absl::StrCat("patch ", args[1]);
+    words = 2;
   }
-  if (args.size() != it->second + 1) {
-    return absl::StrCat("'", args[0], "' takes ", it->second, " argument(s)");
+  const auto it = CommandArity().find(command);
+  if (it == CommandArity().end()) {
+    return absl::StrCat("unknown command '", command, "'");
+  }
+  const auto [min, max] = it->second;
+  const size_t given = args.size() - words;
+  if (given < min || given > max) {
+    return absl::StrCat("'", command, "' takes ", min,
+                        min == max ? "" : absl::StrCat(" to ", max),
+                        " argument(s)");
   }
   return "";
+}
+
+// `patch ...` and its aliases `rollback` and `versions` (patch list).
+absl::Status Patch(std::vector<std::string> args,
+                   const AdminChannelOptions& server) {
+  if (args[0] == "patch") {
+    args.erase(args.begin());
+  } else if (args[0] == "versions") {
+    args[0] = "list";
+  }
+  PatchOptions options;
+  options.server = server;
+  options.ids_file = absl::GetFlag(FLAGS_ids);
+  options.rows_file = absl::GetFlag(FLAGS_rows);
+  options.description = absl::GetFlag(FLAGS_description);
+  options.digest = absl::GetFlag(FLAGS_digest);
+  options.to_version = absl::GetFlag(FLAGS_to);
+  options.json = absl::GetFlag(FLAGS_json);
+  return RunPatchCommand(args, options);
 }
 
 absl::Status Run(const std::vector<std::string>& args) {
@@ -257,9 +354,13 @@ absl::Status Run(const std::vector<std::string>& args) {
     std::cout << json << "\n";
     return absl::OkStatus();
   }
+  ENGRAM_ASSIGN_OR_RETURN(const AdminChannelOptions server, ServerFromFlags());
+  if (args[0] == "patch" || args[0] == "rollback" || args[0] == "versions") {
+    return Patch(args, server);
+  }
   if (args[0] == "import") {
     ImportOptions options;
-    options.server = absl::GetFlag(FLAGS_server);
+    options.server = server;
     options.table = args[1];
     options.file = args[2];
     options.dtype = absl::GetFlag(FLAGS_dtype);
@@ -274,7 +375,8 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.json = absl::GetFlag(FLAGS_json);
     return RunImportCommand(options);
   }
-  ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<EngramClient> client, Connect());
+  ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<EngramClient> client,
+                          Connect(server));
   if (args[0] == "tables") return ListTables(*client);
   if (args[0] == "describe") return DescribeTable(*client, args[1]);
   return Lookup(*client, args[1]);

@@ -11,16 +11,12 @@
 #include "cli/progress_bar.h"
 #include "common/content_digest.h"
 #include "common/element_type.h"
-#include "common/grpc_status.h"
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
 #include "common/table_file.h"
-#include "engram/v1/admin_service.grpc.pb.h"
-#include "engram/v1/engram_service.grpc.pb.h"
-#include "grpcpp/client_context.h"
-#include "grpcpp/create_channel.h"
-#include "grpcpp/security/credentials.h"
+#include "engram/v1/admin_service.pb.h"
+#include "engram/v1/engram_service.pb.h"
 #include "server/storage/table_storage.h"
 
 namespace engram::cli {
@@ -231,48 +227,30 @@ absl::Status ImportOffline(const ImportOptions& options, const RowFeed& feed) {
 
 // The served table `name`, or nullopt when there is none.
 absl::StatusOr<std::optional<v1::TableInfo>> DescribeIfServed(
-    const std::shared_ptr<grpc::Channel>& channel, const std::string& name) {
-  auto stub = v1::EngramService::NewStub(channel);
-  grpc::ClientContext context;
+    const AdminChannel& channel, const std::string& name) {
   v1::DescribeTableRequest request;
   request.set_table(name);
-  v1::TableInfo info;
-  const grpc::Status status = stub->DescribeTable(&context, request, &info);
-  if (status.error_code() == grpc::StatusCode::NOT_FOUND) return std::nullopt;
-  ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(status));
-  return info;
+  absl::StatusOr<v1::TableInfo> info = channel.Call(
+      channel.data(), &v1::EngramService::Stub::DescribeTable, request);
+  if (absl::IsNotFound(info.status())) return std::nullopt;
+  ENGRAM_RETURN_IF_ERROR(info.status());
+  return *std::move(info);
 }
 
 // Streams the header, `send`'s messages and the digest; returns the table.
 absl::StatusOr<v1::TableInfo> StreamImport(
-    const std::shared_ptr<grpc::Channel>& channel,
-    const v1::ImportTableHeader& header,
+    const AdminChannel& channel, const v1::ImportTableHeader& header,
     absl::FunctionRef<absl::Status(RowsMessageFn)> send) {
-  auto stub = v1::EngramAdmin::NewStub(channel);
-  grpc::ClientContext context;
-  v1::ImportTableResponse response;
-  std::unique_ptr<grpc::ClientWriter<v1::ImportTableRequest>> writer =
-      stub->ImportTable(&context, &response);
-  v1::ImportTableRequest request;
-  *request.mutable_header() = header;
-  bool sent = writer->Write(request);
-  if (sent) {
-    // A failed write means the server ended the call; Finish says why.
-    const absl::Status sending =
-        send([&](const v1::ImportTableRequest& message) {
-          return writer->Write(message)
-                     ? absl::OkStatus()
-                     : absl::CancelledError("the server ended the import");
-        });
-    if (!sending.ok() && !absl::IsCancelled(sending)) {
-      context.TryCancel();
-      writer->Finish().IgnoreError();
-      return sending;
-    }
-  }
-  writer->WritesDone();
-  ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(writer->Finish()));
-  return response.table();
+  ENGRAM_ASSIGN_OR_RETURN(
+      v1::ImportTableResponse response,
+      channel.Stream(&v1::EngramAdmin::Stub::ImportTable,
+                     [&](RowsMessageFn write) {
+                       v1::ImportTableRequest request;
+                       *request.mutable_header() = header;
+                       ENGRAM_RETURN_IF_ERROR(write(request));
+                       return send(write);
+                     }));
+  return std::move(*response.mutable_table());
 }
 
 }  // namespace
@@ -297,17 +275,15 @@ absl::Status RunImportCommand(const ImportOptions& options) {
               << options.file << "\n";
     ENGRAM_ASSIGN_OR_RETURN(
         v1::TableInfo table,
-        StreamImport(grpc::CreateChannel(options.server,
-                                         grpc::InsecureChannelCredentials()),
-                     header, [](RowsMessageFn) { return absl::OkStatus(); }));
+        StreamImport(AdminChannel(options.server), header,
+                     [](RowsMessageFn) { return absl::OkStatus(); }));
     return PrintTable(table, false, options.json);
   }
 
   ENGRAM_ASSIGN_OR_RETURN(const RowFeed feed, RowFeed::Open(options));
   if (!options.data_dir.empty()) return ImportOffline(options, feed);
 
-  auto channel =
-      grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
+  const AdminChannel channel(options.server);
   ENGRAM_ASSIGN_OR_RETURN(std::optional<v1::TableInfo> served,
                           DescribeIfServed(channel, options.table));
   if (served.has_value()) {

@@ -23,12 +23,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cli/admin_channel.h"
 
 namespace engram::cli {
 
 struct ImportOptions {
-  // The server's address, or (offline) empty with data_dir set.
-  std::string server;
+  // The server (its address, token and deadline); unused when data_dir is
+  // set (offline).
+  AdminChannelOptions server;
   std::string data_dir;
   std::string table;
   std::string file;

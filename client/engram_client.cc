@@ -2,12 +2,14 @@
 
 #include <atomic>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "common/bearer_token.h"
 #include "common/grpc_status.h"
 #include "common/lookup_wire.h"
 #include "common/packed_row_ids.h"
@@ -85,7 +87,7 @@ class GrpcEngramClient final : public EngramClient {
 
   absl::StatusOr<std::vector<TableDescription>> ListTables() override {
     grpc::ClientContext context;
-    SetDeadline(absl::ZeroDuration(), &context);
+    PrepareContext(absl::ZeroDuration(), &context);
     v1::ListTablesResponse response;
     ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(
         NextStub().ListTables(&context, v1::ListTablesRequest(), &response)));
@@ -101,7 +103,7 @@ class GrpcEngramClient final : public EngramClient {
   absl::StatusOr<TableDescription> DescribeTable(
       absl::string_view table) override {
     grpc::ClientContext context;
-    SetDeadline(absl::ZeroDuration(), &context);
+    PrepareContext(absl::ZeroDuration(), &context);
     v1::DescribeTableRequest request;
     request.set_table(std::string(table));
     v1::TableInfo info;
@@ -132,6 +134,7 @@ class GrpcEngramClient final : public EngramClient {
     request.set_time(time);
     request.mutable_lengths()->Add(lengths.begin(), lengths.end());
     request.set_hash_spec_digest(options.hash_spec_digest);
+    SetVersionSelector(options, request);
     return WaitFor([&](LookupCallback done) {
       CallForRows(kLookupTokensMethod, request, out, options.timeout,
                   std::move(done));
@@ -143,6 +146,37 @@ class GrpcEngramClient final : public EngramClient {
                    LookupCallback done) override {
     CallForRows(kLookupMethod, MakeRequest(table, ids, options), out,
                 options.timeout, std::move(done));
+  }
+
+  absl::StatusOr<VersionPin> PinVersion(absl::string_view table,
+                                        uint64_t version,
+                                        absl::Duration ttl) override {
+    const int64_t ttl_ms =
+        absl::ToInt64Milliseconds(absl::Ceil(ttl, absl::Milliseconds(1)));
+    if (ttl_ms < 0 || ttl_ms > std::numeric_limits<uint32_t>::max()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "pin ttl ", absl::FormatDuration(ttl), " is not in [0, 2^32) ms"));
+    }
+    grpc::ClientContext context;
+    PrepareContext(absl::ZeroDuration(), &context);
+    v1::PinVersionRequest request;
+    request.set_table(std::string(table));
+    request.set_version(version);
+    request.set_ttl_ms(static_cast<uint32_t>(ttl_ms));
+    v1::PinVersionResponse response;
+    ENGRAM_RETURN_IF_ERROR(
+        FromGrpcStatus(NextStub().PinVersion(&context, request, &response)));
+    return VersionPin{response.pin_id(), response.version(),
+                      absl::Milliseconds(response.ttl_ms())};
+  }
+
+  absl::Status ReleasePin(uint64_t pin_id) override {
+    grpc::ClientContext context;
+    PrepareContext(absl::ZeroDuration(), &context);
+    v1::ReleasePinRequest request;
+    request.set_pin_id(pin_id);
+    v1::ReleasePinResponse response;
+    return FromGrpcStatus(NextStub().ReleasePin(&context, request, &response));
   }
 
  private:
@@ -161,7 +195,7 @@ class GrpcEngramClient final : public EngramClient {
       LookupCallback done;
     };
     auto* call = new Call;
-    SetDeadline(timeout, &call->context);
+    PrepareContext(timeout, &call->context);
     bool own_buffer;
     const grpc::Status serialized =
         grpc::SerializationTraits<google::protobuf::Message>::Serialize(
@@ -209,12 +243,27 @@ class GrpcEngramClient final : public EngramClient {
     if (options.output_type.has_value()) {
       request.set_output_type(ToProto(*options.output_type));
     }
+    SetVersionSelector(options, request);
     return request;
   }
 
-  void SetDeadline(absl::Duration timeout, grpc::ClientContext* context) const {
+  // Fills the request's `at`, only when a version or pin is named: an
+  // absent selector (the active version) costs the hot path nothing.
+  template <typename Request>
+  static void SetVersionSelector(const LookupOptions& options,
+                                 Request& request) {
+    if (options.version == 0 && options.pin_id == 0) return;
+    request.mutable_at()->set_version(options.version);
+    request.mutable_at()->set_pin_id(options.pin_id);
+  }
+
+  // What every call carries: its deadline (`timeout`, or the default when
+  // zero) and the bearer token, if any.
+  void PrepareContext(absl::Duration timeout,
+                      grpc::ClientContext* context) const {
     if (timeout == absl::ZeroDuration()) timeout = options_.default_timeout;
     context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+    AddBearerToken(options_.bearer_token, context);
   }
 
   // Spreads calls over the connections, round robin.

@@ -13,6 +13,12 @@
 //   client->LookupAsync("layer_1", ids, absl::MakeSpan(rows), {},
 //                       [](absl::StatusOr<LookupResult> result) { ... });
 //
+//   // One version for every step of a sequence, whatever is activated
+//   // meanwhile:
+//   ENGRAM_ASSIGN_OR_RETURN(VersionPin pin, client->PinVersion("layer_1"));
+//   client->Lookup("layer_1", ids, absl::MakeSpan(rows),
+//                  {.pin_id = pin.pin_id});
+//
 // Errors are the server's gRPC status as an absl::Status with the same code
 // and message (NOT_FOUND for an unknown table, INVALID_ARGUMENT for a bad id,
 // DEADLINE_EXCEEDED, UNAVAILABLE when the server cannot be reached...).
@@ -45,6 +51,9 @@ struct ClientOptions {
   // HTTP/2 connections to spread calls over: each has its own transport
   // thread work, and two moved 22% more rows than one on loopback.
   int connections = 2;
+  // When non-empty, every call carries `authorization: Bearer <token>`, as
+  // a server started with --data-token-file requires. Empty: none.
+  std::string bearer_token;
 };
 
 // Where a table's bytes are and how its hot-row cache does (DescribeTable
@@ -96,6 +105,12 @@ struct LookupOptions {
   // When set, rows arrive in this type: an f32 table may be read as kBf16
   // or kF16 (half the bytes per row; LookupResult::row_bytes says so).
   std::optional<ElementType> output_type;
+  // Which version of the table serves the lookup: a retained version, or a
+  // pin from PinVersion (renewed by the lookup; `version`, if also set,
+  // must be the pinned one). Both 0: the active version. NOT_FOUND for a
+  // version not retained or a pin unknown, released or expired.
+  uint64_t version = 0;
+  uint64_t pin_id = 0;
 };
 
 struct LookupResult {
@@ -112,6 +127,15 @@ struct LookupResult {
            ((static_cast<uint8_t>(missing[position / 8]) >> (position % 8)) &
             1);
   }
+};
+
+// A version held for a caller by PinVersion.
+struct VersionPin {
+  // Names the pin in LookupOptions::pin_id; never 0.
+  uint64_t pin_id = 0;
+  uint64_t version = 0;
+  // How long the pin lasts unused; each lookup through it renews it.
+  absl::Duration ttl;
 };
 
 class EngramClient {
@@ -153,6 +177,20 @@ class EngramClient {
                            absl::Span<const uint64_t> ids, absl::Span<char> out,
                            const LookupOptions& options,
                            LookupCallback done) = 0;
+
+  // Pins `version` of `table` (0: the version active now) so that lookups
+  // naming the pin see that one version, e.g. across every step of one
+  // generated sequence while others are activated. The pin ends at
+  // ReleasePin or after `ttl` unused (zero: the server's default; rounded
+  // up to whole milliseconds). InvalidArgument for a negative ttl or one
+  // over the server's limit; NOT_FOUND (table, or version not retained);
+  // RESOURCE_EXHAUSTED (the server's pin limit). Pins do not survive a
+  // server restart: lookups through one then get NOT_FOUND.
+  virtual absl::StatusOr<VersionPin> PinVersion(
+      absl::string_view table, uint64_t version = 0,
+      absl::Duration ttl = absl::ZeroDuration()) = 0;
+  // Ends a pin; NOT_FOUND if unknown or already expired.
+  virtual absl::Status ReleasePin(uint64_t pin_id) = 0;
 };
 
 }  // namespace engram::client

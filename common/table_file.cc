@@ -114,6 +114,93 @@ constexpr SafetensorsDtype kSafetensorsDtypes[] = {
     {"BOOL", 1, std::nullopt},
 };
 
+// A .safetensors header: the tensors by name (and "__metadata__"), and
+// where their data begins in the file.
+struct SafetensorsHeader {
+  google::protobuf::Struct tensors;
+  uint64_t data_begin = 0;
+};
+
+// The header of a .safetensors file whose bytes begin with `file_prefix`.
+absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(
+    absl::string_view file_prefix) {
+  const uint64_t header_size =
+      file_prefix.size() >= 8 ? SafetensorsHeaderSize(file_prefix) : 0;
+  if (file_prefix.size() < 8 || header_size > file_prefix.size() - 8) {
+    return absl::InvalidArgumentError("truncated safetensors header");
+  }
+  SafetensorsHeader header;
+  if (!google::protobuf::util::JsonStringToMessage(
+           std::string(file_prefix.substr(8, header_size)), &header.tensors)
+           .ok()) {
+    return absl::InvalidArgumentError("safetensors header is not valid JSON");
+  }
+  header.data_begin = 8 + header_size;
+  return header;
+}
+
+// One tensor's entry in a .safetensors header.
+struct SafetensorsEntry {
+  std::string name;
+  std::string dtype;
+  std::vector<uint64_t> shape;
+  // data_offsets: [begin, end) relative to the header's data_begin.
+  uint64_t begin = 0;
+  uint64_t end = 0;
+};
+
+// Tensor `name` of `header`. InvalidArgument, listing the file's tensors,
+// when there is none; InvalidArgument when its entry lacks a field.
+absl::StatusOr<SafetensorsEntry> FindTensor(const SafetensorsHeader& header,
+                                            const std::string& name) {
+  const auto it = header.tensors.fields().find(name);
+  if (it == header.tensors.fields().end() || name == "__metadata__") {
+    std::vector<std::string> names;
+    for (const auto& [key, value] : header.tensors.fields()) {
+      if (key != "__metadata__") names.push_back(key);
+    }
+    std::sort(names.begin(), names.end());
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no tensor '", name, "'; the file has ", absl::StrJoin(names, ", ")));
+  }
+  const auto& fields = it->second.struct_value().fields();
+  const auto dtype_it = fields.find("dtype");
+  const auto shape_it = fields.find("shape");
+  const auto offsets_it = fields.find("data_offsets");
+  if (dtype_it == fields.end() || shape_it == fields.end() ||
+      offsets_it == fields.end() ||
+      offsets_it->second.list_value().values_size() != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "' lacks dtype, shape or data_offsets"));
+  }
+  SafetensorsEntry entry;
+  entry.name = name;
+  entry.dtype = dtype_it->second.string_value();
+  for (const auto& dim : shape_it->second.list_value().values()) {
+    entry.shape.push_back(static_cast<uint64_t>(dim.number_value()));
+  }
+  const auto& offsets = offsets_it->second.list_value().values();
+  entry.begin = static_cast<uint64_t>(offsets[0].number_value());
+  entry.end = static_cast<uint64_t>(offsets[1].number_value());
+  return entry;
+}
+
+// Where `tensor`'s data begins in a file of `file_size` bytes.
+// InvalidArgument unless its data_offsets span exactly `bytes` bytes
+// within the file.
+absl::StatusOr<uint64_t> TensorDataOffset(const SafetensorsHeader& header,
+                                          const SafetensorsEntry& tensor,
+                                          uint64_t bytes, uint64_t file_size) {
+  if (tensor.end < tensor.begin || tensor.end - tensor.begin != bytes ||
+      header.data_begin + tensor.end > file_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", tensor.name, "' has data_offsets [",
+                     tensor.begin, ", ", tensor.end, "] that do not hold its ",
+                     bytes, " bytes within the file"));
+  }
+  return header.data_begin + tensor.begin;
+}
+
 }  // namespace
 
 absl::StatusOr<NpyTableLayout> LayoutFromNpy(
@@ -157,86 +244,52 @@ absl::StatusOr<ImportSource> SourceFromSafetensors(
     absl::string_view file_prefix, uint64_t file_size,
     const std::vector<std::string>& tensors,
     std::optional<ElementType> dtype_override) {
-  const uint64_t header_size =
-      file_prefix.size() >= 8 ? SafetensorsHeaderSize(file_prefix) : 0;
-  if (file_prefix.size() < 8 || header_size > file_prefix.size() - 8) {
-    return absl::InvalidArgumentError("truncated safetensors header");
-  }
-  google::protobuf::Struct header;
-  if (!google::protobuf::util::JsonStringToMessage(
-           std::string(file_prefix.substr(8, header_size)), &header)
-           .ok()) {
-    return absl::InvalidArgumentError("safetensors header is not valid JSON");
-  }
+  ENGRAM_ASSIGN_OR_RETURN(const SafetensorsHeader header,
+                          ParseSafetensorsHeader(file_prefix));
   if (tensors.empty()) {
     return absl::InvalidArgumentError(
         "name the tensor(s) to import with --tensor");
   }
-  const uint64_t data_begin = 8 + header_size;
   ImportSource source;
   std::string first_dtype;
   uint64_t cols = 0;
   for (const std::string& name : tensors) {
-    const auto it = header.fields().find(name);
-    if (it == header.fields().end() || name == "__metadata__") {
-      std::vector<std::string> names;
-      for (const auto& [key, value] : header.fields()) {
-        if (key != "__metadata__") names.push_back(key);
-      }
-      std::sort(names.begin(), names.end());
+    ENGRAM_ASSIGN_OR_RETURN(const SafetensorsEntry tensor,
+                            FindTensor(header, name));
+    if (tensor.shape.size() != 2) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "no tensor '", name, "'; the file has ", absl::StrJoin(names, ", ")));
-    }
-    const auto& fields = it->second.struct_value().fields();
-    const auto dtype_it = fields.find("dtype");
-    const auto shape_it = fields.find("shape");
-    const auto offsets_it = fields.find("data_offsets");
-    if (dtype_it == fields.end() || shape_it == fields.end() ||
-        offsets_it == fields.end() ||
-        offsets_it->second.list_value().values_size() != 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", name, "' lacks dtype, shape or data_offsets"));
-    }
-    const std::string& dtype = dtype_it->second.string_value();
-    const auto& shape = shape_it->second.list_value().values();
-    if (shape.size() != 2) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", name, "' has ", shape.size(),
+          "tensor '", name, "' has ", tensor.shape.size(),
           " dimensions; a table needs 2-D tensors (rows, values per row)"));
     }
-    const auto dtype_entry = std::find_if(
-        std::begin(kSafetensorsDtypes), std::end(kSafetensorsDtypes),
-        [&](const SafetensorsDtype& entry) { return dtype == entry.name; });
+    const auto dtype_entry = std::find_if(std::begin(kSafetensorsDtypes),
+                                          std::end(kSafetensorsDtypes),
+                                          [&](const SafetensorsDtype& entry) {
+                                            return tensor.dtype == entry.name;
+                                          });
     if (dtype_entry == std::end(kSafetensorsDtypes)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tensor '", name, "' has unknown dtype '", dtype, "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "tensor '", name, "' has unknown dtype '", tensor.dtype, "'"));
     }
-    const uint64_t rows = static_cast<uint64_t>(shape[0].number_value());
-    const uint64_t tensor_cols = static_cast<uint64_t>(shape[1].number_value());
+    const uint64_t rows = tensor.shape[0];
+    const uint64_t tensor_cols = tensor.shape[1];
     if (first_dtype.empty()) {
-      first_dtype = dtype;
+      first_dtype = tensor.dtype;
       cols = tensor_cols;
       ENGRAM_ASSIGN_OR_RETURN(
           const ElementType type,
-          ResolveElementType(dtype, dtype_entry->item_size, dtype_entry->type,
-                             dtype_override));
+          ResolveElementType(tensor.dtype, dtype_entry->item_size,
+                             dtype_entry->type, dtype_override));
       ENGRAM_RETURN_IF_ERROR(
           SetRowShape(cols, dtype_entry->item_size, type, source.layout));
-    } else if (dtype != first_dtype || tensor_cols != cols) {
+    } else if (tensor.dtype != first_dtype || tensor_cols != cols) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", name, "' is ", dtype, " x ", tensor_cols,
+          "tensor '", name, "' is ", tensor.dtype, " x ", tensor_cols,
           " per row but the first tensor is ", first_dtype, " x ", cols));
     }
-    const auto& offsets = offsets_it->second.list_value().values();
-    const uint64_t begin = static_cast<uint64_t>(offsets[0].number_value());
-    const uint64_t end = static_cast<uint64_t>(offsets[1].number_value());
     const uint64_t bytes = rows * source.layout.row_bytes;
-    if (end < begin || end - begin != bytes || data_begin + end > file_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tensor '", name, "' has data_offsets [", begin, ", ", end,
-          "] that do not hold its ", bytes, " bytes within the file"));
-    }
-    source.segments.emplace_back(data_begin + begin, bytes);
+    ENGRAM_ASSIGN_OR_RETURN(const uint64_t offset,
+                            TensorDataOffset(header, tensor, bytes, file_size));
+    source.segments.emplace_back(offset, bytes);
     source.layout.rows += rows;
   }
   return source;
@@ -369,48 +422,100 @@ absl::Status TableFile::ForEachChunk(
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<uint64_t>> ReadRowIdsNpy(const std::string& path) {
-  uint64_t size = 0;
-  ENGRAM_ASSIGN_OR_RETURN(const char* data, MapReadOnly(path, &size));
-  const absl::string_view bytes(data, size);
-  auto unmap = [&] {
-    if (data != nullptr) munmap(const_cast<char*>(data), size);
-  };
-  absl::StatusOr<internal::NpyHeader> header =
-      internal::ParseNpyHeader(std::string_view(bytes.data(), bytes.size()));
-  absl::Status problem;
-  if (!header.ok()) {
-    problem = header.status();
-  } else if (header->descr != "<i8" && header->descr != "<u8") {
-    problem = absl::InvalidArgumentError(
-        absl::StrCat("row ids must be int64 or uint64 ('<i8' or '<u8'), not '",
-                     header->descr, "'"));
-  } else if (!(header->shape.size() == 1 ||
-               (header->shape.size() == 2 && header->shape[1] == 1))) {
-    problem = absl::InvalidArgumentError("row ids must be a 1-D array");
-  } else if (size != header->data_offset + header->shape[0] * 8) {
-    problem = absl::InvalidArgumentError(absl::StrCat(
-        "the file holds ", size, " bytes but its header describes ",
-        header->data_offset + header->shape[0] * 8));
-  }
-  if (!problem.ok()) {
-    unmap();
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", problem.message()));
-  }
-  std::vector<uint64_t> ids(header->shape[0]);
-  std::memcpy(ids.data(), data + header->data_offset, ids.size() * 8);
-  unmap();
-  if (header->descr == "<i8") {
+namespace {
+
+// Row ids from `count` 8-byte little-endian values at `data`; those of a
+// signed array must not be negative.
+absl::StatusOr<std::vector<uint64_t>> CopyRowIds(const char* data,
+                                                 uint64_t count,
+                                                 bool is_signed) {
+  std::vector<uint64_t> ids(count);
+  std::memcpy(ids.data(), data, count * sizeof(uint64_t));
+  if (is_signed) {
     for (size_t i = 0; i < ids.size(); ++i) {
       if (static_cast<int64_t>(ids[i]) < 0) {
         return absl::InvalidArgumentError(
-            absl::StrCat(path, ": row id at position ", i, " is negative (",
+            absl::StrCat("row id at position ", i, " is negative (",
                          static_cast<int64_t>(ids[i]), ")"));
       }
     }
   }
   return ids;
+}
+
+absl::StatusOr<std::vector<uint64_t>> ParseRowIdsNpy(absl::string_view bytes) {
+  ENGRAM_ASSIGN_OR_RETURN(
+      const internal::NpyHeader header,
+      internal::ParseNpyHeader(std::string_view(bytes.data(), bytes.size())));
+  if (header.descr != "<i8" && header.descr != "<u8") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("row ids must be int64 or uint64 ('<i8' or '<u8'), not '",
+                     header.descr, "'"));
+  }
+  if (!(header.shape.size() == 1 ||
+        (header.shape.size() == 2 && header.shape[1] == 1))) {
+    return absl::InvalidArgumentError("row ids must be a 1-D array");
+  }
+  if (bytes.size() != header.data_offset + header.shape[0] * 8) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the file holds ", bytes.size(), " bytes but its header describes ",
+        header.data_offset + header.shape[0] * 8));
+  }
+  return CopyRowIds(bytes.data() + header.data_offset, header.shape[0],
+                    header.descr == "<i8");
+}
+
+absl::StatusOr<std::vector<uint64_t>> ParseRowIdsSafetensors(
+    absl::string_view bytes, const std::string& name) {
+  ENGRAM_ASSIGN_OR_RETURN(const SafetensorsHeader header,
+                          ParseSafetensorsHeader(bytes));
+  ENGRAM_ASSIGN_OR_RETURN(const SafetensorsEntry tensor,
+                          FindTensor(header, name));
+  if (tensor.dtype != "I64" && tensor.dtype != "U64") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("row ids (tensor '", name, "') must be I64 or U64, not ",
+                     tensor.dtype));
+  }
+  if (!(tensor.shape.size() == 1 ||
+        (tensor.shape.size() == 2 && tensor.shape[1] == 1))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("row ids (tensor '", name, "') must be 1-D"));
+  }
+  ENGRAM_ASSIGN_OR_RETURN(
+      const uint64_t offset,
+      TensorDataOffset(header, tensor, tensor.shape[0] * 8, bytes.size()));
+  return CopyRowIds(bytes.data() + offset, tensor.shape[0],
+                    tensor.dtype == "I64");
+}
+
+// The row ids `parse` finds in the file `path`.
+absl::StatusOr<std::vector<uint64_t>> ReadRowIds(
+    const std::string& path,
+    absl::FunctionRef<absl::StatusOr<std::vector<uint64_t>>(absl::string_view)>
+        parse) {
+  uint64_t size = 0;
+  ENGRAM_ASSIGN_OR_RETURN(const char* data, MapReadOnly(path, &size));
+  absl::StatusOr<std::vector<uint64_t>> ids =
+      parse(absl::string_view(data, size));
+  if (data != nullptr) munmap(const_cast<char*>(data), size);
+  if (!ids.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": ", ids.status().message()));
+  }
+  return ids;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<uint64_t>> ReadRowIdsNpy(const std::string& path) {
+  return ReadRowIds(path, ParseRowIdsNpy);
+}
+
+absl::StatusOr<std::vector<uint64_t>> ReadRowIdsSafetensors(
+    const std::string& path, const std::string& tensor) {
+  return ReadRowIds(path, [&](absl::string_view bytes) {
+    return ParseRowIdsSafetensors(bytes, tensor);
+  });
 }
 
 }  // namespace engram

@@ -117,9 +117,15 @@ class TableFile {
 };
 
 // The ids of a 1-D .npy array of <i8 or <u8 (or a 2-D one of width 1), for
-// sparse imports. InvalidArgument naming the problem; NotFound for an
-// unreadable file.
+// sparse imports and patches. InvalidArgument, prefixed with the path,
+// naming the problem (negative ids included); NotFound for an unreadable
+// file.
 absl::StatusOr<std::vector<uint64_t>> ReadRowIdsNpy(const std::string& path);
+
+// The same for tensor `tensor` (I64 or U64, 1-D or of width 1) of a
+// .safetensors file.
+absl::StatusOr<std::vector<uint64_t>> ReadRowIdsSafetensors(
+    const std::string& path, const std::string& tensor);
 
 }  // namespace engram
 

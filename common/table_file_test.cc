@@ -1,5 +1,7 @@
 #include "common/table_file.h"
 
+#include <fstream>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/test_processes.h"
@@ -107,6 +109,42 @@ TEST(SourceFromSafetensorsTest, RejectsMismatchesAndDamage) {
   EXPECT_TRUE(
       SourceFromSafetensors(bytes, bytes.size(), {"d"}, ElementType::kOpaque)
           .ok());
+}
+
+TEST(ReadRowIdsTest, NpyAndSafetensorsTensors) {
+  const std::string dir = ::testing::TempDir();
+  testing::WriteNpyFile(dir + "/ids.npy", "<i8", {3},
+                        testing::Int64s({7, 0, 5}));
+  absl::StatusOr<std::vector<uint64_t>> ids = ReadRowIdsNpy(dir + "/ids.npy");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_THAT(*ids, ElementsAre(7, 0, 5));
+
+  const std::string path = dir + "/patch.safetensors";
+  std::ofstream(path, std::ios::binary) << testing::SafetensorsBytes(
+      {{"rows", "F32", {2, 1}, std::string(8, 'r')},
+       {"ids", "I64", {2}, testing::Int64s({9, 4})},
+       {"column", "U64", {2, 1}, testing::Int64s({1, 2})},
+       {"negative", "I64", {2}, testing::Int64s({3, -1})}});
+  ids = ReadRowIdsSafetensors(path, "ids");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_THAT(*ids, ElementsAre(9, 4));
+  ids = ReadRowIdsSafetensors(path, "column");
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_THAT(*ids, ElementsAre(1, 2));
+
+  auto error = [&](const std::string& tensor) {
+    absl::Status status = ReadRowIdsSafetensors(path, tensor).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << tensor;
+    return std::string(status.message());
+  };
+  EXPECT_THAT(error("negative"), HasSubstr(path + ": row id at position 1 is "
+                                                  "negative (-1)"));
+  EXPECT_THAT(error("rows"), HasSubstr("must be I64 or U64, not F32"));
+  EXPECT_THAT(error("idz"), HasSubstr("no tensor 'idz'; the file has column, "
+                                      "ids, negative, rows"));
+  EXPECT_EQ(
+      ReadRowIdsSafetensors(dir + "/none.safetensors", "ids").status().code(),
+      absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -18,6 +20,16 @@ namespace {
 
 // Room for the protobuf framing around the largest request or response.
 constexpr uint64_t kMessageOverheadBytes = 1 << 20;
+
+// Whether `address` (host:port) names a loopback interface only.
+bool IsLoopbackAddress(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  absl::string_view host =
+      colon == absl::string_view::npos ? address : address.substr(0, colon);
+  if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
+  return host == "localhost" || host == "::1" ||
+         absl::StartsWith(host, "127.");
+}
 
 int MessageLimit(uint64_t payload_bytes) {
   return static_cast<int>(
@@ -38,6 +50,38 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         "--max-batch-rows and --max-response-bytes must be > 0");
   }
+  if (options.admin_token.empty() && !options.insecure_admin &&
+      !IsLoopbackAddress(options.listen_address)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listening on ", options.listen_address,
+        " without an admin token would let anyone on the network import "
+        "tables and activate patches: give --admin-token-file FILE (or "
+        "--insecure-admin to accept that)"));
+  }
+  return absl::OkStatus();
+}
+
+// Serves `stored` tables and demo tables through `versions`, with the
+// versions its control store holds for them.
+absl::Status ServeTables(std::vector<StoredTable> stored,
+                         const std::vector<DemoTable>& demo_tables,
+                         TableStorage& storage, VersionManager& versions) {
+  for (StoredTable& stored_table : stored) {
+    absl::StatusOr<std::shared_ptr<const Table>> table = Table::Create(
+        std::move(stored_table.info), std::move(stored_table.store));
+    if (!table.ok()) {
+      // As with damaged files: serve the other tables.
+      LOG(ERROR) << "not serving a table: " << table.status();
+      continue;
+    }
+    ENGRAM_RETURN_IF_ERROR(versions.AddTable(*std::move(table)));
+  }
+  for (const DemoTable& demo_table : demo_tables) {
+    storage.ChargeRam(RamTableBytes(demo_table.info));
+    ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
+                            Table::Create(demo_table.info, demo_table.rows));
+    ENGRAM_RETURN_IF_ERROR(versions.AddTable(std::move(table)));
+  }
   return absl::OkStatus();
 }
 
@@ -55,29 +99,31 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
     ENGRAM_ASSIGN_OR_RETURN(demo_tables,
                             BuildMissingDemoTables(data_dir, *options.demo));
   }
+  if (options.versions.control_dir.empty()) {
+    options.versions.control_dir = data_dir.path() + "/control";
+  }
+  ENGRAM_ASSIGN_OR_RETURN(
+      server->versions_,
+      VersionManager::Open(options.versions, &server->tables_));
   ENGRAM_ASSIGN_OR_RETURN(std::vector<StoredTable> stored,
                           server->storage_->LoadTables());
-  for (StoredTable& stored_table : stored) {
-    absl::StatusOr<std::shared_ptr<const Table>> table = Table::Create(
-        std::move(stored_table.info), std::move(stored_table.store));
-    if (!table.ok()) {
-      // As with damaged files: serve the other tables.
-      LOG(ERROR) << "not serving a table: " << table.status();
-      continue;
-    }
-    server->tables_.Publish(*std::move(table));
-  }
-  for (const DemoTable& demo_table : demo_tables) {
-    server->storage_->ChargeRam(RamTableBytes(demo_table.info));
-    ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
-                            Table::Create(demo_table.info, demo_table.rows));
-    server->tables_.Publish(std::move(table));
-  }
+  ENGRAM_RETURN_IF_ERROR(ServeTables(std::move(stored), demo_tables,
+                                     *server->storage_, *server->versions_));
 
+  server->admin_auth_ =
+      std::make_unique<TokenCheck>("admin", options.admin_token);
+  server->data_auth_ = std::make_unique<TokenCheck>("data", options.data_token);
+  if (!server->admin_auth_->enabled()) {
+    LOG(WARNING) << "no --admin-token-file: admin calls (imports, patches) "
+                    "are open to anyone who can reach "
+                 << options.listen_address;
+  }
   server->service_ = std::make_unique<EngramServiceImpl>(
-      &server->tables_, server->storage_.get(), options.limits);
+      &server->tables_, server->storage_.get(), server->versions_.get(),
+      server->data_auth_.get(), options.limits);
   server->admin_service_ = std::make_unique<AdminServiceImpl>(
-      server->storage_.get(), &server->tables_, options.import_limits);
+      server->storage_.get(), &server->tables_, server->versions_.get(),
+      server->admin_auth_.get(), options.import_limits);
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -144,6 +190,9 @@ void EngramServer::Wait() { grpc_server_->Wait(); }
 
 void EngramServer::Shutdown(absl::Duration grace) {
   stopping_ = true;
+  // Watches last until cancelled; end them so they do not hold up the
+  // drain of the calls that do end.
+  if (versions_ != nullptr) versions_->CloseWatches();
   // Null only when Create failed before the server started.
   if (grpc_server_ != nullptr) {
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

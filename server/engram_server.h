@@ -22,8 +22,10 @@
 #include "absl/time/time.h"
 #include "server/service/admin_service_impl.h"
 #include "server/service/engram_service_impl.h"
+#include "server/service/token_check.h"
 #include "server/storage/table_storage.h"
 #include "server/tables/demo_tables.h"
+#include "server/versions/version_manager.h"
 
 namespace grpc {
 class Server;
@@ -40,6 +42,15 @@ struct ServerOptions {
   LookupLimits limits;
   // Bounds of EngramAdmin.ImportTable.
   ImportLimits import_limits;
+  // Knowledge patches: retention, limits, pins. control_dir defaults to
+  // DATA_DIR/control.
+  VersionManager::Options versions;
+  // Bearer tokens the admin calls and the data calls require; empty: none.
+  // Without an admin token the server listens only on loopback addresses
+  // unless insecure_admin is set.
+  std::string admin_token;
+  std::string data_token;
+  bool insecure_admin = false;
   // When set, missing demo tables are built at start (see demo_tables.h),
   // served at once, and written to the data directory in the background so
   // that later starts map them instead.
@@ -61,8 +72,8 @@ class EngramServer {
   // Blocks until the server has shut down.
   void Wait();
 
-  // Stops accepting calls, lets in-flight calls finish for up to `grace`,
-  // then cancels what is left; an unfinished background table write is
+  // Ends WatchTable streams, stops accepting calls, lets in-flight calls
+  // finish for up to `grace`, then cancels what is left; an unfinished background table write is
   // abandoned (it is redone at the next start). Thread-safe; later calls do
   // nothing.
   void Shutdown(absl::Duration grace);
@@ -78,6 +89,9 @@ class EngramServer {
 
   TableManager tables_;
   std::unique_ptr<TableStorage> storage_;
+  std::unique_ptr<VersionManager> versions_;
+  std::unique_ptr<TokenCheck> admin_auth_;
+  std::unique_ptr<TokenCheck> data_auth_;
   std::unique_ptr<EngramServiceImpl> service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;

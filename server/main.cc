@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/cli_flags.h"
+#include "common/bearer_token.h"
 #include "common/element_type.h"
 #include "common/logging.h"
 #include "common/malloc_tuning.h"
@@ -57,6 +58,25 @@ ABSL_FLAG(uint64_t, max_import_bytes, 64ull << 30,
           "Largest table EngramAdmin.ImportTable accepts, in bytes.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "How long SIGTERM waits for in-flight calls before cancelling them.");
+ABSL_FLAG(std::string, admin_token_file, "",
+          "File holding the bearer token every admin call (imports, "
+          "patches, activations) must carry; without one the server listens "
+          "only on loopback addresses unless --insecure-admin.");
+ABSL_FLAG(std::string, data_token_file, "",
+          "File holding the bearer token every data call (lookups, pins, "
+          "watches) must carry; empty = the data plane is open.");
+ABSL_FLAG(bool, insecure_admin, false,
+          "Allow a non-loopback --listen without --admin-token-file.");
+ABSL_FLAG(int, retain_versions, 8,
+          "Versions of each table kept besides its base, its active version "
+          "and pinned ones (what rollback can reach).");
+ABSL_FLAG(uint64_t, max_patch_bytes, 4ull << 30,
+          "Largest knowledge patch, in row bytes (patches live in RAM).");
+ABSL_FLAG(absl::Duration, default_pin_ttl, absl::Seconds(60),
+          "How long a pin that names no TTL lasts without use.");
+ABSL_FLAG(absl::Duration, max_pin_ttl, absl::Hours(1),
+          "Longest pin TTL granted.");
+ABSL_FLAG(uint64_t, max_pins, 1 << 20, "Most live pins.");
 ABSL_FLAG(bool, demo, false,
           "Create the demo tables (reference Engram config, pseudo-random "
           "rows) at first start and serve them.");
@@ -88,6 +108,20 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.storage.verify_reads = absl::GetFlag(FLAGS_verify_reads);
   options.import_limits.max_table_bytes = absl::GetFlag(FLAGS_max_import_bytes);
   options.import_limits.import_dir = absl::GetFlag(FLAGS_import_dir);
+  options.versions.retain_versions = absl::GetFlag(FLAGS_retain_versions);
+  options.versions.max_patch_bytes = absl::GetFlag(FLAGS_max_patch_bytes);
+  options.versions.pins.default_ttl = absl::GetFlag(FLAGS_default_pin_ttl);
+  options.versions.pins.max_ttl = absl::GetFlag(FLAGS_max_pin_ttl);
+  options.versions.pins.max_pins = absl::GetFlag(FLAGS_max_pins);
+  options.insecure_admin = absl::GetFlag(FLAGS_insecure_admin);
+  if (const std::string path = absl::GetFlag(FLAGS_admin_token_file);
+      !path.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(options.admin_token, ReadBearerTokenFile(path));
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_data_token_file);
+      !path.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(options.data_token, ReadBearerTokenFile(path));
+  }
   if (absl::GetFlag(FLAGS_demo)) {
     DemoTablesOptions demo;
     ENGRAM_ASSIGN_OR_RETURN(demo.element_type,

@@ -9,7 +9,6 @@
 #include "common/element_type.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
 #include "server/storage/data_dir.h"
@@ -19,14 +18,6 @@ namespace engram::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-google::protobuf::Struct ParseJson(const std::string& text) {
-  google::protobuf::Struct parsed;
-  const auto status =
-      google::protobuf::util::JsonStringToMessage(text, &parsed);
-  EXPECT_TRUE(status.ok()) << status.ToString() << " in: " << text;
-  return parsed;
-}
 
 class CliIntegrationTest : public DemoServerTest {
  protected:

@@ -11,7 +11,6 @@
 #include "engram/v1/admin_service.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -22,25 +21,6 @@ namespace engram::testing {
 namespace {
 
 using ::testing::HasSubstr;
-
-// A rows x cols f32 array whose element (r, c) is r + c / 100.
-std::string F32Rows(int rows, int cols) {
-  std::string data(rows * cols * 4, '\0');
-  for (int r = 0; r < rows; ++r) {
-    for (int c = 0; c < cols; ++c) {
-      EncodeElement(ElementType::kF32, r + c / 100.0f,
-                    data.data() + (r * cols + c) * 4);
-    }
-  }
-  return data;
-}
-
-google::protobuf::Struct ParseJson(const std::string& text) {
-  google::protobuf::Struct parsed;
-  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(text, &parsed).ok())
-      << text;
-  return parsed;
-}
 
 class ImportTest : public ::testing::Test {
  protected:
@@ -267,11 +247,6 @@ TEST(ImportPlacementTest, AutoFillsTheRamBudgetThenGoesToSsd) {
                   "second", "--rows", "99", "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("[[99,99.0100021"));
-}
-
-std::string Int64s(const std::vector<int64_t>& values) {
-  return std::string(reinterpret_cast<const char*>(values.data()),
-                     values.size() * sizeof(int64_t));
 }
 
 TEST_F(ImportTest, SparseTablesReportOrZeroTheRowsNeverWritten) {

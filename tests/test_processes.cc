@@ -14,6 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/element_type.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
 
 namespace engram::testing {
 namespace {
@@ -67,6 +70,30 @@ int WaitExit(pid_t pid, absl::Duration timeout, bool* exited) {
 }
 
 }  // namespace
+
+std::string F32Rows(int rows, int cols, float base) {
+  std::string data(rows * cols * 4, '\0');
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      EncodeElement(ElementType::kF32, base + r + c / 100.0f,
+                    data.data() + (r * cols + c) * 4);
+    }
+  }
+  return data;
+}
+
+std::string Int64s(const std::vector<int64_t>& values) {
+  return std::string(reinterpret_cast<const char*>(values.data()),
+                     values.size() * sizeof(int64_t));
+}
+
+google::protobuf::Struct ParseJson(const std::string& text) {
+  google::protobuf::Struct parsed;
+  const auto status =
+      google::protobuf::util::JsonStringToMessage(text, &parsed);
+  EXPECT_TRUE(status.ok()) << status.ToString() << " in: " << text;
+  return parsed;
+}
 
 void WriteNpyFile(const std::string& path, const std::string& descr,
                   const std::vector<uint64_t>& shape, const std::string& data) {

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "google/protobuf/struct.pb.h"
 
 namespace engram::testing {
 
@@ -40,6 +41,17 @@ std::string BinaryPath(const std::string& relative);
 std::string ServerPath();
 std::string EngramctlPath();
 std::string BenchPath();
+
+// A rows x cols f32 array whose element (r, c) is base + r + c / 100, as
+// raw little-endian bytes (for WriteNpyFile, or to compare rows with).
+std::string F32Rows(int rows, int cols, float base = 0);
+
+// `values` as raw little-endian bytes (for WriteNpyFile with "<i8").
+std::string Int64s(const std::vector<int64_t>& values);
+
+// The JSON object a command printed; a test failure naming the text (and
+// an empty Struct) when it is none.
+google::protobuf::Struct ParseJson(const std::string& text);
 
 // Writes a .npy file (format 1.0) of dtype `descr` (e.g. "<f4"), `shape`
 // and raw little-endian `data`, as np.save would.

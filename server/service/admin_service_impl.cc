@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
+#include "server/service/refused_reactor.h"
 
 namespace engram::server {
 namespace {
@@ -21,35 +22,133 @@ namespace fs = std::filesystem;
 // Bytes of a source file handed to the writer at a time.
 constexpr uint64_t kSourceChunkBytes = 8 << 20;
 
+// Finishes a unary call: `body` runs only if the call passes `auth`.
+template <typename Body>
+grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
+                                      const TokenCheck& auth, Body body) {
+  absl::Status status = auth.Check(*context);
+  if (status.ok()) status = body();
+  if (!status.ok()) VLOG(1) << "admin call failed: " << status;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// A client stream taken one message at a time: Accept() each, Complete()
+// at the client's half-close; the first error ends the call after
+// Abandon() has undone what the stream did. Subclasses call Start() last
+// in their constructor.
+template <typename Request>
+class MessageStreamReactor : public grpc::ServerReadReactor<Request> {
+ public:
+  void OnReadDone(bool ok) final {
+    const absl::Status status = ok ? Accept() : Complete();
+    if (!status.ok()) {
+      LOG(WARNING) << Describe() << " failed: " << status;
+      Abandon();
+      this->Finish(ToGrpcStatus(status));
+      return;
+    }
+    if (ok) {
+      this->StartRead(&request_);
+    } else {
+      this->Finish(grpc::Status::OK);
+    }
+  }
+
+  void OnDone() final { delete this; }
+
+ protected:
+  void Start() { this->StartRead(&request_); }
+
+  virtual absl::Status Accept() = 0;
+  virtual absl::Status Complete() = 0;
+  virtual void Abandon() = 0;
+  virtual std::string Describe() const = 0;
+
+  // Reactions of one call never overlap, so no lock is needed.
+  Request request_;
+};
+
+class UploadPatchReactor final
+    : public MessageStreamReactor<v1::UploadPatchRequest> {
+ public:
+  UploadPatchReactor(VersionManager* versions, v1::PatchInfo* response)
+      : versions_(versions), response_(response) {
+    Start();
+  }
+
+ private:
+  std::string Describe() const override {
+    return absl::StrCat("upload to patch ", patch_id_);
+  }
+  // Takes this stream's rows back out.
+  void Abandon() override { upload_.reset(); }
+
+  absl::Status Accept() override {
+    if (upload_ == nullptr) {
+      patch_id_ = request_.patch_id();
+      ENGRAM_ASSIGN_OR_RETURN(upload_, versions_->BeginUpload(patch_id_));
+    } else if (request_.patch_id() != 0 && request_.patch_id() != patch_id_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "an upload stream is for one patch: ", patch_id_, ", not ",
+          request_.patch_id()));
+    }
+    if (!digest_.empty()) {
+      return absl::InvalidArgumentError(
+          "content_digest must be in the last message of an upload");
+    }
+    if (!request_.row_ids().empty() || !request_.rows().empty()) {
+      bytes_ += request_.rows().size();
+      // The message's buffers become the patch's: no copy.
+      ENGRAM_RETURN_IF_ERROR(
+          upload_->Add(std::move(*request_.mutable_row_ids()),
+                       std::move(*request_.mutable_rows())));
+      LOG_EVERY_N_SEC(INFO, 5)
+          << "uploading patch " << patch_id_ << ": " << bytes_ << " bytes";
+    }
+    digest_ = request_.content_digest();
+    return absl::OkStatus();
+  }
+
+  absl::Status Complete() override {
+    if (upload_ == nullptr) {
+      return absl::InvalidArgumentError(
+          "an upload's first message names its patch");
+    }
+    ENGRAM_ASSIGN_OR_RETURN(*response_, upload_->Finish(digest_));
+    upload_.reset();
+    LOG(INFO) << "patch " << patch_id_ << ": " << response_->rows()
+              << " rows uploaded, sha256 " << response_->content_digest();
+    return absl::OkStatus();
+  }
+
+  VersionManager* const versions_;
+  v1::PatchInfo* const response_;
+  uint64_t patch_id_ = 0;
+  uint64_t bytes_ = 0;
+  std::string digest_;
+  std::unique_ptr<VersionManager::Upload> upload_;
+};
+
 class ImportReactor final
-    : public grpc::ServerReadReactor<v1::ImportTableRequest> {
+    : public MessageStreamReactor<v1::ImportTableRequest> {
  public:
   ImportReactor(const AdminServiceImpl* service,
                 v1::ImportTableResponse* response)
       : service_(service), response_(response) {
-    StartRead(&request_);
+    Start();
   }
-
-  void OnReadDone(bool ok) override {
-    const absl::Status status = ok ? Accept() : Complete();
-    if (!status.ok()) {
-      LOG(WARNING) << "import of table '" << name_ << "' failed: " << status;
-      writer_.reset();  // Removes what was written.
-      Finish(ToGrpcStatus(status));
-      return;
-    }
-    if (ok) {
-      StartRead(&request_);
-    } else {
-      Finish(grpc::Status::OK);
-    }
-  }
-
-  void OnDone() override { delete this; }
 
  private:
+  std::string Describe() const override {
+    return absl::StrCat("import of table '", name_, "'");
+  }
+  // Removes what was written.
+  void Abandon() override { writer_.reset(); }
+
   // Takes one message of the stream (steps 1-3).
-  absl::Status Accept() {
+  absl::Status Accept() override {
     if (digest_seen_) {
       return absl::InvalidArgumentError(
           "content_digest must be the last message of an import");
@@ -124,7 +223,7 @@ class ImportReactor final
 
   // Step 4: the client sent everything. The disk writes block this callback
   // thread; imports are rare next to lookups, which other threads serve.
-  absl::Status Complete() {
+  absl::Status Complete() override {
     if (writer_ == nullptr) {
       return absl::InvalidArgumentError("an import needs a header");
     }
@@ -143,8 +242,6 @@ class ImportReactor final
 
   const AdminServiceImpl* const service_;
   v1::ImportTableResponse* const response_;
-  // Reactions of one call never overlap, so no lock is needed.
-  v1::ImportTableRequest request_;
   std::string name_;
   std::unique_ptr<TableFile> file_;
   std::unique_ptr<TableWriter> writer_;
@@ -154,13 +251,98 @@ class ImportReactor final
 
 }  // namespace
 
-AdminServiceImpl::AdminServiceImpl(TableStorage* storage, TableManager* tables,
-                                   ImportLimits limits)
-    : storage_(storage), tables_(tables), limits_(std::move(limits)) {}
+AdminServiceImpl::AdminServiceImpl(TableStorage* storage,
+                                   const TableManager* tables,
+                                   VersionManager* versions,
+                                   const TokenCheck* auth, ImportLimits limits)
+    : storage_(storage),
+      tables_(tables),
+      versions_(versions),
+      auth_(auth),
+      limits_(std::move(limits)) {}
 
 grpc::ServerReadReactor<v1::ImportTableRequest>* AdminServiceImpl::ImportTable(
     grpc::CallbackServerContext* context, v1::ImportTableResponse* response) {
+  if (absl::Status status = auth_->Check(*context); !status.ok()) {
+    return new RefusedReactor<grpc::ServerReadReactor<v1::ImportTableRequest>>(
+        status);
+  }
   return new ImportReactor(this, response);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CreatePatch(
+    grpc::CallbackServerContext* context, const v1::CreatePatchRequest* request,
+    v1::PatchInfo* response) {
+  return FinishUnary(context, *auth_, [&]() -> absl::Status {
+    ENGRAM_ASSIGN_OR_RETURN(
+        *response,
+        versions_->CreatePatch(request->table(), request->description()));
+    LOG(INFO) << "patch " << response->patch_id() << " of table '"
+              << request->table() << "' created";
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerReadReactor<v1::UploadPatchRequest>* AdminServiceImpl::UploadPatch(
+    grpc::CallbackServerContext* context, v1::PatchInfo* response) {
+  if (absl::Status status = auth_->Check(*context); !status.ok()) {
+    return new RefusedReactor<grpc::ServerReadReactor<v1::UploadPatchRequest>>(
+        status);
+  }
+  return new UploadPatchReactor(versions_, response);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CommitPatch(
+    grpc::CallbackServerContext* context, const v1::CommitPatchRequest* request,
+    v1::VersionInfo* response) {
+  return FinishUnary(context, *auth_, [&]() -> absl::Status {
+    ENGRAM_ASSIGN_OR_RETURN(*response,
+                            versions_->CommitPatch(request->patch_id(),
+                                                   request->content_digest()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::AbortPatch(
+    grpc::CallbackServerContext* context, const v1::AbortPatchRequest* request,
+    v1::PatchInfo* response) {
+  return FinishUnary(context, *auth_, [&]() -> absl::Status {
+    ENGRAM_ASSIGN_OR_RETURN(*response,
+                            versions_->AbortPatch(request->patch_id()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ActivateVersion(
+    grpc::CallbackServerContext* context,
+    const v1::ActivateVersionRequest* request, v1::VersionInfo* response) {
+  return FinishUnary(context, *auth_, [&]() -> absl::Status {
+    ENGRAM_ASSIGN_OR_RETURN(
+        *response, versions_->Activate(request->table(), request->version()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::Rollback(
+    grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
+    v1::VersionInfo* response) {
+  return FinishUnary(context, *auth_, [&]() -> absl::Status {
+    ENGRAM_ASSIGN_OR_RETURN(*response, versions_->Rollback(
+                                           request->table(),
+                                           request->to_version()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::ListVersions(
+    grpc::CallbackServerContext* context,
+    const v1::ListVersionsRequest* request,
+    v1::ListVersionsResponse* response) {
+  return FinishUnary(context, *auth_, [&]() -> absl::Status {
+    ENGRAM_ASSIGN_OR_RETURN(*response,
+                            versions_->ListVersions(request->table()));
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::unique_ptr<TableFile>> AdminServiceImpl::OpenSourceFile(
@@ -269,8 +451,7 @@ absl::Status AdminServiceImpl::Publish(StoredTable stored) const {
   ENGRAM_ASSIGN_OR_RETURN(
       std::shared_ptr<const Table> table,
       Table::Create(std::move(stored.info), std::move(stored.store)));
-  tables_->Publish(std::move(table));
-  return absl::OkStatus();
+  return versions_->AddTable(std::move(table));
 }
 
 }  // namespace engram::server

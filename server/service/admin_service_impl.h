@@ -19,6 +19,14 @@
 //      TableInfo.
 //   Any error finishes the call; the writer, destroyed, leaves nothing
 //   behind.
+//
+// UploadPatch, per call (a read reactor): the first message names the
+// patch and begins a VersionManager::Upload; each message's rows are added
+// (held in memory until the commit); at the client's half-close the
+// stream's digest is checked and the upload finished. Any error finishes the call, and the
+// upload, destroyed unfinished, takes the stream's rows back out.
+//
+// Every call first passes the admin TokenCheck.
 #ifndef ENGRAM_SERVER_SERVICE_ADMIN_SERVICE_IMPL_H_
 #define ENGRAM_SERVER_SERVICE_ADMIN_SERVICE_IMPL_H_
 
@@ -30,8 +38,10 @@
 #include "absl/status/statusor.h"
 #include "common/table_file.h"
 #include "engram/v1/admin_service.grpc.pb.h"
+#include "server/service/token_check.h"
 #include "server/storage/table_storage.h"
 #include "server/tables/table_manager.h"
+#include "server/versions/version_manager.h"
 
 namespace engram::server {
 
@@ -45,13 +55,36 @@ struct ImportLimits {
 
 class AdminServiceImpl final : public v1::EngramAdmin::CallbackService {
  public:
-  // `storage` and `tables` must outlive the service.
-  AdminServiceImpl(TableStorage* storage, TableManager* tables,
+  // `storage`, `tables`, `versions` and `auth` must outlive the service.
+  AdminServiceImpl(TableStorage* storage, const TableManager* tables,
+                   VersionManager* versions, const TokenCheck* auth,
                    ImportLimits limits);
 
   grpc::ServerReadReactor<v1::ImportTableRequest>* ImportTable(
       grpc::CallbackServerContext* context,
       v1::ImportTableResponse* response) override;
+  grpc::ServerUnaryReactor* CreatePatch(grpc::CallbackServerContext* context,
+                                        const v1::CreatePatchRequest* request,
+                                        v1::PatchInfo* response) override;
+  grpc::ServerReadReactor<v1::UploadPatchRequest>* UploadPatch(
+      grpc::CallbackServerContext* context, v1::PatchInfo* response) override;
+  grpc::ServerUnaryReactor* CommitPatch(grpc::CallbackServerContext* context,
+                                        const v1::CommitPatchRequest* request,
+                                        v1::VersionInfo* response) override;
+  grpc::ServerUnaryReactor* AbortPatch(grpc::CallbackServerContext* context,
+                                       const v1::AbortPatchRequest* request,
+                                       v1::PatchInfo* response) override;
+  grpc::ServerUnaryReactor* ActivateVersion(
+      grpc::CallbackServerContext* context,
+      const v1::ActivateVersionRequest* request,
+      v1::VersionInfo* response) override;
+  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context,
+                                     const v1::RollbackRequest* request,
+                                     v1::VersionInfo* response) override;
+  grpc::ServerUnaryReactor* ListVersions(
+      grpc::CallbackServerContext* context,
+      const v1::ListVersionsRequest* request,
+      v1::ListVersionsResponse* response) override;
 
   // Opens a header's source file: FailedPrecondition without an import
   // directory, PermissionDenied outside it, TableFile's errors otherwise.
@@ -72,7 +105,9 @@ class AdminServiceImpl final : public v1::EngramAdmin::CallbackService {
 
  private:
   TableStorage* const storage_;
-  TableManager* const tables_;
+  const TableManager* const tables_;
+  VersionManager* const versions_;
+  const TokenCheck* const auth_;
   const ImportLimits limits_;
 };
 

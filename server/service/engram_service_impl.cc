@@ -17,6 +17,8 @@
 #include "common/lookup_wire.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
+#include "server/service/refused_reactor.h"
+#include "server/service/watch_reactor.h"
 
 namespace engram::server {
 namespace {
@@ -165,13 +167,20 @@ class StreamLookupReactor final : public StreamReactor {
 
 EngramServiceImpl::EngramServiceImpl(const TableManager* tables,
                                      const TableStorage* storage,
+                                     VersionManager* versions,
+                                     const TokenCheck* auth,
                                      LookupLimits limits)
-    : tables_(tables), storage_(storage), limits_(limits) {}
+    : tables_(tables),
+      storage_(storage),
+      versions_(versions),
+      auth_(auth),
+      limits_(limits) {}
 
 absl::StatusOr<std::shared_ptr<const Table>> EngramServiceImpl::GetTable(
-    const std::string& name, const std::string& expected_digest) const {
+    const std::string& name, const std::string& expected_digest,
+    const v1::VersionSelector& at) const {
   ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
-                          tables_->Get(name));
+                          versions_->Resolve(name, at));
   const std::string& digest = table->info().hash_spec().digest();
   if (!expected_digest.empty() && expected_digest != digest) {
     return absl::FailedPreconditionError(
@@ -219,7 +228,7 @@ absl::Status EngramServiceImpl::DoLookup(const v1::LookupRequest& request,
                                          v1::LookupResponse* response) const {
   ENGRAM_ASSIGN_OR_RETURN(
       std::shared_ptr<const Table> table,
-      GetTable(request.table(), request.hash_spec_digest()));
+      GetTable(request.table(), request.hash_spec_digest(), request.at()));
   ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(request.row_ids()));
   return GatherRows(*table, PackedRowIds(request.row_ids()),
                     request.output_type(), response);
@@ -229,7 +238,7 @@ absl::StatusOr<grpc::ByteBuffer> EngramServiceImpl::DoLookupToWire(
     const v1::LookupRequest& request) const {
   ENGRAM_ASSIGN_OR_RETURN(
       std::shared_ptr<const Table> table,
-      GetTable(request.table(), request.hash_spec_digest()));
+      GetTable(request.table(), request.hash_spec_digest(), request.at()));
   ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(request.row_ids()));
   const PackedRowIds ids(request.row_ids());
   ENGRAM_RETURN_IF_ERROR(CheckLimits(ids.size(), table->row_bytes()));
@@ -250,7 +259,7 @@ absl::Status EngramServiceImpl::DoLookupTokens(
     v1::LookupResponse* response) const {
   ENGRAM_ASSIGN_OR_RETURN(
       std::shared_ptr<const Table> table,
-      GetTable(request.table(), request.hash_spec_digest()));
+      GetTable(request.table(), request.hash_spec_digest(), request.at()));
   const HashSpec* spec = table->hash_spec();
   if (spec == nullptr) {
     return absl::FailedPreconditionError(
@@ -284,6 +293,9 @@ absl::Status EngramServiceImpl::DoLookupTokens(
 grpc::ServerUnaryReactor* EngramServiceImpl::Lookup(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
     grpc::ByteBuffer* response_bytes) {
+  if (absl::Status status = auth_->Check(*context); !status.ok()) {
+    return FinishUnary(context, status);
+  }
   v1::LookupRequest request;
   // The request is small (8 bytes per id); only the response bypasses
   // protobuf.
@@ -302,17 +314,62 @@ grpc::ServerUnaryReactor* EngramServiceImpl::Lookup(
 grpc::ServerUnaryReactor* EngramServiceImpl::LookupTokens(
     grpc::CallbackServerContext* context,
     const v1::LookupTokensRequest* request, v1::LookupResponse* response) {
-  return FinishUnary(context, DoLookupTokens(*request, response));
+  absl::Status status = auth_->Check(*context);
+  if (status.ok()) status = DoLookupTokens(*request, response);
+  return FinishUnary(context, status);
 }
 
 StreamReactor* EngramServiceImpl::StreamLookup(
     grpc::CallbackServerContext* context) {
+  if (absl::Status status = auth_->Check(*context); !status.ok()) {
+    return new RefusedReactor<StreamReactor>(status);
+  }
   return new StreamLookupReactor(this);
+}
+
+grpc::ServerUnaryReactor* EngramServiceImpl::PinVersion(
+    grpc::CallbackServerContext* context, const v1::PinVersionRequest* request,
+    v1::PinVersionResponse* response) {
+  absl::Status status = auth_->Check(*context);
+  if (status.ok()) {
+    absl::StatusOr<PinRegistry::Pin> pin = versions_->Pin(
+        request->table(), request->version(),
+        absl::Milliseconds(request->ttl_ms()));
+    status = pin.status();
+    if (pin.ok()) {
+      response->set_pin_id(pin->id);
+      response->set_version(pin->version);
+      response->set_ttl_ms(
+          static_cast<uint32_t>(absl::ToInt64Milliseconds(pin->ttl)));
+    }
+  }
+  return FinishUnary(context, status);
+}
+
+grpc::ServerUnaryReactor* EngramServiceImpl::ReleasePin(
+    grpc::CallbackServerContext* context, const v1::ReleasePinRequest* request,
+    v1::ReleasePinResponse* response) {
+  absl::Status status = auth_->Check(*context);
+  if (status.ok()) status = versions_->ReleasePin(request->pin_id());
+  return FinishUnary(context, status);
+}
+
+grpc::ServerWriteReactor<v1::VersionEvent>* EngramServiceImpl::WatchTable(
+    grpc::CallbackServerContext* context,
+    const v1::WatchTableRequest* request) {
+  if (absl::Status status = auth_->Check(*context); !status.ok()) {
+    return new RefusedReactor<grpc::ServerWriteReactor<v1::VersionEvent>>(
+        status);
+  }
+  return new WatchReactor(versions_, request->table());
 }
 
 grpc::ServerUnaryReactor* EngramServiceImpl::ListTables(
     grpc::CallbackServerContext* context, const v1::ListTablesRequest* request,
     v1::ListTablesResponse* response) {
+  if (absl::Status status = auth_->Check(*context); !status.ok()) {
+    return FinishUnary(context, status);
+  }
   for (const std::shared_ptr<const Table>& table : tables_->List()) {
     *response->add_tables() = table->info();
   }
@@ -325,6 +382,9 @@ grpc::ServerUnaryReactor* EngramServiceImpl::ListTables(
 grpc::ServerUnaryReactor* EngramServiceImpl::DescribeTable(
     grpc::CallbackServerContext* context,
     const v1::DescribeTableRequest* request, v1::TableInfo* response) {
+  if (absl::Status status = auth_->Check(*context); !status.ok()) {
+    return FinishUnary(context, status);
+  }
   absl::StatusOr<std::shared_ptr<const Table>> table =
       tables_->Get(request->table());
   if (table.ok()) {

@@ -24,8 +24,10 @@
 #include "absl/status/statusor.h"
 #include "common/packed_row_ids.h"
 #include "engram/v1/engram_service.grpc.pb.h"
+#include "server/service/token_check.h"
 #include "server/storage/table_storage.h"
 #include "server/tables/table_manager.h"
+#include "server/versions/version_manager.h"
 
 namespace engram::server {
 
@@ -44,9 +46,11 @@ class EngramServiceImpl final
     : public v1::EngramService::WithRawCallbackMethod_Lookup<
           v1::EngramService::CallbackService> {
  public:
-  // `tables` and `storage` (which reports the RAM budget) must outlive the
-  // service.
+  // `tables`, `storage` (which reports the RAM budget), `versions` (pins,
+  // version selectors, watches) and `auth` (the data-plane token) must
+  // outlive the service.
   EngramServiceImpl(const TableManager* tables, const TableStorage* storage,
+                    VersionManager* versions, const TokenCheck* auth,
                     LookupLimits limits);
 
   grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* context,
@@ -65,6 +69,15 @@ class EngramServiceImpl final
       grpc::CallbackServerContext* context,
       const v1::DescribeTableRequest* request,
       v1::TableInfo* response) override;
+  grpc::ServerUnaryReactor* PinVersion(grpc::CallbackServerContext* context,
+                                       const v1::PinVersionRequest* request,
+                                       v1::PinVersionResponse* response) override;
+  grpc::ServerUnaryReactor* ReleasePin(grpc::CallbackServerContext* context,
+                                       const v1::ReleasePinRequest* request,
+                                       v1::ReleasePinResponse* response) override;
+  grpc::ServerWriteReactor<v1::VersionEvent>* WatchTable(
+      grpc::CallbackServerContext* context,
+      const v1::WatchTableRequest* request) override;
 
   // Answers one lookup as a message (StreamLookup). Thread-safe.
   absl::Status DoLookup(const v1::LookupRequest& request,
@@ -78,10 +91,11 @@ class EngramServiceImpl final
                               v1::LookupResponse* response) const;
 
  private:
-  // The table named `name`; FAILED_PRECONDITION if `expected_digest` is set
-  // and differs from its hash spec's.
+  // The version of table `name` that `at` selects; FAILED_PRECONDITION if
+  // `expected_digest` is set and differs from its hash spec's.
   absl::StatusOr<std::shared_ptr<const Table>> GetTable(
-      const std::string& name, const std::string& expected_digest) const;
+      const std::string& name, const std::string& expected_digest,
+      const v1::VersionSelector& at) const;
   // RESOURCE_EXHAUSTED if `rows` rows of `row_bytes` exceed the limits.
   absl::Status CheckLimits(uint64_t rows, uint32_t row_bytes) const;
   // Checks the limits and gathers `ids` of `table` into `response`, in
@@ -92,6 +106,8 @@ class EngramServiceImpl final
 
   const TableManager* const tables_;
   const TableStorage* const storage_;
+  VersionManager* const versions_;
+  const TokenCheck* const auth_;
   const LookupLimits limits_;
 };
 

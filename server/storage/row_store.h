@@ -36,17 +36,22 @@ class MissingRows {
 
   void Set(size_t position) {
     bits_[position / 8] |= static_cast<char>(1 << (position % 8));
-    any_ = true;
+  }
+  // A patch supplied the row after all.
+  void Clear(size_t position) {
+    bits_[position / 8] &= static_cast<char>(~(1 << (position % 8)));
   }
   bool Get(size_t position) const {
     return (bits_[position / 8] >> (position % 8)) & 1;
   }
-  bool any() const { return any_; }
+  // One pass over the bitmap (an eighth of a byte per position).
+  bool any() const {
+    return bits_.find_first_not_of('\0') != std::string::npos;
+  }
   const std::string& bits() const { return bits_; }
 
  private:
   std::string bits_;
-  bool any_ = false;
 };
 
 class RowStore {

@@ -5,14 +5,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/hash_spec_proto.h"
+#include "common/status_macros.h"
 
 namespace engram::server {
 
 Table::Table(v1::TableInfo info, std::shared_ptr<const RowStore> store,
-             std::optional<HashSpec> hash_spec)
+             std::optional<HashSpec> hash_spec,
+             std::shared_ptr<const PatchOverlay> overlay)
     : info_(std::move(info)),
       store_(std::move(store)),
-      hash_spec_(std::move(hash_spec)) {}
+      hash_spec_(std::move(hash_spec)),
+      overlay_(std::move(overlay)) {}
 
 absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
     v1::TableInfo info, std::shared_ptr<const RowStore> store) {
@@ -37,8 +40,17 @@ absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
     }
     hash_spec = *std::move(spec);
   }
+  return std::shared_ptr<const Table>(new Table(
+      std::move(info), std::move(store), std::move(hash_spec), nullptr));
+}
+
+std::shared_ptr<const Table> Table::WithPatches(
+    uint64_t version, std::shared_ptr<const PatchOverlay> overlay) const {
+  v1::TableInfo info = info_;
+  info.set_version(version);
+  if (overlay != nullptr) info.clear_content_digest();
   return std::shared_ptr<const Table>(
-      new Table(std::move(info), std::move(store), std::move(hash_spec)));
+      new Table(std::move(info), store_, hash_spec_, std::move(overlay)));
 }
 
 absl::Status Table::Lookup(const PackedRowIds& ids, char* out,
@@ -56,10 +68,12 @@ absl::Status Table::Lookup(const PackedRowIds& ids, char* out,
       }
     }
   }
-  if (missing != nullptr && reports_missing()) {
-    return store_->GatherSparse(ids, out, *missing);
-  }
-  return store_->Gather(ids, out);
+  MissingRows* const reported = reports_missing() ? missing : nullptr;
+  ENGRAM_RETURN_IF_ERROR(reported != nullptr
+                             ? store_->GatherSparse(ids, out, *reported)
+                             : store_->Gather(ids, out));
+  if (overlay_ != nullptr) overlay_->Apply(ids, out, reported);
+  return absl::OkStatus();
 }
 
 }  // namespace engram::server

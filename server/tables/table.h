@@ -6,7 +6,8 @@
 //
 // A Table is immutable and shared by reference count: a lookup that holds a
 // std::shared_ptr<const Table> reads one consistent version to the end even
-// if the manager publishes another meanwhile.
+// if the manager publishes another meanwhile. A version other than the base
+// is the base's rows under a PatchOverlay (see WithPatches).
 #ifndef ENGRAM_SERVER_TABLES_TABLE_H_
 #define ENGRAM_SERVER_TABLES_TABLE_H_
 
@@ -20,6 +21,7 @@
 #include "common/packed_row_ids.h"
 #include "engram/v1/engram_service.pb.h"
 #include "server/storage/row_store.h"
+#include "server/tables/patch_overlay.h"
 
 namespace engram::server {
 
@@ -31,11 +33,20 @@ class Table {
   static absl::StatusOr<std::shared_ptr<const Table>> Create(
       v1::TableInfo info, std::shared_ptr<const RowStore> store);
 
+  // Version `version` of this table: its base rows under `overlay` (null:
+  // the base itself). Shares the base's store. The content digest, which
+  // describes the base's rows, is left out of the new version's info.
+  std::shared_ptr<const Table> WithPatches(
+      uint64_t version, std::shared_ptr<const PatchOverlay> overlay) const;
+
   const v1::TableInfo& info() const { return info_; }
   const std::string& name() const { return info_.name(); }
   uint64_t rows() const { return info_.rows(); }
   uint32_t row_bytes() const { return info_.row_bytes(); }
+  uint64_t version() const { return info_.version(); }
   const RowStore& store() const { return *store_; }
+  // The patches laid over the base; null for the base version.
+  const PatchOverlay* overlay() const { return overlay_.get(); }
   // The addressing of this table's layer; null if it has no hash spec.
   const HashSpec* hash_spec() const {
     return hash_spec_ ? &*hash_spec_ : nullptr;
@@ -47,7 +58,8 @@ class Table {
   }
 
   // Checks that every id is < rows() and gathers the rows into `out`, which
-  // must hold ids.size() * row_bytes() bytes. Rows a sparse table lacks are
+  // must hold ids.size() * row_bytes() bytes, each from the topmost patch
+  // that has it, else from the base. Rows neither has (sparse tables) are
   // zeros; when reports_missing() and `missing` is not null (sized for
   // ids.size()), their positions are set in it. InvalidArgument naming the
   // first bad position and value; the tier's errors otherwise. Thread-safe.
@@ -56,11 +68,13 @@ class Table {
 
  private:
   Table(v1::TableInfo info, std::shared_ptr<const RowStore> store,
-        std::optional<HashSpec> hash_spec);
+        std::optional<HashSpec> hash_spec,
+        std::shared_ptr<const PatchOverlay> overlay);
 
   const v1::TableInfo info_;
   const std::shared_ptr<const RowStore> store_;
   const std::optional<HashSpec> hash_spec_;
+  const std::shared_ptr<const PatchOverlay> overlay_;
 };
 
 }  // namespace engram::server

@@ -1,14 +1,18 @@
-// TableManager: the set of served tables, by name.
+// TableManager: the set of served tables, by name, each with its active
+// version and the other versions it retains.
 //
 //   TableManager manager;
 //   manager.Publish(*Table::Create(info, store));
 //   ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
-//                           manager.Get("layer_1"));
+//                           manager.Get("layer_1"));          // active
+//   manager.PublishVersions(v2, {v1, v2});                    // activate v2
+//   ENGRAM_ASSIGN_OR_RETURN(table, manager.GetVersion("layer_1", 1));
 //
-// Readers take no lock: the name -> table map is an immutable snapshot
+// Readers take no lock: the name -> versions map is an immutable snapshot
 // behind an atomic shared_ptr; writers build a new map and swap it in, so a
-// reader sees the old map or the new one, never a mix. A table a reader
-// still holds stays alive after it is replaced.
+// reader sees the old map or the new one, never a mix, and activating a
+// version is one pointer swap. A table a reader still holds stays alive
+// after it is replaced.
 #ifndef ENGRAM_SERVER_TABLES_TABLE_MANAGER_H_
 #define ENGRAM_SERVER_TABLES_TABLE_MANAGER_H_
 
@@ -34,17 +38,31 @@ class TableManager {
   absl::StatusOr<std::shared_ptr<const Table>> Get(
       absl::string_view name) const;
 
-  // Every table, sorted by name. Thread-safe.
+  // Version `version` of table `name`, if retained; NotFound otherwise.
+  // Thread-safe, no lock.
+  absl::StatusOr<std::shared_ptr<const Table>> GetVersion(
+      absl::string_view name, uint64_t version) const;
+
+  // Every table's active version, sorted by name. Thread-safe.
   std::vector<std::shared_ptr<const Table>> List() const;
 
-  // Serves `table` under its name, replacing any table of that name.
-  // Thread-safe; writers are serialised.
+  // Serves `table` under its name as its only version, replacing any table
+  // of that name. Thread-safe; writers are serialised.
   void Publish(std::shared_ptr<const Table> table)
       ABSL_LOCKS_EXCLUDED(write_mu_);
 
+  // Serves `active` under its name, with `retained` (which must include
+  // `active`; all of that name) as the versions lookups may name.
+  void PublishVersions(std::shared_ptr<const Table> active,
+                       std::vector<std::shared_ptr<const Table>> retained)
+      ABSL_LOCKS_EXCLUDED(write_mu_);
+
  private:
-  using TableMap =
-      absl::flat_hash_map<std::string, std::shared_ptr<const Table>>;
+  struct Versions {
+    std::shared_ptr<const Table> active;
+    absl::flat_hash_map<uint64_t, std::shared_ptr<const Table>> retained;
+  };
+  using TableMap = absl::flat_hash_map<std::string, Versions>;
 
   // Serialises writers; readers go through `snapshot_` alone.
   absl::Mutex write_mu_;

@@ -1,0 +1,27 @@
+#include "cli/admin_channel.h"
+
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "common/bearer_token.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace engram::cli {
+
+AdminChannel::AdminChannel(AdminChannelOptions options)
+    : options_(std::move(options)) {
+  const std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(options_.address, grpc::InsecureChannelCredentials());
+  admin_ = v1::EngramAdmin::NewStub(channel);
+  data_ = v1::EngramService::NewStub(channel);
+}
+
+void AdminChannel::Prepare(bool deadline, grpc::ClientContext* context) const {
+  if (deadline) {
+    context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  }
+  AddBearerToken(options_.bearer_token, context);
+}
+
+}  // namespace engram::cli
