@@ -21,13 +21,6 @@ struct WorkerResult {
   std::string first_error;
 };
 
-double Percentile(const std::vector<double>& sorted, double fraction) {
-  if (sorted.empty()) return 0;
-  const size_t index = std::min(sorted.size() - 1,
-                                static_cast<size_t>(fraction * sorted.size()));
-  return sorted[index];
-}
-
 absl::Status ValidateConfig(const LoadConfig& config, const TableShape& shape) {
   if (config.concurrency < 1 || config.batch < 1 || config.seconds <= 0 ||
       config.warmup_seconds < 0 || config.zipf_s < 0) {
@@ -41,6 +34,13 @@ absl::Status ValidateConfig(const LoadConfig& config, const TableShape& shape) {
 }
 
 }  // namespace
+
+double Percentile(const std::vector<double>& sorted, double fraction) {
+  if (sorted.empty()) return 0;
+  const size_t index = std::min(sorted.size() - 1,
+                                static_cast<size_t>(fraction * sorted.size()));
+  return sorted[index];
+}
 
 absl::StatusOr<LoadReport> RunLoad(const LoadConfig& config,
                                    const TableShape& shape,

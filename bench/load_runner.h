@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "bench/bench_backend.h"
@@ -41,6 +42,9 @@ struct LoadReport {
   double p99_us = 0;
   double p999_us = 0;
 };
+
+// The value at `fraction` (0.99: p99) of `sorted`, increasing; 0 if empty.
+double Percentile(const std::vector<double>& sorted, double fraction);
 
 // InvalidArgument for a bad config; the factory's error if a backend
 // cannot be made. Fetch errors are counted, not returned.

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/bearer_token.h"
 #include "common/grpc_status.h"
+#include "common/hash_spec_proto.h"
 #include "common/lookup_wire.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
@@ -36,6 +37,11 @@ absl::StatusOr<TableDescription> ToDescription(const v1::TableInfo& info) {
   description.dims.assign(info.dims().begin(), info.dims().end());
   description.version = info.version();
   description.hash_spec_digest = info.hash_spec().digest();
+  if (info.has_hash_spec()) {
+    ENGRAM_ASSIGN_OR_RETURN(HashSpec spec,
+                            HashSpecLayerFromProto(info.hash_spec()));
+    description.hash_spec = std::make_shared<const HashSpec>(std::move(spec));
+  }
   description.placement = info.placement().empty() ? "ram" : info.placement();
   description.content_digest = info.content_digest();
   const v1::TableStats& stats = info.stats();

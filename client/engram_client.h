@@ -37,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "common/addressing/hash_spec.h"
 #include "common/element_type.h"
 
 namespace engram::client {
@@ -83,6 +84,9 @@ struct TableDescription {
   uint64_t version = 0;
   // Digest of the hash spec the table is addressed by; empty if none.
   std::string hash_spec_digest;
+  // That spec, as a one-layer HashSpec (layer_index 0 addresses the
+  // table); null if none.
+  std::shared_ptr<const HashSpec> hash_spec;
   // Where the server keeps the rows: "ram" or "ssd".
   std::string placement;
   // The content digest of imported tables (TableInfo.content_digest);

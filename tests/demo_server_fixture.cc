@@ -58,4 +58,12 @@ uint64_t DemoServerTest::LayerRows(int64_t layer_id) const {
   return spec->rows_in_layer(*index);
 }
 
+absl::StatusOr<std::unique_ptr<client::EngramClient>>
+DemoServerTest::Connect() const {
+  client::ClientOptions options;
+  options.server_address = server_->address();
+  options.default_timeout = absl::Seconds(10);
+  return client::EngramClient::Create(options);
+}
+
 }  // namespace engram::testing

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "client/engram_client.h"
 #include "common/addressing/hash_spec.h"
 #include "common/element_type.h"
 #include "gtest/gtest.h"
@@ -35,6 +37,8 @@ class DemoServerTest : public ::testing::Test {
   virtual std::vector<std::string> ExtraServerFlags() const { return {}; }
 
   uint64_t LayerRows(int64_t layer_id) const;
+  // A client of the fixture's server (10 s default timeout).
+  absl::StatusOr<std::unique_ptr<client::EngramClient>> Connect() const;
 
   TempDir dir_;
   std::unique_ptr<ServerProcess> server_;

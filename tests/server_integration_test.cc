@@ -34,11 +34,7 @@ class ServerIntegrationTest : public DemoServerTest {
   void SetUp() override {
     DemoServerTest::SetUp();
     if (HasFatalFailure()) return;
-    client::ClientOptions options;
-    options.server_address = server_->address();
-    options.default_timeout = absl::Seconds(10);
-    absl::StatusOr<std::unique_ptr<client::EngramClient>> client =
-        client::EngramClient::Create(options);
+    absl::StatusOr<std::unique_ptr<client::EngramClient>> client = Connect();
     ASSERT_TRUE(client.ok()) << client.status();
     client_ = *std::move(client);
     channel_ = grpc::CreateChannel(server_->address(),

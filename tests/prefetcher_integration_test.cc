@@ -1,0 +1,137 @@
+// The Prefetcher against a real engram-server serving the small demo
+// tables: the rows of a prefill, and of decode steps token by token, are
+// the reference addressing's rows of the demo tables, byte for byte.
+#include "client/prefetcher.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/addressing/addresser.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/demo_server_fixture.h"
+
+namespace engram::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr uint32_t kRowBytes = kSmallDemoValues * 4;
+constexpr int kLayerIds[] = {3, 7};
+
+class PrefetcherTest : public DemoServerTest {
+ protected:
+  void SetUp() override {
+    DemoServerTest::SetUp();
+    if (HasFatalFailure()) return;
+    auto client = Connect();
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_ = *std::move(client);
+    auto prefetcher = client::Prefetcher::Create(
+        client_.get(), {.tables = {"layer_3", "layer_7"}});
+    ASSERT_TRUE(prefetcher.ok()) << prefetcher.status();
+    prefetcher_ = *std::move(prefetcher);
+    auto spec = HashSpec::FromConfig(SmallDemoConfig());
+    ASSERT_TRUE(spec.ok());
+    spec_ = std::make_unique<HashSpec>(*std::move(spec));
+  }
+
+  // The reference rows of every position of `tokens` in layer `layer`.
+  std::string ExpectedRows(int layer, const std::vector<int64_t>& tokens,
+                           int batch, int time,
+                           const std::vector<int32_t>& lengths) {
+    std::vector<int64_t> ids(size_t(batch) * time * spec_->rows_per_token());
+    EXPECT_TRUE(ComputeRowIds(*spec_, layer, tokens, batch, time, lengths,
+                              absl::MakeSpan(ids))
+                    .ok());
+    return ExpectedDemoRows(kLayerIds[layer],
+                            std::vector<uint64_t>(ids.begin(), ids.end()));
+  }
+
+  std::unique_ptr<client::EngramClient> client_;
+  std::unique_ptr<client::Prefetcher> prefetcher_;
+  std::unique_ptr<HashSpec> spec_;
+};
+
+TEST_F(PrefetcherTest, PrefillRowsAreTheReferenceRowsAndRepeatsAreFetchedOnce) {
+  // Sequence 1 repeats sequence 0, so half the rows are repeats.
+  const std::vector<int64_t> tokens = {5, 17, 17, 900, 5, 17, 17, 900};
+  const std::vector<int32_t> lengths = {4, 4};
+  const int rows = 2 * 4 * spec_->rows_per_token();
+  std::vector<std::string> out(2, std::string(rows * kRowBytes, '?'));
+  auto step = prefetcher_->Prefill(
+      tokens, 2, 4, lengths,
+      {absl::MakeSpan(out[0].data(), out[0].size()),
+       absl::MakeSpan(out[1].data(), out[1].size())});
+  ASSERT_TRUE(step.ok()) << step.status();
+  for (int layer = 0; layer < 2; ++layer) {
+    ASSERT_TRUE((*step)->Wait(layer, absl::Now() + absl::Seconds(10)).ok());
+    EXPECT_EQ(out[layer], ExpectedRows(layer, tokens, 2, 4, lengths))
+        << "layer " << layer;
+  }
+  EXPECT_EQ((*step)->rows_wanted(), 2u * rows);
+  EXPECT_LE((*step)->rows_fetched(), (*step)->rows_wanted() / 2);
+}
+
+TEST_F(PrefetcherTest, DecodeStepsEqualThePrefillOfTheWholeSequence) {
+  // Two sequences, the second left-padded: prefill 2 tokens, decode 3.
+  const std::vector<int64_t> prompt = {0, 11, 42, 43};
+  const std::vector<int32_t> prompt_lengths = {1, 2};
+  const int rows_per_token = spec_->rows_per_token();
+  std::vector<std::string> prefill_out(
+      2, std::string(2 * 2 * rows_per_token * kRowBytes, '?'));
+  auto prefill = prefetcher_->Prefill(
+      prompt, 2, 2, prompt_lengths,
+      {absl::MakeSpan(prefill_out[0].data(), prefill_out[0].size()),
+       absl::MakeSpan(prefill_out[1].data(), prefill_out[1].size())});
+  ASSERT_TRUE(prefill.ok()) << prefill.status();
+
+  const std::vector<std::vector<int64_t>> steps = {{12, 44}, {13, 45}, {7, 7}};
+  // The whole sequences, left-padded to 5 positions: step s is position
+  // 2 + s of both.
+  const std::vector<int64_t> whole = {0, 11, 12, 13, 7, 42, 43, 44, 45, 7};
+  const std::vector<int32_t> whole_lengths = {4, 5};
+  std::vector<std::unique_ptr<client::PrefetchStep>> in_flight;
+  std::vector<std::vector<std::string>> decoded;
+  for (const std::vector<int64_t>& tokens : steps) {
+    decoded.emplace_back(2, std::string(2 * rows_per_token * kRowBytes, '?'));
+    auto& out = decoded.back();
+    auto step = prefetcher_->Decode(
+        tokens, {absl::MakeSpan(out[0].data(), out[0].size()),
+                 absl::MakeSpan(out[1].data(), out[1].size())});
+    ASSERT_TRUE(step.ok()) << step.status();
+    in_flight.push_back(*std::move(step));  // Several steps in flight.
+  }
+  for (int layer = 0; layer < 2; ++layer) {
+    const std::string reference =
+        ExpectedRows(layer, whole, 2, 5, whole_lengths);
+    const size_t token_bytes = size_t(rows_per_token) * kRowBytes;
+    for (size_t s = 0; s < steps.size(); ++s) {
+      ASSERT_TRUE(
+          in_flight[s]->Wait(layer, absl::Now() + absl::Seconds(10)).ok());
+      for (int b = 0; b < 2; ++b) {
+        EXPECT_EQ(decoded[s][layer].substr(b * token_bytes, token_bytes),
+                  reference.substr((b * 5 + 2 + s) * token_bytes, token_bytes))
+            << "layer " << layer << " step " << s << " sequence " << b;
+      }
+    }
+  }
+}
+
+TEST_F(PrefetcherTest, RefusesBadShapesBeforeFetching) {
+  std::string small(8, '?');
+  auto step = prefetcher_->Decode(
+      std::vector<int64_t>{1, 2},
+      {absl::MakeSpan(small.data(), small.size()),
+       absl::MakeSpan(small.data(), small.size())});
+  EXPECT_EQ(step.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(step.status().message(), HasSubstr("buffer of layer 0"));
+  EXPECT_EQ(client::Prefetcher::Create(client_.get(), {.tables = {"nope"}})
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace engram::testing
