@@ -9,7 +9,8 @@
 //
 // Tokens are drawn uniformly from --vocab, or Zipf(S)-distributed, so that
 // n-grams repeat as in text. Steps run one after another (a decode loop);
-// every step is cold (no worker-side cache yet).
+// every step is cold unless --cache-bytes puts a worker-side cache
+// (client::CachingClient) in front, whose hit rate is then reported.
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "bench/load_runner.h"
 #include "bench/zipf.h"
+#include "client/caching_client.h"
 #include "client/engram_client.h"
 #include "client/prefetcher.h"
 #include "common/cli_flags.h"
@@ -37,6 +39,9 @@ ABSL_FLAG(int, warmup_steps, 200, "Unmeasured steps before them.");
 ABSL_FLAG(uint64_t, vocab, 129280, "Token ids are drawn from [0, vocab).");
 ABSL_FLAG(double, zipf, 0, "Zipf exponent of the tokens; 0 = uniform.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the token stream.");
+ABSL_FLAG(uint64_t, cache_bytes, 0,
+          "Worker-side cache (client::CachingClient) of this many bytes; "
+          "0 = none, every step cold.");
 ABSL_FLAG(bool, json, false, "Print one JSON object.");
 
 namespace engram::bench {
@@ -47,6 +52,15 @@ absl::Status Run() {
   options.server_address = absl::GetFlag(FLAGS_server);
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<client::EngramClient> client,
                           client::EngramClient::Create(options));
+  client::CachingClient* cache = nullptr;
+  if (const uint64_t bytes = absl::GetFlag(FLAGS_cache_bytes); bytes > 0) {
+    ENGRAM_ASSIGN_OR_RETURN(
+        std::unique_ptr<client::CachingClient> caching,
+        client::CachingClient::Create(std::move(client),
+                                      {.capacity_bytes = bytes}));
+    cache = caching.get();
+    client = std::move(caching);
+  }
   ENGRAM_ASSIGN_OR_RETURN(
       std::unique_ptr<client::Prefetcher> prefetcher,
       client::Prefetcher::Create(client.get(),
@@ -64,6 +78,7 @@ absl::Status Run() {
   std::vector<int64_t> step_tokens(sequences);
   std::vector<double> latencies_us;
   uint64_t rows_fetched = 0;
+  client::CacheStats cache_at_start;
   const int warmup = absl::GetFlag(FLAGS_warmup_steps);
   const int steps = absl::GetFlag(FLAGS_steps);
   for (int step = 0; step < warmup + steps; ++step) {
@@ -79,6 +94,7 @@ absl::Status Run() {
       ENGRAM_RETURN_IF_ERROR(fetch->Wait(l, start + absl::Seconds(10)));
     }
     if (step < warmup) continue;
+    if (step == warmup && cache != nullptr) cache_at_start = cache->stats();
     latencies_us.push_back(absl::ToDoubleMicroseconds(absl::Now() - start));
     rows_fetched += fetch->rows_fetched();
   }
@@ -87,6 +103,13 @@ absl::Status Run() {
   const double p99 = Percentile(latencies_us, 0.99);
   const double p999 = Percentile(latencies_us, 0.999);
   const double fetched_per_step = double(rows_fetched) / steps;
+  double hit_rate = 0;
+  if (cache != nullptr) {
+    const client::CacheStats now = cache->stats();
+    const uint64_t hits = now.hits - cache_at_start.hits;
+    const uint64_t misses = now.misses - cache_at_start.misses;
+    hit_rate = hits + misses == 0 ? 0 : double(hits) / (hits + misses);
+  }
   if (absl::GetFlag(FLAGS_json)) {
     JsonWriter json;
     json.BeginObject();
@@ -96,6 +119,8 @@ absl::Status Run() {
     json.Key("rows_fetched_per_step").Double(fetched_per_step);
     json.Key("steps").Int(steps);
     json.Key("zipf").Double(absl::GetFlag(FLAGS_zipf));
+    json.Key("cache_bytes").Uint(absl::GetFlag(FLAGS_cache_bytes));
+    json.Key("cache_hit_rate").Double(hit_rate);
     json.Key("p50_us").Double(p50);
     json.Key("p99_us").Double(p99);
     json.Key("p999_us").Double(p999);
@@ -104,9 +129,10 @@ absl::Status Run() {
   } else {
     std::cout << absl::StrFormat(
         "%d sequences x %d layers: %d rows/step (%.0f fetched), step latency "
-        "p50 %.0f us, p99 %.0f us, p999 %.0f us over %d steps\n",
+        "p50 %.0f us, p99 %.0f us, p999 %.0f us over %d steps; cache hit "
+        "rate %.3f\n",
         sequences, prefetcher->num_layers(), rows_per_step, fetched_per_step,
-        p50, p99, p999, steps);
+        p50, p99, p999, steps, hit_rate);
   }
   return absl::OkStatus();
 }
@@ -118,7 +144,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args = engram::ParseCommandLine(
       argc, argv,
       "engram-decode-bench --server ADDR [--tables A,B] [--sequences N] "
-      "[--steps N] [--zipf S] [--json]",
+      "[--steps N] [--zipf S] [--cache-bytes B] [--json]",
       /*config_flag=*/false);
   if (!args.empty()) {
     std::fprintf(stderr, "engram-decode-bench: unexpected argument '%s'\n",

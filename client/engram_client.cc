@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <utility>
 
 #include "absl/functional/function_ref.h"
@@ -78,6 +79,82 @@ absl::StatusOr<LookupResult> DeliverRows(grpc::ByteBuffer* response,
                       std::move(header.missing)};
 }
 
+// A WatchTable stream read on a thread of its own.
+class GrpcTableWatch final : public TableWatch {
+ public:
+  using Callback = EngramClient::WatchCallback;
+
+  // Starts reading; returns once the first event (or the error) is in.
+  static absl::StatusOr<std::unique_ptr<TableWatch>> Start(
+      v1::EngramService::Stub& stub, absl::string_view table,
+      absl::string_view token, Callback on_change) {
+    std::unique_ptr<GrpcTableWatch> watch(
+        new GrpcTableWatch(std::move(on_change)));
+    AddBearerToken(token, &watch->context_);
+    v1::WatchTableRequest request;
+    request.set_table(std::string(table));
+    watch->reader_ = stub.WatchTable(&watch->context_, request);
+    watch->thread_ = std::thread([raw = watch.get()] { raw->Read(); });
+    watch->started_.WaitForNotification();
+    if (!watch->start_status_.ok()) return watch->start_status_;
+    return std::unique_ptr<TableWatch>(std::move(watch));
+  }
+
+  ~GrpcTableWatch() override {
+    stopping_ = true;
+    context_.TryCancel();
+    thread_.join();
+  }
+
+ private:
+  explicit GrpcTableWatch(Callback on_change)
+      : on_change_(std::move(on_change)) {}
+
+  void Read() {
+    v1::VersionEvent event;
+    VersionChange change;
+    bool first = true;
+    while (reader_->Read(&event)) {
+      change.kind = event.kind() == v1::VersionEvent::ACTIVATED
+                        ? VersionChange::Kind::kActivated
+                    : event.kind() == v1::VersionEvent::ROLLED_BACK
+                        ? VersionChange::Kind::kRolledBack
+                        : VersionChange::Kind::kCurrent;
+      change.version = event.version();
+      change.previous_version = event.previous_version();
+      const PackedRowIds ids(event.changed_row_ids());
+      for (size_t i = 0; i < ids.size(); ++i) change.changed_ids.push_back(ids[i]);
+      if (!event.last_part()) continue;
+      on_change_(std::move(change));
+      change = VersionChange();
+      if (first) {
+        first = false;
+        started_.Notify();
+      }
+    }
+    const absl::Status ended = FromGrpcStatus(reader_->Finish());
+    if (first) {
+      start_status_ = ended.ok() ? absl::UnavailableError(
+                                       "the watch ended before its first event")
+                                 : ended;
+      started_.Notify();
+      return;
+    }
+    if (!stopping_) {
+      on_change_(ended.ok() ? absl::UnavailableError("the watch ended")
+                            : ended);
+    }
+  }
+
+  Callback on_change_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<v1::VersionEvent>> reader_;
+  std::thread thread_;
+  std::atomic<bool> stopping_{false};
+  absl::Notification started_;
+  absl::Status start_status_;
+};
+
 // One connection: the typed stub, and a generic stub for the calls that
 // return rows, which are decoded straight into the caller's buffer.
 struct Connection {
@@ -122,7 +199,7 @@ class GrpcEngramClient final : public EngramClient {
                                       absl::Span<const uint64_t> ids,
                                       absl::Span<char> out,
                                       const LookupOptions& options) override {
-    return WaitFor([&](LookupCallback done) {
+    return WaitForLookup([&](LookupCallback done) {
       LookupAsync(table, ids, out, options, std::move(done));
     });
   }
@@ -141,7 +218,7 @@ class GrpcEngramClient final : public EngramClient {
     request.mutable_lengths()->Add(lengths.begin(), lengths.end());
     request.set_hash_spec_digest(options.hash_spec_digest);
     SetVersionSelector(options, request);
-    return WaitFor([&](LookupCallback done) {
+    return WaitForLookup([&](LookupCallback done) {
       CallForRows(kLookupTokensMethod, request, out, options.timeout,
                   std::move(done));
     });
@@ -174,6 +251,12 @@ class GrpcEngramClient final : public EngramClient {
         FromGrpcStatus(NextStub().PinVersion(&context, request, &response)));
     return VersionPin{response.pin_id(), response.version(),
                       absl::Milliseconds(response.ttl_ms())};
+  }
+
+  absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
+      absl::string_view table, WatchCallback on_change) override {
+    return GrpcTableWatch::Start(NextStub(), table, options_.bearer_token,
+                                 std::move(on_change));
   }
 
   absl::Status ReleasePin(uint64_t pin_id) override {
@@ -224,19 +307,6 @@ class GrpcEngramClient final : public EngramClient {
           delete call;
           std::move(done)(std::move(result));
         });
-  }
-
-  // Runs `start` with a callback and blocks until that callback has run.
-  static absl::StatusOr<LookupResult> WaitFor(
-      absl::FunctionRef<void(LookupCallback)> start) {
-    absl::Notification done;
-    absl::StatusOr<LookupResult> result;
-    start([&](absl::StatusOr<LookupResult> call_result) {
-      result = std::move(call_result);
-      done.Notify();
-    });
-    done.WaitForNotification();
-    return result;
   }
 
   static v1::LookupRequest MakeRequest(absl::string_view table,
@@ -311,6 +381,18 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
                            std::make_unique<grpc::GenericStub>(channel)});
   }
   return std::make_unique<GrpcEngramClient>(options, std::move(connections));
+}
+
+absl::StatusOr<LookupResult> WaitForLookup(
+    absl::FunctionRef<void(EngramClient::LookupCallback)> start) {
+  absl::Notification done;
+  absl::StatusOr<LookupResult> result;
+  start([&](absl::StatusOr<LookupResult> call_result) {
+    result = std::move(call_result);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
 }
 
 }  // namespace engram::client

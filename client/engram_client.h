@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -142,9 +143,29 @@ struct VersionPin {
   absl::Duration ttl;
 };
 
+// One change of a table's active version, from WatchTable.
+struct VersionChange {
+  enum class Kind { kCurrent, kActivated, kRolledBack };
+  // kCurrent: the version active when the watch began (no rows listed).
+  Kind kind = Kind::kCurrent;
+  uint64_t version = 0;
+  uint64_t previous_version = 0;
+  // Rows whose bytes may differ between the two versions, increasing.
+  std::vector<uint64_t> changed_ids;
+};
+
+// A running WatchTable stream; destroying it ends the stream (its callback
+// is not called after the destructor returns).
+class TableWatch {
+ public:
+  virtual ~TableWatch() = default;
+};
+
 class EngramClient {
  public:
   using LookupCallback = absl::AnyInvocable<void(absl::StatusOr<LookupResult>)>;
+  using WatchCallback =
+      absl::AnyInvocable<void(absl::StatusOr<VersionChange>)>;
 
   // Connects lazily: a server that is down shows as UNAVAILABLE on the
   // first call. InvalidArgument for bad options.
@@ -195,7 +216,20 @@ class EngramClient {
       absl::Duration ttl = absl::ZeroDuration()) = 0;
   // Ends a pin; NOT_FOUND if unknown or already expired.
   virtual absl::Status ReleasePin(uint64_t pin_id) = 0;
+
+  // Watches `table`'s version changes: `on_change` runs on a thread of the
+  // watch's own, in order, first with the version active now (kCurrent,
+  // before this returns), then with every activation and rollback; if the
+  // stream ends (server stopping or gone) it runs once more with the error,
+  // and the watch is over. The table's errors (NOT_FOUND) are returned.
+  virtual absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
+      absl::string_view table, WatchCallback on_change) = 0;
 };
+
+// Runs `start` with a callback and blocks until that callback has run: a
+// synchronous Lookup made of an asynchronous one.
+absl::StatusOr<LookupResult> WaitForLookup(
+    absl::FunctionRef<void(EngramClient::LookupCallback)> start);
 
 }  // namespace engram::client
 

@@ -9,7 +9,7 @@
 //     every committed version still serves its own rows (ENGRAM_KILL_TRIALS
 //     trials, 3 by default; `cmake --build build --target nightly` runs 25);
 //   * admin and data tokens, the C++ client's pins and version selectors;
-//     watches.
+//     watches; the worker-side cache's coherence with activations.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -25,7 +25,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/caching_client.h"
 #include "client/engram_client.h"
+#include "common/status_macros.h"
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
 #include "engram/v1/admin_service.grpc.pb.h"
@@ -60,6 +62,22 @@ EncodedRow DecodeRow(const char* row) {
 }
 
 uint64_t ExpectedTag(uint64_t version) { return version == 1 ? 0 : version; }
+
+// OK when rows [first, first + count) all hold `version`'s contents (each
+// patch of these tests rewrites every row).
+absl::Status CheckRowsOfVersion(const char* rows, uint64_t first,
+                                uint64_t count, uint64_t version) {
+  for (uint64_t i = 0; i < count; ++i) {
+    const EncodedRow row = DecodeRow(rows + i * kRowBytes);
+    const uint64_t expected_id = version == 1 ? 0 : first + i;
+    if (row.version != ExpectedTag(version) || row.id != expected_id) {
+      return absl::DataLossError(absl::StrCat(
+          "row ", first + i, " of a version ", version,
+          " response holds version ", row.version, " id ", row.id));
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::string PackedIds(uint64_t first, uint64_t count) {
   std::string packed;
@@ -124,6 +142,15 @@ class Connection {
   // `rows`-row table {version, id}, expecting it to become `version`.
   grpc::Status CommitVersion(const std::string& table, uint64_t rows,
                              uint64_t version, v1::VersionInfo* committed) {
+    std::vector<uint64_t> ids(rows);
+    for (uint64_t id = 0; id < rows; ++id) ids[id] = id;
+    return CommitRows(table, ids, version, committed);
+  }
+
+  // The same for rows `ids` only.
+  grpc::Status CommitRows(const std::string& table,
+                          const std::vector<uint64_t>& ids, uint64_t version,
+                          v1::VersionInfo* committed) {
     v1::PatchInfo patch;
     v1::CreatePatchRequest create;
     create.set_table(table);
@@ -133,13 +160,16 @@ class Connection {
       auto context = Context();
       v1::PatchInfo uploaded;
       auto stream = admin_->UploadPatch(context.get(), &uploaded);
-      constexpr uint64_t kChunkRows = 64 << 10;
-      for (uint64_t first = 0; first < rows; first += kChunkRows) {
-        const uint64_t count = std::min(kChunkRows, rows - first);
+      constexpr size_t kChunkRows = 64 << 10;
+      for (size_t first = 0; first < ids.size(); first += kChunkRows) {
         v1::UploadPatchRequest chunk;
         chunk.set_patch_id(patch.patch_id());
-        chunk.set_row_ids(PackedIds(first, count));
-        chunk.set_rows(EncodedRows(version, first, count));
+        for (size_t i = first; i < std::min(ids.size(), first + kChunkRows);
+             ++i) {
+          chunk.mutable_row_ids()->append(
+              reinterpret_cast<const char*>(&ids[i]), 8);
+          chunk.mutable_rows()->append(EncodedRows(version, ids[i], 1));
+        }
         if (!stream->Write(chunk)) break;
       }
       stream->WritesDone();
@@ -182,16 +212,8 @@ class Connection {
       return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                           status.error_message());
     }
-    for (uint64_t i = 0; i < count; ++i) {
-      const EncodedRow row = DecodeRow(response.rows().data() + i * kRowBytes);
-      const uint64_t expected_id = response.version() == 1 ? 0 : first + i;
-      if (row.version != ExpectedTag(response.version()) ||
-          row.id != expected_id) {
-        return absl::DataLossError(absl::StrCat(
-            "row ", first + i, " of a version ", response.version(),
-            " response holds version ", row.version, " id ", row.id));
-      }
-    }
+    ENGRAM_RETURN_IF_ERROR(CheckRowsOfVersion(response.rows().data(), first,
+                                              count, response.version()));
     return response.version();
   }
 
@@ -233,6 +255,37 @@ TEST(PatchStressTest, EveryResponseIsOfOneVersionWhileVersionsSwap) {
   absl::Mutex mu;
   std::vector<std::string> failures;
   std::vector<std::thread> readers;
+  // Two more readers go through a worker-side cache, which must keep every
+  // result of one version as versions swap under it.
+  client::ClientOptions client_options;
+  client_options.server_address = (*server)->address();
+  auto cached = client::CachingClient::Create(
+      *client::EngramClient::Create(client_options), {.capacity_bytes = 1 << 20});
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  for (int reader = 0; reader < 2; ++reader) {
+    readers.emplace_back([&, reader] {
+      std::mt19937_64 random(100 + reader);
+      std::string rows(1024 * kRowBytes, '\0');
+      while (!stop.load()) {
+        const uint64_t first = random() % (kRows - 1024);
+        std::vector<uint64_t> ids(1024);
+        for (uint64_t i = 0; i < 1024; ++i) ids[i] = first + i;
+        absl::StatusOr<client::LookupResult> result = (*cached)->Lookup(
+            "t", ids, absl::MakeSpan(rows.data(), rows.size()));
+        absl::Status checked = result.status();
+        if (result.ok()) {
+          checked = CheckRowsOfVersion(rows.data(), first, 1024,
+                                       result->version);
+        }
+        if (!checked.ok()) {
+          absl::MutexLock lock(&mu);
+          failures.push_back(absl::StrCat("cached: ", checked.message()));
+          return;
+        }
+        lookups.fetch_add(1);
+      }
+    });
+  }
   for (int reader = 0; reader < 4; ++reader) {
     readers.emplace_back([&, reader] {
       Connection connection((*server)->address());
@@ -269,6 +322,7 @@ TEST(PatchStressTest, EveryResponseIsOfOneVersionWhileVersionsSwap) {
   EXPECT_THAT(failures, ::testing::IsEmpty());
   EXPECT_GT(lookups.load(), 20u);
   EXPECT_EQ(swaps, 200);
+  EXPECT_GT((*cached)->stats().hits, 0u);
 }
 
 // The next version a committed patch will get, and what a restart must
@@ -454,6 +508,61 @@ TEST_F(TokenTest, ClientPinsAndSelectsVersionsWithItsToken) {
   ASSERT_TRUE(wrong.ok());
   EXPECT_EQ((*wrong)->PinVersion("t").status().code(),
             absl::StatusCode::kPermissionDenied);
+}
+
+TEST(CachingClientTest, AnActivationInvalidatesExactlyTheChangedRows) {
+  TempDir dir;
+  auto server = ServerProcess::Start(dir.path() + "/data", {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  Connection admin((*server)->address());
+  ASSERT_TRUE(admin.ImportZeros("t", 64).ok());
+  client::ClientOptions options;
+  options.server_address = (*server)->address();
+  auto cached = client::CachingClient::Create(
+      *client::EngramClient::Create(options), {.capacity_bytes = 1 << 20});
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  std::vector<uint64_t> ids(64);
+  for (uint64_t id = 0; id < 64; ++id) ids[id] = id;
+  std::string rows(64 * kRowBytes, '?');
+  const auto lookup = [&] {
+    return (*cached)->Lookup("t", ids, absl::MakeSpan(rows.data(), rows.size()));
+  };
+  ASSERT_TRUE(lookup().ok());
+  EXPECT_EQ((*cached)->stats().misses, 64u);
+  ASSERT_TRUE(lookup().ok());
+  EXPECT_EQ((*cached)->stats().hits, 64u);
+
+  v1::VersionInfo committed;
+  ASSERT_TRUE(admin.CommitRows("t", {3, 40}, 2, &committed).ok());
+  ASSERT_TRUE(admin.Activate("t", 2).ok());
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while ((*cached)->tracked_version("t") != 2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ((*cached)->tracked_version("t"), 2);
+  EXPECT_EQ((*cached)->stats().invalidated, 2u);
+
+  absl::StatusOr<client::LookupResult> after = lookup();
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->version, 2);
+  const client::CacheStats stats = (*cached)->stats();
+  EXPECT_EQ(stats.hits, 64u + 62u);
+  EXPECT_EQ(stats.misses, 64u + 2u);
+  for (uint64_t id = 0; id < 64; ++id) {
+    const EncodedRow row = DecodeRow(rows.data() + id * kRowBytes);
+    const bool patched = id == 3 || id == 40;
+    EXPECT_EQ(row.version, patched ? 2u : 0u) << id;
+  }
+  // A pinned lookup goes to the server, at its version.
+  absl::StatusOr<client::VersionPin> pin = (*cached)->PinVersion("t", 1);
+  ASSERT_TRUE(pin.ok());
+  absl::StatusOr<client::LookupResult> pinned = (*cached)->Lookup(
+      "t", ids, absl::MakeSpan(rows.data(), rows.size()),
+      {.pin_id = pin->pin_id});
+  ASSERT_TRUE(pinned.ok());
+  EXPECT_EQ(pinned->version, 1);
+  EXPECT_EQ(DecodeRow(rows.data() + 3 * kRowBytes).version, 0u);
+  EXPECT_EQ((*cached)->stats().bypassed, 1u);
 }
 
 TEST(AdminExposureTest, RefusesANetworkAddressWithoutAdminToken) {

@@ -1,0 +1,131 @@
+// CachingClient: an EngramClient that keeps hot rows in the worker's memory
+// (n-gram traffic is Zipfian), coherent with knowledge patches.
+//
+//   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<EngramClient> base,
+//                           EngramClient::Create(options));
+//   ENGRAM_ASSIGN_OR_RETURN(
+//       std::unique_ptr<CachingClient> client,
+//       CachingClient::Create(std::move(base), {.capacity_bytes = 256 << 20}));
+//   client->Lookup("layer_1", ids, out);        // hits + misses
+//   Prefetcher::Create(client.get(), ...);      // prefetches through it
+//
+// Coherence. For each table it caches, the client watches the table
+// (WatchTable) and tracks its active version V. A lookup of the active
+// version takes its hits from the cache and fetches its misses *at V*
+// (a version selector), so every row of one result is of V, which the
+// result names; rows fetched at V are kept only while V is still the
+// tracked version. An activation or rollback drops exactly the rows the
+// event names before any lookup sees the new version. Lookups naming a pin
+// or another version, asking for a conversion, or of a sparse table, go
+// to the server uncached; so do all of a table's lookups while its watch
+// is down (the cache of that table is emptied, and the watch retried on
+// later lookups at most once a second).
+//
+// The cache is sharded (one mutex per shard) with CLOCK eviction within a
+// shard, under a byte budget counted in row bytes plus a per-entry
+// overhead. Thread-safe.
+#ifndef ENGRAM_CLIENT_CACHING_CLIENT_H_
+#define ENGRAM_CLIENT_CACHING_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "client/engram_client.h"
+
+namespace engram::client {
+
+struct CachingClientOptions {
+  // Bytes of rows (plus bookkeeping) the cache may hold.
+  uint64_t capacity_bytes = 256ull << 20;
+  // Independent shards, each with its own lock.
+  int shards = 16;
+};
+
+struct CacheStats {
+  // Rows served from the cache, and fetched for cacheable lookups.
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  // Rows dropped because a new version changed them.
+  uint64_t invalidated = 0;
+  // Lookups passed to the server uncached (pins, other versions...).
+  uint64_t bypassed = 0;
+  uint64_t bytes_used = 0;
+  uint64_t entries = 0;
+};
+
+class CachingClient final : public EngramClient {
+ public:
+  // InvalidArgument for a zero capacity or shard count.
+  static absl::StatusOr<std::unique_ptr<CachingClient>> Create(
+      std::unique_ptr<EngramClient> base, const CachingClientOptions& options);
+  ~CachingClient() override;
+
+  CacheStats stats() const;
+  // The version of `table` the cache tracks; 0 when it is not cached.
+  uint64_t tracked_version(absl::string_view table) const;
+
+  absl::StatusOr<std::vector<TableDescription>> ListTables() override;
+  absl::StatusOr<TableDescription> DescribeTable(
+      absl::string_view table) override;
+  absl::StatusOr<LookupResult> Lookup(
+      absl::string_view table, absl::Span<const uint64_t> ids,
+      absl::Span<char> out, const LookupOptions& options = {}) override;
+  absl::StatusOr<LookupResult> LookupTokens(
+      absl::string_view table, absl::Span<const int64_t> tokens, int batch,
+      int time, absl::Span<const int32_t> lengths, absl::Span<char> out,
+      const LookupOptions& options = {}) override;
+  void LookupAsync(absl::string_view table, absl::Span<const uint64_t> ids,
+                   absl::Span<char> out, const LookupOptions& options,
+                   LookupCallback done) override;
+  absl::StatusOr<VersionPin> PinVersion(
+      absl::string_view table, uint64_t version = 0,
+      absl::Duration ttl = absl::ZeroDuration()) override;
+  absl::Status ReleasePin(uint64_t pin_id) override;
+  absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
+      absl::string_view table, WatchCallback on_change) override;
+
+ private:
+  struct TableState;
+  class Shard;
+
+  CachingClient(std::unique_ptr<EngramClient> base,
+                const CachingClientOptions& options);
+
+  // The state of `table`, watching it if it is not yet; null when the
+  // table cannot be cached now.
+  std::shared_ptr<TableState> StateFor(absl::string_view table)
+      ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // Applies one event of `state`'s watch.
+  void OnChange(TableState& state, absl::StatusOr<VersionChange> change);
+  size_t ShardIndex(uint32_t table, uint64_t id) const;
+  // The positions of `ids`, by the shard each falls in.
+  std::vector<std::vector<uint32_t>> ByShard(
+      uint32_t table, absl::Span<const uint64_t> ids) const;
+  void Bypass(absl::string_view table, absl::Span<const uint64_t> ids,
+              absl::Span<char> out, const LookupOptions& options,
+              LookupCallback done);
+
+  const std::unique_ptr<EngramClient> base_;
+  const CachingClientOptions options_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+
+  mutable absl::Mutex tables_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<TableState>> tables_
+      ABSL_GUARDED_BY(tables_mu_);
+  uint32_t next_table_index_ ABSL_GUARDED_BY(tables_mu_) = 0;
+
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
+  std::atomic<uint64_t> invalidated_{0};
+  std::atomic<uint64_t> bypassed_{0};
+};
+
+}  // namespace engram::client
+
+#endif  // ENGRAM_CLIENT_CACHING_CLIENT_H_
