@@ -29,7 +29,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/addresses_command.h"
 #include "cli/admin_channel.h"
@@ -69,6 +71,9 @@ ABSL_FLAG(uint64_t, id_space, 0,
 ABSL_FLAG(std::string, missing, "report",
           "import --ids: what lookups of rows never written get: report "
           "(zeros, flagged in the response) or zeros.");
+ABSL_FLAG(std::string, row_range, "",
+          "import: A:B imports only rows [A, B) of FILE, as one shard of the "
+          "table (served under the file's row ids; OUT_OF_RANGE for others).");
 ABSL_FLAG(bool, server_file, false,
           "import: FILE is a path on the server, which reads it itself "
           "(it must lie within the server's --import-dir).");
@@ -112,7 +117,7 @@ constexpr char kUsage[] =
     "  import TABLE FILE.npy|FILE.safetensors|FILE [--tensor A,B] [--dtype T]\n"
     "      [--row-bytes N] [--placement ram|ssd|auto]\n"
     "      [--ids IDS.npy --id-space N --missing report|zeros]\n"
-    "      [--server-file | --data-dir DIR]\n"
+    "      [--server-file | --data-dir DIR] [--row-range A:B]\n"
     "                         create a table from 2-D arrays or raw rows\n"
     "  patch apply TABLE --ids IDS.npy --rows ROWS.npy [--description TEXT]\n"
     "                         replace rows: create, upload, commit, activate\n"
@@ -373,6 +378,16 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.server_file = absl::GetFlag(FLAGS_server_file);
     options.data_dir = absl::GetFlag(FLAGS_data_dir);
     options.json = absl::GetFlag(FLAGS_json);
+    if (const std::string range = absl::GetFlag(FLAGS_row_range);
+        !range.empty()) {
+      const std::pair<std::string, std::string> bounds =
+          absl::StrSplit(range, absl::MaxSplits(':', 1));
+      if (!absl::SimpleAtoi(bounds.first, &options.first_row) ||
+          !absl::SimpleAtoi(bounds.second, &options.end_row)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--row-range '", range, "' is not FIRST:END"));
+      }
+    }
     return RunImportCommand(options);
   }
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<EngramClient> client,

@@ -55,18 +55,29 @@ class RowFeed {
     if (!options.ids_file.empty()) {
       ENGRAM_RETURN_IF_ERROR(feed.SortSparseRows(options));
     }
+    if (options.end_row != 0) ENGRAM_RETURN_IF_ERROR(feed.SetRange(options));
     return feed;
   }
 
   const TableFile& file() const { return *file_; }
   bool sparse() const { return sparse_; }
-  uint64_t bytes() const { return file_->size_bytes(); }
+  bool shard() const { return end_row_ != 0; }
+  uint64_t bytes() const {
+    return shard() ? (end_row_ - first_row_) * file_->row_bytes()
+                   : file_->size_bytes();
+  }
 
   // The table the file makes, as an import header announces it.
   v1::TableInfo Info(const ImportOptions& options) const {
     v1::TableInfo info;
     info.set_name(options.table);
-    info.set_rows(sparse() ? options.id_space : file_->rows());
+    info.set_rows(sparse()  ? options.id_space
+                  : shard() ? end_row_ - first_row_
+                            : file_->rows());
+    if (shard()) {
+      info.set_first_row(first_row_);
+      info.set_total_rows(file_->rows());
+    }
     info.set_row_bytes(file_->row_bytes());
     info.set_element_type(ToProto(file_->layout().element_type));
     for (uint32_t dim : file_->layout().dims) info.add_dims(dim);
@@ -84,6 +95,22 @@ class RowFeed {
                               absl::FunctionRef<void(uint64_t)> done) const {
     v1::ImportTableRequest request;
     uint64_t sent = 0;
+    if (shard()) {
+      const uint64_t chunk_rows =
+          std::max<uint64_t>(1, kChunkBytes / file_->row_bytes());
+      for (uint64_t first = first_row_; first < end_row_; first += chunk_rows) {
+        std::string* rows = request.mutable_rows();
+        rows->clear();
+        for (uint64_t row = first; row < std::min(end_row_, first + chunk_rows);
+             ++row) {
+          const absl::string_view bytes = file_->Row(row);
+          rows->append(bytes.data(), bytes.size());
+        }
+        ENGRAM_RETURN_IF_ERROR(fn(request));
+        done(sent += rows->size());
+      }
+      return absl::OkStatus();
+    }
     if (!sparse()) {
       return file_->ForEachChunk(kChunkBytes, [&](absl::string_view rows) {
         request.set_rows(rows.data(), rows.size());
@@ -130,6 +157,23 @@ class RowFeed {
  private:
   explicit RowFeed(std::unique_ptr<TableFile> file) : file_(std::move(file)) {}
 
+  absl::Status SetRange(const ImportOptions& options) {
+    if (sparse()) {
+      return absl::InvalidArgumentError("--row-range makes a dense shard; "
+                                        "it does not go with --ids");
+    }
+    if (options.first_row >= options.end_row ||
+        options.end_row > file_->rows()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--row-range ", options.first_row, ":", options.end_row,
+          " is not a non-empty range within the file's ", file_->rows(),
+          " rows"));
+    }
+    first_row_ = options.first_row;
+    end_row_ = options.end_row;
+    return absl::OkStatus();
+  }
+
   absl::Status SortSparseRows(const ImportOptions& options) {
     sparse_ = true;
     ENGRAM_ASSIGN_OR_RETURN(ids_, ReadRowIdsNpy(options.ids_file));
@@ -168,6 +212,9 @@ class RowFeed {
   }
 
   std::unique_ptr<TableFile> file_;
+  // A shard: rows [first_row_, end_row_) of the file; end_row_ 0 for all.
+  uint64_t first_row_ = 0;
+  uint64_t end_row_ = 0;
   bool sparse_ = false;
   std::vector<uint64_t> ids_;
   // Positions of ids_ in increasing id order.

@@ -10,6 +10,8 @@
 //       (the server reads PATH itself, within its --import-dir)
 //   engramctl --data-dir DIR import TABLE FILE ...   (offline: writes the
 //       data directory of a stopped server)
+//   engramctl --server ADDR import TABLE FILE.npy --row-range A:B
+//       (one shard: rows [A, B) of the file's, served as the table's ids)
 //
 // Rows stream to the server (or the data directory) as they are read. If
 // the table already exists, the file's content digest is compared with the
@@ -48,6 +50,9 @@ struct ImportOptions {
   std::string missing = "report";
   // The server reads `file` from its own disk.
   bool server_file = false;
+  // A shard: only rows [first_row, end_row) of the file (end_row 0: none).
+  uint64_t first_row = 0;
+  uint64_t end_row = 0;
   bool json = false;
 };
 

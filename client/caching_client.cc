@@ -230,7 +230,8 @@ std::shared_ptr<CachingClient::TableState> CachingClient::StateFor(
     state = std::make_shared<TableState>();
     state->index = next_table_index_++;
     state->name = std::string(table);
-    state->rows = description->rows;
+    // A shard's server holds fewer, and says so for the others.
+    state->rows = description->total_rows;
     state->row_bytes = description->row_bytes;
     state->cacheable = description->missing_rows.empty();
   }
@@ -363,14 +364,6 @@ void CachingClient::LookupAsync(absl::string_view table,
         }
         std::move(done)(result);
       });
-}
-
-absl::StatusOr<LookupResult> CachingClient::Lookup(
-    absl::string_view table, absl::Span<const uint64_t> ids,
-    absl::Span<char> out, const LookupOptions& options) {
-  return WaitForLookup([&](LookupCallback done) {
-    LookupAsync(table, ids, out, options, std::move(done));
-  });
 }
 
 absl::StatusOr<std::vector<TableDescription>> CachingClient::ListTables() {

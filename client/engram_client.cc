@@ -32,6 +32,9 @@ absl::StatusOr<TableDescription> ToDescription(const v1::TableInfo& info) {
   TableDescription description;
   description.name = info.name();
   description.rows = info.rows();
+  description.first_row = info.first_row();
+  description.total_rows =
+      info.total_rows() != 0 ? info.total_rows() : info.rows();
   description.row_bytes = info.row_bytes();
   ENGRAM_ASSIGN_OR_RETURN(description.element_type,
                           FromProto(info.element_type()));
@@ -193,15 +196,6 @@ class GrpcEngramClient final : public EngramClient {
     ENGRAM_RETURN_IF_ERROR(
         FromGrpcStatus(NextStub().DescribeTable(&context, request, &info)));
     return ToDescription(info);
-  }
-
-  absl::StatusOr<LookupResult> Lookup(absl::string_view table,
-                                      absl::Span<const uint64_t> ids,
-                                      absl::Span<char> out,
-                                      const LookupOptions& options) override {
-    return WaitForLookup([&](LookupCallback done) {
-      LookupAsync(table, ids, out, options, std::move(done));
-    });
   }
 
   absl::StatusOr<LookupResult> LookupTokens(
@@ -381,6 +375,14 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
                            std::make_unique<grpc::GenericStub>(channel)});
   }
   return std::make_unique<GrpcEngramClient>(options, std::move(connections));
+}
+
+absl::StatusOr<LookupResult> EngramClient::Lookup(
+    absl::string_view table, absl::Span<const uint64_t> ids,
+    absl::Span<char> out, const LookupOptions& options) {
+  return WaitForLookup([&](LookupCallback done) {
+    LookupAsync(table, ids, out, options, std::move(done));
+  });
 }
 
 absl::StatusOr<LookupResult> WaitForLookup(

@@ -77,7 +77,12 @@ struct TableStats {
 // A served table's metadata.
 struct TableDescription {
   std::string name;
+  // Rows this server holds: the table's, or its shard's.
   uint64_t rows = 0;
+  // A shard holds the table's rows [first_row, first_row + rows) of
+  // total_rows; a whole table has first_row 0 and total_rows == rows.
+  uint64_t first_row = 0;
+  uint64_t total_rows = 0;
   uint32_t row_bytes = 0;
   ElementType element_type = ElementType::kOpaque;
   // Shape of one row in elements; empty for opaque rows.
@@ -180,9 +185,11 @@ class EngramClient {
   // Fetches rows `ids` of `table` into `out`, back to back in id order.
   // InvalidArgument (nothing written) if `out` is smaller than
   // ids.size() * row_bytes; otherwise the server's errors.
-  virtual absl::StatusOr<LookupResult> Lookup(
-      absl::string_view table, absl::Span<const uint64_t> ids,
-      absl::Span<char> out, const LookupOptions& options = {}) = 0;
+  // (LookupAsync, waited for.)
+  absl::StatusOr<LookupResult> Lookup(absl::string_view table,
+                                      absl::Span<const uint64_t> ids,
+                                      absl::Span<char> out,
+                                      const LookupOptions& options = {});
 
   // Fetches the rows of raw token ids `tokens` ([batch][time], sequence b's
   // real tokens its last lengths[b] positions; `lengths` empty when all are

@@ -428,6 +428,19 @@ absl::StatusOr<std::unique_ptr<TableWriter>> AdminServiceImpl::BeginImport(
     return absl::InvalidArgumentError(
         "imported tables do not carry a hash spec yet");
   }
+  if (info.first_row() != 0 || info.total_rows() != 0) {
+    if (IsSparse(info) || file != nullptr) {
+      return absl::InvalidArgumentError(
+          "a shard (first_row, total_rows) is imported as streamed dense rows");
+    }
+    if (info.first_row() > info.total_rows() ||
+        info.rows() > info.total_rows() - info.first_row()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a shard of rows [", info.first_row(), ", ",
+          info.first_row() + info.rows(), ") does not fit a table of ",
+          info.total_rows(), " rows"));
+    }
+  }
   info.set_placement(header.placement());
   info.set_version(1);
   info.clear_content_digest();

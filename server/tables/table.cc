@@ -1,6 +1,7 @@
 #include "server/tables/table.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +26,13 @@ absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
                      " rows x ", info.row_bytes(), " B but its store holds ",
                      store->rows(), " x ", store->row_bytes(), " B"));
   }
+  if ((info.first_row() != 0 || info.total_rows() != 0) &&
+      (info.first_row() > info.total_rows() ||
+       info.rows() > info.total_rows() - info.first_row())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table '", info.name(), "' claims rows [", info.first_row(), ", ",
+        info.first_row() + info.rows(), ") of ", info.total_rows()));
+  }
   std::optional<HashSpec> hash_spec;
   if (info.has_hash_spec()) {
     absl::StatusOr<HashSpec> spec = HashSpecLayerFromProto(info.hash_spec());
@@ -32,6 +40,10 @@ absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
       return absl::InvalidArgumentError(
           absl::StrCat("table '", info.name(),
                        "' has a bad hash spec: ", spec.status().message()));
+    }
+    if (info.total_rows() != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table '", info.name(), "' is a shard; shards carry no hash spec"));
     }
     if (static_cast<uint64_t>(spec->rows_in_layer(0)) != info.rows()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -55,25 +67,53 @@ std::shared_ptr<const Table> Table::WithPatches(
 
 absl::Status Table::Lookup(const PackedRowIds& ids, char* out,
                            MissingRows* missing) const {
-  const uint64_t rows = info_.rows();
-  // A branch-free max keeps the common all-valid case one tight pass.
+  const uint64_t first = first_row();
+  const uint64_t end = first + info_.rows();
+  // Branch-free bounds keep the common all-valid case one tight pass.
+  uint64_t min_id = ~uint64_t{0};
   uint64_t max_id = 0;
-  for (size_t i = 0; i < ids.size(); ++i) max_id = std::max(max_id, ids[i]);
-  if (!ids.empty() && max_id >= rows) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    min_id = std::min(min_id, ids[i]);
+    max_id = std::max(max_id, ids[i]);
+  }
+  if (!ids.empty() && (max_id >= end || min_id < first)) {
     for (size_t i = 0; i < ids.size(); ++i) {
-      if (ids[i] >= rows) {
+      if (ids[i] >= total_rows()) {
         return absl::InvalidArgumentError(absl::StrCat(
             "row id ", ids[i], " at position ", i,
-            " is out of range for table '", name(), "' with ", rows, " rows"));
+            " is out of range for table '", name(), "' with ", total_rows(),
+            " rows"));
+      }
+      if (ids[i] < first || ids[i] >= end) {
+        return absl::OutOfRangeError(absl::StrCat(
+            "row id ", ids[i], " at position ", i,
+            " is not held by this server, which holds rows [", first, ", ",
+            end, ") of table '", name(), "'; ask the shard that holds it"));
       }
     }
   }
-  MissingRows* const reported = reports_missing() ? missing : nullptr;
-  ENGRAM_RETURN_IF_ERROR(reported != nullptr
-                             ? store_->GatherSparse(ids, out, *reported)
-                             : store_->Gather(ids, out));
-  if (overlay_ != nullptr) overlay_->Apply(ids, out, reported);
+  if (first != 0) {
+    // The store holds the shard's rows from 0.
+    std::string local(ids.size() * kPackedRowIdBytes, '\0');
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const uint64_t id = ids[i] - first;
+      std::memcpy(local.data() + i * kPackedRowIdBytes, &id, sizeof(id));
+    }
+    ENGRAM_RETURN_IF_ERROR(GatherRows(PackedRowIds(local), out, missing));
+  } else {
+    ENGRAM_RETURN_IF_ERROR(GatherRows(ids, out, missing));
+  }
+  if (overlay_ != nullptr) {
+    overlay_->Apply(ids, out, reports_missing() ? missing : nullptr);
+  }
   return absl::OkStatus();
+}
+
+absl::Status Table::GatherRows(const PackedRowIds& local_ids, char* out,
+                               MissingRows* missing) const {
+  MissingRows* const reported = reports_missing() ? missing : nullptr;
+  return reported != nullptr ? store_->GatherSparse(local_ids, out, *reported)
+                             : store_->Gather(local_ids, out);
 }
 
 }  // namespace engram::server

@@ -41,7 +41,14 @@ class Table {
 
   const v1::TableInfo& info() const { return info_; }
   const std::string& name() const { return info_.name(); }
+  // Rows this server holds: all of the table's, or one shard's.
   uint64_t rows() const { return info_.rows(); }
+  // The table's row ids this server holds are [first_row(), first_row() +
+  // rows()) of total_rows().
+  uint64_t first_row() const { return info_.first_row(); }
+  uint64_t total_rows() const {
+    return info_.total_rows() != 0 ? info_.total_rows() : info_.rows();
+  }
   uint32_t row_bytes() const { return info_.row_bytes(); }
   uint64_t version() const { return info_.version(); }
   const RowStore& store() const { return *store_; }
@@ -57,12 +64,14 @@ class Table {
     return info_.missing_rows() == v1::MISSING_ROW_POLICY_REPORT;
   }
 
-  // Checks that every id is < rows() and gathers the rows into `out`, which
+  // Checks that every id is held (< rows(), or in a shard's range) and
+  // gathers the rows into `out`, which
   // must hold ids.size() * row_bytes() bytes, each from the topmost patch
   // that has it, else from the base. Rows neither has (sparse tables) are
   // zeros; when reports_missing() and `missing` is not null (sized for
   // ids.size()), their positions are set in it. InvalidArgument naming the
-  // first bad position and value; the tier's errors otherwise. Thread-safe.
+  // first id beyond the table, OutOfRange the first of another shard; the
+  // tier's errors otherwise. Thread-safe.
   absl::Status Lookup(const PackedRowIds& ids, char* out,
                       MissingRows* missing) const;
 
@@ -70,6 +79,10 @@ class Table {
   Table(v1::TableInfo info, std::shared_ptr<const RowStore> store,
         std::optional<HashSpec> hash_spec,
         std::shared_ptr<const PatchOverlay> overlay);
+
+  // The store's part of Lookup: `local_ids` count from the shard's first.
+  absl::Status GatherRows(const PackedRowIds& local_ids, char* out,
+                          MissingRows* missing) const;
 
   const v1::TableInfo info_;
   const std::shared_ptr<const RowStore> store_;

@@ -19,8 +19,9 @@ uint64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
 // An uncommitted patch: its rows so far, in upload order.
 struct VersionManager::Upload::Staged {
   v1::PatchInfo info;
-  // The table's row count: ids must be below it.
-  uint64_t id_space = 0;
+  // The table's row ids this server holds: [first_id, end_id).
+  uint64_t first_id = 0;
+  uint64_t end_id = 0;
   // As the messages brought them.
   std::vector<PatchChunk> chunks;
   uint64_t rows = 0;
@@ -52,11 +53,11 @@ absl::Status VersionManager::Upload::Add(std::string ids, std::string rows) {
         info.row_bytes(), " B rows"));
   }
   for (size_t i = 0; i < packed.size(); ++i) {
-    if (packed[i] >= staged_->id_space) {
+    if (packed[i] < staged_->first_id || packed[i] >= staged_->end_id) {
       return absl::InvalidArgumentError(absl::StrCat(
           "patch ", info.patch_id(), ": row id ", packed[i],
-          " is out of range for table '", info.table(), "' with ",
-          staged_->id_space, " rows"));
+          " is out of range for table '", info.table(), "', whose rows here ",
+          "are [", staged_->first_id, ", ", staged_->end_id, ")"));
     }
   }
   const uint64_t bytes =
@@ -227,7 +228,8 @@ absl::StatusOr<v1::PatchInfo> VersionManager::CreatePatch(
   ENGRAM_ASSIGN_OR_RETURN(info, store_->CreatePatch(std::move(info)));
   auto staged = std::make_unique<Upload::Staged>();
   staged->info = info;
-  staged->id_space = state->base->rows();
+  staged->first_id = state->base->first_row();
+  staged->end_id = state->base->first_row() + state->base->rows();
   staged_.emplace(info.patch_id(), std::move(staged));
   return info;
 }

@@ -1,0 +1,519 @@
+#include "client/sharded_client.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <queue>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
+
+namespace engram::client {
+namespace {
+
+// Failures that say nothing about the request, only about the replica.
+bool IsRetryable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kAborted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status NotAcrossShards(absl::string_view what) {
+  return absl::UnimplementedError(
+      absl::StrCat(what, " spans shards, which a ShardedClient does not do; "
+                         "call a shard's server directly"));
+}
+
+struct Replica {
+  std::string address;
+  std::unique_ptr<EngramClient> client;
+  absl::Mutex mu;
+  absl::Time down_until ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  absl::Duration backoff ABSL_GUARDED_BY(mu);
+  std::atomic<uint64_t> successes{0};
+  std::atomic<uint64_t> failures{0};
+
+  bool Healthy(absl::Time now) {
+    absl::MutexLock lock(&mu);
+    return now >= down_until;
+  }
+};
+
+struct ShardState {
+  uint64_t first_row = 0;
+  uint64_t end_row = 0;
+  std::vector<std::unique_ptr<Replica>> replicas;
+  std::atomic<uint32_t> next{0};
+};
+
+struct TableState {
+  uint64_t rows = 0;
+  std::vector<std::unique_ptr<ShardState>> shards;
+  // Learnt from a replica at the first lookup; 0 until then.
+  std::atomic<uint32_t> row_bytes{0};
+};
+
+// Runs callbacks at their time on one thread (hedges).
+class Timer {
+ public:
+  Timer() : thread_([this] { Run(); }) {}
+  ~Timer() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+      wake_.Signal();
+    }
+    thread_.join();
+  }
+
+  void At(absl::Time when, std::function<void()> fn) {
+    absl::MutexLock lock(&mu_);
+    queue_.push({when, std::move(fn)});
+    wake_.Signal();  // It may be due before the wait's deadline.
+  }
+
+ private:
+  struct Event {
+    absl::Time when;
+    std::function<void()> fn;
+    bool operator>(const Event& other) const { return when > other.when; }
+  };
+
+  void Run() {
+    absl::MutexLock lock(&mu_);
+    while (!stopping_) {
+      if (queue_.empty()) {
+        wake_.Wait(&mu_);
+      } else {
+        wake_.WaitWithDeadline(&mu_, queue_.top().when);
+      }
+      while (!queue_.empty() && queue_.top().when <= absl::Now()) {
+        std::function<void()> fn = queue_.top().fn;
+        queue_.pop();
+        mu_.Unlock();
+        fn();
+        mu_.Lock();
+      }
+    }
+  }
+
+  absl::Mutex mu_;
+  absl::CondVar wake_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_
+      ABSL_GUARDED_BY(mu_);
+  std::thread thread_;
+};
+
+}  // namespace
+
+class ShardedClient::Impl {
+ public:
+  Impl(const ShardedClientOptions& options,
+       absl::flat_hash_map<std::string, std::unique_ptr<TableState>> tables)
+      : options_(options), tables_(std::move(tables)) {}
+
+  const ShardedClientOptions& options() const { return options_; }
+
+  absl::StatusOr<TableState*> Find(absl::string_view table) const {
+    const auto it = tables_.find(table);
+    if (it == tables_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("no table named '", table, "' in the shard map"));
+    }
+    return it->second.get();
+  }
+
+  std::vector<std::string> TableNames() const {
+    std::vector<std::string> names;
+    for (const auto& [name, table] : tables_) names.push_back(name);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  // Some replica's client for `table`'s first shard, healthy ones first.
+  EngramClient& AnyClient(const TableState& table) {
+    ShardState& shard = *table.shards.front();
+    for (const auto& replica : shard.replicas) {
+      if (replica->Healthy(absl::Now())) return *replica->client;
+    }
+    return *shard.replicas.front()->client;
+  }
+
+  std::vector<ReplicaStats> Stats() const {
+    std::vector<ReplicaStats> stats;
+    const absl::Time now = absl::Now();
+    for (const std::string& name : TableNames()) {
+      for (const auto& shard : tables_.at(name)->shards) {
+        for (const auto& replica : shard->replicas) {
+          stats.push_back({name, shard->first_row, replica->address,
+                           replica->successes.load(), replica->failures.load(),
+                           replica->Healthy(now)});
+        }
+      }
+    }
+    return stats;
+  }
+
+  void LookupAsync(absl::string_view table, absl::Span<const uint64_t> ids,
+                   absl::Span<char> out, const LookupOptions& options,
+                   LookupCallback done);
+
+ private:
+  struct Fanout;
+  struct ShardCall;
+
+  void StartAttempt(const std::shared_ptr<ShardCall>& call);
+  // The table's row size, asking a replica the first time.
+  absl::StatusOr<uint32_t> RowBytes(absl::string_view table, TableState& state);
+  void ScheduleHedge(const std::shared_ptr<ShardCall>& call);
+  void MarkFailed(Replica& replica);
+  void MarkSucceeded(Replica& replica);
+
+  const ShardedClientOptions options_;
+  const absl::flat_hash_map<std::string, std::unique_ptr<TableState>> tables_;
+  Timer timer_;
+};
+
+// One lookup's shards, and what is left to hear from.
+struct ShardedClient::Impl::Fanout {
+  absl::Span<char> out;
+  uint32_t row_bytes = 0;
+  uint64_t row_count = 0;
+  std::atomic<size_t> pending{0};
+  absl::Mutex mu;
+  absl::Status first_error ABSL_GUARDED_BY(mu);
+  // The version of the lowest shard heard from.
+  uint64_t version ABSL_GUARDED_BY(mu) = 0;
+  size_t version_shard ABSL_GUARDED_BY(mu) = ~size_t{0};
+  LookupCallback done;
+};
+
+// One shard's part of a lookup, and its attempts at the replicas.
+struct ShardedClient::Impl::ShardCall {
+  std::string table;
+  ShardState* shard = nullptr;
+  size_t shard_index = 0;
+  std::vector<uint64_t> ids;
+  // Where each of `ids` goes in the lookup's output.
+  std::vector<uint32_t> positions;
+  LookupOptions options;
+  std::shared_ptr<Fanout> fanout;
+
+  absl::Mutex mu;
+  bool finished ABSL_GUARDED_BY(mu) = false;
+  int in_flight ABSL_GUARDED_BY(mu) = 0;
+  std::vector<bool> tried ABSL_GUARDED_BY(mu);
+  absl::Status last_error ABSL_GUARDED_BY(mu);
+};
+
+void ShardedClient::Impl::MarkFailed(Replica& replica) {
+  replica.failures.fetch_add(1, std::memory_order_relaxed);
+  absl::MutexLock lock(&replica.mu);
+  replica.backoff = replica.backoff == absl::ZeroDuration()
+                        ? options_.initial_backoff
+                        : std::min(2 * replica.backoff, options_.max_backoff);
+  replica.down_until = absl::Now() + replica.backoff;
+}
+
+void ShardedClient::Impl::MarkSucceeded(Replica& replica) {
+  replica.successes.fetch_add(1, std::memory_order_relaxed);
+  absl::MutexLock lock(&replica.mu);
+  replica.backoff = absl::ZeroDuration();
+  replica.down_until = absl::InfinitePast();
+}
+
+void ShardedClient::Impl::LookupAsync(absl::string_view table,
+                                      absl::Span<const uint64_t> ids,
+                                      absl::Span<char> out,
+                                      const LookupOptions& options,
+                                      LookupCallback done) {
+  absl::StatusOr<TableState*> found = Find(table);
+  if (!found.ok()) return std::move(done)(found.status());
+  TableState& state = **found;
+  absl::StatusOr<uint32_t> row_bytes = RowBytes(table, state);
+  if (!row_bytes.ok()) return std::move(done)(row_bytes.status());
+  // Ids by shard.
+  std::vector<std::vector<uint32_t>> positions(state.shards.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] >= state.rows) {
+      return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+          "row id ", ids[i], " at position ", i, " is out of range for table '",
+          table, "' with ", state.rows, " rows")));
+    }
+    const auto shard = std::upper_bound(
+        state.shards.begin(), state.shards.end(), ids[i],
+        [](uint64_t id, const auto& s) { return id < s->first_row; });
+    positions[shard - state.shards.begin() - 1].push_back(
+        static_cast<uint32_t>(i));
+  }
+  auto fanout = std::make_shared<Fanout>();
+  if (out.size() < ids.size() * uint64_t{*row_bytes}) {
+    return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+        "output buffer of ", out.size(), " bytes is too small for ",
+        ids.size(), " rows of ", *row_bytes, " bytes")));
+  }
+  fanout->out = out;
+  fanout->row_bytes = *row_bytes;
+  fanout->row_count = ids.size();
+  fanout->done = std::move(done);
+  std::vector<std::shared_ptr<ShardCall>> calls;
+  for (size_t s = 0; s < state.shards.size(); ++s) {
+    if (positions[s].empty()) continue;
+    auto call = std::make_shared<ShardCall>();
+    call->table = std::string(table);
+    call->shard = state.shards[s].get();
+    call->shard_index = s;
+    call->positions = std::move(positions[s]);
+    for (uint32_t p : call->positions) call->ids.push_back(ids[p]);
+    call->options = options;
+    if (call->options.timeout == absl::ZeroDuration()) {
+      call->options.timeout = options_.attempt_timeout;
+    }
+    call->fanout = fanout;
+    call->tried.assign(call->shard->replicas.size(), false);
+    calls.push_back(std::move(call));
+  }
+  if (calls.empty()) {
+    LookupCallback finish = std::move(fanout->done);
+    return std::move(finish)(LookupResult{0, *row_bytes, 0, ""});
+  }
+  fanout->pending = calls.size();
+  for (const auto& call : calls) {
+    StartAttempt(call);
+    if (options_.hedge_after > absl::ZeroDuration()) ScheduleHedge(call);
+  }
+}
+
+absl::StatusOr<uint32_t> ShardedClient::Impl::RowBytes(absl::string_view table,
+                                                       TableState& state) {
+  if (const uint32_t known = state.row_bytes.load(); known != 0) return known;
+  absl::Status last = absl::UnavailableError("no replica answered");
+  for (const auto& replica : state.shards.front()->replicas) {
+    absl::StatusOr<TableDescription> description =
+        replica->client->DescribeTable(table);
+    if (description.ok()) {
+      state.row_bytes = description->row_bytes;
+      return description->row_bytes;
+    }
+    last = description.status();
+    if (!IsRetryable(last)) break;
+  }
+  return last;
+}
+
+void ShardedClient::Impl::ScheduleHedge(const std::shared_ptr<ShardCall>& call) {
+  std::weak_ptr<ShardCall> weak = call;
+  timer_.At(absl::Now() + options_.hedge_after, [this, weak] {
+    std::shared_ptr<ShardCall> hedged = weak.lock();
+    if (hedged == nullptr) return;
+    {
+      absl::MutexLock lock(&hedged->mu);
+      if (hedged->finished) return;
+    }
+    StartAttempt(hedged);
+  });
+}
+
+void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
+  ShardState& shard = *call->shard;
+  const size_t replicas = shard.replicas.size();
+  size_t chosen = replicas;
+  {
+    absl::MutexLock lock(&call->mu);
+    if (call->finished) return;
+    // Round robin over the untried replicas, healthy ones first.
+    const size_t start = shard.next.fetch_add(1, std::memory_order_relaxed);
+    const absl::Time now = absl::Now();
+    for (int pass = 0; pass < 2 && chosen == replicas; ++pass) {
+      for (size_t k = 0; k < replicas; ++k) {
+        const size_t r = (start + k) % replicas;
+        if (call->tried[r]) continue;
+        if (pass == 0 && !shard.replicas[r]->Healthy(now)) continue;
+        chosen = r;
+        break;
+      }
+    }
+    if (chosen == replicas) return;  // Every replica is tried or in flight.
+    call->tried[chosen] = true;
+    ++call->in_flight;
+  }
+  Replica& replica = *shard.replicas[chosen];
+  const uint32_t row_bytes = call->fanout->row_bytes;
+  // Rows arrive in an attempt's own buffer: a hedge may race it.
+  auto rows = std::make_shared<std::string>(call->ids.size() * row_bytes, '\0');
+  replica.client->LookupAsync(
+      call->table, call->ids, absl::MakeSpan(rows->data(), rows->size()),
+      call->options,
+      [this, call, rows, &replica](absl::StatusOr<LookupResult> result) {
+        bool retry = false;
+        bool finish = false;
+        {
+          absl::MutexLock lock(&call->mu);
+          --call->in_flight;
+          if (call->finished) {
+            if (result.ok()) MarkSucceeded(replica);
+            return;
+          }
+          if (result.ok()) {
+            finish = true;
+          } else if (IsRetryable(result.status())) {
+            call->last_error = result.status();
+            retry = true;
+          } else {
+            finish = true;
+          }
+          if (finish) call->finished = true;
+        }
+        if (retry) {
+          MarkFailed(replica);
+          StartAttempt(call);
+          absl::MutexLock lock(&call->mu);
+          if (call->finished || call->in_flight > 0) return;
+          // No replica left to try: the shard's last failure is the answer.
+          call->finished = true;
+          result = call->last_error;
+        } else if (result.ok()) {
+          MarkSucceeded(replica);
+          const uint32_t bytes = call->fanout->row_bytes;
+          for (size_t i = 0; i < call->positions.size(); ++i) {
+            std::memcpy(call->fanout->out.data() +
+                            uint64_t{call->positions[i]} * bytes,
+                        rows->data() + i * bytes, bytes);
+          }
+        }
+        Fanout& fanout = *call->fanout;
+        {
+          absl::MutexLock lock(&fanout.mu);
+          if (!result.ok() && fanout.first_error.ok()) {
+            fanout.first_error = result.status();
+          }
+          if (result.ok() && call->shard_index < fanout.version_shard) {
+            fanout.version = result->version;
+            fanout.version_shard = call->shard_index;
+          }
+        }
+        if (fanout.pending.fetch_sub(1) != 1) return;
+        absl::StatusOr<LookupResult> whole;
+        {
+          absl::MutexLock lock(&fanout.mu);
+          whole = fanout.first_error.ok()
+                      ? absl::StatusOr<LookupResult>(LookupResult{
+                            fanout.version, fanout.row_bytes, fanout.row_count,
+                            ""})
+                      : fanout.first_error;
+        }
+        LookupCallback done = std::move(fanout.done);
+        std::move(done)(std::move(whole));
+      });
+}
+
+absl::StatusOr<std::unique_ptr<ShardedClient>> ShardedClient::Create(
+    ShardMap map, const ShardedClientOptions& options) {
+  absl::flat_hash_map<std::string, std::unique_ptr<TableState>> tables;
+  for (auto& [name, shards] : map) {
+    auto table = std::make_unique<TableState>();
+    table->rows = shards.rows;
+    for (Shard& shard : shards.shards) {
+      if (shard.replicas.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("shard [", shard.first_row, ", ", shard.end_row,
+                         ") of table '", name, "' has no replica"));
+      }
+      auto state = std::make_unique<ShardState>();
+      state->first_row = shard.first_row;
+      state->end_row = shard.end_row;
+      for (std::string& address : shard.replicas) {
+        ClientOptions replica_options = options.client;
+        replica_options.server_address = address;
+        auto replica = std::make_unique<Replica>();
+        replica->address = std::move(address);
+        ENGRAM_ASSIGN_OR_RETURN(replica->client,
+                                EngramClient::Create(replica_options));
+        state->replicas.push_back(std::move(replica));
+      }
+      table->shards.push_back(std::move(state));
+    }
+    tables.emplace(name, std::move(table));
+  }
+  return std::unique_ptr<ShardedClient>(new ShardedClient(
+      std::make_unique<Impl>(options, std::move(tables))));
+}
+
+ShardedClient::ShardedClient(std::unique_ptr<Impl> impl)
+    : impl_(std::move(impl)) {}
+
+ShardedClient::~ShardedClient() = default;
+
+std::vector<ReplicaStats> ShardedClient::replica_stats() const {
+  return impl_->Stats();
+}
+
+absl::StatusOr<std::vector<TableDescription>> ShardedClient::ListTables() {
+  std::vector<TableDescription> tables;
+  for (const std::string& name : impl_->TableNames()) {
+    ENGRAM_ASSIGN_OR_RETURN(TableDescription table, DescribeTable(name));
+    tables.push_back(std::move(table));
+  }
+  return tables;
+}
+
+absl::StatusOr<TableDescription> ShardedClient::DescribeTable(
+    absl::string_view table) {
+  ENGRAM_ASSIGN_OR_RETURN(TableState * state, impl_->Find(table));
+  ENGRAM_ASSIGN_OR_RETURN(TableDescription description,
+                          impl_->AnyClient(*state).DescribeTable(table));
+  description.rows = state->rows;
+  description.first_row = 0;
+  description.total_rows = state->rows;
+  description.rows_written = state->rows;
+  description.content_digest.clear();
+  description.stats = {};
+  return description;
+}
+
+void ShardedClient::LookupAsync(absl::string_view table,
+                                absl::Span<const uint64_t> ids,
+                                absl::Span<char> out,
+                                const LookupOptions& options,
+                                LookupCallback done) {
+  if (options.pin_id != 0 || options.output_type.has_value()) {
+    return std::move(done)(NotAcrossShards("a pin or a conversion"));
+  }
+  impl_->LookupAsync(table, ids, out, options, std::move(done));
+}
+
+absl::StatusOr<LookupResult> ShardedClient::LookupTokens(
+    absl::string_view, absl::Span<const int64_t>, int, int,
+    absl::Span<const int32_t>, absl::Span<char>, const LookupOptions&) {
+  return NotAcrossShards("a token lookup");
+}
+
+absl::StatusOr<VersionPin> ShardedClient::PinVersion(absl::string_view,
+                                                     uint64_t, absl::Duration) {
+  return NotAcrossShards("a pin");
+}
+
+absl::Status ShardedClient::ReleasePin(uint64_t) {
+  return NotAcrossShards("a pin");
+}
+
+absl::StatusOr<std::unique_ptr<TableWatch>> ShardedClient::WatchTable(
+    absl::string_view, WatchCallback) {
+  return NotAcrossShards("a watch");
+}
+
+}  // namespace engram::client
