@@ -119,6 +119,58 @@ TEST_F(PrefetcherTest, DecodeStepsEqualThePrefillOfTheWholeSequence) {
   }
 }
 
+// A decode loop pinned to a version keeps reading it while a patch that
+// rewrites every row of the layer is activated; an unpinned one switches.
+TEST_F(PrefetcherTest, APinnedDecodeLoopNeverMixesVersions) {
+  const uint64_t rows = LayerRows(3);
+  std::vector<int64_t> ids(rows);
+  for (uint64_t id = 0; id < rows; ++id) ids[id] = static_cast<int64_t>(id);
+  WriteNpyFile(dir_.path() + "/ids.npy", "<i8", {rows}, Int64s(ids));
+  const std::string patched_row(kRowBytes, '\x7f');
+  std::string patch_rows;
+  for (uint64_t id = 0; id < rows; ++id) patch_rows += patched_row;
+  WriteNpyFile(dir_.path() + "/rows.npy", "|u1", {rows, kRowBytes}, patch_rows);
+
+  absl::StatusOr<client::VersionPin> pin = client_->PinVersion("layer_3");
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  auto pinned = client::Prefetcher::Create(
+      client_.get(),
+      {.tables = {"layer_3"}, .lookup = {.pin_id = pin->pin_id}});
+  auto active =
+      client::Prefetcher::Create(client_.get(), {.tables = {"layer_3"}});
+  ASSERT_TRUE(pinned.ok() && active.ok());
+  const int rows_per_token = spec_->rows_per_token();
+  std::vector<int64_t> history;
+  for (int step = 0; step < 6; ++step) {
+    if (step == 3) {
+      const CommandResult applied = RunCommand(
+          {EngramctlPath(), "--server", server_->address(), "patch", "apply",
+           "layer_3", "--ids", dir_.path() + "/ids.npy", "--rows",
+           dir_.path() + "/rows.npy"});
+      ASSERT_EQ(applied.exit_code, 0) << applied.err;
+    }
+    const std::vector<int64_t> token = {100 + step};
+    history.push_back(token[0]);
+    std::string pinned_out(rows_per_token * kRowBytes, '?');
+    std::string active_out(rows_per_token * kRowBytes, '?');
+    auto pinned_step = (*pinned)->Decode(
+        token, {absl::MakeSpan(pinned_out.data(), pinned_out.size())});
+    auto active_step = (*active)->Decode(
+        token, {absl::MakeSpan(active_out.data(), active_out.size())});
+    ASSERT_TRUE(pinned_step.ok() && active_step.ok());
+    ASSERT_TRUE((*pinned_step)->Wait(0, absl::Now() + absl::Seconds(10)).ok());
+    ASSERT_TRUE((*active_step)->Wait(0, absl::Now() + absl::Seconds(10)).ok());
+    // The base rows of this position of the sequence.
+    const std::string base =
+        ExpectedRows(0, history, 1, static_cast<int>(history.size()), {})
+            .substr((history.size() - 1) * rows_per_token * kRowBytes);
+    EXPECT_EQ(pinned_out, base) << "step " << step;
+    std::string all_patched;
+    for (int r = 0; r < rows_per_token; ++r) all_patched += patched_row;
+    EXPECT_EQ(active_out, step < 3 ? base : all_patched) << "step " << step;
+  }
+}
+
 TEST_F(PrefetcherTest, RefusesBadShapesBeforeFetching) {
   std::string small(8, '?');
   auto step = prefetcher_->Decode(
