@@ -19,6 +19,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/load_runner.h"
 #include "bench/zipf.h"
@@ -141,6 +142,8 @@ absl::Status Run() {
 }  // namespace engram::bench
 
 int main(int argc, char** argv) {
+  // As in the server: the checks cost every lock, and this measures locks.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const std::vector<std::string> args = engram::ParseCommandLine(
       argc, argv,
       "engram-decode-bench --server ADDR [--tables A,B] [--sequences N] "

@@ -21,9 +21,10 @@
 // is down (the cache of that table is emptied, and the watch retried on
 // later lookups at most once a second).
 //
-// The cache is sharded (one mutex per shard) with CLOCK eviction within a
-// shard, under a byte budget counted in row bytes plus a per-entry
-// overhead. Thread-safe.
+// Each table's rows are held in a RowCache (common/row_cache.h, as the
+// server's ssd tier uses): sharded, set-associative CLOCK with TinyLFU
+// admission, so a row is kept once it is asked for twice and one-off
+// n-grams do not push out the hot ones. Thread-safe.
 #ifndef ENGRAM_CLIENT_CACHING_CLIENT_H_
 #define ENGRAM_CLIENT_CACHING_CLIENT_H_
 
@@ -41,14 +42,13 @@
 namespace engram::client {
 
 struct CachingClientOptions {
-  // Bytes of rows (plus bookkeeping) the cache may hold.
+  // Bytes of rows, plus 20 per row of bookkeeping, each table's cache may
+  // hold.
   uint64_t capacity_bytes = 256ull << 20;
-  // Independent shards, each with its own lock.
-  int shards = 16;
 };
 
 struct CacheStats {
-  // Rows served from the cache, and fetched for cacheable lookups.
+  // Rows served from the caches, and fetched for cacheable lookups.
   uint64_t hits = 0;
   uint64_t misses = 0;
   // Rows dropped because a new version changed them.
@@ -89,7 +89,6 @@ class CachingClient final : public EngramClient {
 
  private:
   struct TableState;
-  class Shard;
 
   CachingClient(std::unique_ptr<EngramClient> base,
                 const CachingClientOptions& options);
@@ -100,22 +99,16 @@ class CachingClient final : public EngramClient {
       ABSL_LOCKS_EXCLUDED(tables_mu_);
   // Applies one event of `state`'s watch.
   void OnChange(TableState& state, absl::StatusOr<VersionChange> change);
-  size_t ShardIndex(uint32_t table, uint64_t id) const;
-  // The positions of `ids`, by the shard each falls in.
-  std::vector<std::vector<uint32_t>> ByShard(
-      uint32_t table, absl::Span<const uint64_t> ids) const;
   void Bypass(absl::string_view table, absl::Span<const uint64_t> ids,
               absl::Span<char> out, const LookupOptions& options,
               LookupCallback done);
 
   const std::unique_ptr<EngramClient> base_;
   const CachingClientOptions options_;
-  std::vector<std::unique_ptr<Shard>> shards_;
 
   mutable absl::Mutex tables_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<TableState>> tables_
       ABSL_GUARDED_BY(tables_mu_);
-  uint32_t next_table_index_ ABSL_GUARDED_BY(tables_mu_) = 0;
 
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

@@ -30,7 +30,7 @@
 #include "common/logging.h"
 #include "server/storage/ram_row_store.h"
 #include "server/storage/rocksdb_row_store.h"
-#include "server/storage/row_cache.h"
+#include "server/storage/cached_row_store.h"
 
 namespace engram::server {
 namespace {

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
-#include "server/storage/row_cache.h"
+#include "server/storage/cached_row_store.h"
 
 namespace engram::server {
 namespace {

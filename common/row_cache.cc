@@ -1,4 +1,4 @@
-#include "server/storage/row_cache.h"
+#include "common/row_cache.h"
 
 #include <algorithm>
 #include <bit>
@@ -13,7 +13,7 @@
 #include "absl/types/span.h"
 #include "common/status_macros.h"
 
-namespace engram::server {
+namespace engram {
 namespace {
 
 // SplitMix64's finaliser: spreads dense row ids over all 64 bits. The top
@@ -271,6 +271,40 @@ class alignas(64) RowCacheShard {
     return FindWay(SetOf(hash), id) >= 0;
   }
 
+  // Drops `id`; the set's last row moves into its way, so that empty ways
+  // stay a suffix.
+  bool Erase(uint64_t id, uint64_t hash) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    const uint32_t set = SetOf(hash);
+    const int way = FindWay(set, id);
+    if (way < 0) return false;
+    uint64_t* keys = keys_[set].ids;
+    int last = UsableWays(set) - 1;
+    while (keys[last] == kEmptyKey) --last;
+    SetState& state = states_[set];
+    if (last != way) {
+      keys[way] = keys[last];
+      std::memcpy(RowAt(set, way), RowAt(set, last), row_bytes_);
+      state.referenced = static_cast<WayMask>(
+          (state.referenced & ~WayBit(way)) |
+          ((state.referenced & WayBit(last)) ? WayBit(way) : 0));
+    }
+    keys[last] = kEmptyKey;
+    state.referenced &= ~WayBit(last);
+    if (state.hand > last) state.hand = 0;
+    --used_;
+    return true;
+  }
+
+  void Clear() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    for (uint64_t s = 0; s < num_sets_; ++s) {
+      std::fill(std::begin(keys_[s].ids), std::end(keys_[s].ids), kEmptyKey);
+      states_[s] = SetState();
+    }
+    used_ = 0;
+  }
+
   uint64_t entries() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return used_;
@@ -509,6 +543,15 @@ bool RowCache::Contains(uint64_t id) const {
   return ShardFor(hash).Contains(id, hash);
 }
 
+bool RowCache::Erase(uint64_t id) {
+  const uint64_t hash = MixRowId(id);
+  return ShardFor(hash).Erase(id, hash);
+}
+
+void RowCache::Clear() {
+  for (size_t s = 0; s < (size_t{1} << shard_bits_); ++s) shards_[s].Clear();
+}
+
 RowCacheStats RowCache::Stats() const {
   RowCacheStats stats;
   stats.hits = hits_.load(std::memory_order_relaxed);
@@ -526,86 +569,4 @@ RowCacheStats RowCache::Stats() const {
   return stats;
 }
 
-// ---------------------------------------------------------------------------
-// CachedRowStore
-
-absl::StatusOr<std::unique_ptr<CachedRowStore>> CachedRowStore::Create(
-    std::shared_ptr<const RowStore> backing, std::shared_ptr<RowCache> cache) {
-  if (backing == nullptr || cache == nullptr) {
-    return absl::InvalidArgumentError(
-        "CachedRowStore needs a backing store and a cache");
-  }
-  if (backing->row_bytes() != cache->row_bytes()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("row cache holds ", cache->row_bytes(),
-                     "-byte rows; the store has ", backing->row_bytes()));
-  }
-  return std::unique_ptr<CachedRowStore>(
-      new CachedRowStore(std::move(backing), std::move(cache)));
-}
-
-absl::Status CachedRowStore::Gather(const PackedRowIds& ids, char* out) const {
-  return GatherRows(ids, out, nullptr);
-}
-
-absl::Status CachedRowStore::GatherSparse(const PackedRowIds& ids, char* out,
-                                          MissingRows& missing) const {
-  return GatherRows(ids, out, &missing);
-}
-
-absl::Status CachedRowStore::GatherRows(const PackedRowIds& ids, char* out,
-                                        MissingRows* missing) const {
-  std::vector<size_t> misses;
-  cache_->Lookup(ids, out, &misses);
-  if (misses.empty()) return absl::OkStatus();
-
-  const uint32_t row_bytes = backing_->row_bytes();
-  std::string miss_ids(misses.size() * kPackedRowIdBytes, '\0');
-  for (size_t j = 0; j < misses.size(); ++j) {
-    const uint64_t id = ids[misses[j]];
-    std::memcpy(miss_ids.data() + j * kPackedRowIdBytes, &id, sizeof(id));
-  }
-  const PackedRowIds miss_view(miss_ids);
-  // Uninitialised on purpose: Gather overwrites all of it.
-  std::unique_ptr<char[]> rows(new char[misses.size() * row_bytes]);
-  MissingRows absent(misses.size());
-  ENGRAM_RETURN_IF_ERROR(backing_->GatherSparse(miss_view, rows.get(), absent));
-  for (size_t j = 0; j < misses.size(); ++j) {
-    std::memcpy(out + misses[j] * row_bytes, rows.get() + j * row_bytes,
-                row_bytes);
-  }
-  // A repeated id misses at each position and is offered each time; the
-  // cache keeps the first.
-  if (!absent.any()) {
-    cache_->Insert(miss_view, rows.get());
-    return absl::OkStatus();
-  }
-  // Only rows that exist are cached, so a later hit is never a missing row.
-  std::string present_ids;
-  std::string present_rows;
-  for (size_t j = 0; j < misses.size(); ++j) {
-    if (absent.Get(j)) {
-      if (missing != nullptr) missing->Set(misses[j]);
-      continue;
-    }
-    present_ids.append(miss_ids, j * kPackedRowIdBytes, kPackedRowIdBytes);
-    present_rows.append(rows.get() + j * row_bytes, row_bytes);
-  }
-  cache_->Insert(PackedRowIds(present_ids), present_rows.data());
-  return absl::OkStatus();
-}
-
-RowStoreStats CachedRowStore::Stats() const {
-  RowStoreStats stats = backing_->Stats();
-  const RowCacheStats cache = cache_->Stats();
-  stats.cache_hits = cache.hits;
-  stats.cache_misses = cache.misses;
-  stats.cache_bytes_used = cache.bytes_used;
-  stats.cache_capacity_bytes = cache.capacity_bytes;
-  // Cached rows are held in RAM on top of whatever the backing store holds.
-  stats.rows_in_ram += cache.entries;
-  stats.bytes_in_ram += cache.entries * backing_->row_bytes();
-  return stats;
-}
-
-}  // namespace engram::server
+}  // namespace engram

@@ -1,12 +1,16 @@
-// RowCache: the hot rows of a table served from a slower tier (RocksDB), in
-// RAM under a byte budget. CachedRowStore puts one in front of a RowStore.
+// RowCache: the hot rows of a table served from a slower tier, in RAM under
+// a byte budget: the server's in front of RocksDB (server/storage/
+// cached_row_store.h), the worker's in front of the server
+// (client/caching_client.h).
 //
 //   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<RowCache> cache, RowCache::Create(
 //       {.capacity_bytes = 8ull << 30, .row_bytes = 128}));
-//   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<CachedRowStore> store,
-//       CachedRowStore::Create(rocksdb_store, std::move(cache)));
-//   ENGRAM_RETURN_IF_ERROR(store->Gather(ids, out));  // hits from RAM
-//   RowCacheStats stats = store->cache().Stats();
+//   std::vector<size_t> misses;
+//   cache->Lookup(ids, out, &misses);      // the hits land in `out`
+//   ... fetch the rows of `misses` ...
+//   cache->Insert(miss_ids, miss_rows);    // offered for admission
+//   cache->Erase(changed_id);              // a row that changed
+//   RowCacheStats stats = cache->Stats();
 //
 // Design
 //   * Rows have one size per cache, so each shard preallocates them as one
@@ -80,8 +84,8 @@
 //   * Hits are no slower: a loop of RowCache::Lookup over 256k cached rows
 //     (best of 30 passes, shared 2-core VM) took 31-35 ns per row (was
 //     37-50) without admission and 48-56 ns (was 58-91) with TinyLFU.
-#ifndef ENGRAM_SERVER_STORAGE_ROW_CACHE_H_
-#define ENGRAM_SERVER_STORAGE_ROW_CACHE_H_
+#ifndef ENGRAM_COMMON_ROW_CACHE_H_
+#define ENGRAM_COMMON_ROW_CACHE_H_
 
 #include <atomic>
 #include <cstddef>
@@ -91,9 +95,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "server/storage/row_store.h"
+#include "common/packed_row_ids.h"
 
-namespace engram::server {
+namespace engram {
 
 namespace internal {
 class RowCacheShard;  // Defined in row_cache.cc.
@@ -185,6 +189,12 @@ class RowCache {
   // Whether `id` is cached, without counting or touching its state.
   bool Contains(uint64_t id) const;
 
+  // Drops `id` (a row whose bytes changed); returns whether it was cached.
+  // Thread-safe.
+  bool Erase(uint64_t id);
+  // Drops every row. Thread-safe.
+  void Clear();
+
   // A snapshot of the counters; each is exact, though not taken at one
   // instant while other threads run. Thread-safe.
   RowCacheStats Stats() const;
@@ -213,44 +223,6 @@ class RowCache {
   std::atomic<uint64_t> rejections_{0};
 };
 
-// A RowStore that answers from a RowCache and fetches misses from a backing
-// store in one batched Gather per call, then offers them to the cache.
-class CachedRowStore final : public RowStore {
- public:
-  // InvalidArgument when either is null or their row sizes differ.
-  static absl::StatusOr<std::unique_ptr<CachedRowStore>> Create(
-      std::shared_ptr<const RowStore> backing, std::shared_ptr<RowCache> cache);
+}  // namespace engram
 
-  uint64_t rows() const override { return backing_->rows(); }
-  uint32_t row_bytes() const override { return backing_->row_bytes(); }
-
-  // Same contract as the backing store's Gather, whose errors it returns
-  // (nothing is cached from a failed fetch). Rows the backing store lacks
-  // (sparse tables) are never cached. Thread-safe.
-  absl::Status Gather(const PackedRowIds& ids, char* out) const override;
-  absl::Status GatherSparse(const PackedRowIds& ids, char* out,
-                            MissingRows& missing) const override;
-
-  // The backing store's figures plus the cache's.
-  RowStoreStats Stats() const override;
-
-  RowCache& cache() const { return *cache_; }
-  const RowStore& backing() const { return *backing_; }
-
- private:
-  // Both Gathers; `missing` may be null.
-  absl::Status GatherRows(const PackedRowIds& ids, char* out,
-                          MissingRows* missing) const;
-
-  CachedRowStore(std::shared_ptr<const RowStore> backing,
-                 std::shared_ptr<RowCache> cache)
-      : backing_(std::move(backing)), cache_(std::move(cache)) {}
-
-  const std::shared_ptr<const RowStore> backing_;
-  // The cache changes under const Gather calls; it synchronises itself.
-  const std::shared_ptr<RowCache> cache_;
-};
-
-}  // namespace engram::server
-
-#endif  // ENGRAM_SERVER_STORAGE_ROW_CACHE_H_
+#endif  // ENGRAM_COMMON_ROW_CACHE_H_

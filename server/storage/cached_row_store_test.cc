@@ -1,4 +1,4 @@
-#include "server/storage/row_cache.h"
+#include "server/storage/cached_row_store.h"
 
 #include <algorithm>
 #include <atomic>
