@@ -227,14 +227,16 @@ void CachingClient::LookupAsync(absl::string_view table,
           std::memcpy(out.data() + misses->positions[m] * bytes,
                       misses->rows.get() + m * bytes, bytes);
         }
-        // The caller has its rows first; caching them is off its path.
-        std::move(done)(result);
-        absl::ReaderMutexLock lock(&state->mu);
-        // Kept only while their version is the tracked one: a change since
-        // would otherwise not drop them.
-        if (state->watching && state->version == result.version) {
-          state->cache->Insert(Packed(misses->ids), misses->rows.get());
+        {
+          absl::ReaderMutexLock lock(&state->mu);
+          // Kept only while their version is the tracked one: a change
+          // since would otherwise not drop them. Before `done`, so that a
+          // lookup the caller makes next finds them.
+          if (state->watching && state->version == result.version) {
+            state->cache->Insert(Packed(misses->ids), misses->rows.get());
+          }
         }
+        std::move(done)(result);
       });
 }
 
