@@ -55,10 +55,9 @@ absl::Status Run() {
                           client::EngramClient::Create(options));
   client::CachingClient* cache = nullptr;
   if (const uint64_t bytes = absl::GetFlag(FLAGS_cache_bytes); bytes > 0) {
-    ENGRAM_ASSIGN_OR_RETURN(
-        std::unique_ptr<client::CachingClient> caching,
-        client::CachingClient::Create(std::move(client),
-                                      {.capacity_bytes = bytes}));
+    ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<client::CachingClient> caching,
+                            client::CachingClient::Create(
+                                std::move(client), {.capacity_bytes = bytes}));
     cache = caching.get();
     client = std::move(caching);
   }

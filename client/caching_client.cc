@@ -42,8 +42,9 @@ namespace {
 
 // `ids` as the cache takes them (the host is little-endian).
 PackedRowIds Packed(absl::Span<const uint64_t> ids) {
-  return PackedRowIds(absl::string_view(
-      reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(uint64_t)));
+  return PackedRowIds(
+      absl::string_view(reinterpret_cast<const char*>(ids.data()),
+                        ids.size() * sizeof(uint64_t)));
 }
 
 }  // namespace
@@ -114,9 +115,9 @@ std::shared_ptr<CachingClient::TableState> CachingClient::StateFor(
     state->rows = description->total_rows;
     state->row_bytes = description->row_bytes;
     if (description->missing_rows.empty()) {
-      absl::StatusOr<std::unique_ptr<RowCache>> cache = RowCache::Create(
-          {.capacity_bytes = options_.capacity_bytes,
-           .row_bytes = description->row_bytes});
+      absl::StatusOr<std::unique_ptr<RowCache>> cache =
+          RowCache::Create({.capacity_bytes = options_.capacity_bytes,
+                            .row_bytes = description->row_bytes});
       if (cache.ok()) state->cache = *std::move(cache);
     }
     state->cacheable = state->cache != nullptr;
@@ -173,19 +174,19 @@ void CachingClient::LookupAsync(absl::string_view table,
     return Bypass(table, ids, out, options, std::move(done));
   }
   std::shared_ptr<TableState> state = StateFor(table);
-  if (state == nullptr) return Bypass(table, ids, out, options, std::move(done));
+  if (state == nullptr)
+    return Bypass(table, ids, out, options, std::move(done));
   const uint32_t row_bytes = state->row_bytes;
   if (out.size() < ids.size() * uint64_t{row_bytes}) {
-    return std::move(done)(absl::InvalidArgumentError(
-        absl::StrCat("output buffer of ", out.size(), " bytes is too small for ",
-                     ids.size(), " rows of ", row_bytes, " bytes")));
+    return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+        "output buffer of ", out.size(), " bytes is too small for ", ids.size(),
+        " rows of ", row_bytes, " bytes")));
   }
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] >= state->rows) {
-      return std::move(done)(absl::InvalidArgumentError(
-          absl::StrCat("row id ", ids[i], " at position ", i,
-                       " is out of range for table '", table, "' with ",
-                       state->rows, " rows")));
+      return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
+          "row id ", ids[i], " at position ", i, " is out of range for table '",
+          table, "' with ", state->rows, " rows")));
     }
   }
   // The misses, fetched at the version the hits are of.

@@ -59,9 +59,10 @@ absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
     ENGRAM_ASSIGN_OR_RETURN(TableDescription table,
                             client->DescribeTable(name));
     if (table.hash_spec == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "table '", name, "' has no hash spec, so its rows cannot be "
-          "addressed from tokens"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("table '", name,
+                       "' has no hash spec, so its rows cannot be "
+                       "addressed from tokens"));
     }
     if (!layers.empty() &&
         table.hash_spec->max_ngram() != layers.front().spec->max_ngram()) {
@@ -95,7 +96,8 @@ absl::Status Prefetcher::CheckOutputs(const std::vector<absl::Span<char>>& out,
         out.size(), " output buffers for ", layers_.size(), " layers"));
   }
   for (size_t l = 0; l < layers_.size(); ++l) {
-    const uint64_t needed = positions * rows_per_token(l) * layers_[l].row_bytes;
+    const uint64_t needed =
+        positions * rows_per_token(l) * layers_[l].row_bytes;
     if (out[l].size() < needed) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the buffer of layer ", l, " ('", layers_[l].name, "') holds ",
@@ -182,8 +184,9 @@ std::unique_ptr<PrefetchStep> Prefetcher::Fetch(
     index.reserve(wanted.size());
     layer->slot.reserve(wanted.size());
     for (int64_t id : wanted) {
-      const auto [it, inserted] = index.try_emplace(
-          static_cast<uint64_t>(id), static_cast<uint32_t>(layer->distinct.size()));
+      const auto [it, inserted] =
+          index.try_emplace(static_cast<uint64_t>(id),
+                            static_cast<uint32_t>(layer->distinct.size()));
       if (inserted) layer->distinct.push_back(static_cast<uint64_t>(id));
       layer->slot.push_back(it->second);
     }
@@ -199,20 +202,21 @@ std::unique_ptr<PrefetchStep> Prefetcher::Fetch(
     step->rows_wanted_ += wanted.size();
     step->rows_fetched_ += layer->distinct.size();
     step->layers_.push_back(layer);
-    client_->LookupAsync(
-        layers_[l].name, layer->distinct, destination, options_.lookup,
-        [layer](absl::StatusOr<LookupResult> result) {
-          if (result.ok() && !layer->slot.empty()) {
-            const uint32_t bytes = layer->row_bytes;
-            for (size_t i = 0; i < layer->slot.size(); ++i) {
-              std::memcpy(layer->out.data() + i * bytes,
-                          layer->fetched.get() + uint64_t{layer->slot[i]} * bytes,
-                          bytes);
-            }
-          }
-          layer->status = result.status();
-          layer->done.Notify();
-        });
+    client_->LookupAsync(layers_[l].name, layer->distinct, destination,
+                         options_.lookup,
+                         [layer](absl::StatusOr<LookupResult> result) {
+                           if (result.ok() && !layer->slot.empty()) {
+                             const uint32_t bytes = layer->row_bytes;
+                             for (size_t i = 0; i < layer->slot.size(); ++i) {
+                               std::memcpy(layer->out.data() + i * bytes,
+                                           layer->fetched.get() +
+                                               uint64_t{layer->slot[i]} * bytes,
+                                           bytes);
+                             }
+                           }
+                           layer->status = result.status();
+                           layer->done.Notify();
+                         });
   }
   return step;
 }

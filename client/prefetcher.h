@@ -117,9 +117,8 @@ class Prefetcher {
   absl::Status CheckOutputs(const std::vector<absl::Span<char>>& out,
                             uint64_t positions) const;
   // Fetches, per layer, the rows `row_ids[l]` names into out[l].
-  std::unique_ptr<PrefetchStep> Fetch(
-      std::vector<std::vector<int64_t>> row_ids,
-      std::vector<absl::Span<char>> out);
+  std::unique_ptr<PrefetchStep> Fetch(std::vector<std::vector<int64_t>> row_ids,
+                                      std::vector<absl::Span<char>> out);
 
   EngramClient* const client_;
   const PrefetcherOptions options_;

@@ -32,9 +32,9 @@ absl::Status CheckCoverage(ShardMap& map) {
       next = shard.end_row;
     }
     if (next != table.rows) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("the shards of table '", name, "' end at row ", next,
-                       " of ", table.rows));
+      return absl::InvalidArgumentError(absl::StrCat("the shards of table '",
+                                                     name, "' end at row ",
+                                                     next, " of ", table.rows));
     }
   }
   return absl::OkStatus();
@@ -113,9 +113,9 @@ absl::StatusOr<ShardMap> DiscoverShardMap(
                             EngramClient::Create(server_options));
     absl::StatusOr<std::vector<TableDescription>> tables = client->ListTables();
     if (!tables.ok()) {
-      return absl::Status(tables.status().code(),
-                          absl::StrCat("server ", server, ": ",
-                                       tables.status().message()));
+      return absl::Status(
+          tables.status().code(),
+          absl::StrCat("server ", server, ": ", tables.status().message()));
     }
     for (const TableDescription& table : *tables) {
       TableShards& shards = map[table.name];

@@ -33,8 +33,9 @@ bool IsRetryable(const absl::Status& status) {
 
 absl::Status NotAcrossShards(absl::string_view what) {
   return absl::UnimplementedError(
-      absl::StrCat(what, " spans shards, which a ShardedClient does not do; "
-                         "call a shard's server directly"));
+      absl::StrCat(what,
+                   " spans shards, which a ShardedClient does not do; "
+                   "call a shard's server directly"));
 }
 
 struct Replica {
@@ -263,8 +264,8 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   auto fanout = std::make_shared<Fanout>();
   if (out.size() < ids.size() * uint64_t{*row_bytes}) {
     return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
-        "output buffer of ", out.size(), " bytes is too small for ",
-        ids.size(), " rows of ", *row_bytes, " bytes")));
+        "output buffer of ", out.size(), " bytes is too small for ", ids.size(),
+        " rows of ", *row_bytes, " bytes")));
   }
   fanout->out = out;
   fanout->row_bytes = *row_bytes;
@@ -315,7 +316,8 @@ absl::StatusOr<uint32_t> ShardedClient::Impl::RowBytes(absl::string_view table,
   return last;
 }
 
-void ShardedClient::Impl::ScheduleHedge(const std::shared_ptr<ShardCall>& call) {
+void ShardedClient::Impl::ScheduleHedge(
+    const std::shared_ptr<ShardCall>& call) {
   std::weak_ptr<ShardCall> weak = call;
   timer_.At(absl::Now() + options_.hedge_after, [this, weak] {
     std::shared_ptr<ShardCall> hedged = weak.lock();
@@ -390,9 +392,9 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
           MarkSucceeded(replica);
           const uint32_t bytes = call->fanout->row_bytes;
           for (size_t i = 0; i < call->positions.size(); ++i) {
-            std::memcpy(call->fanout->out.data() +
-                            uint64_t{call->positions[i]} * bytes,
-                        rows->data() + i * bytes, bytes);
+            std::memcpy(
+                call->fanout->out.data() + uint64_t{call->positions[i]} * bytes,
+                rows->data() + i * bytes, bytes);
           }
         }
         Fanout& fanout = *call->fanout;
@@ -410,11 +412,11 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
         absl::StatusOr<LookupResult> whole;
         {
           absl::MutexLock lock(&fanout.mu);
-          whole = fanout.first_error.ok()
-                      ? absl::StatusOr<LookupResult>(LookupResult{
-                            fanout.version, fanout.row_bytes, fanout.row_count,
-                            ""})
-                      : fanout.first_error;
+          whole =
+              fanout.first_error.ok()
+                  ? absl::StatusOr<LookupResult>(LookupResult{
+                        fanout.version, fanout.row_bytes, fanout.row_count, ""})
+                  : fanout.first_error;
         }
         LookupCallback done = std::move(fanout.done);
         std::move(done)(std::move(whole));
@@ -449,8 +451,8 @@ absl::StatusOr<std::unique_ptr<ShardedClient>> ShardedClient::Create(
     }
     tables.emplace(name, std::move(table));
   }
-  return std::unique_ptr<ShardedClient>(new ShardedClient(
-      std::make_unique<Impl>(options, std::move(tables))));
+  return std::unique_ptr<ShardedClient>(
+      new ShardedClient(std::make_unique<Impl>(options, std::move(tables))));
 }
 
 ShardedClient::ShardedClient(std::unique_ptr<Impl> impl)

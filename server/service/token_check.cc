@@ -37,9 +37,10 @@ absl::Status TokenCheck::CheckHeader(
     std::optional<absl::string_view> header) const {
   if (!enabled_) return absl::OkStatus();
   if (!header.has_value() || !absl::StartsWith(*header, kBearerPrefix)) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        what_, " calls need the header 'authorization: Bearer TOKEN' "
-               "(engramctl --token-file FILE)"));
+    return absl::UnauthenticatedError(
+        absl::StrCat(what_,
+                     " calls need the header 'authorization: Bearer TOKEN' "
+                     "(engramctl --token-file FILE)"));
   }
   const std::array<uint8_t, 32> presented =
       Digest(header->substr(std::strlen(kBearerPrefix)));
@@ -48,8 +49,7 @@ absl::Status TokenCheck::CheckHeader(
     difference |= presented[i] ^ expected_digest_[i];
   }
   if (difference != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("wrong ", what_, " token"));
+    return absl::PermissionDeniedError(absl::StrCat("wrong ", what_, " token"));
   }
   return absl::OkStatus();
 }

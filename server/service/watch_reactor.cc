@@ -45,10 +45,10 @@ void WatchReactor::Enqueue(const VersionChange& change) {
     queue_.push_back(std::move(event));
   } while (first < ids.size());
   if (queue_.size() > kMaxQueuedMessages) {
-    FinishLocked(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("the watcher fell ", queue_.size(),
-                     " messages behind; watch again and resync")));
+    FinishLocked(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     absl::StrCat("the watcher fell ", queue_.size(),
+                                  " messages behind; watch again and resync")));
     return;
   }
   if (!writing_) {

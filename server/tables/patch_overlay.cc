@@ -25,10 +25,10 @@ absl::StatusOr<std::shared_ptr<const PatchRows>> PatchRows::Create(
     const uint64_t ids = chunk.ids.size() / kPackedRowIdBytes;
     if (chunk.ids.size() % kPackedRowIdBytes != 0 ||
         chunk.rows.size() != ids * row_bytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "patch ", patch_id, ": a chunk of ", chunk.ids.size(),
-          " bytes of row ids has ", chunk.rows.size(), " bytes of rows; ",
-          row_bytes, " B per id expected"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("patch ", patch_id, ": a chunk of ", chunk.ids.size(),
+                       " bytes of row ids has ", chunk.rows.size(),
+                       " bytes of rows; ", row_bytes, " B per id expected"));
     }
     count += ids;
   }
@@ -60,7 +60,8 @@ std::shared_ptr<const PatchOverlay> PatchOverlay::Create(
       new PatchOverlay(std::move(patches)));
 }
 
-PatchOverlay::PatchOverlay(std::vector<std::shared_ptr<const PatchRows>> patches)
+PatchOverlay::PatchOverlay(
+    std::vector<std::shared_ptr<const PatchRows>> patches)
     : patches_(std::move(patches)),
       row_bytes_(patches_.empty() ? 0 : patches_.front()->row_bytes()) {
   uint64_t ids = 0;

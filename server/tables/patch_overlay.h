@@ -69,7 +69,9 @@ class PatchRows {
  private:
   PatchRows(uint64_t patch_id, uint32_t row_bytes,
             std::vector<PatchChunk> chunks)
-      : patch_id_(patch_id), row_bytes_(row_bytes), chunks_(std::move(chunks)) {}
+      : patch_id_(patch_id),
+        row_bytes_(row_bytes),
+        chunks_(std::move(chunks)) {}
 
   const uint64_t patch_id_;
   const uint32_t row_bytes_;

@@ -28,18 +28,19 @@ absl::StatusOr<PinRegistry::Pin> PinRegistry::Add(
     std::shared_ptr<const Table> table, absl::Duration ttl) {
   if (ttl == absl::ZeroDuration()) ttl = limits_.default_ttl;
   if (ttl < absl::ZeroDuration() || ttl > limits_.max_ttl) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("pin TTL ", absl::FormatDuration(ttl),
-                     " exceeds the server's limit of ",
-                     absl::FormatDuration(limits_.max_ttl), " (--max-pin-ttl)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pin TTL ", absl::FormatDuration(ttl),
+        " exceeds the server's limit of ",
+        absl::FormatDuration(limits_.max_ttl), " (--max-pin-ttl)"));
   }
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
   if (leases_.size() >= limits_.max_pins) DropExpiredLocked(now);
   if (leases_.size() >= limits_.max_pins) {
     return absl::ResourceExhaustedError(
-        absl::StrCat(leases_.size(), " pins are live, the server's limit "
-                                     "(--max-pins); release some"));
+        absl::StrCat(leases_.size(),
+                     " pins are live, the server's limit "
+                     "(--max-pins); release some"));
   }
   const uint64_t id = next_id_++;
   const uint64_t version = table->version();
@@ -47,8 +48,7 @@ absl::StatusOr<PinRegistry::Pin> PinRegistry::Add(
   return Pin{id, version, ttl};
 }
 
-absl::StatusOr<std::shared_ptr<const Table>> PinRegistry::Use(
-    uint64_t pin_id) {
+absl::StatusOr<std::shared_ptr<const Table>> PinRegistry::Use(uint64_t pin_id) {
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
   const auto it = leases_.find(pin_id);
@@ -84,8 +84,8 @@ absl::flat_hash_map<uint64_t, uint32_t> PinRegistry::PinnedVersions(
 }
 
 void PinRegistry::DropExpiredLocked(absl::Time now) {
-  absl::erase_if(leases_,
-                 [now](const auto& entry) { return entry.second.expires < now; });
+  absl::erase_if(
+      leases_, [now](const auto& entry) { return entry.second.expires < now; });
 }
 
 }  // namespace engram::server

@@ -57,8 +57,8 @@ class PinRegistry {
   absl::Status Release(uint64_t pin_id) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Live pins of table `name`, by version; expired pins are dropped.
-  absl::flat_hash_map<uint64_t, uint32_t> PinnedVersions(
-      absl::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::flat_hash_map<uint64_t, uint32_t> PinnedVersions(absl::string_view name)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Lease {

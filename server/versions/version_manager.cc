@@ -47,10 +47,10 @@ absl::Status VersionManager::Upload::Add(std::string ids, std::string rows) {
   ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(ids));
   const PackedRowIds packed(ids);
   if (rows.size() != packed.size() * uint64_t{info.row_bytes()}) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "patch ", info.patch_id(), ": ", packed.size(), " row ids but ",
-        rows.size(), " bytes of rows; table '", info.table(), "' has ",
-        info.row_bytes(), " B rows"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("patch ", info.patch_id(), ": ", packed.size(),
+                     " row ids but ", rows.size(), " bytes of rows; table '",
+                     info.table(), "' has ", info.row_bytes(), " B rows"));
   }
   for (size_t i = 0; i < packed.size(); ++i) {
     if (packed[i] < staged_->first_id || packed[i] >= staged_->end_id) {
@@ -110,8 +110,8 @@ absl::StatusOr<std::unique_ptr<VersionManager>> VersionManager::Open(
                           VersionStore::Open(options.control_dir));
   for (const v1::PatchInfo& patch : store->discarded()) {
     LOG(WARNING) << "discarded the unfinished upload of patch "
-                 << patch.patch_id() << " of table '" << patch.table()
-                 << "' (" << patch.rows()
+                 << patch.patch_id() << " of table '" << patch.table() << "' ("
+                 << patch.rows()
                  << " rows recorded): uploads do not survive a restart; "
                     "create and upload it again";
   }
@@ -181,7 +181,8 @@ absl::Status VersionManager::AddTable(std::shared_ptr<const Table> base) {
     LOG(INFO) << "table '" << base->name() << "': " << state.versions.size()
               << " versions, version " << state.active << " active";
   }
-  auto [it, inserted] = states_.insert_or_assign(base->name(), std::move(state));
+  auto [it, inserted] =
+      states_.insert_or_assign(base->name(), std::move(state));
   PublishLocked(it->second);
   return absl::OkStatus();
 }
@@ -306,14 +307,14 @@ absl::StatusOr<v1::VersionInfo> VersionManager::CommitPatch(
         absl::StrCat("patch ", patch_id, " has no rows")));
   }
   if (!digest.empty() && digest != info.content_digest()) {
-    return reject(absl::InvalidArgumentError(absl::StrCat(
-        "patch ", patch_id, " rows hash to ", info.content_digest(), ", not ",
-        digest)));
+    return reject(absl::InvalidArgumentError(
+        absl::StrCat("patch ", patch_id, " rows hash to ",
+                     info.content_digest(), ", not ", digest)));
   }
   absl::StatusOr<TableState*> state = FindTableLocked(info.table());
   if (!state.ok()) return reject(state.status());
-  absl::StatusOr<std::shared_ptr<const PatchRows>> rows = PatchRows::Create(
-      patch_id, std::move(staged.chunks), info.row_bytes());
+  absl::StatusOr<std::shared_ptr<const PatchRows>> rows =
+      PatchRows::Create(patch_id, std::move(staged.chunks), info.row_bytes());
   if (!rows.ok()) return reject(rows.status());
 
   TableState& table = **state;
@@ -373,10 +374,10 @@ absl::StatusOr<v1::VersionInfo> VersionManager::Rollback(
     }
     to_version = std::prev(older)->first;
   } else if (to_version >= state->active) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "version ", to_version, " is not older than table '", table,
-        "''s active version ", state->active,
-        "; activate it instead of rolling back"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("version ", to_version, " is not older than table '",
+                     table, "''s active version ", state->active,
+                     "; activate it instead of rolling back"));
   }
   return ActivateLocked(*state, to_version);
 }
@@ -398,8 +399,8 @@ absl::StatusOr<v1::VersionInfo> VersionManager::ActivateLocked(
     it->second.info = std::move(activated);
     state.active = number;
     PublishLocked(state);
-    LOG(INFO) << "table '" << name << "': version " << number
-              << " active (was " << previous << ")";
+    LOG(INFO) << "table '" << name << "': version " << number << " active (was "
+              << previous << ")";
     VersionChange change;
     change.kind = number > previous ? v1::VersionEvent::ACTIVATED
                                     : v1::VersionEvent::ROLLED_BACK;
@@ -424,10 +425,9 @@ void VersionManager::CollectLocked(TableState& state) {
   int newer = 0;
   for (auto it = state.versions.rbegin(); it != state.versions.rend(); ++it) {
     const uint64_t number = it->first;
-    const bool keep = newer++ < options_.retain_versions ||
-                      number == state.active ||
-                      number == state.base->version() ||
-                      pinned.contains(number);
+    const bool keep =
+        newer++ < options_.retain_versions || number == state.active ||
+        number == state.base->version() || pinned.contains(number);
     if (!keep) dropped.push_back(number);
   }
   if (dropped.empty()) return;
@@ -491,8 +491,7 @@ absl::StatusOr<v1::ListVersionsResponse> VersionManager::ListVersions(
   v1::ListVersionsResponse response;
   response.set_table(std::string(table));
   response.set_active_version(state->active);
-  for (auto it = state->versions.rbegin(); it != state->versions.rend();
-       ++it) {
+  for (auto it = state->versions.rbegin(); it != state->versions.rend(); ++it) {
     *response.add_versions() = DescribeLocked(*state, it->second, pins);
   }
   for (const auto& [id, staged] : staged_) {
@@ -512,9 +511,9 @@ absl::StatusOr<PinRegistry::Pin> VersionManager::Pin(absl::string_view table,
   // Under mu_ so that retention, which spares pinned versions, cannot drop
   // this one between finding it and pinning it.
   absl::MutexLock lock(&mu_);
-  ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> pinned,
-                          version == 0 ? tables_->Get(table)
-                                       : tables_->GetVersion(table, version));
+  ENGRAM_ASSIGN_OR_RETURN(
+      std::shared_ptr<const Table> pinned,
+      version == 0 ? tables_->Get(table) : tables_->GetVersion(table, version));
   return pins_.Add(std::move(pinned), ttl);
 }
 
@@ -555,7 +554,8 @@ absl::StatusOr<uint64_t> VersionManager::Watch(absl::string_view table,
   absl::MutexLock watch_lock(&watch_mu_);
   const uint64_t id = next_watch_id_++;
   listener(current);
-  watchers_.emplace(id, std::make_pair(std::string(table), std::move(listener)));
+  watchers_.emplace(id,
+                    std::make_pair(std::string(table), std::move(listener)));
   return id;
 }
 

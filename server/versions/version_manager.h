@@ -12,7 +12,8 @@
 //   ENGRAM_RETURN_IF_ERROR(upload->Add(ids, rows));
 //   ENGRAM_RETURN_IF_ERROR(upload->Finish("").status());
 //   ENGRAM_ASSIGN_OR_RETURN(v1::VersionInfo v, versions->CommitPatch(id, ""));
-//   ENGRAM_RETURN_IF_ERROR(versions->Activate("layer_1", v.version()).status());
+//   ENGRAM_RETURN_IF_ERROR(versions->Activate("layer_1",
+//   v.version()).status());
 //
 // Versions of a table are numbered from its base's (1) up and never reused.
 // A version is committed on top of the version active at the time and is
@@ -146,8 +147,8 @@ class VersionManager {
                                            uint64_t to_version)
       ABSL_LOCKS_EXCLUDED(mu_);
 
-  absl::StatusOr<v1::ListVersionsResponse> ListVersions(
-      absl::string_view table) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<v1::ListVersionsResponse> ListVersions(absl::string_view table)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Pins `version` of `table` (0: the active one). NotFound for an unknown
   // table or a version not retained; PinRegistry's errors.
@@ -201,10 +202,11 @@ class VersionManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops versions and patches retention no longer keeps.
   void CollectLocked(TableState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void PublishLocked(const TableState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  v1::VersionInfo DescribeLocked(const TableState& state, const Version& version,
-                                 const absl::flat_hash_map<uint64_t, uint32_t>&
-                                     pins) const
+  void PublishLocked(const TableState& state)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  v1::VersionInfo DescribeLocked(
+      const TableState& state, const Version& version,
+      const absl::flat_hash_map<uint64_t, uint32_t>& pins) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The uncommitted patch `patch_id` with no upload in progress: NotFound,
   // or FailedPrecondition when committed or being uploaded.

@@ -184,7 +184,8 @@ TEST_F(VersionManagerTest, BadPatchesAreRejectedPrecisely) {
     const absl::Status out_of_range =
         upload->Add(Packed({100}), Rows('a', {100}));
     EXPECT_EQ(out_of_range.code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(out_of_range.message(), HasSubstr("row id 100 is out of range"));
+    EXPECT_THAT(out_of_range.message(),
+                HasSubstr("row id 100 is out of range"));
     const absl::Status wrong_bytes = upload->Add(Packed({1}), "abc");
     EXPECT_EQ(wrong_bytes.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(wrong_bytes.message(), HasSubstr("4 B rows"));
@@ -194,7 +195,8 @@ TEST_F(VersionManagerTest, BadPatchesAreRejectedPrecisely) {
   {
     auto upload = *versions_->BeginUpload(patch->patch_id());
     ASSERT_TRUE(upload->Add(Packed({3, 4}), Rows('a', {3, 4})).ok());
-    absl::StatusOr<v1::PatchInfo> mismatch = upload->Finish(std::string(64, '0'));
+    absl::StatusOr<v1::PatchInfo> mismatch =
+        upload->Finish(std::string(64, '0'));
     EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kInvalidArgument);
   }
   // The failed stream added nothing.

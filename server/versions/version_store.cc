@@ -54,8 +54,8 @@ std::string ChunkKey(uint64_t patch_id, uint64_t seq) {
 }
 
 std::string VersionKey(absl::string_view table, uint64_t version) {
-  std::string key = absl::StrCat(std::string(1, kVersionPrefix), table,
-                                 std::string(1, '\0'));
+  std::string key =
+      absl::StrCat(std::string(1, kVersionPrefix), table, std::string(1, '\0'));
   AppendBigEndian(version, &key);
   return key;
 }
@@ -110,9 +110,9 @@ absl::StatusOr<std::unique_ptr<VersionStore>> VersionStore::Open(
   // Patch rows are quantised embeddings, close to random bytes.
   options.compression = rocksdb::kNoCompression;
   rocksdb::DB* db = nullptr;
-  ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
-      rocksdb::DB::Open(options, path, &db),
-      absl::StrCat("opening the control store ", path)));
+  ENGRAM_RETURN_IF_ERROR(
+      FromRocksDbStatus(rocksdb::DB::Open(options, path, &db),
+                        absl::StrCat("opening the control store ", path)));
   // Patch files a crash left before their ingestion.
   for (const auto& entry : std::filesystem::directory_iterator(path, error)) {
     const std::string name = entry.path().filename().string();
@@ -130,7 +130,8 @@ absl::StatusOr<std::unique_ptr<VersionStore>> VersionStore::Open(
 VersionStore::~VersionStore() {
   // Flushes nothing: every acknowledged change is in the WAL already.
   const rocksdb::Status status = db_->Close();
-  if (!status.ok()) LOG(WARNING) << "closing the control store: " << status.ToString();
+  if (!status.ok())
+    LOG(WARNING) << "closing the control store: " << status.ToString();
 }
 
 absl::Status VersionStore::Write(rocksdb::WriteBatch& batch, bool sync,
