@@ -71,7 +71,8 @@ absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
           "-grams but '", layers.front().name, "' ",
           layers.front().spec->max_ngram(), "-grams"));
     }
-    layers.push_back({name, table.hash_spec, table.row_bytes});
+    layers.push_back(
+        {name, table.hash_spec, table.row_bytes, table.element_type});
   }
   const int history = layers.front().spec->max_ngram() - 1;
   return std::unique_ptr<Prefetcher>(

@@ -83,6 +83,12 @@ class Prefetcher {
   // per row.
   int rows_per_token(int layer) const;
   uint32_t row_bytes(int layer) const { return layers_[layer].row_bytes; }
+  // The element type of layer `layer`'s rows, and the one-layer hash spec
+  // that addresses them (DescribeTable's).
+  ElementType element_type(int layer) const {
+    return layers_[layer].element_type;
+  }
+  const HashSpec& hash_spec(int layer) const { return *layers_[layer].spec; }
 
   // Starts fetching the rows of a prefill batch: `tokens` [batch][time] raw
   // ids, sequence b's real tokens its last lengths[b] positions (`lengths`
@@ -108,6 +114,7 @@ class Prefetcher {
     std::string name;
     std::shared_ptr<const HashSpec> spec;
     uint32_t row_bytes = 0;
+    ElementType element_type = ElementType::kOpaque;
   };
 
   Prefetcher(EngramClient* client, PrefetcherOptions options,

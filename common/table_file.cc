@@ -13,12 +13,17 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/safetensors_header.h"
 #include "common/status_macros.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace engram {
 namespace {
+
+using internal::FindTensor;
+using internal::ParseSafetensorsHeader;
+using internal::SafetensorsEntry;
+using internal::SafetensorsHeader;
+using internal::TensorDataOffset;
 
 struct DtypeDefault {
   const char* descr;
@@ -38,16 +43,6 @@ uint32_t LittleEndianItemSize(const std::string& descr) {
   if (descr.size() < 3 || (descr[0] != '<' && descr[0] != '|') ||
       !absl::SimpleAtoi(descr.substr(2), &size)) {
     return 0;
-  }
-  return size;
-}
-
-// The little-endian u64 at the start of a .safetensors file: its header's
-// length. REQUIRES: bytes.size() >= 8.
-uint64_t SafetensorsHeaderSize(absl::string_view bytes) {
-  uint64_t size = 0;
-  for (int i = 7; i >= 0; --i) {
-    size = (size << 8) | static_cast<uint8_t>(bytes[i]);
   }
   return size;
 }
@@ -88,117 +83,6 @@ absl::Status SetRowShape(uint64_t cols, uint32_t item_size, ElementType type,
   layout.dims.clear();
   if (type != ElementType::kOpaque) layout.dims = {static_cast<uint32_t>(cols)};
   return absl::OkStatus();
-}
-
-struct SafetensorsDtype {
-  const char* name;
-  uint32_t item_size;
-  std::optional<ElementType> type;
-};
-
-constexpr SafetensorsDtype kSafetensorsDtypes[] = {
-    {"F32", 4, ElementType::kF32},
-    {"F16", 2, ElementType::kF16},
-    {"BF16", 2, ElementType::kBf16},
-    {"F8_E4M3", 1, ElementType::kFp8E4m3},
-    {"F8_E5M2", 1, ElementType::kFp8E5m2},
-    {"U8", 1, ElementType::kOpaque},
-    {"I8", 1, ElementType::kOpaque},
-    {"F64", 8, std::nullopt},
-    {"I64", 8, std::nullopt},
-    {"U64", 8, std::nullopt},
-    {"I32", 4, std::nullopt},
-    {"U32", 4, std::nullopt},
-    {"I16", 2, std::nullopt},
-    {"U16", 2, std::nullopt},
-    {"BOOL", 1, std::nullopt},
-};
-
-// A .safetensors header: the tensors by name (and "__metadata__"), and
-// where their data begins in the file.
-struct SafetensorsHeader {
-  google::protobuf::Struct tensors;
-  uint64_t data_begin = 0;
-};
-
-// The header of a .safetensors file whose bytes begin with `file_prefix`.
-absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(
-    absl::string_view file_prefix) {
-  const uint64_t header_size =
-      file_prefix.size() >= 8 ? SafetensorsHeaderSize(file_prefix) : 0;
-  if (file_prefix.size() < 8 || header_size > file_prefix.size() - 8) {
-    return absl::InvalidArgumentError("truncated safetensors header");
-  }
-  SafetensorsHeader header;
-  if (!google::protobuf::util::JsonStringToMessage(
-           std::string(file_prefix.substr(8, header_size)), &header.tensors)
-           .ok()) {
-    return absl::InvalidArgumentError("safetensors header is not valid JSON");
-  }
-  header.data_begin = 8 + header_size;
-  return header;
-}
-
-// One tensor's entry in a .safetensors header.
-struct SafetensorsEntry {
-  std::string name;
-  std::string dtype;
-  std::vector<uint64_t> shape;
-  // data_offsets: [begin, end) relative to the header's data_begin.
-  uint64_t begin = 0;
-  uint64_t end = 0;
-};
-
-// Tensor `name` of `header`. InvalidArgument, listing the file's tensors,
-// when there is none; InvalidArgument when its entry lacks a field.
-absl::StatusOr<SafetensorsEntry> FindTensor(const SafetensorsHeader& header,
-                                            const std::string& name) {
-  const auto it = header.tensors.fields().find(name);
-  if (it == header.tensors.fields().end() || name == "__metadata__") {
-    std::vector<std::string> names;
-    for (const auto& [key, value] : header.tensors.fields()) {
-      if (key != "__metadata__") names.push_back(key);
-    }
-    std::sort(names.begin(), names.end());
-    return absl::InvalidArgumentError(absl::StrCat(
-        "no tensor '", name, "'; the file has ", absl::StrJoin(names, ", ")));
-  }
-  const auto& fields = it->second.struct_value().fields();
-  const auto dtype_it = fields.find("dtype");
-  const auto shape_it = fields.find("shape");
-  const auto offsets_it = fields.find("data_offsets");
-  if (dtype_it == fields.end() || shape_it == fields.end() ||
-      offsets_it == fields.end() ||
-      offsets_it->second.list_value().values_size() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", name, "' lacks dtype, shape or data_offsets"));
-  }
-  SafetensorsEntry entry;
-  entry.name = name;
-  entry.dtype = dtype_it->second.string_value();
-  for (const auto& dim : shape_it->second.list_value().values()) {
-    entry.shape.push_back(static_cast<uint64_t>(dim.number_value()));
-  }
-  const auto& offsets = offsets_it->second.list_value().values();
-  entry.begin = static_cast<uint64_t>(offsets[0].number_value());
-  entry.end = static_cast<uint64_t>(offsets[1].number_value());
-  return entry;
-}
-
-// Where `tensor`'s data begins in a file of `file_size` bytes.
-// InvalidArgument unless its data_offsets span exactly `bytes` bytes
-// within the file.
-absl::StatusOr<uint64_t> TensorDataOffset(const SafetensorsHeader& header,
-                                          const SafetensorsEntry& tensor,
-                                          uint64_t bytes, uint64_t file_size) {
-  if (tensor.end < tensor.begin || tensor.end - tensor.begin != bytes ||
-      header.data_begin + tensor.end > file_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("tensor '", tensor.name, "' has data_offsets [",
-                     tensor.begin, ", ", tensor.end, "] that do not hold its ",
-                     bytes, " bytes within the file"));
-  }
-  return header.data_begin + tensor.begin;
 }
 
 }  // namespace
@@ -261,12 +145,9 @@ absl::StatusOr<ImportSource> SourceFromSafetensors(
           "tensor '", name, "' has ", tensor.shape.size(),
           " dimensions; a table needs 2-D tensors (rows, values per row)"));
     }
-    const auto dtype_entry = std::find_if(std::begin(kSafetensorsDtypes),
-                                          std::end(kSafetensorsDtypes),
-                                          [&](const SafetensorsDtype& entry) {
-                                            return tensor.dtype == entry.name;
-                                          });
-    if (dtype_entry == std::end(kSafetensorsDtypes)) {
+    const internal::SafetensorsDtype* dtype_entry =
+        internal::FindSafetensorsDtype(tensor.dtype);
+    if (dtype_entry == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", name, "' has unknown dtype '", tensor.dtype, "'"));
     }

@@ -34,7 +34,7 @@ std::string ExpectedDemoRows(int64_t layer_id,
   const size_t row_bytes = kSmallDemoValues * ElementBytes(kSmallDemoType);
   std::string bytes(rows.size() * row_bytes, '\0');
   for (size_t i = 0; i < rows.size(); ++i) {
-    server::FillDemoRow(layer_id, rows[i], kSmallDemoType, kSmallDemoValues,
+    FillDemoRow(layer_id, rows[i], kSmallDemoType, kSmallDemoValues,
                         bytes.data() + i * row_bytes);
   }
   return bytes;

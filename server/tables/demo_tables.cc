@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/demo_rows.h"
 #include "common/hash_spec_proto.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -14,13 +15,6 @@
 
 namespace engram::server {
 namespace {
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Fills every row of a table, split over as many threads as there are cores.
 void FillRowsInParallel(int64_t layer_id, ElementType type, int values,
@@ -40,32 +34,6 @@ void FillRowsInParallel(int64_t layer_id, ElementType type, int values,
 }
 
 }  // namespace
-
-std::string DemoTableName(int64_t layer_id) {
-  return absl::StrCat("layer_", layer_id);
-}
-
-void FillDemoRow(int64_t layer_id, uint64_t row, ElementType type, int values,
-                 char* out) {
-  const uint64_t row_seed =
-      SplitMix64(SplitMix64(static_cast<uint64_t>(layer_id)) ^ row);
-  const size_t element_bytes = ElementBytes(type);
-  for (int i = 0; i < values; ++i) {
-    // Eight random bits per value, made straight into a bf16 of magnitude
-    // [0.5, 1): a random sign, exponent 126 and 7 random mantissa bits. No
-    // float arithmetic and no serial dependency, so gigabytes fill fast.
-    const uint64_t random = SplitMix64(row_seed + i / 8);
-    const uint16_t byte = (random >> (8 * (i % 8))) & 0xFF;
-    const uint16_t bf16 = ((byte & 0x80) << 8) | (126 << 7) | (byte & 0x7F);
-    if (type == ElementType::kBf16) {
-      std::memcpy(out + i * element_bytes, &bf16, sizeof(bf16));
-    } else {
-      // Exact in f16 and f32 too: 7 mantissa bits fit both.
-      EncodeElement(type, DecodeElement(ElementType::kBf16, &bf16),
-                    out + i * element_bytes);
-    }
-  }
-}
 
 absl::StatusOr<std::vector<DemoTable>> BuildMissingDemoTables(
     const DataDir& data_dir, const DemoTablesOptions& options) {

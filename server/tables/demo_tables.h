@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "common/addressing/hash_spec.h"
+#include "common/demo_rows.h"
 #include "common/element_type.h"
 #include "engram/v1/engram_service.pb.h"
 #include "server/storage/data_dir.h"
@@ -34,15 +35,6 @@ struct DemoTablesOptions {
   // Element type of the row values: kF32, kBf16 or kF16.
   ElementType element_type = ElementType::kBf16;
 };
-
-// Name of the demo table of `layer_id`.
-std::string DemoTableName(int64_t layer_id);
-
-// Writes row `row` of demo layer `layer_id`: `values` elements of `type`,
-// of random sign and magnitude uniform over the bf16 values in [0.5, 1).
-// REQUIRES: type is kF32, kBf16 or kF16.
-void FillDemoRow(int64_t layer_id, uint64_t row, ElementType type, int values,
-                 char* out);
 
 // A demo table built in memory, not yet on disk.
 struct DemoTable {

@@ -1,0 +1,327 @@
+// engram-worker: runs a small decoder with Engram layers, taking its Engram
+// rows from engram-server (or, as the baseline, from its own process), and
+// reports throughput and how long each Engram layer waited for its rows.
+//
+//   engram-worker --rows local|server=HOST:PORT --prompt-tokens N
+//       --decode-tokens M --seed S --json
+//
+// The demo model (no --model-config) matches the tables of
+// `engram-server --demo`; without --weights its weights are seeded random
+// (--seed), the prompt too. --compare-local also runs the same generation
+// with local rows and reports server mode's overhead.
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "client/caching_client.h"
+#include "client/engram_client.h"
+#include "client/prefetcher.h"
+#include "common/bearer_token.h"
+#include "common/cli_flags.h"
+#include "common/demo_rows.h"
+#include "common/json_writer.h"
+#include "common/split_mix64.h"
+#include "common/status_macros.h"
+#include "gpu_model/backend.h"
+#include "gpu_model/generation.h"
+#include "gpu_model/local_row_client.h"
+#include "gpu_model/model.h"
+#include "gpu_model/model_config.h"
+#include "gpu_model/model_weights.h"
+
+ABSL_FLAG(std::string, rows, "local",
+          "Where Engram rows come from: local (the worker's own tables, the "
+          "baseline) or server=HOST:PORT (engram-server, through the client "
+          "library and its cache).");
+ABSL_FLAG(std::string, model_config, "",
+          "JSON engram.v1.ModelConfig (proto/engram/v1/model_config.proto); "
+          "empty: the demo model.");
+ABSL_FLAG(std::string, weights, "",
+          ".safetensors weights (names in gpu_model/model_weights.h); empty: "
+          "seeded random weights.");
+ABSL_FLAG(std::string, save_weights, "",
+          "Also write the weights used to this .safetensors file.");
+ABSL_FLAG(int, prompt_tokens, 64, "Prompt tokens per sequence.");
+ABSL_FLAG(int, decode_tokens, 32, "Tokens to generate per sequence.");
+ABSL_FLAG(int, batch, 1, "Sequences generated together.");
+ABSL_FLAG(uint64_t, seed, 0, "Seed of the random weights and prompt.");
+ABSL_FLAG(std::string, device, "auto",
+          "auto (a CUDA GPU when usable, else the CPU), cpu or cuda.");
+ABSL_FLAG(std::string, local_rows_dtype, "bf16",
+          "Element type of the local demo rows: f32, bf16 or f16 (as "
+          "engram-server --demo-dtype).");
+ABSL_FLAG(uint64_t, cache_bytes, 256ull << 20,
+          "Server mode: worker-side row cache per table; 0 = none.");
+ABSL_FLAG(std::string, token_file, "",
+          "Server mode: file with the server's data-plane bearer token.");
+ABSL_FLAG(absl::Duration, row_timeout, absl::Seconds(10),
+          "How long a layer waits for its rows before the run fails.");
+ABSL_FLAG(bool, compare_local, false,
+          "Server mode: also run with local rows and report the overhead.");
+ABSL_FLAG(std::string, logits_out, "",
+          "Write every step's logits to this file: raw little-endian "
+          "float32, [steps][batch][vocab_size].");
+ABSL_FLAG(bool, json, false, "Print the report as one JSON object.");
+
+namespace engram::gpu {
+namespace {
+
+constexpr absl::string_view kServerPrefix = "server=";
+
+// One way of getting rows, and the model reading through it.
+struct Pipeline {
+  std::unique_ptr<client::EngramClient> client;
+  client::CachingClient* cache = nullptr;  // owned by `client`; may be null
+  std::unique_ptr<client::Prefetcher> prefetcher;
+  std::unique_ptr<Model> model;
+};
+
+absl::StatusOr<std::unique_ptr<client::EngramClient>> RowClient(
+    const std::string& rows, const ModelConfig& config,
+    client::CachingClient** cache) {
+  if (rows == "local") {
+    ENGRAM_ASSIGN_OR_RETURN(
+        const ElementType type,
+        ParseElementType(absl::GetFlag(FLAGS_local_rows_dtype)));
+    return LocalRowClient::CreateDemo(config.engram, type);
+  }
+  if (!absl::StartsWith(rows, kServerPrefix) ||
+      rows.size() == kServerPrefix.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--rows must be local or server=HOST:PORT, not \"", rows, "\""));
+  }
+  if (config.engram.compression != nullptr) {
+    return absl::UnimplementedError(
+        "server mode with a compression map: the tables' hash specs do not "
+        "carry the map yet, so the client would address uncompressed ids");
+  }
+  client::ClientOptions options;
+  options.server_address = rows.substr(kServerPrefix.size());
+  if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(options.bearer_token, ReadBearerTokenFile(path));
+  }
+  ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<client::EngramClient> client,
+                          client::EngramClient::Create(options));
+  const uint64_t cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
+  if (cache_bytes == 0) return client;
+  ENGRAM_ASSIGN_OR_RETURN(
+      std::unique_ptr<client::CachingClient> caching,
+      client::CachingClient::Create(std::move(client),
+                                    {.capacity_bytes = cache_bytes}));
+  *cache = caching.get();
+  return caching;
+}
+
+absl::StatusOr<Pipeline> MakePipeline(const std::string& rows, Backend* backend,
+                                      const ModelConfig& config,
+                                      const ModelWeights& weights) {
+  Pipeline pipeline;
+  ENGRAM_ASSIGN_OR_RETURN(pipeline.client,
+                          RowClient(rows, config, &pipeline.cache));
+  client::PrefetcherOptions prefetch;
+  for (const int64_t layer : config.engram.layer_ids) {
+    prefetch.tables.push_back(DemoTableName(layer));
+  }
+  ENGRAM_ASSIGN_OR_RETURN(
+      pipeline.prefetcher,
+      client::Prefetcher::Create(pipeline.client.get(), std::move(prefetch)));
+  ModelOptions options;
+  options.max_batch = absl::GetFlag(FLAGS_batch);
+  options.max_positions =
+      absl::GetFlag(FLAGS_prompt_tokens) + absl::GetFlag(FLAGS_decode_tokens);
+  options.row_wait_timeout = absl::GetFlag(FLAGS_row_timeout);
+  ENGRAM_ASSIGN_OR_RETURN(pipeline.model,
+                          Model::Create(backend, config, weights,
+                                        pipeline.prefetcher.get(), options));
+  return pipeline;
+}
+
+// A warm-up generation (first touches of memory and connections), then
+// the measured one.
+absl::StatusOr<GenerationResult> MeasuredRun(Pipeline& pipeline,
+                                             const std::vector<int32_t>& prompt,
+                                             int batch, bool keep_logits) {
+  ENGRAM_RETURN_IF_ERROR(
+      Generate(*pipeline.model, prompt, batch, /*decode_tokens=*/2).status());
+  return Generate(*pipeline.model, prompt, batch,
+                  absl::GetFlag(FLAGS_decode_tokens), keep_logits);
+}
+
+std::vector<int32_t> RandomPrompt(int tokens, int vocab, uint64_t seed) {
+  std::vector<int32_t> prompt(tokens);
+  const uint64_t stream = SplitMix64(seed ^ 0x5eed5eed5eed5eedull);
+  for (int i = 0; i < tokens; ++i) {
+    prompt[i] = static_cast<int32_t>(SplitMix64(stream + i) % vocab);
+  }
+  return prompt;
+}
+
+absl::Status WriteLogits(const std::string& path,
+                         const std::vector<float>& logits) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file.write(reinterpret_cast<const char*>(logits.data()),
+             logits.size() * sizeof(float));
+  file.close();
+  if (!file) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+double Micros(absl::Duration d) { return absl::ToDoubleMicroseconds(d); }
+
+void WriteRun(const GenerationResult& run, JsonWriter& json) {
+  json.Key("prefill_tokens_per_s").Double(run.prefill_tokens_per_s());
+  json.Key("decode_tokens_per_s").Double(run.decode_tokens_per_s());
+  json.Key("prefill_ms").Double(absl::ToDoubleMilliseconds(run.prefill_time));
+  json.Key("decode_ms").Double(absl::ToDoubleMilliseconds(run.decode_time));
+  json.Key("wait_us_per_layer").BeginArray();
+  for (const absl::Duration wait : run.row_wait) json.Double(Micros(wait));
+  json.EndArray();
+}
+
+// Server mode's loss of throughput against local rows, in percent.
+double OverheadPercent(double server_rate, double local_rate) {
+  return local_rate > 0 ? 100.0 * (1.0 - server_rate / local_rate) : 0.0;
+}
+
+absl::Status Run() {
+  ENGRAM_ASSIGN_OR_RETURN(const BackendKind kind,
+                          ParseBackendKind(absl::GetFlag(FLAGS_device)));
+  ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
+                          CreateBackend(kind));
+  ModelConfig config;
+  if (const std::string path = absl::GetFlag(FLAGS_model_config);
+      !path.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(config, LoadModelConfig(path));
+  }
+  const int batch = absl::GetFlag(FLAGS_batch);
+  const int prompt_tokens = absl::GetFlag(FLAGS_prompt_tokens);
+  if (batch <= 0 || prompt_tokens <= 0 ||
+      absl::GetFlag(FLAGS_decode_tokens) <= 0) {
+    return absl::InvalidArgumentError(
+        "--batch, --prompt-tokens and --decode-tokens must be positive");
+  }
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  ModelWeights weights;
+  if (const std::string path = absl::GetFlag(FLAGS_weights); !path.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(weights, ModelWeights::Load(path, config));
+  } else {
+    weights = ModelWeights::Random(config, seed);
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_save_weights);
+      !path.empty()) {
+    ENGRAM_RETURN_IF_ERROR(weights.Save(path));
+  }
+  const std::vector<int32_t> prompt =
+      RandomPrompt(batch * prompt_tokens, config.vocab_size, seed);
+
+  const std::string rows = absl::GetFlag(FLAGS_rows);
+  ENGRAM_ASSIGN_OR_RETURN(Pipeline pipeline,
+                          MakePipeline(rows, backend.get(), config, weights));
+  const bool keep_logits = !absl::GetFlag(FLAGS_logits_out).empty();
+  ENGRAM_ASSIGN_OR_RETURN(const GenerationResult run,
+                          MeasuredRun(pipeline, prompt, batch, keep_logits));
+  if (keep_logits) {
+    ENGRAM_RETURN_IF_ERROR(
+        WriteLogits(absl::GetFlag(FLAGS_logits_out), run.logits));
+  }
+  std::optional<GenerationResult> local;
+  if (absl::GetFlag(FLAGS_compare_local) && rows != "local") {
+    ENGRAM_ASSIGN_OR_RETURN(
+        Pipeline baseline,
+        MakePipeline("local", backend.get(), config, weights));
+    ENGRAM_ASSIGN_OR_RETURN(local, MeasuredRun(baseline, prompt, batch, false));
+  }
+
+  JsonWriter json;
+  json.BeginObject();
+  json.Key("device").String(backend->device_name());
+  json.Key("rows").String(rows);
+  json.Key("batch").Int(batch);
+  json.Key("prompt_tokens").Int(prompt_tokens);
+  json.Key("decode_tokens").Int(run.decode_tokens);
+  json.Key("engram_layers").BeginArray();
+  for (const int64_t layer : config.engram.layer_ids) json.Int(layer);
+  json.EndArray();
+  json.Key("tokens").BeginArray();
+  for (const int32_t token : run.tokens) json.Int(token);
+  json.EndArray();
+  WriteRun(run, json);
+  if (pipeline.cache != nullptr) {
+    const client::CacheStats stats = pipeline.cache->stats();
+    const uint64_t lookups = stats.hits + stats.misses;
+    json.Key("cache").BeginObject();
+    json.Key("hits").Uint(stats.hits);
+    json.Key("misses").Uint(stats.misses);
+    json.Key("hit_rate").Double(lookups > 0 ? double(stats.hits) / lookups : 0);
+    json.EndObject();
+  }
+  if (local.has_value()) {
+    json.Key("local").BeginObject();
+    WriteRun(*local, json);
+    json.Key("same_tokens").Bool(local->tokens == run.tokens);
+    json.EndObject();
+    json.Key("overhead_percent").BeginObject();
+    json.Key("prefill").Double(OverheadPercent(run.prefill_tokens_per_s(),
+                                               local->prefill_tokens_per_s()));
+    json.Key("decode").Double(OverheadPercent(run.decode_tokens_per_s(),
+                                              local->decode_tokens_per_s()));
+    json.EndObject();
+  }
+  json.EndObject();
+  if (absl::GetFlag(FLAGS_json)) {
+    std::cout << json.str() << std::endl;
+    return absl::OkStatus();
+  }
+  std::cout << absl::StrFormat(
+      "device %s, rows %s: prefill %.1f tokens/s, decode %.1f tokens/s\n",
+      backend->device_name(), rows, run.prefill_tokens_per_s(),
+      run.decode_tokens_per_s());
+  for (size_t e = 0; e < run.row_wait.size(); ++e) {
+    std::cout << absl::StrFormat("  Engram layer %d waited %.0f us\n",
+                                 config.engram.layer_ids[e],
+                                 Micros(run.row_wait[e]));
+  }
+  if (local.has_value()) {
+    std::cout << absl::StrFormat(
+        "local rows: prefill %.1f tokens/s, decode %.1f tokens/s; server "
+        "overhead %.2f%% prefill, %.2f%% decode\n",
+        local->prefill_tokens_per_s(), local->decode_tokens_per_s(),
+        OverheadPercent(run.prefill_tokens_per_s(),
+                        local->prefill_tokens_per_s()),
+        OverheadPercent(run.decode_tokens_per_s(),
+                        local->decode_tokens_per_s()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace engram::gpu
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args = engram::ParseCommandLine(
+      argc, argv,
+      "usage: engram-worker [--rows local|server=HOST:PORT] "
+      "[--prompt-tokens N] [--decode-tokens M] [--seed S] [--json]",
+      /*config_flag=*/false);
+  if (!args.empty()) {
+    std::cerr << "engram-worker: unexpected argument " << args[0] << "\n";
+    return 2;
+  }
+  const absl::Status status = engram::gpu::Run();
+  if (!status.ok()) {
+    std::cerr << "engram-worker: " << status << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,164 @@
+// engram-worker as users run it: against a real engram-server serving demo
+// tables, and with local rows; both modes must compute the same logits.
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "gtest/gtest.h"
+#include "tests/test_processes.h"
+
+namespace engram::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A 4-layer model whose Engram layers 1 and 3 read 16-value f32 rows; the
+// server flags below make exactly its tables.
+constexpr char kModelConfig[] = R"({
+  "vocab_size": 5000, "hidden": 64, "layers": 4, "heads": 2, "head_dim": 32,
+  "ffn_hidden": 128,
+  "engram": {"layer_ids": [1, 3], "vocab_sizes": [1009, 1009],
+             "heads_per_ngram": 2, "n_embed_per_ngram": 32,
+             "tokenizer_vocab": 5000}
+})";
+
+std::vector<std::string> DemoServerFlags() {
+  return {"--demo",
+          "--demo-layer-ids=1,3",
+          "--demo-vocab-sizes=1009,1009",
+          "--demo-heads=2",
+          "--demo-values-per-row=16",
+          "--demo-tokenizer-vocab=5000",
+          "--demo-dtype=f32"};
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::stringstream bytes;
+  bytes << file.rdbuf();
+  return bytes.str();
+}
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server =
+        ServerProcess::Start(dir_.path() + "/data", DemoServerFlags());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    config_path_ = dir_.path() + "/model.json";
+    std::ofstream(config_path_) << kModelConfig;
+  }
+
+  // Runs engram-worker on the test model with `args` added.
+  CommandResult Worker(std::vector<std::string> args) const {
+    std::vector<std::string> argv = {BinaryPath("gpu_model/engram-worker"),
+                                     "--model-config=" + config_path_,
+                                     "--local-rows-dtype=f32",
+                                     "--device=cpu",
+                                     "--prompt-tokens=24",
+                                     "--decode-tokens=6",
+                                     "--seed=5",
+                                     "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv, absl::Seconds(120));
+  }
+
+  std::string ServerRows() const {
+    return "--rows=server=" + server_->address();
+  }
+
+  TempDir dir_;
+  std::unique_ptr<ServerProcess> server_;
+  std::string config_path_;
+};
+
+std::vector<double> Numbers(const google::protobuf::Value& list) {
+  std::vector<double> out;
+  for (const auto& value : list.list_value().values()) {
+    out.push_back(value.number_value());
+  }
+  return out;
+}
+
+TEST_F(WorkerTest, ServerAndLocalRowsGiveTheSameLogitsAndTokens) {
+  const std::string local_logits = dir_.path() + "/local.f32";
+  const std::string server_logits = dir_.path() + "/server.f32";
+  const CommandResult local =
+      Worker({"--rows=local", "--logits-out=" + local_logits});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  const CommandResult remote =
+      Worker({ServerRows(), "--logits-out=" + server_logits});
+  ASSERT_EQ(remote.exit_code, 0) << remote.err << server_->Log();
+
+  const google::protobuf::Struct local_report = ParseJson(local.out);
+  const google::protobuf::Struct server_report = ParseJson(remote.out);
+  const auto& local_fields = local_report.fields();
+  const auto& server_fields = server_report.fields();
+  EXPECT_EQ(server_fields.at("device").string_value(), "cpu");
+  const std::vector<double> tokens = Numbers(server_fields.at("tokens"));
+  EXPECT_EQ(tokens.size(), 6u);
+  EXPECT_EQ(tokens, Numbers(local_fields.at("tokens")));
+  EXPECT_EQ(Numbers(server_fields.at("wait_us_per_layer")).size(), 2u);
+  EXPECT_GT(server_fields.at("prefill_tokens_per_s").number_value(), 0);
+  EXPECT_GT(server_fields.at("decode_tokens_per_s").number_value(), 0);
+  EXPECT_TRUE(server_fields.contains("cache"));
+
+  // Every step's logits, bit for bit: the rows are the same bytes.
+  const std::string local_bytes = ReadFile(local_logits);
+  EXPECT_EQ(local_bytes.size(), 6u * 5000 * sizeof(float));
+  EXPECT_TRUE(local_bytes == ReadFile(server_logits));
+}
+
+TEST_F(WorkerTest, CompareLocalReportsOverheadOnTheSameTokens) {
+  const CommandResult run = Worker({ServerRows(), "--compare-local"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  const google::protobuf::Struct report = ParseJson(run.out);
+  const auto& local = report.fields().at("local").struct_value().fields();
+  EXPECT_TRUE(local.at("same_tokens").bool_value());
+  EXPECT_GT(local.at("decode_tokens_per_s").number_value(), 0);
+  const auto& overhead =
+      report.fields().at("overhead_percent").struct_value().fields();
+  EXPECT_TRUE(overhead.contains("prefill"));
+  EXPECT_TRUE(overhead.contains("decode"));
+}
+
+TEST_F(WorkerTest, RefusesTablesOfAnotherModel) {
+  const std::string other = dir_.path() + "/other.json";
+  std::string config = kModelConfig;
+  config.replace(config.find("[1009, 1009]"), 12, "[1013, 1013]");
+  std::ofstream(other) << config;
+  const CommandResult run = Worker({ServerRows(), "--model-config=" + other});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.err, HasSubstr("another hash spec"));
+  EXPECT_TRUE(server_->Running());
+}
+
+TEST_F(WorkerTest, BadFlagsEndWithAClearMessage) {
+  const CommandResult rows = Worker({"--rows=elsewhere"});
+  EXPECT_EQ(rows.exit_code, 1);
+  EXPECT_THAT(rows.err, HasSubstr("--rows must be local or server=HOST:PORT"));
+  const CommandResult device = Worker({"--device=tpu"});
+  EXPECT_EQ(device.exit_code, 1);
+  EXPECT_THAT(device.err, HasSubstr("device must be auto, cpu or cuda"));
+  const CommandResult weights = Worker({"--weights=/nonexistent.safetensors"});
+  EXPECT_EQ(weights.exit_code, 1);
+  EXPECT_THAT(weights.err, HasSubstr("cannot read /nonexistent.safetensors"));
+}
+
+TEST_F(WorkerTest, SavedWeightsRunTheSameModel) {
+  const std::string weights = dir_.path() + "/weights.safetensors";
+  const CommandResult seeded = Worker({"--save-weights=" + weights});
+  ASSERT_EQ(seeded.exit_code, 0) << seeded.err;
+  const CommandResult loaded = Worker({"--weights=" + weights});
+  ASSERT_EQ(loaded.exit_code, 0) << loaded.err;
+  EXPECT_EQ(Numbers(ParseJson(loaded.out).fields().at("tokens")),
+            Numbers(ParseJson(seeded.out).fields().at("tokens")));
+}
+
+}  // namespace
+}  // namespace engram::testing
