@@ -13,6 +13,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "server/service/rpc_metrics_interceptor.h"
 #include "server/storage/data_dir.h"
 
 namespace engram::server {
@@ -27,8 +28,7 @@ bool IsLoopbackAddress(absl::string_view address) {
   absl::string_view host =
       colon == absl::string_view::npos ? address : address.substr(0, colon);
   if (absl::ConsumePrefix(&host, "[")) absl::ConsumeSuffix(&host, "]");
-  return host == "localhost" || host == "::1" ||
-         absl::StartsWith(host, "127.");
+  return host == "localhost" || host == "::1" || absl::StartsWith(host, "127.");
 }
 
 int MessageLimit(uint64_t payload_bytes) {
@@ -120,7 +120,7 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   }
   server->service_ = std::make_unique<EngramServiceImpl>(
       &server->tables_, server->storage_.get(), server->versions_.get(),
-      server->data_auth_.get(), options.limits);
+      server->data_auth_.get(), options.limits, &server->metrics_);
   server->admin_service_ = std::make_unique<AdminServiceImpl>(
       server->storage_.get(), &server->tables_, server->versions_.get(),
       server->admin_auth_.get(), options.import_limits);
@@ -132,6 +132,8 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   // Without this gRPC sets SO_REUSEPORT, and a second server on a taken
   // port would start and silently share its traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.experimental().SetInterceptorCreators(
+      MakeRpcMetricsInterceptors(&server->metrics_));
   builder.RegisterService(server->service_.get());
   builder.RegisterService(server->admin_service_.get());
   builder.SetMaxReceiveMessageSize(
@@ -142,6 +144,15 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   if (server->grpc_server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address));
+  }
+  server->metrics_.AddGaugeCollector(
+      [raw = server.get()](GaugeWriter& out) { raw->CollectGauges(out); });
+  if (!options.metrics_listen.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(
+        server->metrics_http_,
+        MetricsHttpServer::Start(options.metrics_listen, &server->metrics_));
+    LOG(INFO) << "metrics on " << options.metrics_listen << " (port "
+              << server->metrics_http_->port() << ")";
   }
   LOG(INFO) << "engram-server serving " << server->tables_.List().size()
             << " tables on " << options.listen_address << " (port "
@@ -186,6 +197,47 @@ void EngramServer::WaitForPersistence() {
   if (persist_thread_.joinable()) persist_thread_.join();
 }
 
+int EngramServer::metrics_port() const {
+  return metrics_http_ == nullptr ? 0 : metrics_http_->port();
+}
+
+void EngramServer::CollectGauges(GaugeWriter& out) const {
+  out.Gauge("engram_build_info", "The server's version (value 1).",
+            {{"version", ENGRAM_VERSION}}, 1);
+  const RamUse ram = storage_->ram_use();
+  out.Gauge("engram_ram_budget_bytes", "--ram-budget (0: no limit).", {},
+            ram.budget_bytes);
+  out.Gauge("engram_ram_charged_bytes",
+            "RAM charged to the budget: RAM tables, caches, block cache.", {},
+            ram.charged_bytes);
+  const std::vector<std::shared_ptr<const Table>> tables = tables_.List();
+  out.Gauge("engram_tables", "Tables served.", {}, tables.size());
+  for (const std::shared_ptr<const Table>& table : tables) {
+    const MetricLabels labels = {{"table", table->name()}};
+    const RowStoreStats stats = table->store().Stats();
+    out.Gauge("engram_table_version", "The active version of each table.",
+              labels, table->info().version());
+    out.Gauge("engram_table_rows", "Rows per table and tier.",
+              {{"table", table->name()}, {"tier", "ram"}}, stats.rows_in_ram);
+    out.Gauge("engram_table_rows", "Rows per table and tier.",
+              {{"table", table->name()}, {"tier", "ssd"}}, stats.rows_on_ssd);
+    out.Gauge("engram_table_bytes", "Bytes per table and tier.",
+              {{"table", table->name()}, {"tier", "ram"}}, stats.bytes_in_ram);
+    out.Gauge("engram_table_bytes", "Bytes per table and tier.",
+              {{"table", table->name()}, {"tier", "ssd"}}, stats.bytes_on_ssd);
+    out.CounterValue("engram_cache_hits_total",
+                     "Hot-row cache hits of ssd tables.", labels,
+                     stats.cache_hits);
+    out.CounterValue("engram_cache_misses_total",
+                     "Hot-row cache misses of ssd tables.", labels,
+                     stats.cache_misses);
+    out.Gauge("engram_cache_used_bytes", "Bytes the hot-row cache holds.",
+              labels, stats.cache_bytes_used);
+    out.Gauge("engram_cache_capacity_bytes", "The hot-row cache's capacity.",
+              labels, stats.cache_capacity_bytes);
+  }
+}
+
 void EngramServer::Wait() { grpc_server_->Wait(); }
 
 void EngramServer::Shutdown(absl::Duration grace) {
@@ -195,6 +247,8 @@ void EngramServer::Shutdown(absl::Duration grace) {
   if (versions_ != nullptr) versions_->CloseWatches();
   // Null only when Create failed before the server started.
   if (grpc_server_ != nullptr) {
+    // Health checkers see the drain before the port closes.
+    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
     grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   }
 }

@@ -20,6 +20,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/metrics.h"
+#include "common/metrics_http_server.h"
 #include "server/service/admin_service_impl.h"
 #include "server/service/engram_service_impl.h"
 #include "server/service/token_check.h"
@@ -55,6 +57,9 @@ struct ServerOptions {
   // served at once, and written to the data directory in the background so
   // that later starts map them instead.
   std::optional<DemoTablesOptions> demo;
+  // host:port of the Prometheus /metrics endpoint (port 0: any free one);
+  // empty: none. The metrics are kept either way.
+  std::string metrics_listen;
 };
 
 class EngramServer {
@@ -68,14 +73,16 @@ class EngramServer {
 
   // The port actually bound.
   int port() const { return port_; }
+  // The /metrics port bound; 0 without an endpoint.
+  int metrics_port() const;
 
   // Blocks until the server has shut down.
   void Wait();
 
   // Ends WatchTable streams, stops accepting calls, lets in-flight calls
-  // finish for up to `grace`, then cancels what is left; an unfinished background table write is
-  // abandoned (it is redone at the next start). Thread-safe; later calls do
-  // nothing.
+  // finish for up to `grace`, then cancels what is left; an unfinished
+  // background table write is abandoned (it is redone at the next start).
+  // Thread-safe; later calls do nothing.
   void Shutdown(absl::Duration grace);
 
   // Blocks until the background writes of built tables are done or
@@ -87,6 +94,12 @@ class EngramServer {
   // Writes `tables` to `data_dir` on persist_thread_.
   void PersistInBackground(DataDir data_dir, std::vector<DemoTable> tables);
 
+  // Gauges read at scrape time: tables, tiers, caches, the RAM budget.
+  void CollectGauges(GaugeWriter& out) const;
+
+  // Declared first: the interceptors and services record into it until
+  // the gRPC server is gone.
+  MetricsRegistry metrics_;
   TableManager tables_;
   std::unique_ptr<TableStorage> storage_;
   std::unique_ptr<VersionManager> versions_;
@@ -95,6 +108,7 @@ class EngramServer {
   std::unique_ptr<EngramServiceImpl> service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::thread persist_thread_;

@@ -16,8 +16,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/cli_flags.h"
 #include "common/bearer_token.h"
+#include "common/cli_flags.h"
 #include "common/element_type.h"
 #include "common/logging.h"
 #include "common/malloc_tuning.h"
@@ -51,6 +51,11 @@ ABSL_FLAG(uint64_t, block_cache_bytes, 256ull << 20,
           "RocksDB block cache shared by the ssd-placed tables, in bytes.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written here once the server is serving.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port of the Prometheus /metrics endpoint (port 0: any free "
+          "port); empty: none.");
+ABSL_FLAG(std::string, metrics_port_file, "",
+          "Write the bound /metrics port here once serving.");
 ABSL_FLAG(uint64_t, max_batch_rows, 1 << 20, "Most row ids in one lookup.");
 ABSL_FLAG(uint64_t, max_response_bytes, 256ull << 20,
           "Most bytes of rows in one lookup response.");
@@ -95,9 +100,19 @@ ABSL_FLAG(int64_t, demo_tokenizer_vocab, 129280,
 namespace engram::server {
 namespace {
 
+// Writes `port` to `path` (if set) whole, then renames it, so a watcher
+// never reads half a number.
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  const std::string temp = path + ".tmp";
+  std::ofstream(temp) << port << "\n";
+  std::rename(temp.c_str(), path.c_str());
+}
+
 absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.storage.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.storage.ram_budget_bytes = absl::GetFlag(FLAGS_ram_budget);
   options.storage.row_cache_bytes = absl::GetFlag(FLAGS_row_cache_bytes);
@@ -175,13 +190,10 @@ int Run() {
     LOG(ERROR) << "engram-server cannot start: " << server.status();
     return 1;
   }
-  if (const std::string port_file = absl::GetFlag(FLAGS_port_file);
-      !port_file.empty()) {
-    // Written whole, then renamed, so a watcher never reads half a number.
-    const std::string temp = port_file + ".tmp";
-    std::ofstream(temp) << (*server)->port() << "\n";
-    std::rename(temp.c_str(), port_file.c_str());
-  }
+  // The metrics port first: --port-file appearing means both are known.
+  WritePortFile(absl::GetFlag(FLAGS_metrics_port_file),
+                (*server)->metrics_port());
+  WritePortFile(absl::GetFlag(FLAGS_port_file), (*server)->port());
   std::thread signal_waiter([&signals, &server] {
     int signal_number = 0;
     sigwait(&signals, &signal_number);

@@ -1,7 +1,10 @@
 #include "tests/test_processes.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -158,6 +161,25 @@ std::string BinaryPath(const std::string& relative) {
 std::string ServerPath() { return BinaryPath("server/engram-server"); }
 std::string EngramctlPath() { return BinaryPath("cli/engramctl"); }
 std::string BenchPath() { return BinaryPath("bench/engram-bench"); }
+
+std::string HttpExchange(int port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string response;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) ==
+      0) {
+    send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    char buffer[4096];
+    for (ssize_t n; (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;) {
+      response.append(buffer, n);
+    }
+  }
+  close(fd);
+  return response;
+}
 
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          absl::Duration timeout) {

@@ -169,12 +169,27 @@ EngramServiceImpl::EngramServiceImpl(const TableManager* tables,
                                      const TableStorage* storage,
                                      VersionManager* versions,
                                      const TokenCheck* auth,
-                                     LookupLimits limits)
+                                     LookupLimits limits,
+                                     MetricsRegistry* metrics)
     : tables_(tables),
       storage_(storage),
       versions_(versions),
       auth_(auth),
-      limits_(limits) {}
+      limits_(limits),
+      metrics_(metrics) {}
+
+void EngramServiceImpl::CountServed(const Table& table, uint64_t rows,
+                                    uint32_t row_bytes) const {
+  const MetricLabels labels = {{"table", table.name()}};
+  metrics_
+      ->GetCounter("engram_rows_served_total", "Rows returned by lookups.",
+                   labels)
+      ->Increment(rows);
+  metrics_
+      ->GetCounter("engram_row_bytes_served_total",
+                   "Bytes of rows returned by lookups.", labels)
+      ->Increment(rows * row_bytes);
+}
 
 absl::StatusOr<std::shared_ptr<const Table>> EngramServiceImpl::GetTable(
     const std::string& name, const std::string& expected_digest,
@@ -221,6 +236,7 @@ absl::Status EngramServiceImpl::GatherRows(const Table& table,
   response->set_version(table.info().version());
   response->set_row_bytes(format.row_bytes);
   response->set_row_count(ids.size());
+  CountServed(table, ids.size(), format.row_bytes);
   return absl::OkStatus();
 }
 
@@ -249,6 +265,7 @@ absl::StatusOr<grpc::ByteBuffer> EngramServiceImpl::DoLookupToWire(
       std::make_unique_for_overwrite<char[]>(ids.size() * format.row_bytes);
   ENGRAM_ASSIGN_OR_RETURN(std::string missing,
                           GatherInFormat(*table, ids, format, rows.get()));
+  CountServed(*table, ids.size(), format.row_bytes);
   return EncodeLookupResponse({table->info().version(), format.row_bytes,
                                ids.size(), std::move(missing)},
                               std::move(rows));
@@ -332,9 +349,9 @@ grpc::ServerUnaryReactor* EngramServiceImpl::PinVersion(
     v1::PinVersionResponse* response) {
   absl::Status status = auth_->Check(*context);
   if (status.ok()) {
-    absl::StatusOr<PinRegistry::Pin> pin = versions_->Pin(
-        request->table(), request->version(),
-        absl::Milliseconds(request->ttl_ms()));
+    absl::StatusOr<PinRegistry::Pin> pin =
+        versions_->Pin(request->table(), request->version(),
+                       absl::Milliseconds(request->ttl_ms()));
     status = pin.status();
     if (pin.ok()) {
       response->set_pin_id(pin->id);

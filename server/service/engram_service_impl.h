@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/metrics.h"
 #include "common/packed_row_ids.h"
 #include "engram/v1/engram_service.grpc.pb.h"
 #include "server/service/token_check.h"
@@ -51,7 +52,7 @@ class EngramServiceImpl final
   // outlive the service.
   EngramServiceImpl(const TableManager* tables, const TableStorage* storage,
                     VersionManager* versions, const TokenCheck* auth,
-                    LookupLimits limits);
+                    LookupLimits limits, MetricsRegistry* metrics);
 
   grpc::ServerUnaryReactor* Lookup(grpc::CallbackServerContext* context,
                                    const grpc::ByteBuffer* request,
@@ -69,12 +70,14 @@ class EngramServiceImpl final
       grpc::CallbackServerContext* context,
       const v1::DescribeTableRequest* request,
       v1::TableInfo* response) override;
-  grpc::ServerUnaryReactor* PinVersion(grpc::CallbackServerContext* context,
-                                       const v1::PinVersionRequest* request,
-                                       v1::PinVersionResponse* response) override;
-  grpc::ServerUnaryReactor* ReleasePin(grpc::CallbackServerContext* context,
-                                       const v1::ReleasePinRequest* request,
-                                       v1::ReleasePinResponse* response) override;
+  grpc::ServerUnaryReactor* PinVersion(
+      grpc::CallbackServerContext* context,
+      const v1::PinVersionRequest* request,
+      v1::PinVersionResponse* response) override;
+  grpc::ServerUnaryReactor* ReleasePin(
+      grpc::CallbackServerContext* context,
+      const v1::ReleasePinRequest* request,
+      v1::ReleasePinResponse* response) override;
   grpc::ServerWriteReactor<v1::VersionEvent>* WatchTable(
       grpc::CallbackServerContext* context,
       const v1::WatchTableRequest* request) override;
@@ -91,6 +94,8 @@ class EngramServiceImpl final
                               v1::LookupResponse* response) const;
 
  private:
+  // Adds a lookup's rows to the served counters of `table`.
+  void CountServed(const Table& table, uint64_t rows, uint32_t row_bytes) const;
   // The version of table `name` that `at` selects; FAILED_PRECONDITION if
   // `expected_digest` is set and differs from its hash spec's.
   absl::StatusOr<std::shared_ptr<const Table>> GetTable(
@@ -109,6 +114,8 @@ class EngramServiceImpl final
   VersionManager* const versions_;
   const TokenCheck* const auth_;
   const LookupLimits limits_;
+  // Rows and bytes served per table.
+  MetricsRegistry* const metrics_;
 };
 
 }  // namespace engram::server

@@ -1,0 +1,93 @@
+// engram-server's Prometheus endpoint, scraped over HTTP while the server
+// answers real lookups: per-RPC counts by status, latency histograms, rows
+// served and the tables' gauges.
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "client/engram_client.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/demo_server_fixture.h"
+
+namespace engram::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class MetricsEndpointTest : public DemoServerTest {
+ protected:
+  std::vector<std::string> ExtraServerFlags() const override {
+    return {"--metrics-listen=127.0.0.1:0",
+            "--metrics-port-file=" + PortFile()};
+  }
+  std::string PortFile() const { return dir_.path() + "/metrics.port"; }
+
+  std::string Scrape() const {
+    int port = 0;
+    std::ifstream(PortFile()) >> port;
+    EXPECT_GT(port, 0);
+    return HttpExchange(port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+  }
+};
+
+TEST_F(MetricsEndpointTest, CountsCallsByStatusAndRowsServedPerTable) {
+  auto client = Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::vector<char> out(3 * kSmallDemoValues * 4);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE((*client)
+                    ->Lookup("layer_3", std::vector<uint64_t>{0, 1, 2},
+                             absl::MakeSpan(out))
+                    .ok());
+  }
+  EXPECT_EQ((*client)
+                ->Lookup("nope", std::vector<uint64_t>{0}, absl::MakeSpan(out))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+
+  const std::string text = Scrape();
+  EXPECT_THAT(text, StartsWith("HTTP/1.1 200 OK"));
+  EXPECT_THAT(text, HasSubstr("engram_rpc_requests_total{method=\"Lookup\","
+                              "code=\"OK\"} 2\n"));
+  EXPECT_THAT(text, HasSubstr("engram_rpc_requests_total{method=\"Lookup\","
+                              "code=\"NOT_FOUND\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("engram_rpc_duration_seconds_count{method="
+                              "\"Lookup\"} 3\n"));
+  EXPECT_THAT(text,
+              HasSubstr("engram_rows_served_total{table=\"layer_3\"} 6\n"));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat(
+                        "engram_row_bytes_served_total{table=\"layer_3\"} ",
+                        6 * kSmallDemoValues * 4, "\n")));
+  EXPECT_THAT(text, HasSubstr(absl::StrCat(
+                        "engram_table_rows{table=\"layer_3\",tier=\"ram\"} ",
+                        LayerRows(3), "\n")));
+  EXPECT_THAT(text, HasSubstr("engram_tables 2\n"));
+  EXPECT_THAT(text, HasSubstr("engram_table_version{table=\"layer_7\"} 1\n"));
+  EXPECT_THAT(text, HasSubstr("engram_build_info{version=\""));
+  // The server goes on serving after being scraped.
+  EXPECT_TRUE(
+      (*client)
+          ->Lookup("layer_7", std::vector<uint64_t>{1}, absl::MakeSpan(out))
+          .ok());
+}
+
+TEST_F(MetricsEndpointTest, AListenAddressInUseStopsTheServerWithAMessage) {
+  int port = 0;
+  std::ifstream(PortFile()) >> port;
+  ASSERT_GT(port, 0);
+  TempDir other;
+  const CommandResult run = RunCommand(
+      {ServerPath(), "--listen=127.0.0.1:0", "--data-dir=" + other.path(),
+       absl::StrCat("--metrics-listen=127.0.0.1:", port)});
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.err, HasSubstr("cannot serve metrics on 127.0.0.1:"));
+}
+
+}  // namespace
+}  // namespace engram::testing
