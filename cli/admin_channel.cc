@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "common/bearer_token.h"
+#include "common/tls_credentials.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
@@ -11,8 +12,14 @@ namespace engram::cli {
 
 AdminChannel::AdminChannel(AdminChannelOptions options)
     : options_(std::move(options)) {
-  const std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(options_.address, grpc::InsecureChannelCredentials());
+  // Bad TLS files were reported when the options were made (a plaintext
+  // channel here then fails its first call, never silently succeeds
+  // against a TLS server).
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ChannelCredentialsFor(options_.tls);
+  const std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
+      options_.address,
+      credentials.ok() ? *credentials : grpc::InsecureChannelCredentials());
   admin_ = v1::EngramAdmin::NewStub(channel);
   data_ = v1::EngramService::NewStub(channel);
 }

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
+#include "common/tls_files.h"
 #include "engram/v1/admin_service.grpc.pb.h"
 #include "engram/v1/engram_service.grpc.pb.h"
 #include "grpcpp/client_context.h"
@@ -38,6 +39,9 @@ struct AdminChannelOptions {
   std::string address;
   // Sent as `authorization: Bearer TOKEN` when non-empty.
   std::string bearer_token;
+  // The TLS files the client side uses (see common/tls_files.h); the
+  // channel is made from them, so they were checked by ServerFromFlags.
+  ClientTlsFiles tls;
   // Deadline of each unary call. Streams (imports, uploads) have none: they
   // last as long as their data takes.
   absl::Duration timeout = absl::Seconds(10);

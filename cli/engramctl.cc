@@ -27,9 +27,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -43,6 +43,7 @@
 #include "common/cli_flags.h"
 #include "common/json_writer.h"
 #include "common/status_macros.h"
+#include "common/tls_credentials.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "engram-server address.");
 ABSL_FLAG(bool, json, false, "Print JSON instead of text.");
@@ -92,6 +93,11 @@ ABSL_FLAG(uint64_t, to, 0,
 ABSL_FLAG(std::string, token_file, "",
           "File holding the server's admin token (trailing whitespace "
           "trimmed), sent on every call as `authorization: Bearer TOKEN`.");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CAs to verify a TLS server with (turns TLS on).");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM client certificate, for servers requiring mutual TLS.");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM key of --tls-cert-file.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "Deadline of each call (not of import and upload streams).");
 
@@ -139,6 +145,10 @@ absl::StatusOr<AdminChannelOptions> ServerFromFlags() {
   if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
     ENGRAM_ASSIGN_OR_RETURN(server.bearer_token, ReadBearerTokenFile(path));
   }
+  server.tls = {.ca_file = absl::GetFlag(FLAGS_tls_ca_file),
+                .cert_file = absl::GetFlag(FLAGS_tls_cert_file),
+                .key_file = absl::GetFlag(FLAGS_tls_key_file)};
+  ENGRAM_RETURN_IF_ERROR(ChannelCredentialsFor(server.tls).status());
   return server;
 }
 
@@ -148,6 +158,7 @@ absl::StatusOr<std::unique_ptr<EngramClient>> Connect(
   options.server_address = server.address;
   options.default_timeout = server.timeout;
   options.bearer_token = server.bearer_token;
+  options.tls = server.tls;
   return EngramClient::Create(options);
 }
 
@@ -301,9 +312,9 @@ const std::map<std::string, Arity>& CommandArity() {
       {"import", {2, 2}},         {"patch apply", {1, 1}},
       {"patch create", {1, 1}},   {"patch upload", {1, 2}},
       {"patch commit", {1, 1}},   {"patch abort", {1, 1}},
-      {"patch activate", {2, 2}},
-      {"patch rollback", {1, 1}}, {"patch list", {1, 1}},
-      {"rollback", {1, 1}},       {"versions", {1, 1}}};
+      {"patch activate", {2, 2}}, {"patch rollback", {1, 1}},
+      {"patch list", {1, 1}},     {"rollback", {1, 1}},
+      {"versions", {1, 1}}};
   return *arity;
 }
 

@@ -16,6 +16,7 @@
 #include "common/lookup_wire.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
+#include "common/tls_credentials.h"
 #include "engram/v1/engram_service.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -126,7 +127,8 @@ class GrpcTableWatch final : public TableWatch {
       change.version = event.version();
       change.previous_version = event.previous_version();
       const PackedRowIds ids(event.changed_row_ids());
-      for (size_t i = 0; i < ids.size(); ++i) change.changed_ids.push_back(ids[i]);
+      for (size_t i = 0; i < ids.size(); ++i)
+        change.changed_ids.push_back(ids[i]);
       if (!event.last_part()) continue;
       on_change_(std::move(change));
       change = VersionChange();
@@ -137,9 +139,10 @@ class GrpcTableWatch final : public TableWatch {
     }
     const absl::Status ended = FromGrpcStatus(reader_->Finish());
     if (first) {
-      start_status_ = ended.ok() ? absl::UnavailableError(
-                                       "the watch ended before its first event")
-                                 : ended;
+      start_status_ =
+          ended.ok()
+              ? absl::UnavailableError("the watch ended before its first event")
+              : ended;
       started_.Notify();
       return;
     }
@@ -362,6 +365,9 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
     return absl::InvalidArgumentError(
         "connections, max_response_bytes and default_timeout must be > 0");
   }
+  ENGRAM_ASSIGN_OR_RETURN(
+      const std::shared_ptr<grpc::ChannelCredentials> credentials,
+      ChannelCredentialsFor(options.tls));
   std::vector<Connection> connections;
   for (int i = 0; i < options.connections; ++i) {
     grpc::ChannelArguments args;
@@ -369,8 +375,8 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
     // A distinct argument per channel keeps gRPC from sharing one
     // connection between them.
     args.SetInt("engram.connection_index", i);
-    std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-        options.server_address, grpc::InsecureChannelCredentials(), args);
+    std::shared_ptr<grpc::Channel> channel =
+        grpc::CreateCustomChannel(options.server_address, credentials, args);
     connections.push_back({v1::EngramService::NewStub(channel),
                            std::make_unique<grpc::GenericStub>(channel)});
   }

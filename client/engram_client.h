@@ -40,6 +40,7 @@
 #include "absl/types/span.h"
 #include "common/addressing/hash_spec.h"
 #include "common/element_type.h"
+#include "common/tls_files.h"
 
 namespace engram::client {
 
@@ -56,6 +57,9 @@ struct ClientOptions {
   // When non-empty, every call carries `authorization: Bearer <token>`, as
   // a server started with --data-token-file requires. Empty: none.
   std::string bearer_token;
+  // TLS: the CAs to verify the server with, and a client certificate for
+  // servers requiring mTLS. All empty: plaintext.
+  ClientTlsFiles tls;
 };
 
 // Where a table's bytes are and how its hot-row cache does (DescribeTable
@@ -169,8 +173,7 @@ class TableWatch {
 class EngramClient {
  public:
   using LookupCallback = absl::AnyInvocable<void(absl::StatusOr<LookupResult>)>;
-  using WatchCallback =
-      absl::AnyInvocable<void(absl::StatusOr<VersionChange>)>;
+  using WatchCallback = absl::AnyInvocable<void(absl::StatusOr<VersionChange>)>;
 
   // Connects lazily: a server that is down shows as UNAVAILABLE on the
   // first call. InvalidArgument for bad options.

@@ -10,6 +10,8 @@ packages=(
   librocksdb-dev libabsl-dev libgtest-dev libgmock-dev libbenchmark-dev
   # Test vectors are generated and checked with numpy.
   python3 python3-numpy
+  # Throwaway certificates for the TLS tests.
+  openssl
   # Baselines of the benchmark comparison (bench/compare_baselines.sh).
   redis-server memcached
 )

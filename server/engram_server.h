@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/metrics_http_server.h"
+#include "common/tls_files.h"
 #include "server/service/admin_service_impl.h"
 #include "server/service/engram_service_impl.h"
 #include "server/service/token_check.h"
@@ -60,6 +61,8 @@ struct ServerOptions {
   // host:port of the Prometheus /metrics endpoint (port 0: any free one);
   // empty: none. The metrics are kept either way.
   std::string metrics_listen;
+  // TLS for both planes (and mTLS with client_ca_file); none: plaintext.
+  ServerTlsFiles tls;
 };
 
 class EngramServer {

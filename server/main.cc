@@ -51,6 +51,13 @@ ABSL_FLAG(uint64_t, block_cache_bytes, 256ull << 20,
           "RocksDB block cache shared by the ssd-placed tables, in bytes.");
 ABSL_FLAG(std::string, port_file, "",
           "If set, the bound port is written here once the server is serving.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate chain: serve both planes over TLS (with "
+          "--tls-key-file).");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls-cert-file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "PEM CAs: require client certificates signed by them (mutual "
+          "TLS).");
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port of the Prometheus /metrics endpoint (port 0: any free "
           "port); empty: none.");
@@ -113,6 +120,9 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   ServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   options.storage.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.storage.ram_budget_bytes = absl::GetFlag(FLAGS_ram_budget);
   options.storage.row_cache_bytes = absl::GetFlag(FLAGS_row_cache_bytes);
