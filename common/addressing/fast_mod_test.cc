@@ -38,8 +38,12 @@ TEST(FastModTest, MatchesFloorModuloOnEdgesAndRandomValues) {
       ASSERT_EQ(FloorMod(x, m), SlowFloorMod(x, p)) << x << " mod " << p;
       ASSERT_EQ(ModU64(static_cast<uint64_t>(x), m),
                 static_cast<uint64_t>(x) % static_cast<uint64_t>(p));
-      for (int64_t d : {p - 1, p, p + 1}) {
-        const int64_t y = x / p * p + d;  // around multiples of p
+      const uint64_t up = static_cast<uint64_t>(p);
+      for (uint64_t d : {up - 1, up, up + 1}) {
+        // Around multiples of p; wraps (in unsigned arithmetic, defined)
+        // past INT64_MAX, which is just another input.
+        const int64_t y = static_cast<int64_t>(
+            static_cast<uint64_t>(x / p * p) + d);
         ASSERT_EQ(FloorMod(y, m), SlowFloorMod(y, p)) << y << " mod " << p;
       }
     }
