@@ -12,10 +12,17 @@
 //       commit, abort, activate, rollback, list: see cli/patch_command.h)
 //   engramctl --server 127.0.0.1:50051 --token-file F rollback TABLE --to V
 //   engramctl --server 127.0.0.1:50051 --token-file F versions TABLE [--json]
+//   engramctl --shard-map shards.txt --token-file F patch apply TABLE
+//       --ids IDS.npy --rows ROWS.npy [--json]
 //
-// --token-file names a file holding the server's admin token, sent on every
-// call as `authorization: Bearer TOKEN` (admin calls need it when the
-// server has --admin-token-file).
+// --server defaults to 127.0.0.1:50051. --shard-map (client/shard_map.h)
+// names the servers of a table split by row range instead: `patch apply`
+// then patches every replica of each shard its ids fall in, one server
+// after the other, with no atomicity across them (see
+// cli/patch_command.h). --token-file names a file holding the server's
+// admin token, sent on every call as `authorization: Bearer TOKEN` (admin
+// calls need it when the server has --admin-token-file); with --shard-map
+// it goes to every server.
 //
 // Errors print "CODE: message" (the gRPC status code name) on stderr and
 // exit 1; usage errors exit 2.
@@ -45,7 +52,13 @@
 #include "common/status_macros.h"
 #include "common/tls_credentials.h"
 
-ABSL_FLAG(std::string, server, "127.0.0.1:50051", "engram-server address.");
+ABSL_FLAG(std::string, server, "",
+          "engram-server address; default 127.0.0.1:50051. Not with "
+          "--shard-map.");
+ABSL_FLAG(std::string, shard_map, "",
+          "patch apply: a shard map file (`table NAME rows N` / `shard NAME "
+          "FIRST END REPLICA...` lines): patch every replica of the shards "
+          "the ids fall in, instead of one --server.");
 ABSL_FLAG(bool, json, false, "Print JSON instead of text.");
 ABSL_FLAG(std::string, rows, "",
           "lookup: row ids, e.g. 0,5,9 or 0-15. patch apply/upload: a 2-D "
@@ -107,12 +120,16 @@ namespace {
 using client::EngramClient;
 using client::TableDescription;
 
+// The server when neither --server nor --shard-map names one. (Not the
+// flag's default, so that an explicit --server can be told apart.)
+constexpr char kDefaultServer[] = "127.0.0.1:50051";
+
 // Most rows `lookup` prints; it is a debugging tool, not a bulk exporter.
 constexpr uint64_t kMaxLookupRows = 1 << 16;
 
 constexpr char kUsage[] =
-    "usage: engramctl [--server ADDR] [--token-file FILE] COMMAND [ARGS] "
-    "[--json]\n"
+    "usage: engramctl [--server ADDR | --shard-map FILE] [--token-file FILE] "
+    "COMMAND [ARGS] [--json]\n"
     "commands:\n"
     "  tables                 list the served tables\n"
     "  describe TABLE         show one table's metadata\n"
@@ -127,6 +144,10 @@ constexpr char kUsage[] =
     "                         create a table from 2-D arrays or raw rows\n"
     "  patch apply TABLE --ids IDS.npy --rows ROWS.npy [--description TEXT]\n"
     "                         replace rows: create, upload, commit, activate\n"
+    "                         (--shard-map FILE: on each replica of every\n"
+    "                         shard the ids fall in, one server after the\n"
+    "                         other, not atomically: a failure says where\n"
+    "                         the patch already is)\n"
     "  patch create TABLE [--description TEXT]\n"
     "  patch upload PATCH_ID --ids IDS.npy --rows ROWS.npy | FILE.safetensors\n"
     "  patch commit PATCH_ID [--digest HEX]\n"
@@ -141,6 +162,7 @@ constexpr char kUsage[] =
 absl::StatusOr<AdminChannelOptions> ServerFromFlags() {
   AdminChannelOptions server;
   server.address = absl::GetFlag(FLAGS_server);
+  if (server.address.empty()) server.address = kDefaultServer;
   server.timeout = absl::GetFlag(FLAGS_timeout);
   if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
     ENGRAM_ASSIGN_OR_RETURN(server.bearer_token, ReadBearerTokenFile(path));
@@ -318,7 +340,8 @@ const std::map<std::string, Arity>& CommandArity() {
   return *arity;
 }
 
-// Empty when `args` name a command with the right arguments; else why not.
+// Empty when `args` name a command with the right arguments, and the flags
+// go together; else why not.
 std::string UsageProblem(const std::vector<std::string>& args) {
   if (args.empty()) return "no command given";
   std::string command = args[0];
@@ -342,6 +365,16 @@ std::string UsageProblem(const std::vector<std::string>& args) {
                         min == max ? "" : absl::StrCat(" to ", max),
                         " argument(s)");
   }
+  if (!absl::GetFlag(FLAGS_shard_map).empty()) {
+    if (!absl::GetFlag(FLAGS_server).empty()) {
+      return "--server and --shard-map exclude each other: the shard map "
+             "names the servers";
+    }
+    if (command != "patch apply") {
+      return absl::StrCat("--shard-map works with 'patch apply' only, not '",
+                          command, "'");
+    }
+  }
   return "";
 }
 
@@ -361,6 +394,7 @@ absl::Status Patch(std::vector<std::string> args,
   options.digest = absl::GetFlag(FLAGS_digest);
   options.to_version = absl::GetFlag(FLAGS_to);
   options.json = absl::GetFlag(FLAGS_json);
+  options.shard_map_file = absl::GetFlag(FLAGS_shard_map);
   return RunPatchCommand(args, options);
 }
 

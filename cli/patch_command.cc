@@ -1,7 +1,10 @@
 #include "cli/patch_command.h"
 
+#include <algorithm>
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -12,6 +15,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "cli/progress_bar.h"
+#include "client/shard_map.h"
 #include "common/content_digest.h"
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
@@ -49,14 +53,39 @@ absl::Status Annotate(const absl::Status& status, absl::string_view context) {
   return absl::Status(status.code(), absl::StrCat(context, status.message()));
 }
 
-// A patch's rows and their ids, as read from its files.
+// A patch's rows and their ids: all rows of its files, or (one shard's
+// part of a sharded patch) some of them.
 struct PatchRows {
-  std::unique_ptr<TableFile> rows;
+  std::shared_ptr<const TableFile> file;
   std::vector<uint64_t> ids;
+  // The row of `file` holding ids[i]'s row; empty: row i (all of them).
+  std::vector<uint64_t> file_rows;
 
+  uint32_t row_bytes() const { return file->row_bytes(); }
   // What an upload sends: each row with its 8-byte id.
   uint64_t upload_bytes() const {
-    return rows->rows() * (rows->row_bytes() + kPackedRowIdBytes);
+    return ids.size() * (row_bytes() + kPackedRowIdBytes);
+  }
+
+  // Calls fn with the rows in order, in whole-row pieces of at most
+  // max_bytes (at least one row each); stops at fn's first error.
+  absl::Status ForEachChunk(
+      uint64_t max_bytes,
+      absl::FunctionRef<absl::Status(absl::string_view)> fn) const {
+    if (file_rows.empty()) return file->ForEachChunk(max_bytes, fn);
+    const size_t per_chunk =
+        std::max<uint64_t>(1, max_bytes / file->row_bytes());
+    std::string chunk;
+    for (size_t first = 0; first < file_rows.size(); first += per_chunk) {
+      chunk.clear();
+      for (size_t i = first; i < std::min(first + per_chunk, file_rows.size());
+           ++i) {
+        const absl::string_view row = file->Row(file_rows[i]);
+        chunk.append(row.data(), row.size());
+      }
+      ENGRAM_RETURN_IF_ERROR(fn(chunk));
+    }
+    return absl::OkStatus();
   }
 };
 
@@ -82,7 +111,7 @@ absl::StatusOr<PatchRows> ReadPatchRows(const PatchOptions& options,
                        "IDS.npy --rows ROWS.npy"));
     }
     rows_options.tensors = {kRowsTensor};
-    ENGRAM_ASSIGN_OR_RETURN(patch.rows,
+    ENGRAM_ASSIGN_OR_RETURN(patch.file,
                             TableFile::Open(safetensors, rows_options));
     ENGRAM_ASSIGN_OR_RETURN(patch.ids,
                             ReadRowIdsSafetensors(safetensors, kIdsTensor));
@@ -94,16 +123,16 @@ absl::StatusOr<PatchRows> ReadPatchRows(const PatchOptions& options,
           "a patch needs --ids IDS.npy and --rows ROWS.npy (or, for upload, "
           "FILE.safetensors)");
     }
-    ENGRAM_ASSIGN_OR_RETURN(patch.rows,
+    ENGRAM_ASSIGN_OR_RETURN(patch.file,
                             TableFile::Open(options.rows_file, rows_options));
     ENGRAM_ASSIGN_OR_RETURN(patch.ids, ReadRowIdsNpy(options.ids_file));
     ids_source = options.ids_file;
     rows_source = options.rows_file;
   }
-  if (patch.ids.size() != patch.rows->rows()) {
+  if (patch.ids.size() != patch.file->rows()) {
     return absl::InvalidArgumentError(absl::StrCat(
         ids_source, " holds ", patch.ids.size(), " ids but ", rows_source,
-        " holds ", patch.rows->rows(), " rows; a patch needs one id per row"));
+        " holds ", patch.file->rows(), " rows; a patch needs one id per row"));
   }
   if (patch.ids.empty()) {
     return absl::InvalidArgumentError(
@@ -219,7 +248,7 @@ void PrintVersionsText(const v1::ListVersionsResponse& list) {
 absl::StatusOr<v1::PatchInfo> Upload(const AdminChannel& channel,
                                      uint64_t patch_id, const PatchRows& patch,
                                      std::string* sent_digest) {
-  const uint32_t row_bytes = patch.rows->row_bytes();
+  const uint32_t row_bytes = patch.row_bytes();
   const absl::Span<const uint64_t> ids(patch.ids);
   ProgressBar progress(absl::StrCat("upload patch ", patch_id),
                        patch.upload_bytes());
@@ -232,7 +261,7 @@ absl::StatusOr<v1::PatchInfo> Upload(const AdminChannel& channel,
             v1::UploadPatchRequest request;
             request.set_patch_id(patch_id);
             uint64_t sent = 0;
-            return patch.rows->ForEachChunk(
+            return patch.ForEachChunk(
                 kChunkBytes / (row_bytes + kPackedRowIdBytes) * row_bytes,
                 [&](absl::string_view rows) {
                   const uint64_t count = rows.size() / row_bytes;
@@ -291,24 +320,33 @@ absl::StatusOr<v1::VersionInfo> Activate(const AdminChannel& channel,
   return channel.Call(channel.admin(), &Admin::ActivateVersion, request);
 }
 
-// create + upload + commit + activate. The files and the table's row size
-// are checked before anything is created; a failed upload aborts the patch,
-// and a later failure names what was left behind (an inactive version).
-absl::Status Apply(const AdminChannel& channel, const std::string& table,
-                   const PatchOptions& options) {
-  ENGRAM_ASSIGN_OR_RETURN(const PatchRows patch,
-                          ReadPatchRows(options, /*safetensors=*/""));
+// The table as the channel's server has it, checked to take `patch`'s
+// rows: the first step of an apply, before anything is created.
+absl::StatusOr<v1::TableInfo> CheckRowSize(const AdminChannel& channel,
+                                           const std::string& table,
+                                           const PatchRows& patch,
+                                           const PatchOptions& options) {
   v1::DescribeTableRequest describe;
   describe.set_table(table);
   ENGRAM_ASSIGN_OR_RETURN(
-      const v1::TableInfo info,
+      v1::TableInfo info,
       channel.Call(channel.data(), &v1::EngramService::Stub::DescribeTable,
                    describe));
-  if (info.row_bytes() != patch.rows->row_bytes()) {
+  if (info.row_bytes() != patch.row_bytes()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        options.rows_file, " has rows of ", patch.rows->row_bytes(),
+        options.rows_file, " has rows of ", patch.row_bytes(),
         " bytes but table '", table, "' has rows of ", info.row_bytes()));
   }
+  return info;
+}
+
+// create + upload + commit + activate, after CheckRowSize; the version
+// made and activated. A failed upload aborts the patch, and a later
+// failure names what was left behind (an inactive version).
+absl::StatusOr<uint64_t> CreateAndActivate(const AdminChannel& channel,
+                                           const std::string& table,
+                                           const PatchRows& patch,
+                                           const PatchOptions& options) {
   ENGRAM_ASSIGN_OR_RETURN(const v1::PatchInfo created,
                           CreatePatch(channel, table, options));
   const uint64_t patch_id = created.patch_id();
@@ -321,10 +359,11 @@ absl::Status Apply(const AdminChannel& channel, const std::string& table,
     return Annotate(
         uploaded,
         absl::StrCat("upload to patch ", patch_id, " failed (",
-                     aborted.ok() ? "the patch is aborted"
-                                  : absl::StrCat("the patch is left uncommitted: "
-                                                 "aborting it failed: ",
-                                                 aborted.message()),
+                     aborted.ok()
+                         ? "the patch is aborted"
+                         : absl::StrCat("the patch is left uncommitted: "
+                                        "aborting it failed: ",
+                                        aborted.message()),
                      "): "));
   }
   absl::StatusOr<v1::VersionInfo> committed = Commit(channel, patch_id, digest);
@@ -335,6 +374,18 @@ absl::Status Apply(const AdminChannel& channel, const std::string& table,
       Activate(channel, table, version).status(),
       absl::StrCat("version ", version, " was committed but not activated ",
                    "(engramctl patch activate ", table, " ", version, "): ")));
+  return version;
+}
+
+// `patch apply` against one server. The files and the table's row size are
+// checked before anything is created.
+absl::Status Apply(const AdminChannel& channel, const std::string& table,
+                   const PatchOptions& options) {
+  ENGRAM_ASSIGN_OR_RETURN(const PatchRows patch,
+                          ReadPatchRows(options, /*safetensors=*/""));
+  ENGRAM_RETURN_IF_ERROR(CheckRowSize(channel, table, patch, options).status());
+  ENGRAM_ASSIGN_OR_RETURN(const uint64_t version,
+                          CreateAndActivate(channel, table, patch, options));
   // Exactly this object: scripts read the new version from it.
   JsonWriter json;
   json.BeginObject().Key("version").Uint(version).EndObject();
@@ -342,12 +393,191 @@ absl::Status Apply(const AdminChannel& channel, const std::string& table,
   return absl::OkStatus();
 }
 
+// One shard's part of a sharded patch, and where it went.
+struct ShardPart {
+  const client::Shard* shard = nullptr;
+  PatchRows rows;
+  // By replica: the version made there; 0 while not applied.
+  std::vector<uint64_t> versions;
+};
+
+std::string ShardName(const client::Shard& shard) {
+  return absl::StrCat("shard [", shard.first_row, ", ", shard.end_row, ")");
+}
+
+// `patch`'s rows split by the shard each id falls in, in the patch's
+// order; shards without ids are left out. InvalidArgument for an id beyond
+// the table.
+absl::StatusOr<std::vector<ShardPart>> SplitByShard(
+    const PatchRows& patch, const std::string& table,
+    const client::TableShards& shards) {
+  std::vector<ShardPart> parts(shards.shards.size());
+  for (size_t i = 0; i < patch.ids.size(); ++i) {
+    const uint64_t id = patch.ids[i];
+    if (id >= shards.rows) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("row id ", id, " at position ", i, " is beyond table '",
+                       table, "' of ", shards.rows, " rows in the shard map"));
+    }
+    const auto shard = std::upper_bound(
+        shards.shards.begin(), shards.shards.end(), id,
+        [](uint64_t row, const client::Shard& s) { return row < s.first_row; });
+    ShardPart& part = parts[shard - shards.shards.begin() - 1];
+    part.rows.ids.push_back(id);
+    part.rows.file_rows.push_back(i);
+  }
+  std::vector<ShardPart> touched;
+  for (size_t s = 0; s < parts.size(); ++s) {
+    if (parts[s].rows.ids.empty()) continue;
+    parts[s].shard = &shards.shards[s];
+    parts[s].rows.file = patch.file;
+    parts[s].versions.assign(parts[s].shard->replicas.size(), 0);
+    touched.push_back(std::move(parts[s]));
+  }
+  return touched;
+}
+
+// What a failed sharded apply leaves: where each part is, and is not.
+std::string AppliedSoFar(const std::vector<ShardPart>& parts) {
+  std::string applied, not_applied;
+  for (const ShardPart& part : parts) {
+    for (size_t r = 0; r < part.versions.size(); ++r) {
+      const std::string at =
+          absl::StrCat(ShardName(*part.shard), " at ", part.shard->replicas[r]);
+      if (part.versions[r] != 0) {
+        absl::StrAppend(&applied, applied.empty() ? "" : ", ", at, " (version ",
+                        part.versions[r], ")");
+      } else {
+        absl::StrAppend(&not_applied, not_applied.empty() ? "" : ", ", at);
+      }
+    }
+  }
+  return absl::StrCat(
+      "applied and active: ", applied.empty() ? "nowhere" : applied,
+      "; not applied: ", not_applied,
+      " (servers are patched one by one, not atomically)");
+}
+
+void PrintShardedApply(const std::string& table,
+                       const std::vector<ShardPart>& parts, bool as_json) {
+  if (!as_json) {
+    for (const ShardPart& part : parts) {
+      std::string line = absl::StrCat(table, " ", ShardName(*part.shard), " ",
+                                      part.rows.ids.size(), " rows:");
+      for (size_t r = 0; r < part.versions.size(); ++r) {
+        absl::StrAppend(&line, r == 0 ? " " : ", ", part.shard->replicas[r],
+                        " version ", part.versions[r]);
+      }
+      PrintLine(line);
+    }
+    return;
+  }
+  JsonWriter json;
+  json.BeginObject();
+  json.Key("table").String(table);
+  json.Key("shards").BeginArray();
+  for (const ShardPart& part : parts) {
+    json.BeginObject();
+    json.Key("first_row").Uint(part.shard->first_row);
+    json.Key("end_row").Uint(part.shard->end_row);
+    json.Key("rows").Uint(part.rows.ids.size());
+    json.Key("replicas").BeginArray();
+    for (size_t r = 0; r < part.versions.size(); ++r) {
+      json.BeginObject();
+      json.Key("address").String(part.shard->replicas[r]);
+      json.Key("version").Uint(part.versions[r]);
+      json.EndObject();
+    }
+    json.EndArray();
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+  std::cout << json.str() << "\n";
+}
+
+// `patch apply` over a shard map: each shard's part of the patch applied
+// to each of its replicas in turn, as Apply does to one server. Every
+// replica is checked first (reachable, the table's row size, the shard's
+// row range), so that most mistakes stop it before anything changes.
+absl::Status ApplySharded(const std::string& table,
+                          const PatchOptions& options) {
+  ENGRAM_ASSIGN_OR_RETURN(const client::ShardMap map,
+                          client::ReadShardMapFile(options.shard_map_file));
+  const auto shards = map.find(table);
+  if (shards == map.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "no table '", table, "' in shard map ", options.shard_map_file));
+  }
+  ENGRAM_ASSIGN_OR_RETURN(const PatchRows patch,
+                          ReadPatchRows(options, /*safetensors=*/""));
+  ENGRAM_ASSIGN_OR_RETURN(std::vector<ShardPart> parts,
+                          SplitByShard(patch, table, shards->second));
+  // By part, then replica.
+  std::vector<std::vector<std::unique_ptr<AdminChannel>>> channels;
+  for (const ShardPart& part : parts) {
+    channels.emplace_back();
+    for (const std::string& address : part.shard->replicas) {
+      AdminChannelOptions server = options.server;
+      server.address = address;
+      const AdminChannel& channel = *channels.back().emplace_back(
+          std::make_unique<AdminChannel>(std::move(server)));
+      const std::string where =
+          absl::StrCat("checking ", ShardName(*part.shard), " at replica ",
+                       address, " (nothing was applied anywhere): ");
+      const absl::StatusOr<v1::TableInfo> info =
+          CheckRowSize(channel, table, part.rows, options);
+      if (!info.ok()) return Annotate(info.status(), where);
+      if (info->first_row() != part.shard->first_row ||
+          info->first_row() + info->rows() != part.shard->end_row) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(where, "it holds rows [", info->first_row(), ", ",
+                         info->first_row() + info->rows(), ") of table '",
+                         table, "', not the shard's"));
+      }
+    }
+  }
+  for (size_t p = 0; p < parts.size(); ++p) {
+    ShardPart& part = parts[p];
+    for (size_t r = 0; r < part.versions.size(); ++r) {
+      absl::StatusOr<uint64_t> version =
+          CreateAndActivate(*channels[p][r], table, part.rows, options);
+      if (!version.ok()) {
+        return absl::Status(
+            version.status().code(),
+            absl::StrCat("patching ", ShardName(*part.shard), " at replica ",
+                         part.shard->replicas[r], ": ",
+                         version.status().message(), "; ",
+                         AppliedSoFar(parts)));
+      }
+      part.versions[r] = *version;
+    }
+  }
+  PrintShardedApply(table, parts, options.json);
+  // Sharded pins take the same version number on every replica of a shard.
+  for (const ShardPart& part : parts) {
+    if (std::adjacent_find(part.versions.begin(), part.versions.end(),
+                           std::not_equal_to<>()) != part.versions.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the patch is applied everywhere, but the replicas of ",
+          ShardName(*part.shard),
+          " made different version numbers of it: their versions had "
+          "diverged (e.g. after an apply that failed part way), and a "
+          "sharded pin needs them alike"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunPatchCommand(const std::vector<std::string>& args,
                              const PatchOptions& options) {
-  const AdminChannel channel(options.server);
   const std::string& command = args[0];
+  if (command == "apply" && !options.shard_map_file.empty()) {
+    return ApplySharded(args[1], options);
+  }
+  const AdminChannel channel(options.server);
   if (command == "apply") return Apply(channel, args[1], options);
   if (command == "create") {
     ENGRAM_ASSIGN_OR_RETURN(const v1::PatchInfo patch,

@@ -23,6 +23,21 @@
 // JSON: create, upload and abort the patch, the others the version they
 // made or activated ("version" first). A failed `apply` upload aborts its
 // patch.
+//
+//   engramctl --shard-map FILE --token-file F patch apply TABLE --ids IDS.npy
+//       --rows ROWS.npy [--json]
+//
+// applies a patch to a table split over servers (client/shard_map.h): the
+// ids are split by the shard they fall in (rows in the patch's order), and
+// each shard's part goes to every replica of that shard in turn, as
+// `apply` does to one server; shards without ids are left alone. All
+// replicas are checked first (reachable, row size, the shard's row range).
+// It prints, per shard and replica, the version made (text, or JSON with
+// --json). There is no atomicity across servers: when a replica fails, the
+// error names it and says where the patch was already applied and active
+// and where not, and those servers stay as they are. Replicas of a shard
+// must end with the same version number (sharded pins rely on it); if
+// they do not, the apply fails after the output.
 #ifndef ENGRAM_CLI_PATCH_COMMAND_H_
 #define ENGRAM_CLI_PATCH_COMMAND_H_
 
@@ -48,8 +63,12 @@ struct PatchOptions {
   // rollback: the retained version to activate; 0: the newest one older
   // than the active version.
   uint64_t to_version = 0;
-  // list: JSON instead of a text table.
+  // list, and apply with a shard map: JSON instead of text.
   bool json = false;
+  // apply: a shard map file; when set, the patch goes to the servers it
+  // names (`server` is then the template of each connection: its token,
+  // TLS and timeout) instead of to `server`. Other subcommands ignore it.
+  std::string shard_map_file;
 };
 
 // Runs `patch ARGS...`: args[0] is the subcommand (above), the rest its

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <functional>
 #include <queue>
+#include <random>
 #include <thread>
 #include <utility>
 
@@ -13,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace engram::client {
@@ -58,6 +60,12 @@ struct ShardState {
   uint64_t end_row = 0;
   std::vector<std::unique_ptr<Replica>> replicas;
   std::atomic<uint32_t> next{0};
+
+  // For messages: "shard [first, end) of table 'NAME'".
+  std::string Name(absl::string_view table) const {
+    return absl::StrCat("shard [", first_row, ", ", end_row, ") of table '",
+                        table, "'");
+  }
 };
 
 struct TableState {
@@ -65,6 +73,26 @@ struct TableState {
   std::vector<std::unique_ptr<ShardState>> shards;
   // Learnt from a replica at the first lookup; 0 until then.
   std::atomic<uint32_t> row_bytes{0};
+};
+
+// One shard's part of a sharded pin.
+struct ShardPin {
+  // The shard's version the pin fixes (its replicas number alike).
+  uint64_t version = 0;
+  // By replica index: the replica's server pin id; 0 where it holds none
+  // (it was down when pinned, or has lost the pin since: restarted, or
+  // the pin expired there unused). Lookups through the pin go only to
+  // replicas with one.
+  std::vector<std::atomic<uint64_t>> server_pins;
+};
+
+// What a client pin id of PinVersion stands for.
+struct ShardedPin {
+  std::string table;
+  // The first shard's version (VersionPin::version).
+  uint64_t version = 0;
+  // By shard index.
+  std::vector<ShardPin> shards;
 };
 
 // Runs callbacks at their time on one thread (hedges).
@@ -173,20 +201,48 @@ class ShardedClient::Impl {
                    absl::Span<char> out, const LookupOptions& options,
                    LookupCallback done);
 
+  absl::StatusOr<VersionPin> PinVersion(absl::string_view table,
+                                        uint64_t version, absl::Duration ttl)
+      ABSL_LOCKS_EXCLUDED(pins_mu_);
+  absl::Status ReleasePin(uint64_t pin_id) ABSL_LOCKS_EXCLUDED(pins_mu_);
+
  private:
   struct Fanout;
   struct ShardCall;
 
+  // Sends the call to its next replica, if one is left to try.
   void StartAttempt(const std::shared_ptr<ShardCall>& call);
+  // Finishes the call with its last error when no attempt is in flight
+  // and none could be started.
+  void FinishIfExhausted(const std::shared_ptr<ShardCall>& call);
+  // Hands the call's answer to its lookup, which ends with its last call.
+  static void Complete(ShardCall& call,
+                       const absl::StatusOr<LookupResult>& result);
   // The table's row size, asking a replica the first time.
   absl::StatusOr<uint32_t> RowBytes(absl::string_view table, TableState& state);
   void ScheduleHedge(const std::shared_ptr<ShardCall>& call);
   void MarkFailed(Replica& replica);
   void MarkSucceeded(Replica& replica);
+  // Releases every server pin `pin` holds (those of `state`'s replicas).
+  // Best effort: a replica that cannot be told lets its pin expire.
+  static void ReleaseServerPins(const TableState& state, ShardedPin& pin);
 
   const ShardedClientOptions options_;
   const absl::flat_hash_map<std::string, std::unique_ptr<TableState>> tables_;
   Timer timer_;
+  // Sharded pins by client pin id. Pinned lookups take the lock shared, for
+  // one hash lookup (PinVersion and ReleasePin, which take it exclusively,
+  // do their RPCs outside it); unpinned lookups never take it.
+  absl::Mutex pins_mu_;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<ShardedPin>> pins_
+      ABSL_GUARDED_BY(pins_mu_);
+  // The next client pin id to hand out; random to begin with, so ids of
+  // two clients (or of one before and after a restart) rarely coincide and
+  // a stale id is not silently taken for another pin.
+  uint64_t next_pin_id_ ABSL_GUARDED_BY(pins_mu_) = [] {
+    std::random_device device;
+    return (uint64_t{device()} << 32) | device();
+  }();
 };
 
 // One lookup's shards, and what is left to hear from.
@@ -211,7 +267,11 @@ struct ShardedClient::Impl::ShardCall {
   std::vector<uint64_t> ids;
   // Where each of `ids` goes in the lookup's output.
   std::vector<uint32_t> positions;
+  // The options of each attempt (a pinned attempt's copy also names its
+  // replica's server pin).
   LookupOptions options;
+  // The sharded pin the lookup goes through; null for none.
+  std::shared_ptr<ShardedPin> pin;
   std::shared_ptr<Fanout> fanout;
 
   absl::Mutex mu;
@@ -245,6 +305,31 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   absl::StatusOr<TableState*> found = Find(table);
   if (!found.ok()) return std::move(done)(found.status());
   TableState& state = **found;
+  // Before RowBytes, which may ask a server: a bad pin costs no RPC.
+  std::shared_ptr<ShardedPin> pin;
+  if (options.pin_id != 0) {
+    {
+      absl::ReaderMutexLock lock(&pins_mu_);
+      if (const auto it = pins_.find(options.pin_id); it != pins_.end()) {
+        pin = it->second;
+      }
+    }
+    if (pin == nullptr) {
+      return std::move(done)(absl::NotFoundError(
+          absl::StrCat("no sharded pin ", options.pin_id,
+                       " (released, or not taken by this client)")));
+    }
+    if (pin->table != table) {
+      return std::move(done)(absl::InvalidArgumentError(
+          absl::StrCat("sharded pin ", options.pin_id, " is of table '",
+                       pin->table, "', not '", table, "'")));
+    }
+    if (options.version != 0 && options.version != pin->version) {
+      return std::move(done)(absl::FailedPreconditionError(absl::StrCat(
+          "sharded pin ", options.pin_id, " fixes version ", pin->version,
+          " (of the first shard), not ", options.version)));
+    }
+  }
   absl::StatusOr<uint32_t> row_bytes = RowBytes(table, state);
   if (!row_bytes.ok()) return std::move(done)(row_bytes.status());
   // Ids by shard.
@@ -286,6 +371,12 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
     }
     call->fanout = fanout;
     call->tried.assign(call->shard->replicas.size(), false);
+    if (pin != nullptr) {
+      // Each attempt names its replica's server pin (StartAttempt), which
+      // fixes the shard's own version: the shards' versions differ.
+      call->options.version = 0;
+      call->pin = pin;
+    }
     calls.push_back(std::move(call));
   }
   if (calls.empty()) {
@@ -295,6 +386,8 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   fanout->pending = calls.size();
   for (const auto& call : calls) {
     StartAttempt(call);
+    // A pinned call may find no replica holding its pin.
+    FinishIfExhausted(call);
     if (options_.hedge_after > absl::ZeroDuration()) ScheduleHedge(call);
   }
 }
@@ -316,6 +409,112 @@ absl::StatusOr<uint32_t> ShardedClient::Impl::RowBytes(absl::string_view table,
   return last;
 }
 
+absl::StatusOr<VersionPin> ShardedClient::Impl::PinVersion(
+    absl::string_view table, uint64_t version, absl::Duration ttl) {
+  ENGRAM_ASSIGN_OR_RETURN(TableState * state, Find(table));
+  auto pin = std::make_shared<ShardedPin>();
+  pin->table = std::string(table);
+  pin->shards.resize(state->shards.size());
+  absl::Duration granted = absl::InfiniteDuration();
+  // One replica at a time: a pin is taken once per sequence, not per
+  // lookup, and an error part way releases what was pinned before it.
+  for (size_t s = 0; s < state->shards.size(); ++s) {
+    const ShardState& shard = *state->shards[s];
+    ShardPin& part = pin->shards[s];
+    part.server_pins =
+        std::vector<std::atomic<uint64_t>>(shard.replicas.size());
+    // The version to pin on the shard's replicas; with version 0, the one
+    // active on the first replica that answers (they are patched together,
+    // so they number versions alike).
+    uint64_t shard_version = version;
+    bool any = false;
+    // Why the replicas left unpinned are, for when none is pinned.
+    absl::StatusCode skipped_code = absl::StatusCode::kOk;
+    std::string skipped;
+    for (size_t r = 0; r < shard.replicas.size(); ++r) {
+      const Replica& replica = *shard.replicas[r];
+      absl::StatusOr<VersionPin> pinned =
+          replica.client->PinVersion(table, shard_version, ttl);
+      if (!pinned.ok() &&
+          (IsRetryable(pinned.status()) || absl::IsNotFound(pinned.status()))) {
+        // Down, or without the version (e.g. not yet patched while its
+        // shard is): lookups through the pin will not go to it.
+        if (skipped_code != absl::StatusCode::kNotFound) {
+          skipped_code = pinned.status().code();
+        }
+        absl::StrAppend(&skipped, skipped.empty() ? "" : "; ", "replica ",
+                        replica.address, ": ", pinned.status().ToString());
+        continue;
+      }
+      if (!pinned.ok()) {
+        ReleaseServerPins(*state, *pin);
+        return absl::Status(
+            pinned.status().code(),
+            absl::StrCat("pinning ", shard.Name(table), " at replica ",
+                         replica.address, ": ", pinned.status().message()));
+      }
+      shard_version = pinned->version;
+      part.server_pins[r] = pinned->pin_id;
+      granted = std::min(granted, pinned->ttl);
+      any = true;
+    }
+    if (!any) {
+      ReleaseServerPins(*state, *pin);
+      return absl::Status(skipped_code,
+                          absl::StrCat("no replica of ", shard.Name(table),
+                                       " could be pinned: ", skipped));
+    }
+    part.version = shard_version;
+  }
+  pin->version = pin->shards.front().version;
+  uint64_t pin_id = 0;
+  {
+    absl::MutexLock lock(&pins_mu_);
+    do {
+      pin_id = next_pin_id_++;
+    } while (pin_id == 0 || pins_.contains(pin_id));
+    pins_.emplace(pin_id, pin);
+  }
+  return VersionPin{pin_id, pin->version, granted};
+}
+
+absl::Status ShardedClient::Impl::ReleasePin(uint64_t pin_id) {
+  std::shared_ptr<ShardedPin> pin;
+  {
+    absl::MutexLock lock(&pins_mu_);
+    const auto it = pins_.find(pin_id);
+    if (it == pins_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("no sharded pin ", pin_id,
+                       " (released, or not taken by this client)"));
+    }
+    pin = std::move(it->second);
+    pins_.erase(it);
+  }
+  // Found when pinned, and tables_ never changes.
+  ReleaseServerPins(*tables_.find(pin->table)->second, *pin);
+  return absl::OkStatus();
+}
+
+void ShardedClient::Impl::ReleaseServerPins(const TableState& state,
+                                            ShardedPin& pin) {
+  for (size_t s = 0; s < pin.shards.size(); ++s) {
+    std::vector<std::atomic<uint64_t>>& server_pins = pin.shards[s].server_pins;
+    for (size_t r = 0; r < server_pins.size(); ++r) {
+      const uint64_t server_pin = server_pins[r].exchange(0);
+      if (server_pin == 0) continue;
+      const Replica& replica = *state.shards[s]->replicas[r];
+      // NOT_FOUND: it expired or its server restarted; UNAVAILABLE: the
+      // server is gone, and the pin with it, or it expires there.
+      if (const absl::Status released = replica.client->ReleasePin(server_pin);
+          !released.ok()) {
+        VLOG(1) << "releasing pin " << server_pin << " at " << replica.address
+                << ": " << released;
+      }
+    }
+  }
+}
+
 void ShardedClient::Impl::ScheduleHedge(
     const std::shared_ptr<ShardCall>& call) {
   std::weak_ptr<ShardCall> weak = call;
@@ -334,6 +533,10 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
   ShardState& shard = *call->shard;
   const size_t replicas = shard.replicas.size();
   size_t chosen = replicas;
+  // The server pin to name, for a pinned call; other calls send their
+  // options as they are (no copy on the unpinned path).
+  uint64_t server_pin_id = 0;
+  std::atomic<uint64_t>* server_pin = nullptr;
   {
     absl::MutexLock lock(&call->mu);
     if (call->finished) return;
@@ -345,6 +548,25 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
         const size_t r = (start + k) % replicas;
         if (call->tried[r]) continue;
         if (pass == 0 && !shard.replicas[r]->Healthy(now)) continue;
+        if (call->pin != nullptr) {
+          // Read once: what is sent is what was checked (pin_id 0 would
+          // quietly read the active version).
+          std::atomic<uint64_t>& pinned =
+              call->pin->shards[call->shard_index].server_pins[r];
+          server_pin_id = pinned.load();
+          if (server_pin_id == 0) {
+            call->tried[r] = true;
+            if (call->last_error.ok()) {
+              call->last_error = absl::NotFoundError(absl::StrCat(
+                  "the sharded pin is held by no replica of ",
+                  shard.Name(call->table),
+                  " left to try (down when pinned, restarted since, or it "
+                  "expired there unused)"));
+            }
+            continue;
+          }
+          server_pin = &pinned;
+        }
         chosen = r;
         break;
       }
@@ -357,12 +579,17 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
   const uint32_t row_bytes = call->fanout->row_bytes;
   // Rows arrive in an attempt's own buffer: a hedge may race it.
   auto rows = std::make_shared<std::string>(call->ids.size() * row_bytes, '\0');
+  LookupOptions pinned_options;
+  if (server_pin != nullptr) {
+    pinned_options = call->options;
+    pinned_options.pin_id = server_pin_id;
+  }
   replica.client->LookupAsync(
       call->table, call->ids, absl::MakeSpan(rows->data(), rows->size()),
-      call->options,
-      [this, call, rows, &replica](absl::StatusOr<LookupResult> result) {
+      server_pin != nullptr ? pinned_options : call->options,
+      [this, call, rows, &replica,
+       server_pin](absl::StatusOr<LookupResult> result) {
         bool retry = false;
-        bool finish = false;
         {
           absl::MutexLock lock(&call->mu);
           --call->in_flight;
@@ -370,25 +597,31 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
             if (result.ok()) MarkSucceeded(replica);
             return;
           }
-          if (result.ok()) {
-            finish = true;
-          } else if (IsRetryable(result.status())) {
+          // NOT_FOUND through a pin: this replica lost it (restarted, or it
+          // expired there unused); a sibling may still hold it.
+          retry =
+              !result.ok() &&
+              (IsRetryable(result.status()) ||
+               (server_pin != nullptr && absl::IsNotFound(result.status())));
+          if (retry) {
             call->last_error = result.status();
-            retry = true;
           } else {
-            finish = true;
+            call->finished = true;
           }
-          if (finish) call->finished = true;
         }
         if (retry) {
-          MarkFailed(replica);
+          if (IsRetryable(result.status())) {
+            MarkFailed(replica);
+          } else {
+            // The replica is fine, only without the pin: later lookups
+            // through the pin skip it.
+            server_pin->store(0);
+          }
           StartAttempt(call);
-          absl::MutexLock lock(&call->mu);
-          if (call->finished || call->in_flight > 0) return;
-          // No replica left to try: the shard's last failure is the answer.
-          call->finished = true;
-          result = call->last_error;
-        } else if (result.ok()) {
+          FinishIfExhausted(call);
+          return;
+        }
+        if (result.ok()) {
           MarkSucceeded(replica);
           const uint32_t bytes = call->fanout->row_bytes;
           for (size_t i = 0; i < call->positions.size(); ++i) {
@@ -397,30 +630,46 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
                 rows->data() + i * bytes, bytes);
           }
         }
-        Fanout& fanout = *call->fanout;
-        {
-          absl::MutexLock lock(&fanout.mu);
-          if (!result.ok() && fanout.first_error.ok()) {
-            fanout.first_error = result.status();
-          }
-          if (result.ok() && call->shard_index < fanout.version_shard) {
-            fanout.version = result->version;
-            fanout.version_shard = call->shard_index;
-          }
-        }
-        if (fanout.pending.fetch_sub(1) != 1) return;
-        absl::StatusOr<LookupResult> whole;
-        {
-          absl::MutexLock lock(&fanout.mu);
-          whole =
-              fanout.first_error.ok()
-                  ? absl::StatusOr<LookupResult>(LookupResult{
-                        fanout.version, fanout.row_bytes, fanout.row_count, ""})
-                  : fanout.first_error;
-        }
-        LookupCallback done = std::move(fanout.done);
-        std::move(done)(std::move(whole));
+        Complete(*call, result);
       });
+}
+
+void ShardedClient::Impl::FinishIfExhausted(
+    const std::shared_ptr<ShardCall>& call) {
+  absl::Status last_error;
+  {
+    absl::MutexLock lock(&call->mu);
+    if (call->finished || call->in_flight > 0) return;
+    call->finished = true;
+    last_error = call->last_error;
+  }
+  Complete(*call, last_error);
+}
+
+void ShardedClient::Impl::Complete(ShardCall& call,
+                                   const absl::StatusOr<LookupResult>& result) {
+  Fanout& fanout = *call.fanout;
+  {
+    absl::MutexLock lock(&fanout.mu);
+    if (!result.ok() && fanout.first_error.ok()) {
+      fanout.first_error = result.status();
+    }
+    if (result.ok() && call.shard_index < fanout.version_shard) {
+      fanout.version = result->version;
+      fanout.version_shard = call.shard_index;
+    }
+  }
+  if (fanout.pending.fetch_sub(1) != 1) return;
+  absl::StatusOr<LookupResult> whole;
+  {
+    absl::MutexLock lock(&fanout.mu);
+    whole = fanout.first_error.ok()
+                ? absl::StatusOr<LookupResult>(LookupResult{
+                      fanout.version, fanout.row_bytes, fanout.row_count, ""})
+                : fanout.first_error;
+  }
+  LookupCallback done = std::move(fanout.done);
+  std::move(done)(std::move(whole));
 }
 
 absl::StatusOr<std::unique_ptr<ShardedClient>> ShardedClient::Create(
@@ -492,8 +741,8 @@ void ShardedClient::LookupAsync(absl::string_view table,
                                 absl::Span<char> out,
                                 const LookupOptions& options,
                                 LookupCallback done) {
-  if (options.pin_id != 0 || options.output_type.has_value()) {
-    return std::move(done)(NotAcrossShards("a pin or a conversion"));
+  if (options.output_type.has_value()) {
+    return std::move(done)(NotAcrossShards("a conversion"));
   }
   impl_->LookupAsync(table, ids, out, options, std::move(done));
 }
@@ -504,13 +753,14 @@ absl::StatusOr<LookupResult> ShardedClient::LookupTokens(
   return NotAcrossShards("a token lookup");
 }
 
-absl::StatusOr<VersionPin> ShardedClient::PinVersion(absl::string_view,
-                                                     uint64_t, absl::Duration) {
-  return NotAcrossShards("a pin");
+absl::StatusOr<VersionPin> ShardedClient::PinVersion(absl::string_view table,
+                                                     uint64_t version,
+                                                     absl::Duration ttl) {
+  return impl_->PinVersion(table, version, ttl);
 }
 
-absl::Status ShardedClient::ReleasePin(uint64_t) {
-  return NotAcrossShards("a pin");
+absl::Status ShardedClient::ReleasePin(uint64_t pin_id) {
+  return impl_->ReleasePin(pin_id);
 }
 
 absl::StatusOr<std::unique_ptr<TableWatch>> ShardedClient::WatchTable(

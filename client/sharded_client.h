@@ -18,8 +18,20 @@
 // FAILED_PRECONDITION, OUT_OF_RANGE, PERMISSION_DENIED, UNAUTHENTICATED,
 // RESOURCE_EXHAUSTED) are never retried.
 //
-// Shards version independently: a result's version is its first shard's.
-// Pins, token lookups and watches span shards and are not offered
+// Shards version independently (each server numbers its own versions): a
+// result's version is that of the lowest shard it read. LookupOptions::
+// version without a pin goes to every shard as is, so it only makes sense
+// where the shards number alike. To read one fixed state of the whole
+// table, pin it:
+//
+//   ENGRAM_ASSIGN_OR_RETURN(VersionPin pin, client->PinVersion("layer_1"));
+//   client->Lookup("layer_1", ids, out, {.pin_id = pin.pin_id});
+//   client->ReleasePin(pin.pin_id);
+//
+// A sharded pin fixes each shard at its own version (the one active on it
+// when pinned), held by a server pin on each of its replicas; its lookups
+// go only to replicas holding the pin. Token lookups, conversions
+// (output_type) and watches span shards and are not offered
 // (UNIMPLEMENTED). Thread-safe.
 #ifndef ENGRAM_CLIENT_SHARDED_CLIENT_H_
 #define ENGRAM_CLIENT_SHARDED_CLIENT_H_
@@ -72,6 +84,15 @@ class ShardedClient final : public EngramClient {
   // The table as a whole: rows is the map's, first_row 0.
   absl::StatusOr<TableDescription> DescribeTable(
       absl::string_view table) override;
+  // With options.pin_id, a pin of this client's PinVersion: each shard's
+  // request names the server pin of the replica it goes to, and fails over
+  // only among the replicas holding the pin (a replica answering NOT_FOUND
+  // through the pin has lost it, e.g. restarted, and is left out of the
+  // pin's lookups from then on). NOT_FOUND, without any RPC, for a pin
+  // unknown to this client; InvalidArgument for another table's pin;
+  // FailedPrecondition when options.version is neither 0 nor the pin's
+  // version. A replica's server pin is renewed only by the lookups it
+  // serves: one not asked within the TTL loses it.
   void LookupAsync(absl::string_view table, absl::Span<const uint64_t> ids,
                    absl::Span<char> out, const LookupOptions& options,
                    LookupCallback done) override;
@@ -79,9 +100,26 @@ class ShardedClient final : public EngramClient {
       absl::string_view table, absl::Span<const int64_t> tokens, int batch,
       int time, absl::Span<const int32_t> lengths, absl::Span<char> out,
       const LookupOptions& options = {}) override;
+  // Pins, on every replica of every shard of `table`, the version active
+  // on that shard now (version 0: the one its first answering replica
+  // reports) or `version` (every shard must retain it). Replicas are
+  // asked one after the other. A replica that is down (UNAVAILABLE,
+  // deadline) or lacks its shard's version (NOT_FOUND, e.g. not patched
+  // yet) is left unpinned, and the pin's lookups avoid it. The result's
+  // pin_id is this client's own (never 0; other clients and the servers do
+  // not know it), its version the first shard's, its ttl the shortest any
+  // replica granted. Errors: NOT_FOUND (table; or no replica of some shard
+  // has the version, naming the shard), UNAVAILABLE (no replica of some
+  // shard could be reached), and a replica's other errors
+  // (RESOURCE_EXHAUSTED, InvalidArgument for the ttl...), naming it; on
+  // error nothing stays pinned. Pins left when the client is destroyed
+  // expire on the servers.
   absl::StatusOr<VersionPin> PinVersion(
       absl::string_view table, uint64_t version = 0,
       absl::Duration ttl = absl::ZeroDuration()) override;
+  // Releases a pin of PinVersion on every replica holding it; replicas
+  // that cannot be told (down) let it expire. NOT_FOUND for a pin id this
+  // client does not hold (never taken, or released).
   absl::Status ReleasePin(uint64_t pin_id) override;
   absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
       absl::string_view table, WatchCallback on_change) override;

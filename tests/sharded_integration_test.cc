@@ -2,12 +2,17 @@
 // each replica an engram-server that imported its row range of one file.
 // Sharded results must equal the file's rows byte for byte, also while one
 // replica of every shard is killed (kill -9) under load, and a restarted
-// replica must get traffic again.
+// replica must get traffic again. Patches applied through `engramctl
+// --shard-map` change exactly their rows on every replica of their shards,
+// and sharded pins keep serving the rows they pinned, also with replicas
+// killed or restarted.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
@@ -16,9 +21,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/engram_client.h"
 #include "client/shard_map.h"
 #include "client/sharded_client.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
 #include "tests/test_processes.h"
 
@@ -32,6 +39,9 @@ constexpr int kCols = 4;  // f32: 16-byte rows
 constexpr uint32_t kRowBytes = kCols * 4;
 constexpr int kShards = 3;
 constexpr int kReplicas = 2;
+// Patched rows hold base + id + c / 100: far from any original value.
+constexpr float kFirstPatch = 100000;
+constexpr float kSecondPatch = 200000;
 
 // A port free now (the kernel picks it; it is released at once).
 int FreePort() {
@@ -61,10 +71,10 @@ class ShardedTest : public ::testing::Test {
         replica.data_dir = absl::StrCat(dir_.path(), "/s", s, "r", r);
         replica.port = FreePort();
         ASSERT_NO_FATAL_FAILURE(StartReplica(replica));
-        const CommandResult imported = RunCommand(
-            {EngramctlPath(), "--server", replica.process->address(), "import",
-             "t", dir_.path() + "/table.npy", "--row-range",
-             absl::StrCat(first, ":", end)});
+        const CommandResult imported =
+            RunCommand({EngramctlPath(), "--server", replica.process->address(),
+                        "import", "t", dir_.path() + "/table.npy",
+                        "--row-range", absl::StrCat(first, ":", end)});
         ASSERT_EQ(imported.exit_code, 0) << imported.err;
         absl::StrAppend(&map_text, " ", replica.process->address());
         replicas_.push_back(std::move(replica));
@@ -74,6 +84,8 @@ class ShardedTest : public ::testing::Test {
     absl::StatusOr<client::ShardMap> map = client::ParseShardMap(map_text);
     ASSERT_TRUE(map.ok()) << map.status();
     map_ = *std::move(map);
+    map_file_ = dir_.path() + "/shards.txt";
+    std::ofstream(map_file_) << map_text;
   }
 
   struct Replica {
@@ -82,11 +94,115 @@ class ShardedTest : public ::testing::Test {
     std::unique_ptr<ServerProcess> process;
   };
 
-  void StartReplica(Replica& replica) {
-    auto process = ServerProcess::Start(
-        replica.data_dir, {"--listen", absl::StrCat("127.0.0.1:", replica.port)});
+  void StartReplica(Replica& replica,
+                    const std::vector<std::string>& extra_args = {}) {
+    std::vector<std::string> args = {"--listen",
+                                     absl::StrCat("127.0.0.1:", replica.port)};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    auto process = ServerProcess::Start(replica.data_dir, args);
     ASSERT_TRUE(process.ok()) << process.status();
     replica.process = *std::move(process);
+  }
+
+  // Replica r of shard s in replicas_.
+  static int Index(int s, int r) { return s * kReplicas + r; }
+
+  // The version replica `index` serves, asked directly.
+  uint64_t ReplicaVersion(int index) const {
+    client::ClientOptions options;
+    options.server_address = replicas_[index].process->address();
+    auto plain = client::EngramClient::Create(options);
+    EXPECT_TRUE(plain.ok()) << plain.status();
+    if (!plain.ok()) return 0;
+    absl::StatusOr<client::TableDescription> table =
+        (*plain)->DescribeTable("t");
+    EXPECT_TRUE(table.ok()) << table.status();
+    return table.ok() ? table->version : 0;
+  }
+
+  // The live pins on replica `index`, over all versions (engramctl
+  // versions).
+  int ReplicaPins(int index) const {
+    const CommandResult listed = RunCommand(
+        {EngramctlPath(), "--server", replicas_[index].process->address(),
+         "versions", "t", "--json"});
+    EXPECT_EQ(listed.exit_code, 0) << listed.err;
+    int pins = 0;
+    const google::protobuf::Struct json = ParseJson(listed.out);
+    for (const auto& version :
+         json.fields().at("versions").list_value().values()) {
+      pins += version.struct_value().fields().at("pins").number_value();
+    }
+    return pins;
+  }
+
+  // Runs `engramctl --shard-map FILE patch apply t --json` with a patch
+  // setting rows `ids` as Patched(..., ids, base) says.
+  CommandResult ApplyPatch(const std::vector<int64_t>& ids, float base) {
+    const std::string ids_file = dir_.path() + "/ids.npy";
+    const std::string rows_file = dir_.path() + "/rows.npy";
+    WriteNpyFile(ids_file, "<i8", {ids.size()}, Int64s(ids));
+    std::string rows;
+    for (int64_t id : ids) rows += F32Rows(1, kCols, base + id);
+    WriteNpyFile(rows_file, "<f4", {ids.size(), kCols}, rows);
+    return RunCommand({EngramctlPath(), "--shard-map", map_file_, "patch",
+                       "apply", "t", "--ids", ids_file, "--rows", rows_file,
+                       "--json"});
+  }
+
+  // `table` with rows `ids` patched to base + id + c / 100.
+  static std::string Patched(std::string table, const std::vector<int64_t>& ids,
+                             float base) {
+    for (int64_t id : ids) {
+      table.replace(id * kRowBytes, kRowBytes, F32Rows(1, kCols, base + id));
+    }
+    return table;
+  }
+
+  // Reads the whole table through `client` `rounds` times (so that every
+  // shard's replicas take turns) and checks it is `expected`.
+  static void ExpectTable(client::ShardedClient& client,
+                          const std::string& expected,
+                          const client::LookupOptions& options = {},
+                          int rounds = 4) {
+    std::vector<uint64_t> ids(kRows);
+    for (int i = 0; i < kRows; ++i) ids[i] = i;
+    for (int round = 0; round < rounds; ++round) {
+      std::string out(expected.size(), '?');
+      absl::StatusOr<client::LookupResult> result = client.Lookup(
+          "t", ids, absl::MakeSpan(out.data(), out.size()), options);
+      ASSERT_TRUE(result.ok()) << result.status();
+      const auto differs =
+          std::mismatch(out.begin(), out.end(), expected.begin());
+      ASSERT_TRUE(differs.first == out.end())
+          << "round " << round << ": row "
+          << (differs.first - out.begin()) / kRowBytes << " differs";
+    }
+  }
+
+  // Reads the whole table through `client` (unpinned: it must be
+  // `expected`) until the replica at `address` has answered some of it;
+  // false if it has not in 10 s (e.g. it is still down).
+  static bool ReachesReplica(client::ShardedClient& client,
+                             const std::string& address,
+                             const std::string& expected) {
+    const uint64_t before = Successes(client, address);
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      ExpectTable(client, expected, {}, /*rounds=*/1);
+      if (Successes(client, address) > before) return true;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return false;
+  }
+
+  // The successes of the replica at `address` so far.
+  static uint64_t Successes(const client::ShardedClient& client,
+                            const std::string& address) {
+    for (const client::ReplicaStats& stats : client.replica_stats()) {
+      if (stats.address == address) return stats.successes;
+    }
+    return 0;
   }
 
   std::string Expected(const std::vector<uint64_t>& ids) const {
@@ -105,8 +221,9 @@ class ShardedTest : public ::testing::Test {
 
   TempDir dir_;
   std::string rows_;
-  std::vector<Replica> replicas_;  // shard s, replica r at s * kReplicas + r
+  std::vector<Replica> replicas_;  // shard s, replica r at Index(s, r)
   client::ShardMap map_;
+  std::string map_file_;  // map_, as a file
 };
 
 TEST_F(ShardedTest, ResultsEqualTheWholeTableAndServersReportTheirRanges) {
@@ -121,7 +238,8 @@ TEST_F(ShardedTest, ResultsEqualTheWholeTableAndServersReportTheirRanges) {
     ASSERT_TRUE(result.ok()) << result.status();
     ASSERT_EQ(out, Expected(ids));
   }
-  absl::StatusOr<client::TableDescription> table = (*client)->DescribeTable("t");
+  absl::StatusOr<client::TableDescription> table =
+      (*client)->DescribeTable("t");
   ASSERT_TRUE(table.ok());
   EXPECT_EQ(table->rows, kRows);
 
@@ -163,8 +281,9 @@ TEST_F(ShardedTest, HedgedRequestsStillGiveTheRowsOnce) {
   for (int round = 0; round < 30; ++round) {
     const std::vector<uint64_t> ids = RandomIds(random, 500);
     std::string out(ids.size() * kRowBytes, '?');
-    ASSERT_TRUE(
-        (*client)->Lookup("t", ids, absl::MakeSpan(out.data(), out.size())).ok());
+    ASSERT_TRUE((*client)
+                    ->Lookup("t", ids, absl::MakeSpan(out.data(), out.size()))
+                    .ok());
     ASSERT_EQ(out, Expected(ids));
   }
   uint64_t total = 0;
@@ -200,8 +319,9 @@ TEST_F(ShardedTest, KillingAReplicaOfEveryShardFailsNoLookupAndItComesBack) {
             (*client)->Lookup("t", ids, absl::MakeSpan(out.data(), out.size()));
         if (!result.ok() || out != Expected(ids)) {
           absl::MutexLock lock(&mu);
-          failures.push_back(result.ok() ? "wrong rows"
-                                         : std::string(result.status().message()));
+          failures.push_back(result.ok()
+                                 ? "wrong rows"
+                                 : std::string(result.status().message()));
           return;
         }
         lookups.fetch_add(1);
@@ -238,6 +358,279 @@ TEST_F(ShardedTest, KillingAReplicaOfEveryShardFailsNoLookupAndItComesBack) {
   EXPECT_GT(during, 0u);
   EXPECT_GT(successes_of_restarted(), before_restart)
       << "the restarted replicas get no traffic";
+}
+
+TEST_F(ShardedTest, ShardMapPatchChangesExactlyItsRowsOnEveryReplica) {
+  std::vector<uint64_t> before(kShards * kReplicas);
+  for (int i = 0; i < kShards * kReplicas; ++i) before[i] = ReplicaVersion(i);
+  // Shards 0 and 2 only, out of order: rows keep their ids' order.
+  const std::vector<int64_t> ids = {29999, 5, kRows / kShards - 1,
+                                    2 * kRows / kShards, 0};
+  const CommandResult applied = ApplyPatch(ids, kFirstPatch);
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+
+  // Per patched shard and replica, the version it made, which the replica
+  // now serves; the shard without ids is left alone.
+  const google::protobuf::Struct json = ParseJson(applied.out);
+  const auto& shards = json.fields().at("shards").list_value().values();
+  ASSERT_EQ(shards.size(), 2) << applied.out;
+  const int patched[] = {0, 2};
+  for (int k = 0; k < 2; ++k) {
+    const auto& shard = shards[k].struct_value().fields();
+    const int s = patched[k];
+    EXPECT_EQ(shard.at("first_row").number_value(), s * kRows / kShards);
+    EXPECT_EQ(shard.at("rows").number_value(), s == 0 ? 3 : 2);
+    const auto& replicas = shard.at("replicas").list_value().values();
+    ASSERT_EQ(replicas.size(), kReplicas);
+    for (int r = 0; r < kReplicas; ++r) {
+      const auto& replica = replicas[r].struct_value().fields();
+      EXPECT_EQ(replica.at("address").string_value(),
+                replicas_[Index(s, r)].process->address());
+      EXPECT_EQ(replica.at("version").number_value(), before[Index(s, r)] + 1);
+      EXPECT_EQ(ReplicaVersion(Index(s, r)), before[Index(s, r)] + 1);
+    }
+  }
+  for (int r = 0; r < kReplicas; ++r) {
+    EXPECT_EQ(ReplicaVersion(Index(1, r)), before[Index(1, r)]);
+  }
+
+  auto client = client::ShardedClient::Create(map_, {});
+  ASSERT_TRUE(client.ok()) << client.status();
+  ExpectTable(**client, Patched(rows_, ids, kFirstPatch));
+
+  // Without --json, a line per patched shard naming its replicas' versions.
+  const std::vector<int64_t> more = {kRows / kShards};
+  WriteNpyFile(dir_.path() + "/one.npy", "<i8", {1}, Int64s(more));
+  WriteNpyFile(dir_.path() + "/one_row.npy", "<f4", {1, kCols},
+               F32Rows(1, kCols, kSecondPatch));
+  const CommandResult text =
+      RunCommand({EngramctlPath(), "--shard-map", map_file_, "patch", "apply",
+                  "t", "--ids", dir_.path() + "/one.npy", "--rows",
+                  dir_.path() + "/one_row.npy"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out, absl::StrCat("t shard [10000, 20000) 1 rows: ",
+                                   replicas_[Index(1, 0)].process->address(),
+                                   " version ", before[Index(1, 0)] + 1, ", ",
+                                   replicas_[Index(1, 1)].process->address(),
+                                   " version ", before[Index(1, 1)] + 1, "\n"));
+}
+
+TEST_F(ShardedTest, ShardedPinKeepsEveryShardsRowsUntilReleased) {
+  std::vector<int64_t> ids;
+  for (int s = 0; s < kShards; ++s) {
+    for (int k = 0; k < 5; ++k) ids.push_back(s * kRows / kShards + 7 * k);
+  }
+  ASSERT_EQ(ApplyPatch(ids, kFirstPatch).exit_code, 0);
+  const std::string first = Patched(rows_, ids, kFirstPatch);
+  auto client = client::ShardedClient::Create(map_, {});
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<client::VersionPin> pin = (*client)->PinVersion("t");
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  EXPECT_NE(pin->pin_id, 0u);
+  EXPECT_EQ(pin->version, ReplicaVersion(Index(0, 0)));
+  EXPECT_GT(pin->ttl, absl::ZeroDuration());
+  for (int i = 0; i < kShards * kReplicas; ++i) EXPECT_EQ(ReplicaPins(i), 1);
+
+  // A second patch, over more rows of every shard.
+  for (int s = 0; s < kShards; ++s) ids.push_back(s * kRows / kShards + 1);
+  const CommandResult second = ApplyPatch(ids, kSecondPatch);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  ExpectTable(**client, Patched(rows_, ids, kSecondPatch));
+  ExpectTable(**client, first, {.pin_id = pin->pin_id});
+  // The pin's version, if named too, must be its own.
+  std::string row(kRowBytes, '?');
+  const std::vector<uint64_t> one = {3};
+  EXPECT_EQ((*client)
+                ->Lookup("t", one, absl::MakeSpan(row.data(), row.size()),
+                         {.version = pin->version + 1, .pin_id = pin->pin_id})
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+
+  ASSERT_TRUE((*client)->ReleasePin(pin->pin_id).ok());
+  for (int i = 0; i < kShards * kReplicas; ++i) EXPECT_EQ(ReplicaPins(i), 0);
+  EXPECT_EQ((*client)
+                ->Lookup("t", one, absl::MakeSpan(row.data(), row.size()),
+                         {.pin_id = pin->pin_id})
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ((*client)->ReleasePin(pin->pin_id).code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ShardedTest, PinnedLookupsGoToSurvivingAndNotToRestartedReplicas) {
+  const std::vector<int64_t> ids = {1, kRows / kShards + 1,
+                                    2 * kRows / kShards + 1};
+  ASSERT_EQ(ApplyPatch(ids, kFirstPatch).exit_code, 0);
+  client::ShardedClientOptions options;
+  options.initial_backoff = absl::Milliseconds(50);
+  options.max_backoff = absl::Milliseconds(200);
+  auto client = client::ShardedClient::Create(map_, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<client::VersionPin> pin = (*client)->PinVersion("t");
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  ASSERT_EQ(ApplyPatch(ids, kSecondPatch).exit_code, 0);
+
+  // One replica of every shard killed: the pin is served by the others.
+  for (int s = 0; s < kShards; ++s) {
+    kill(replicas_[Index(s, s % kReplicas)].process->pid(), SIGKILL);
+  }
+  ExpectTable(**client, Patched(rows_, ids, kFirstPatch),
+              {.pin_id = pin->pin_id});
+  ExpectTable(**client, Patched(rows_, ids, kSecondPatch));
+
+  // Back, but without the pin (pins live in a server's memory), and
+  // taking unpinned lookups again.
+  std::vector<std::string> restarted;
+  for (int s = 0; s < kShards; ++s) {
+    Replica& replica = replicas_[Index(s, s % kReplicas)];
+    replica.process.reset();
+    ASSERT_NO_FATAL_FAILURE(StartReplica(replica));
+    restarted.push_back(replica.process->address());
+  }
+  for (const std::string& address : restarted) {
+    ASSERT_TRUE(
+        ReachesReplica(**client, address, Patched(rows_, ids, kSecondPatch)))
+        << address;
+  }
+  // Pinned lookups that reach them (round robin) are answered NOT_FOUND
+  // and go to the sibling; and then keep away from them.
+  ExpectTable(**client, Patched(rows_, ids, kFirstPatch),
+              {.pin_id = pin->pin_id});
+  std::vector<uint64_t> successes;
+  for (const std::string& address : restarted) {
+    successes.push_back(Successes(**client, address));
+  }
+  ExpectTable(**client, Patched(rows_, ids, kFirstPatch),
+              {.pin_id = pin->pin_id});
+  for (int s = 0; s < kShards; ++s) {
+    EXPECT_EQ(Successes(**client, restarted[s]), successes[s])
+        << "a restarted replica served the pin of shard " << s;
+  }
+  EXPECT_TRUE((*client)->ReleasePin(pin->pin_id).ok());
+}
+
+TEST_F(ShardedTest, AReplicaDownWhenPinnedIsLeftOutOfThePin) {
+  Replica& down = replicas_[Index(1, 0)];
+  kill(down.process->pid(), SIGKILL);
+  auto client = client::ShardedClient::Create(map_, {});
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<client::VersionPin> pin = (*client)->PinVersion("t");
+  ASSERT_TRUE(pin.ok()) << pin.status();
+  down.process.reset();
+  ASSERT_NO_FATAL_FAILURE(StartReplica(down));
+  const std::vector<int64_t> ids = {kRows / kShards, kRows / kShards + 9};
+  ASSERT_EQ(ApplyPatch(ids, kFirstPatch).exit_code, 0);
+  // Had a pinned lookup gone to the unpinned replica, it would have read
+  // the patched rows.
+  ExpectTable(**client, rows_, {.pin_id = pin->pin_id}, /*rounds=*/6);
+  EXPECT_EQ(Successes(**client, down.process->address()), 0u);
+  EXPECT_TRUE(ReachesReplica(**client, down.process->address(),
+                             Patched(rows_, ids, kFirstPatch)));
+  ExpectTable(**client, rows_, {.pin_id = pin->pin_id});
+
+  // With every replica of a shard down, nothing is pinned.
+  for (int r = 0; r < kReplicas; ++r) {
+    kill(replicas_[Index(2, r)].process->pid(), SIGKILL);
+  }
+  absl::StatusOr<client::VersionPin> none = (*client)->PinVersion("t");
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(none.status().message(),
+              HasSubstr("no replica of shard [20000, 30000) of table 't'"));
+  for (int i = 0; i < Index(2, 0); ++i) {
+    // The first pin's, where it took.
+    EXPECT_EQ(ReplicaPins(i), i == Index(1, 0) ? 0 : 1) << "replica " << i;
+  }
+}
+
+TEST_F(ShardedTest, BadPinsAndPatchesAreRefused) {
+  auto client = client::ShardedClient::Create(map_, {});
+  ASSERT_TRUE(client.ok()) << client.status();
+  // A version only shard 0 has: NOT_FOUND naming a shard without it, and
+  // shard 0's pins released again.
+  const std::vector<int64_t> first_shard = {3};
+  ASSERT_EQ(ApplyPatch(first_shard, kFirstPatch).exit_code, 0);
+  const uint64_t only_first = ReplicaVersion(Index(0, 0));
+  absl::StatusOr<client::VersionPin> pin =
+      (*client)->PinVersion("t", only_first);
+  EXPECT_EQ(pin.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(pin.status().message(),
+              HasSubstr("shard [10000, 20000) of table 't'"));
+  for (int i = 0; i < kShards * kReplicas; ++i) EXPECT_EQ(ReplicaPins(i), 0);
+  EXPECT_EQ((*client)->PinVersion("nope").status().code(),
+            absl::StatusCode::kNotFound);
+
+  // Shard map and server together, or a shard map for another command.
+  const std::string ids_file = dir_.path() + "/ids.npy";
+  const std::string rows_file = dir_.path() + "/rows.npy";
+  CommandResult refused =
+      RunCommand({EngramctlPath(), "--server", replicas_[0].process->address(),
+                  "--shard-map", map_file_, "patch", "apply", "t", "--ids",
+                  ids_file, "--rows", rows_file});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.err,
+              HasSubstr("--server and --shard-map exclude each other"));
+  refused = RunCommand(
+      {EngramctlPath(), "--shard-map", map_file_, "patch", "list", "t"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.err, HasSubstr("'patch apply' only"));
+
+  // An id beyond the table: nothing applied anywhere.
+  const std::vector<int64_t> beyond = {1, kRows};
+  refused = ApplyPatch(beyond, kFirstPatch);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("row id 30000 at position 1"));
+  EXPECT_EQ(ReplicaVersion(Index(0, 0)), only_first);
+
+  // A replica that refuses its part (a patch over its size limit) after
+  // another shard took its own: the error names the replica, and says
+  // where the patch already is.
+  Replica& small = replicas_[Index(2, 1)];
+  small.process.reset();
+  ASSERT_NO_FATAL_FAILURE(StartReplica(small, {"--max-patch-bytes", "16"}));
+  const uint64_t last_shard = ReplicaVersion(Index(2, 1));
+  const std::vector<int64_t> two_shards = {4, 2 * kRows / kShards,
+                                           2 * kRows / kShards + 1};
+  refused = ApplyPatch(two_shards, kSecondPatch);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err,
+              HasSubstr(absl::StrCat("patching shard [20000, 30000) at "
+                                     "replica ",
+                                     small.process->address())));
+  EXPECT_THAT(refused.err,
+              HasSubstr(absl::StrCat("applied and active: shard [0, 10000) at ",
+                                     replicas_[Index(0, 0)].process->address(),
+                                     " (version ", only_first + 1, ")")));
+  EXPECT_THAT(refused.err,
+              HasSubstr(absl::StrCat("not applied: shard [20000, 30000) at ",
+                                     small.process->address())));
+  EXPECT_EQ(ReplicaVersion(Index(0, 1)), only_first + 1);
+  EXPECT_EQ(ReplicaVersion(Index(2, 0)), last_shard + 1);
+  EXPECT_EQ(ReplicaVersion(Index(2, 1)), last_shard);
+
+  // A replica down: found before anything is applied.
+  kill(replicas_[Index(1, 0)].process->pid(), SIGKILL);
+  const std::vector<int64_t> first_two = {2, kRows / kShards};
+  refused = ApplyPatch(first_two, kSecondPatch);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr(absl::StrCat(
+                               "checking shard [10000, 20000) at replica ",
+                               replicas_[Index(1, 0)].process->address(),
+                               " (nothing was applied anywhere)")));
+  EXPECT_EQ(ReplicaVersion(Index(0, 0)), only_first + 1);
+
+  // An unknown sharded pin costs no RPC: NOT_FOUND with every server gone.
+  for (Replica& replica : replicas_) replica.process.reset();
+  std::string row(kRowBytes, '?');
+  const std::vector<uint64_t> one = {3};
+  const absl::Status unknown =
+      (*client)
+          ->Lookup("t", one, absl::MakeSpan(row.data(), row.size()),
+                   {.pin_id = 12345})
+          .status();
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kNotFound) << unknown;
+  EXPECT_EQ((*client)->ReleasePin(12345).code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace
