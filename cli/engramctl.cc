@@ -48,6 +48,7 @@
 #include "client/engram_client.h"
 #include "common/bearer_token.h"
 #include "common/cli_flags.h"
+#include "common/client_tls_flags.h"
 #include "common/json_writer.h"
 #include "common/status_macros.h"
 #include "common/tls_credentials.h"
@@ -106,11 +107,6 @@ ABSL_FLAG(uint64_t, to, 0,
 ABSL_FLAG(std::string, token_file, "",
           "File holding the server's admin token (trailing whitespace "
           "trimmed), sent on every call as `authorization: Bearer TOKEN`.");
-ABSL_FLAG(std::string, tls_ca_file, "",
-          "PEM CAs to verify a TLS server with (turns TLS on).");
-ABSL_FLAG(std::string, tls_cert_file, "",
-          "PEM client certificate, for servers requiring mutual TLS.");
-ABSL_FLAG(std::string, tls_key_file, "", "PEM key of --tls-cert-file.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "Deadline of each call (not of import and upload streams).");
 
@@ -167,9 +163,7 @@ absl::StatusOr<AdminChannelOptions> ServerFromFlags() {
   if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
     ENGRAM_ASSIGN_OR_RETURN(server.bearer_token, ReadBearerTokenFile(path));
   }
-  server.tls = {.ca_file = absl::GetFlag(FLAGS_tls_ca_file),
-                .cert_file = absl::GetFlag(FLAGS_tls_cert_file),
-                .key_file = absl::GetFlag(FLAGS_tls_key_file)};
+  server.tls = ClientTlsFilesFromFlags();
   ENGRAM_RETURN_IF_ERROR(ChannelCredentialsFor(server.tls).status());
   return server;
 }

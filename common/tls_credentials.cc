@@ -1,25 +1,18 @@
 #include "common/tls_credentials.h"
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/read_file.h"
 #include "common/status_macros.h"
 
 namespace engram {
 namespace {
 
 absl::StatusOr<std::string> ReadPem(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) {
-    return absl::NotFoundError(absl::StrCat("cannot read TLS file ", path));
-  }
-  std::stringstream text;
-  text << file.rdbuf();
-  return text.str();
+  return ReadFileToString(path, "TLS file ");
 }
 
 absl::Status CheckPair(const std::string& cert_file,

@@ -1,14 +1,13 @@
 #include "gpu_model/model_config.h"
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/addressing/compression_map.h"
+#include "common/read_file.h"
 #include "common/status_macros.h"
 #include "engram/v1/model_config.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -103,15 +102,10 @@ absl::Status ValidateModelConfig(const ModelConfig& config) {
 }
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) {
-    return absl::NotFoundError(absl::StrCat("cannot read model config ", path));
-  }
-  std::stringstream text;
-  text << file.rdbuf();
+  ENGRAM_ASSIGN_OR_RETURN(const std::string text,
+                          ReadFileToString(path, "model config "));
   v1::ModelConfig proto;
-  const auto parsed =
-      google::protobuf::util::JsonStringToMessage(text.str(), &proto);
+  const auto parsed = google::protobuf::util::JsonStringToMessage(text, &proto);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": ", parsed.message().as_string()));

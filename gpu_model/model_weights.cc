@@ -2,18 +2,18 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <fstream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/json_writer.h"
 #include "common/logging.h"
+#include "common/read_file.h"
 #include "common/safetensors_header.h"
 #include "common/split_mix64.h"
 #include "common/status_macros.h"
@@ -36,12 +36,6 @@ uint64_t Elements(const std::vector<uint64_t>& shape) {
   return count;
 }
 
-bool EndsWith(const std::string& name, const char* suffix) {
-  const size_t length = std::strlen(suffix);
-  return name.size() >= length &&
-         name.compare(name.size() - length, length, suffix) == 0;
-}
-
 // Fills `values` for tensor `name`: norms 1; biases small; everything else
 // uniform with standard deviation `scale` (sqrt(3) * scale is the bound).
 void FillRandom(const std::string& name, const std::vector<uint64_t>& shape,
@@ -53,7 +47,7 @@ void FillRandom(const std::string& name, const std::vector<uint64_t>& shape,
     return;
   }
   float scale = 1.0f;
-  if (EndsWith(name, ".bias")) {
+  if (absl::EndsWith(name, ".bias")) {
     scale = 0.02f;
   } else if (name.find("conv.weight") != std::string::npos) {
     scale = 0.5f;
@@ -67,14 +61,6 @@ void FillRandom(const std::string& name, const std::vector<uint64_t>& shape,
     const float unit = static_cast<float>(random >> 40) * (1.0f / (1 << 24));
     values[i] = (2.0f * unit - 1.0f) * bound;
   }
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream bytes;
-  bytes << file.rdbuf();
-  return bytes.str();
 }
 
 absl::StatusOr<ModelWeights::Tensor> ReadTensor(
@@ -174,7 +160,7 @@ ModelWeights ModelWeights::Random(const ModelConfig& config, uint64_t seed) {
 
 absl::StatusOr<ModelWeights> ModelWeights::Load(const std::string& path,
                                                 const ModelConfig& config) {
-  ENGRAM_ASSIGN_OR_RETURN(const std::string file, ReadFile(path));
+  ENGRAM_ASSIGN_OR_RETURN(const std::string file, ReadFileToString(path));
   absl::StatusOr<internal::SafetensorsHeader> header =
       internal::ParseSafetensorsHeader(file);
   if (!header.ok()) {

@@ -29,6 +29,7 @@
 #include "client/prefetcher.h"
 #include "common/bearer_token.h"
 #include "common/cli_flags.h"
+#include "common/client_tls_flags.h"
 #include "common/demo_rows.h"
 #include "common/json_writer.h"
 #include "common/split_mix64.h"
@@ -65,11 +66,6 @@ ABSL_FLAG(uint64_t, cache_bytes, 256ull << 20,
           "Server mode: worker-side row cache per table; 0 = none.");
 ABSL_FLAG(std::string, token_file, "",
           "Server mode: file with the server's data-plane bearer token.");
-ABSL_FLAG(std::string, tls_ca_file, "",
-          "Server mode: PEM CAs to verify a TLS server with (turns TLS on).");
-ABSL_FLAG(std::string, tls_cert_file, "",
-          "Server mode: PEM client certificate, for mutual TLS.");
-ABSL_FLAG(std::string, tls_key_file, "", "PEM key of --tls-cert-file.");
 ABSL_FLAG(absl::Duration, row_timeout, absl::Seconds(10),
           "How long a layer waits for its rows before the run fails.");
 ABSL_FLAG(bool, compare_local, false,
@@ -113,9 +109,7 @@ absl::StatusOr<std::unique_ptr<client::EngramClient>> RowClient(
   }
   client::ClientOptions options;
   options.server_address = rows.substr(kServerPrefix.size());
-  options.tls = {.ca_file = absl::GetFlag(FLAGS_tls_ca_file),
-                 .cert_file = absl::GetFlag(FLAGS_tls_cert_file),
-                 .key_file = absl::GetFlag(FLAGS_tls_key_file)};
+  options.tls = ClientTlsFilesFromFlags();
   if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
     ENGRAM_ASSIGN_OR_RETURN(options.bearer_token, ReadBearerTokenFile(path));
   }
