@@ -99,13 +99,16 @@ struct ShardedPin {
 class Timer {
  public:
   Timer() : thread_([this] { Run(); }) {}
-  ~Timer() {
+  ~Timer() { Stop(); }
+
+  // Drops the callbacks not run yet; returns once none is running.
+  void Stop() {
     {
       absl::MutexLock lock(&mu_);
       stopping_ = true;
       wake_.Signal();
     }
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
 
   void At(absl::Time when, std::function<void()> fn) {
@@ -154,6 +157,16 @@ class ShardedClient::Impl {
   Impl(const ShardedClientOptions& options,
        absl::flat_hash_map<std::string, std::unique_ptr<TableState>> tables)
       : options_(options), tables_(std::move(tables)) {}
+
+  // A losing hedge, or a retry, may still be in flight when the lookup's
+  // caller is done; its callback uses the replicas and this object, so wait
+  // for it (attempts have deadlines: this is bounded by attempt_timeout).
+  ~Impl() {
+    timer_.Stop();  // No hedge starts an attempt after this.
+    absl::MutexLock lock(&attempts_mu_);
+    attempts_mu_.Await(absl::Condition(
+        +[](int* in_flight) { return *in_flight == 0; }, &attempts_in_flight_));
+  }
 
   const ShardedClientOptions& options() const { return options_; }
 
@@ -211,7 +224,13 @@ class ShardedClient::Impl {
   struct ShardCall;
 
   // Sends the call to its next replica, if one is left to try.
-  void StartAttempt(const std::shared_ptr<ShardCall>& call);
+  void StartAttempt(const std::shared_ptr<ShardCall>& call)
+      ABSL_LOCKS_EXCLUDED(attempts_mu_);
+  // Takes an attempt's answer from `replica`: retries, or completes the call.
+  void FinishAttempt(const std::shared_ptr<ShardCall>& call,
+                     const std::string& rows, Replica& replica,
+                     std::atomic<uint64_t>* server_pin,
+                     const absl::StatusOr<LookupResult>& result);
   // Finishes the call with its last error when no attempt is in flight
   // and none could be started.
   void FinishIfExhausted(const std::shared_ptr<ShardCall>& call);
@@ -236,6 +255,9 @@ class ShardedClient::Impl {
   absl::Mutex pins_mu_;
   absl::flat_hash_map<uint64_t, std::shared_ptr<ShardedPin>> pins_
       ABSL_GUARDED_BY(pins_mu_);
+  // Attempts whose callback has not finished yet (see ~Impl).
+  absl::Mutex attempts_mu_;
+  int attempts_in_flight_ ABSL_GUARDED_BY(attempts_mu_) = 0;
   // The next client pin id to hand out; random to begin with, so ids of
   // two clients (or of one before and after a restart) rarely coincide and
   // a stale id is not silently taken for another pin.
@@ -261,6 +283,8 @@ struct ShardedClient::Impl::Fanout {
 
 // One shard's part of a lookup, and its attempts at the replicas.
 struct ShardedClient::Impl::ShardCall {
+  explicit ShardCall(size_t replicas) : tried(replicas, false) {}
+
   std::string table;
   ShardState* shard = nullptr;
   size_t shard_index = 0;
@@ -359,7 +383,7 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   std::vector<std::shared_ptr<ShardCall>> calls;
   for (size_t s = 0; s < state.shards.size(); ++s) {
     if (positions[s].empty()) continue;
-    auto call = std::make_shared<ShardCall>();
+    auto call = std::make_shared<ShardCall>(state.shards[s]->replicas.size());
     call->table = std::string(table);
     call->shard = state.shards[s].get();
     call->shard_index = s;
@@ -370,7 +394,6 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
       call->options.timeout = options_.attempt_timeout;
     }
     call->fanout = fanout;
-    call->tried.assign(call->shard->replicas.size(), false);
     if (pin != nullptr) {
       // Each attempt names its replica's server pin (StartAttempt), which
       // fixes the shard's own version: the shards' versions differ.
@@ -584,54 +607,66 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
     pinned_options = call->options;
     pinned_options.pin_id = server_pin_id;
   }
+  {
+    absl::MutexLock lock(&attempts_mu_);
+    ++attempts_in_flight_;
+  }
   replica.client->LookupAsync(
       call->table, call->ids, absl::MakeSpan(rows->data(), rows->size()),
       server_pin != nullptr ? pinned_options : call->options,
       [this, call, rows, &replica,
        server_pin](absl::StatusOr<LookupResult> result) {
-        bool retry = false;
-        {
-          absl::MutexLock lock(&call->mu);
-          --call->in_flight;
-          if (call->finished) {
-            if (result.ok()) MarkSucceeded(replica);
-            return;
-          }
-          // NOT_FOUND through a pin: this replica lost it (restarted, or it
-          // expired there unused); a sibling may still hold it.
-          retry =
-              !result.ok() &&
-              (IsRetryable(result.status()) ||
-               (server_pin != nullptr && absl::IsNotFound(result.status())));
-          if (retry) {
-            call->last_error = result.status();
-          } else {
-            call->finished = true;
-          }
-        }
-        if (retry) {
-          if (IsRetryable(result.status())) {
-            MarkFailed(replica);
-          } else {
-            // The replica is fine, only without the pin: later lookups
-            // through the pin skip it.
-            server_pin->store(0);
-          }
-          StartAttempt(call);
-          FinishIfExhausted(call);
-          return;
-        }
-        if (result.ok()) {
-          MarkSucceeded(replica);
-          const uint32_t bytes = call->fanout->row_bytes;
-          for (size_t i = 0; i < call->positions.size(); ++i) {
-            std::memcpy(
-                call->fanout->out.data() + uint64_t{call->positions[i]} * bytes,
-                rows->data() + i * bytes, bytes);
-          }
-        }
-        Complete(*call, result);
+        FinishAttempt(call, *rows, replica, server_pin, result);
+        absl::MutexLock lock(&attempts_mu_);
+        --attempts_in_flight_;
       });
+}
+
+void ShardedClient::Impl::FinishAttempt(
+    const std::shared_ptr<ShardCall>& call, const std::string& rows,
+    Replica& replica, std::atomic<uint64_t>* server_pin,
+    const absl::StatusOr<LookupResult>& result) {
+  bool retry = false;
+  {
+    absl::MutexLock lock(&call->mu);
+    --call->in_flight;
+    if (call->finished) {
+      if (result.ok()) MarkSucceeded(replica);
+      return;
+    }
+    // NOT_FOUND through a pin: this replica lost it (restarted, or it
+    // expired there unused); a sibling may still hold it.
+    retry = !result.ok() &&
+            (IsRetryable(result.status()) ||
+             (server_pin != nullptr && absl::IsNotFound(result.status())));
+    if (retry) {
+      call->last_error = result.status();
+    } else {
+      call->finished = true;
+    }
+  }
+  if (retry) {
+    if (IsRetryable(result.status())) {
+      MarkFailed(replica);
+    } else {
+      // The replica is fine, only without the pin: later lookups through
+      // the pin skip it.
+      server_pin->store(0);
+    }
+    StartAttempt(call);
+    FinishIfExhausted(call);
+    return;
+  }
+  if (result.ok()) {
+    MarkSucceeded(replica);
+    const uint32_t bytes = call->fanout->row_bytes;
+    for (size_t i = 0; i < call->positions.size(); ++i) {
+      std::memcpy(
+          call->fanout->out.data() + uint64_t{call->positions[i]} * bytes,
+          rows.data() + i * bytes, bytes);
+    }
+  }
+  Complete(*call, result);
 }
 
 void ShardedClient::Impl::FinishIfExhausted(
@@ -690,6 +725,7 @@ absl::StatusOr<std::unique_ptr<ShardedClient>> ShardedClient::Create(
       for (std::string& address : shard.replicas) {
         ClientOptions replica_options = options.client;
         replica_options.server_address = address;
+        replica_options.default_timeout = options.attempt_timeout;
         auto replica = std::make_unique<Replica>();
         replica->address = std::move(address);
         ENGRAM_ASSIGN_OR_RETURN(replica->client,

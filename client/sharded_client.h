@@ -50,9 +50,11 @@ namespace engram::client {
 
 struct ShardedClientOptions {
   // The template of every replica's connection (server_address is each
-  // replica's).
+  // replica's; its default_timeout is attempt_timeout).
   ClientOptions client;
-  // Deadline of one attempt at one replica, when the lookup names none.
+  // Deadline of one call at one replica (a lookup attempt when the lookup
+  // names none, the first lookup's table description, a pin): a replica
+  // that hangs costs this long before its sibling is asked.
   absl::Duration attempt_timeout = absl::Seconds(2);
   // Ask a second replica when the first has not answered in this long;
   // zero: never (e.g. set it to the observed p95).

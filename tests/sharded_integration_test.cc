@@ -7,6 +7,7 @@
 // and sharded pins keep serving the rows they pinned, also with replicas
 // killed or restarted.
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -296,6 +297,32 @@ TEST_F(ShardedTest, HedgedRequestsStillGiveTheRowsOnce) {
   // both replicas of the shards.
   EXPECT_GT(total, 90u);
   EXPECT_GT(answering, kShards);
+}
+
+TEST_F(ShardedTest, ClientsGoWhileTheirLosingHedgesAreStillInFlight) {
+  // Replica 0 of every shard is stopped (SIGSTOP): attempts sent to it stay
+  // in flight until their deadline, while the hedge to replica 1 answers.
+  for (int s = 0; s < kShards; ++s) {
+    ASSERT_EQ(kill(replicas_[Index(s, 0)].process->pid(), SIGSTOP), 0);
+  }
+  client::ShardedClientOptions options;
+  options.hedge_after = absl::Milliseconds(5);
+  options.attempt_timeout = absl::Milliseconds(300);
+  std::mt19937_64 random(5);
+  for (int round = 0; round < 6; ++round) {
+    auto client = client::ShardedClient::Create(map_, options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    const std::vector<uint64_t> ids = RandomIds(random, 300);
+    std::string out(ids.size() * kRowBytes, '?');
+    absl::StatusOr<client::LookupResult> result =
+        (*client)->Lookup("t", ids, absl::MakeSpan(out.data(), out.size()));
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(out, Expected(ids));
+    // Destroyed here, with the attempts at the stopped replicas in flight.
+  }
+  for (int s = 0; s < kShards; ++s) {
+    ASSERT_EQ(kill(replicas_[Index(s, 0)].process->pid(), SIGCONT), 0);
+  }
 }
 
 TEST_F(ShardedTest, KillingAReplicaOfEveryShardFailsNoLookupAndItComesBack) {
