@@ -68,6 +68,26 @@ supervise() {
   CHILD=
 }
 
+# write_random_table PATH ROWS ROW_BYTES: a .npy of ROWS x ROW_BYTES random
+# bytes (uint8, seed 1), written 1M rows at a time so it need not fit in RAM.
+write_random_table() {
+  # Debian's numpy is installed for the system interpreter.
+  /usr/bin/python3 - "$1" "$2" "$3" <<'PY'
+import sys
+import numpy as np
+path, rows, row_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(1)
+out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8,
+                                shape=(rows, row_bytes))
+step = 1 << 20
+for first in range(0, rows, step):
+    n = min(step, rows - first)
+    out[first:first + n] = np.frombuffer(rng.bytes(n * row_bytes),
+                                         np.uint8).reshape(n, row_bytes)
+out.flush()
+PY
+}
+
 free_port() {
   "$PYTHON" -c 'import socket
 s = socket.socket()

@@ -45,6 +45,10 @@ ABSL_FLAG(uint64_t, seed, 1,
           "Seed of the row id streams (worker w uses seed + w); runs that "
           "must not replay each other's ids need different seeds.");
 ABSL_FLAG(bool, json, false, "Print one JSON object.");
+ABSL_FLAG(double, report_every, 0,
+          "Also print a report of each this many seconds as it ends (one "
+          "line, or one JSON object a line with --json, with its "
+          "\"ended_at_s\"); 0: only the whole run's.");
 
 namespace engram::bench {
 namespace {
@@ -108,12 +112,18 @@ void PrintReport(const LoadReport& report, const TableShape& shape) {
     json.Key("concurrency").Int(absl::GetFlag(FLAGS_concurrency));
     json.Key("zipf").Double(absl::GetFlag(FLAGS_zipf));
     json.Key("seconds").Double(report.elapsed_seconds);
+    if (report.ended_at_seconds > 0) {
+      json.Key("ended_at_s").Double(report.ended_at_seconds);
+    }
     if (!report.first_error.empty()) {
       json.Key("first_error").String(report.first_error);
     }
     json.EndObject();
     std::cout << json.str() << "\n";
     return;
+  }
+  if (report.ended_at_seconds > 0) {
+    std::cout << absl::StrFormat("[%.1fs] ", report.ended_at_seconds);
   }
   std::cout << absl::StrFormat(
       "%s: %.2f M rows/s, %.3f GB/s, batch latency p50 %.0f us, p99 %.0f us, "
@@ -132,6 +142,11 @@ absl::Status Run() {
   config.warmup_seconds = absl::GetFlag(FLAGS_warmup);
   config.zipf_s = absl::GetFlag(FLAGS_zipf);
   config.seed = absl::GetFlag(FLAGS_seed);
+  config.report_every_seconds = absl::GetFlag(FLAGS_report_every);
+  config.on_interval = [&target](const LoadReport& interval) {
+    PrintReport(interval, target.shape);
+    std::cout.flush();
+  };
   ENGRAM_ASSIGN_OR_RETURN(LoadReport report,
                           RunLoad(config, target.shape, target.factory));
   PrintReport(report, target.shape);
@@ -146,7 +161,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args = engram::ParseCommandLine(
       argc, argv,
       "engram-bench --server ADDR --table TABLE [--batch N] [--concurrency C] "
-      "[--seconds S] [--zipf S] [--json]",
+      "[--seconds S] [--zipf S] [--report-every S] [--json]",
       /*config_flag=*/false);
   if (!args.empty()) {
     std::fprintf(stderr, "engram-bench: unexpected argument '%s'\n",

@@ -19,6 +19,70 @@ struct WorkerResult {
   std::vector<double> latencies_us;
   uint64_t errors = 0;
   std::string first_error;
+
+  void Add(const absl::Status& status, double latency_us) {
+    if (status.ok()) {
+      latencies_us.push_back(latency_us);
+    } else if (errors++ == 0) {
+      first_error = status.ToString();
+    }
+  }
+};
+
+// The report of `results` over `seconds`.
+LoadReport Summarize(std::vector<WorkerResult>& results, double seconds,
+                     int batch, uint32_t row_bytes) {
+  LoadReport report;
+  std::vector<double> latencies;
+  for (WorkerResult& result : results) {
+    latencies.insert(latencies.end(), result.latencies_us.begin(),
+                     result.latencies_us.end());
+    report.errors += result.errors;
+    if (report.first_error.empty()) report.first_error = result.first_error;
+  }
+  std::sort(latencies.begin(), latencies.end());
+  report.batches = latencies.size();
+  report.rows = report.batches * batch;
+  report.elapsed_seconds = seconds;
+  report.rows_per_s = report.rows / seconds;
+  report.gb_per_s = report.rows_per_s * row_bytes / 1e9;
+  report.p50_us = Percentile(latencies, 0.50);
+  report.p99_us = Percentile(latencies, 0.99);
+  report.p999_us = Percentile(latencies, 0.999);
+  return report;
+}
+
+// What the workers measured since the last interval report.
+class IntervalCollector {
+ public:
+  void Add(const absl::Status& status, double latency_us) {
+    absl::MutexLock lock(&mu_);
+    current_.Add(status, latency_us);
+  }
+
+  // Reports every `every` seconds from `from` until `stop`, and then once
+  // more for the part of an interval left.
+  void Run(const LoadConfig& config, uint32_t row_bytes, absl::Time from,
+           absl::Time stop) {
+    const absl::Duration every = absl::Seconds(config.report_every_seconds);
+    for (absl::Time begin = from; begin < stop; begin += every) {
+      const absl::Time end = std::min(begin + every, stop);
+      absl::SleepFor(end - absl::Now());
+      std::vector<WorkerResult> taken(1);
+      {
+        absl::MutexLock lock(&mu_);
+        std::swap(taken[0], current_);
+      }
+      LoadReport report = Summarize(taken, absl::ToDoubleSeconds(end - begin),
+                                    config.batch, row_bytes);
+      report.ended_at_seconds = absl::ToDoubleSeconds(end - from);
+      config.on_interval(report);
+    }
+  }
+
+ private:
+  absl::Mutex mu_;
+  WorkerResult current_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::Status ValidateConfig(const LoadConfig& config, const TableShape& shape) {
@@ -26,6 +90,9 @@ absl::Status ValidateConfig(const LoadConfig& config, const TableShape& shape) {
       config.warmup_seconds < 0 || config.zipf_s < 0) {
     return absl::InvalidArgumentError(
         "concurrency, batch and seconds must be > 0; zipf and warmup >= 0");
+  }
+  if (config.report_every_seconds < 0) {
+    return absl::InvalidArgumentError("the report interval must be >= 0");
   }
   if (shape.rows == 0 || shape.row_bytes == 0) {
     return absl::InvalidArgumentError("the table has no rows");
@@ -55,6 +122,9 @@ absl::StatusOr<LoadReport> RunLoad(const LoadConfig& config,
   const absl::Time measure_from = start + absl::Seconds(config.warmup_seconds);
   const absl::Time stop = measure_from + absl::Seconds(config.seconds);
   std::vector<WorkerResult> results(config.concurrency);
+  const bool intervals =
+      config.report_every_seconds > 0 && config.on_interval != nullptr;
+  IntervalCollector collector;
   std::vector<std::thread> workers;
   for (int w = 0; w < config.concurrency; ++w) {
     workers.emplace_back([&, w] {
@@ -68,37 +138,17 @@ absl::StatusOr<LoadReport> RunLoad(const LoadConfig& config,
         const absl::Status status = backends[w]->Fetch(ids, out.data());
         const absl::Time done = absl::Now();
         if (now >= measure_from && done <= stop) {
-          if (status.ok()) {
-            result.latencies_us.push_back(
-                absl::ToDoubleMicroseconds(done - now));
-          } else if (result.errors++ == 0) {
-            result.first_error = status.ToString();
-          }
+          const double latency_us = absl::ToDoubleMicroseconds(done - now);
+          result.Add(status, latency_us);
+          if (intervals) collector.Add(status, latency_us);
         }
         now = done;
       }
     });
   }
+  if (intervals) collector.Run(config, shape.row_bytes, measure_from, stop);
   for (std::thread& worker : workers) worker.join();
-
-  LoadReport report;
-  std::vector<double> latencies;
-  for (WorkerResult& result : results) {
-    latencies.insert(latencies.end(), result.latencies_us.begin(),
-                     result.latencies_us.end());
-    report.errors += result.errors;
-    if (report.first_error.empty()) report.first_error = result.first_error;
-  }
-  std::sort(latencies.begin(), latencies.end());
-  report.batches = latencies.size();
-  report.rows = report.batches * config.batch;
-  report.elapsed_seconds = config.seconds;
-  report.rows_per_s = report.rows / config.seconds;
-  report.gb_per_s = report.rows_per_s * shape.row_bytes / 1e9;
-  report.p50_us = Percentile(latencies, 0.50);
-  report.p99_us = Percentile(latencies, 0.99);
-  report.p999_us = Percentile(latencies, 0.999);
-  return report;
+  return Summarize(results, config.seconds, config.batch, shape.row_bytes);
 }
 
 }  // namespace engram::bench

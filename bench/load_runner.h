@@ -8,6 +8,7 @@
 #define ENGRAM_BENCH_LOAD_RUNNER_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,11 @@ struct LoadConfig {
   // Zipf exponent of the row ids; 0 for uniform.
   double zipf_s = 0;
   uint64_t seed = 1;
+  // With both set, `on_interval` gets a report of each `report_every`
+  // seconds of the measured time as it ends (soak runs), from a thread of
+  // its own.
+  double report_every_seconds = 0;
+  std::function<void(const struct LoadReport&)> on_interval;
 };
 
 struct LoadReport {
@@ -35,7 +41,9 @@ struct LoadReport {
   uint64_t errors = 0;
   // First error seen, for the operator.
   std::string first_error;
+  // Seconds measured; for an interval report, also when it ended.
   double elapsed_seconds = 0;
+  double ended_at_seconds = 0;
   double rows_per_s = 0;
   double gb_per_s = 0;
   double p50_us = 0;

@@ -48,20 +48,12 @@ fi
 require_engram_binaries "$BUILD_DIR"
 
 log "writing a table of $ROWS x $ROW_BYTES B and a patch of $PATCH_ROWS rows"
-# Debian's numpy is installed for the system interpreter.
+write_random_table "$WORK/table.npy" "$ROWS" "$ROW_BYTES"
 /usr/bin/python3 - "$WORK" "$ROWS" "$PATCH_ROWS" "$ROW_BYTES" <<'PY'
 import sys
 import numpy as np
 work, rows, patch_rows, row_bytes = sys.argv[1], *map(int, sys.argv[2:])
-rng = np.random.default_rng(1)
-table = np.lib.format.open_memmap(f"{work}/table.npy", mode="w+",
-                                  dtype=np.uint8, shape=(rows, row_bytes))
-step = 1 << 20
-for first in range(0, rows, step):
-    n = min(step, rows - first)
-    table[first:first + n] = np.frombuffer(rng.bytes(n * row_bytes),
-                                           np.uint8).reshape(n, row_bytes)
-table.flush()
+rng = np.random.default_rng(2)
 ids = rng.choice(rows, size=patch_rows, replace=False).astype(np.int64)
 patch = np.frombuffer(rng.bytes(patch_rows * row_bytes),
                       np.uint8).reshape(patch_rows, row_bytes)

@@ -54,21 +54,7 @@ RAM_BUDGET=${RAM_BUDGET:-$((TABLE_BYTES / 4))}
 require_engram_binaries "$BUILD_DIR"
 
 log "writing $ROWS x $ROW_BYTES B of random rows"
-# Debian's numpy is installed for the system interpreter.
-/usr/bin/python3 - "$WORK/table.npy" "$ROWS" "$ROW_BYTES" <<'PY'
-import sys
-import numpy as np
-path, rows, row_bytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-rng = np.random.default_rng(1)
-out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8,
-                                shape=(rows, row_bytes))
-step = 1 << 20
-for first in range(0, rows, step):
-    n = min(step, rows - first)
-    out[first:first + n] = np.frombuffer(rng.bytes(n * row_bytes),
-                                         np.uint8).reshape(n, row_bytes)
-out.flush()
-PY
+write_random_table "$WORK/table.npy" "$ROWS" "$ROW_BYTES"
 
 # import_table PLACEMENT: imports the file as table "t"; prints seconds.
 import_table() {

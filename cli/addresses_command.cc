@@ -1,13 +1,11 @@
 #include "cli/addresses_command.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
+#include "cli/token_batch.h"
 #include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
 #include "common/addressing/vector_json.h"
@@ -24,43 +22,13 @@ ABSL_FLAG(int64_t, pad_id, 2, "addresses: padding token (raw id).");
 ABSL_FLAG(int64_t, tokenizer_vocab, 129280,
           "addresses: size of the compressed vocabulary.");
 ABSL_FLAG(std::string, compression, "",
-          "addresses: .npy int64 map raw id -> compressed id (identity if "
-          "unset).");
+          "addresses, explain: .npy int64 map raw id -> compressed id "
+          "(identity if unset).");
 ABSL_FLAG(std::string, tokens, "",
-          "addresses: token ids, ',' between tokens, ';' between sequences.");
+          "addresses, explain: token ids, ',' between tokens, ';' between "
+          "sequences.");
 
 namespace engram::cli {
-namespace {
-
-struct TokenBatch {
-  std::vector<int64_t> tokens;  // [batch][time], left-padded.
-  std::vector<int32_t> lengths;
-  int batch = 0;
-  int time = 0;
-};
-
-absl::StatusOr<TokenBatch> ParseTokens(absl::string_view text, int64_t pad_id) {
-  std::vector<std::vector<int64_t>> sequences;
-  for (absl::string_view sequence : absl::StrSplit(text, ';')) {
-    ENGRAM_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
-                            ParseIntegerList("tokens", sequence));
-    sequences.push_back(std::move(ids));
-  }
-  TokenBatch batch;
-  batch.batch = static_cast<int>(sequences.size());
-  for (const auto& sequence : sequences) {
-    batch.time = std::max(batch.time, static_cast<int>(sequence.size()));
-  }
-  for (const auto& sequence : sequences) {
-    batch.tokens.insert(batch.tokens.end(), batch.time - sequence.size(),
-                        pad_id);
-    batch.tokens.insert(batch.tokens.end(), sequence.begin(), sequence.end());
-    batch.lengths.push_back(static_cast<int32_t>(sequence.size()));
-  }
-  return batch;
-}
-
-}  // namespace
 
 absl::StatusOr<std::string> RunAddressesCommand() {
   if (absl::GetFlag(FLAGS_tokens).empty()) {
@@ -90,14 +58,12 @@ absl::StatusOr<std::string> RunAddressesCommand() {
   ENGRAM_ASSIGN_OR_RETURN(HashSpec spec, HashSpec::FromConfig(config));
   ENGRAM_ASSIGN_OR_RETURN(
       TokenBatch batch,
-      ParseTokens(absl::GetFlag(FLAGS_tokens), config.pad_id));
+      ParseTokenBatch(absl::GetFlag(FLAGS_tokens), config.pad_id));
   // Full-length batches get the reference layout exactly, with no lengths.
-  const bool ragged =
-      std::any_of(batch.lengths.begin(), batch.lengths.end(),
-                  [&](int32_t length) { return length != batch.time; });
   return AddressesToJson(spec, batch.tokens, batch.batch, batch.time,
-                         ragged ? absl::Span<const int32_t>(batch.lengths)
-                                : absl::Span<const int32_t>());
+                         batch.ragged()
+                             ? absl::Span<const int32_t>(batch.lengths)
+                             : absl::Span<const int32_t>());
 }
 
 }  // namespace engram::cli

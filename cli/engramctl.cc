@@ -14,6 +14,10 @@
 //   engramctl --server 127.0.0.1:50051 --token-file F versions TABLE [--json]
 //   engramctl --shard-map shards.txt --token-file F patch apply TABLE
 //       --ids IDS.npy --rows ROWS.npy [--json]
+//   engramctl compression-map --tokenizer tokenizer.json --out map.npy
+//   engramctl patch diff OLD.npy NEW.npy --out-ids ids.npy --out-rows rows.npy
+//       [--tolerance T]
+//   engramctl --server ADDR explain --table TABLE --tokens "..." [--version V]
 //
 // --server defaults to 127.0.0.1:50051. --shard-map (client/shard_map.h)
 // names the servers of a table split by row range instead: `patch apply`
@@ -26,14 +30,19 @@
 //
 // Errors print "CODE: message" (the gRPC status code name) on stderr and
 // exit 1; usage errors exit 2.
+//
+// Abseil reserves --version (print build info and exit), so main() passes
+// explain's `--version V` on as --at-version V; both spellings work.
 #include <cstdio>
 #include <iostream>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -42,8 +51,11 @@
 #include "absl/time/time.h"
 #include "cli/addresses_command.h"
 #include "cli/admin_channel.h"
+#include "cli/compression_map_command.h"
+#include "cli/explain_command.h"
 #include "cli/import_command.h"
 #include "cli/patch_command.h"
+#include "cli/patch_diff_command.h"
 #include "cli/row_id_list.h"
 #include "client/engram_client.h"
 #include "common/bearer_token.h"
@@ -109,6 +121,25 @@ ABSL_FLAG(std::string, token_file, "",
           "trimmed), sent on every call as `authorization: Bearer TOKEN`.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "Deadline of each call (not of import and upload streams).");
+ABSL_FLAG(std::string, tokenizer, "",
+          "compression-map: the model's Hugging Face tokenizer.json.");
+ABSL_FLAG(std::string, out, "",
+          "compression-map: the .npy to write (int64, raw id -> compressed "
+          "id).");
+ABSL_FLAG(std::string, out_ids, "",
+          "patch diff: the .npy to write the changed row ids to (int64).");
+ABSL_FLAG(std::string, out_rows, "",
+          "patch diff: the .npy to write NEW's changed rows to.");
+ABSL_FLAG(double, tolerance, 0,
+          "patch diff: a row of floats changed only if some element moved by "
+          "more than this; 0: any change of bytes.");
+ABSL_FLAG(std::string, table, "", "explain: the table whose rows to explain.");
+ABSL_FLAG(uint64_t, at_version, 0,
+          "explain: the version to explain (also spelt --version); 0: the "
+          "active one.");
+// Defined with the addresses command, which shares them.
+ABSL_DECLARE_FLAG(std::string, tokens);
+ABSL_DECLARE_FLAG(std::string, compression);
 
 namespace engram::cli {
 namespace {
@@ -152,6 +183,13 @@ constexpr char kUsage[] =
     "  patch rollback TABLE [--to V]   (also: rollback TABLE [--to V])\n"
     "  patch list TABLE [--json]       (also: versions TABLE [--json])\n"
     "                         a patch's steps one by one; list versions\n"
+    "  patch diff OLD.npy NEW.npy --out-ids ids.npy --out-rows rows.npy\n"
+    "      [--tolerance T]    the rows that changed, for patch apply (no "
+    "server)\n"
+    "  compression-map --tokenizer tokenizer.json --out map.npy\n"
+    "                         the token compression map (no server)\n"
+    "  explain --table TABLE --tokens \"1,2,3;4,5\" [--version V]\n"
+    "      [--compression MAP.npy]  each position's rows: base or patch\n"
     "admin calls need --token-file FILE when the server has an admin token";
 
 // The server the flags name, with the token from --token-file (if any).
@@ -323,14 +361,15 @@ struct Arity {
 // Every command by name; those with subcommands (patch) as "patch apply".
 const std::map<std::string, Arity>& CommandArity() {
   static const auto* arity = new std::map<std::string, Arity>{
-      {"tables", {0, 0}},         {"describe", {1, 1}},
-      {"lookup", {1, 1}},         {"addresses", {0, 0}},
-      {"import", {2, 2}},         {"patch apply", {1, 1}},
-      {"patch create", {1, 1}},   {"patch upload", {1, 2}},
-      {"patch commit", {1, 1}},   {"patch abort", {1, 1}},
-      {"patch activate", {2, 2}}, {"patch rollback", {1, 1}},
-      {"patch list", {1, 1}},     {"rollback", {1, 1}},
-      {"versions", {1, 1}}};
+      {"tables", {0, 0}},          {"describe", {1, 1}},
+      {"lookup", {1, 1}},          {"addresses", {0, 0}},
+      {"import", {2, 2}},          {"patch apply", {1, 1}},
+      {"patch create", {1, 1}},    {"patch upload", {1, 2}},
+      {"patch commit", {1, 1}},    {"patch abort", {1, 1}},
+      {"patch activate", {2, 2}},  {"patch rollback", {1, 1}},
+      {"patch list", {1, 1}},      {"rollback", {1, 1}},
+      {"versions", {1, 1}},        {"patch diff", {2, 2}},
+      {"compression-map", {0, 0}}, {"explain", {0, 0}}};
   return *arity;
 }
 
@@ -343,7 +382,7 @@ std::string UsageProblem(const std::vector<std::string>& args) {
   if (command == "patch") {
     if (args.size() < 2) {
       return "'patch' needs a subcommand: apply, create, upload, commit, "
-             "abort, activate, rollback or list";
+             "abort, activate, rollback, list or diff";
     }
     command = absl::StrCat("patch ", args[1]);
     words = 2;
@@ -398,7 +437,34 @@ absl::Status Run(const std::vector<std::string>& args) {
     std::cout << json << "\n";
     return absl::OkStatus();
   }
+  if (args[0] == "compression-map") {
+    CompressionMapOptions options;
+    options.tokenizer_file = absl::GetFlag(FLAGS_tokenizer);
+    options.out_file = absl::GetFlag(FLAGS_out);
+    options.json = absl::GetFlag(FLAGS_json);
+    return RunCompressionMapCommand(options);
+  }
+  if (args[0] == "patch" && args[1] == "diff") {
+    PatchDiffOptions options;
+    options.old_file = args[2];
+    options.new_file = args[3];
+    options.out_ids = absl::GetFlag(FLAGS_out_ids);
+    options.out_rows = absl::GetFlag(FLAGS_out_rows);
+    options.tolerance = absl::GetFlag(FLAGS_tolerance);
+    options.json = absl::GetFlag(FLAGS_json);
+    return RunPatchDiffCommand(options);
+  }
   ENGRAM_ASSIGN_OR_RETURN(const AdminChannelOptions server, ServerFromFlags());
+  if (args[0] == "explain") {
+    ExplainOptions options;
+    options.server = server;
+    options.table = absl::GetFlag(FLAGS_table);
+    options.tokens = absl::GetFlag(FLAGS_tokens);
+    options.version = absl::GetFlag(FLAGS_at_version);
+    options.compression_file = absl::GetFlag(FLAGS_compression);
+    options.json = absl::GetFlag(FLAGS_json);
+    return RunExplainCommand(options);
+  }
   if (args[0] == "patch" || args[0] == "rollback" || args[0] == "versions") {
     return Patch(args, server);
   }
@@ -436,12 +502,35 @@ absl::Status Run(const std::vector<std::string>& args) {
   return Lookup(*client, args[1]);
 }
 
+// argv with explain's `--version V` (or `--version=V`) as --at-version: a
+// --version followed by no value is left to Abseil, which prints the build
+// info.
+std::vector<std::string> RenameVersionFlag(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (args[i] == "--") break;
+    for (const std::string spelling : {"--version", "-version"}) {
+      if (args[i] == spelling && i + 1 < args.size() &&
+          !absl::StartsWith(args[i + 1], "-")) {
+        args[i] = "--at_version";
+      } else if (absl::StartsWith(args[i], spelling + "=")) {
+        args[i] = "--at_version" + args[i].substr(spelling.size());
+      }
+    }
+  }
+  return args;
+}
+
 }  // namespace
 }  // namespace engram::cli
 
 int main(int argc, char** argv) {
+  std::vector<std::string> renamed = engram::cli::RenameVersionFlag(argc, argv);
+  std::vector<char*> renamed_argv;
+  for (std::string& arg : renamed) renamed_argv.push_back(arg.data());
   const std::vector<std::string> args = engram::ParseCommandLine(
-      argc, argv, engram::cli::kUsage, /*config_flag=*/false);
+      static_cast<int>(renamed_argv.size()), renamed_argv.data(),
+      engram::cli::kUsage, /*config_flag=*/false);
   if (const std::string problem = engram::cli::UsageProblem(args);
       !problem.empty()) {
     std::cerr << "engramctl: " << problem << "\n"

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -15,6 +14,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/logging.h"
+#include "common/read_file.h"
+#include "common/status_macros.h"
 
 ABSL_FLAG(int, v, 0, "Verbose logging level: VLOG(n) prints when n <= --v.");
 
@@ -59,21 +60,19 @@ absl::StatusOr<std::vector<int64_t>> ParseIntegerList(absl::string_view flag,
   return values;
 }
 
-absl::Status ApplyConfigFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in)
-    return absl::NotFoundError(absl::StrCat("cannot read config ", path));
-  std::string line;
-  for (int line_number = 1; std::getline(in, line); ++line_number) {
-    absl::string_view text = line;
-    text = text.substr(0, text.find('#'));
+absl::Status ApplyConfigText(absl::string_view config,
+                             absl::string_view source) {
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(config, '\n')) {
+    ++line_number;
+    absl::string_view text = line.substr(0, line.find('#'));
     text = absl::StripAsciiWhitespace(text);
     if (text.empty()) continue;
     absl::ConsumePrefix(&text, "--");
     const size_t equals = text.find('=');
     if (equals == absl::string_view::npos) {
       return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_number,
+          absl::StrCat(source, ":", line_number,
                        ": expected 'name = value', got '", line, "'"));
     }
     const std::string name = absl::StrReplaceAll(
@@ -83,15 +82,21 @@ absl::Status ApplyConfigFile(const std::string& path) {
     absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
     if (flag == nullptr || name == "config") {
       return absl::InvalidArgumentError(absl::StrCat(
-          path, ":", line_number, ": unknown setting '", name, "'"));
+          source, ":", line_number, ": unknown setting '", name, "'"));
     }
     std::string error;
     if (!flag->ParseFrom(value, &error)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          path, ":", line_number, ": bad value for '", name, "': ", error));
+          source, ":", line_number, ": bad value for '", name, "': ", error));
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status ApplyConfigFile(const std::string& path) {
+  ENGRAM_ASSIGN_OR_RETURN(const std::string config,
+                          ReadFileToString(path, "config "));
+  return ApplyConfigText(config, path);
 }
 
 std::vector<std::string> ParseCommandLine(int argc, char** argv,

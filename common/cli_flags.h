@@ -36,6 +36,12 @@ std::vector<std::string> ParseCommandLine(int argc, char** argv,
 absl::StatusOr<std::vector<int64_t>> ParseIntegerList(absl::string_view flag,
                                                       absl::string_view text);
 
+// Applies the settings of config text (format above) to the flags; errors
+// name `source` (the file) and the line. InvalidArgument for unknown flags
+// or bad values.
+absl::Status ApplyConfigText(absl::string_view config,
+                             absl::string_view source);
+
 // Applies the settings of a config file (format above) to the flags.
 // InvalidArgument naming the line for unknown flags or bad values; NotFound
 // if the file cannot be read.

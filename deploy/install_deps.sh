@@ -12,6 +12,14 @@ packages=(
   python3 python3-numpy
   # Throwaway certificates for the TLS tests.
   openssl
+  # engramctl compression-map: Unicode normalisation and tokenizer.json.
+  libicu-dev nlohmann-json3-dev
+  # The Python client (python/): the module, its tests, the PyTorch example
+  # and `pip install .` (setuptools, offline).
+  python3-dev pybind11-dev libdlpack-dev python3-pytest python3-torch
+  python3-setuptools python3-pip
+  # The fuzzers (fuzz/): clang with libFuzzer and the sanitizer runtimes.
+  clang libclang-rt-14-dev
   # Baselines of the benchmark comparison (bench/compare_baselines.sh).
   redis-server memcached
 )

@@ -14,6 +14,7 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "server/service/rpc_metrics_interceptor.h"
 #include "server/storage/data_dir.h"
 
@@ -50,6 +51,12 @@ absl::Status ValidateOptions(const ServerOptions& options) {
       options.limits.max_response_bytes == 0) {
     return absl::InvalidArgumentError(
         "--max-batch-rows and --max-response-bytes must be > 0");
+  }
+  if (options.handshake_timeout < absl::Milliseconds(1) ||
+      options.handshake_timeout > absl::Hours(24)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--handshake-timeout must be in [1ms, 24h], not ",
+                     absl::FormatDuration(options.handshake_timeout)));
   }
   if (options.admin_token.empty() && !options.insecure_admin &&
       !IsLoopbackAddress(options.listen_address)) {
@@ -134,6 +141,9 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   // Without this gRPC sets SO_REUSEPORT, and a second server on a taken
   // port would start and silently share its traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(
+      GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(options.handshake_timeout)));
   builder.experimental().SetInterceptorCreators(
       MakeRpcMetricsInterceptors(&server->metrics_));
   builder.RegisterService(server->service_.get());
@@ -238,6 +248,13 @@ void EngramServer::CollectGauges(GaugeWriter& out) const {
     out.Gauge("engram_cache_capacity_bytes", "The hot-row cache's capacity.",
               labels, stats.cache_capacity_bytes);
   }
+}
+
+std::shared_ptr<grpc::Channel> EngramServer::InProcessChannel() const {
+  grpc::ChannelArguments arguments;
+  // The server's send limit bounds responses; the client takes any.
+  arguments.SetMaxReceiveMessageSize(-1);
+  return grpc_server_->InProcessChannel(arguments);
 }
 
 void EngramServer::Wait() { grpc_server_->Wait(); }

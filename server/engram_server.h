@@ -31,6 +31,7 @@
 #include "server/versions/version_manager.h"
 
 namespace grpc {
+class Channel;
 class Server;
 }  // namespace grpc
 
@@ -63,6 +64,10 @@ struct ServerOptions {
   std::string metrics_listen;
   // TLS for both planes (and mTLS with client_ca_file); none: plaintext.
   ServerTlsFiles tls;
+  // A connection that has not finished its TLS and HTTP/2 handshake in
+  // this long is closed (gRPC's own default is 120 s: connections that
+  // never speak would hold a file descriptor each that long).
+  absl::Duration handshake_timeout = absl::Seconds(10);
 };
 
 class EngramServer {
@@ -78,6 +83,11 @@ class EngramServer {
   int port() const { return port_; }
   // The /metrics port bound; 0 without an endpoint.
   int metrics_port() const;
+
+  // A channel to this server within the process (no socket): the same
+  // services, interceptors and limits as the listening port. For fuzzing
+  // the request handling and for embedding.
+  std::shared_ptr<grpc::Channel> InProcessChannel() const;
 
   // Blocks until the server has shut down.
   void Wait();

@@ -68,6 +68,9 @@ ABSL_FLAG(uint64_t, max_response_bytes, 256ull << 20,
           "Most bytes of rows in one lookup response.");
 ABSL_FLAG(uint64_t, max_import_bytes, 64ull << 30,
           "Largest table EngramAdmin.ImportTable accepts, in bytes.");
+ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
+          "How long a new connection may take to start speaking gRPC (TLS "
+          "and HTTP/2 preface) before it is closed.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "How long SIGTERM waits for in-flight calls before cancelling them.");
 ABSL_FLAG(std::string, admin_token_file, "",
@@ -129,6 +132,7 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.storage.block_cache_bytes = absl::GetFlag(FLAGS_block_cache_bytes);
   options.limits.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
   options.limits.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
+  options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
   options.storage.mmap_reads = absl::GetFlag(FLAGS_mmap_reads);
   options.storage.verify_reads = absl::GetFlag(FLAGS_verify_reads);
   options.import_limits.max_table_bytes = absl::GetFlag(FLAGS_max_import_bytes);

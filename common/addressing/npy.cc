@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 
@@ -221,10 +222,14 @@ absl::StatusOr<std::vector<int64_t>> ReadNpyInt64(const std::string& path) {
   return values;
 }
 
-std::string EncodeNpyInt64(absl::Span<const int64_t> values) {
+std::string EncodeNpyHeader(std::string_view descr,
+                            absl::Span<const uint64_t> shape) {
+  // numpy writes a 1-tuple with a trailing comma: (3,).
+  std::string dims = absl::StrJoin(shape, ", ");
+  if (shape.size() == 1) dims.push_back(',');
   std::string header =
-      absl::StrCat("{'descr': '<i8', 'fortran_order': False, 'shape': (",
-                   values.size(), ",), }");
+      absl::StrCat("{'descr': '", absl::string_view(descr.data(), descr.size()),
+                   "', 'fortran_order': False, 'shape': (", dims, "), }");
   // numpy pads with spaces so that magic + length + header + '\n' is a
   // multiple of 64 bytes.
   const size_t unpadded = kMagic.size() + 4 + header.size() + 1;
@@ -236,6 +241,12 @@ std::string EncodeNpyInt64(absl::Span<const int64_t> values) {
   out.push_back(static_cast<char>(header.size() & 0xff));
   out.push_back(static_cast<char>(header.size() >> 8));
   out += header;
+  return out;
+}
+
+std::string EncodeNpyInt64(absl::Span<const int64_t> values) {
+  const uint64_t length = values.size();
+  std::string out = EncodeNpyHeader("<i8", absl::MakeConstSpan(&length, 1));
   for (int64_t value : values) {
     const uint64_t v = static_cast<uint64_t>(value);
     for (int b = 0; b < 8; ++b) out.push_back(static_cast<char>(v >> (8 * b)));

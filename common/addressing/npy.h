@@ -1,5 +1,5 @@
-// Reading the header of any .npy file, and reading and writing 1-D int64
-// arrays in numpy's .npy format.
+// Reading the header of any .npy file, writing one, and reading and writing
+// 1-D int64 arrays in numpy's .npy format.
 //
 // The compression lookup of a model (raw token id -> compressed id) is saved
 // by the Python side with np.save; this reads it without numpy. Accepted:
@@ -8,6 +8,7 @@
 //
 //   absl::StatusOr<std::vector<int64_t>> v = internal::ReadNpyInt64("m.npy");
 //   std::string bytes = internal::EncodeNpyInt64(*v);  // version 1.0
+//   std::string header = internal::EncodeNpyHeader("<f4", {rows, cols});
 //
 // Thread-safe (pure functions).
 #ifndef ENGRAM_COMMON_ADDRESSING_NPY_H_
@@ -50,6 +51,13 @@ absl::StatusOr<std::vector<int64_t>> ReadNpyInt64(const std::string& path);
 // EncodeNpyInt64 writes `values` as a version 1.0 .npy file ('<i8', 1-D),
 // byte-identical to np.save(f, np.asarray(values, dtype='<i8')).
 std::string EncodeNpyInt64(absl::Span<const int64_t> values);
+
+// EncodeNpyHeader is the version 1.0 header np.save writes before the data
+// of a C-ordered array of dtype `descr` (e.g. "<f4") and `shape`: magic,
+// version, length, and the padded header dict; the data follows it
+// directly. REQUIRES: the dict fits in 64 KiB (any shape of < 1000 dims).
+std::string EncodeNpyHeader(std::string_view descr,
+                            absl::Span<const uint64_t> shape);
 
 }  // namespace engram::internal
 

@@ -60,6 +60,24 @@ TEST(NpyTest, EncodeIsByteIdenticalToNumpySave) {
   EXPECT_EQ(*round_trip, edge);
 }
 
+TEST(NpyTest, EncodedHeadersParseBackAndAlignTheData) {
+  for (const std::vector<uint64_t>& shape :
+       std::vector<std::vector<uint64_t>>{{0}, {7}, {3, 4}, {123456789, 64}}) {
+    const std::string header = EncodeNpyHeader("<f4", shape);
+    EXPECT_EQ(header.size() % 64, 0) << header;
+    absl::StatusOr<NpyHeader> parsed = ParseNpyHeader(header);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->descr, "<f4");
+    EXPECT_FALSE(parsed->fortran_order);
+    EXPECT_EQ(parsed->shape, shape);
+    EXPECT_EQ(parsed->data_offset, header.size());
+  }
+  const std::string int64_header =
+      EncodeNpyHeader("<i8", std::vector<uint64_t>{3});
+  EXPECT_EQ(int64_header,
+            EncodeNpyInt64({1, 2, 3}).substr(0, int64_header.size()));
+}
+
 std::string WithHeader(char major, const std::string& dict,
                        const std::string& data) {
   std::string out("\x93NUMPY", 6);

@@ -345,6 +345,19 @@ grpc::ServerUnaryReactor* AdminServiceImpl::ListVersions(
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::ExplainRows(
+    grpc::CallbackServerContext* context,
+    const v1::ExplainRowsRequest* request,
+    v1::ExplainRowsResponse* response) {
+  return FinishUnary(context, *auth_, [&]() -> absl::Status {
+    ENGRAM_ASSIGN_OR_RETURN(*response,
+                            versions_->ExplainRows(request->table(),
+                                                   request->at(),
+                                                   request->row_ids()));
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::unique_ptr<TableFile>> AdminServiceImpl::OpenSourceFile(
     const v1::SourceFile& source) const {
   if (limits_.import_dir.empty()) {

@@ -85,6 +85,10 @@ class AdminServiceImpl final : public v1::EngramAdmin::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::ListVersionsRequest* request,
       v1::ListVersionsResponse* response) override;
+  grpc::ServerUnaryReactor* ExplainRows(
+      grpc::CallbackServerContext* context,
+      const v1::ExplainRowsRequest* request,
+      v1::ExplainRowsResponse* response) override;
 
   // Opens a header's source file: FailedPrecondition without an import
   // directory, PermissionDenied outside it, TableFile's errors otherwise.

@@ -294,8 +294,12 @@ absl::Status EngramServiceImpl::DoLookupTokens(
   const uint64_t rows = tokens * spec->rows_per_token();
   ENGRAM_RETURN_IF_ERROR(CheckLimits(rows, table->row_bytes()));
   std::vector<int64_t> token_ids(tokens);
-  std::memcpy(token_ids.data(), request.tokens().data(),
-              request.tokens().size());
+  // Not for batch or time 0: memcpy to the null data() of an empty vector
+  // is undefined even for 0 bytes.
+  if (tokens > 0) {
+    std::memcpy(token_ids.data(), request.tokens().data(),
+                request.tokens().size());
+  }
   std::vector<int64_t> row_ids(rows);
   ENGRAM_RETURN_IF_ERROR(ComputeRowIds(
       *spec, /*layer_index=*/0, token_ids, request.batch(), request.time(),

@@ -54,6 +54,10 @@ absl::StatusOr<std::shared_ptr<const PatchRows>> PatchRows::Create(
   return std::shared_ptr<const PatchRows>(std::move(patch));
 }
 
+bool PatchRows::Contains(uint64_t id) const {
+  return std::binary_search(sorted_ids_.begin(), sorted_ids_.end(), id);
+}
+
 std::shared_ptr<const PatchOverlay> PatchOverlay::Create(
     std::vector<std::shared_ptr<const PatchRows>> patches) {
   return std::shared_ptr<const PatchOverlay>(
@@ -100,6 +104,13 @@ const char* PatchOverlay::Probe(uint64_t id) const {
 
 const char* PatchOverlay::Find(uint64_t id) const {
   return MayHave(id) ? Probe(id) : nullptr;
+}
+
+const PatchRows* PatchOverlay::Provider(uint64_t id) const {
+  for (auto patch = patches_.rbegin(); patch != patches_.rend(); ++patch) {
+    if ((*patch)->Contains(id)) return patch->get();
+  }
+  return nullptr;
 }
 
 void PatchOverlay::Apply(const PackedRowIds& ids, char* out,

@@ -65,6 +65,8 @@ class PatchRows {
 
   // The patch's ids, increasing.
   absl::Span<const uint64_t> sorted_ids() const { return sorted_ids_; }
+  // Whether the patch has row `id` (a binary search of sorted_ids()).
+  bool Contains(uint64_t id) const;
 
  private:
   PatchRows(uint64_t patch_id, uint32_t row_bytes,
@@ -91,6 +93,11 @@ class PatchOverlay {
 
   // The topmost patch's row of `id`, or null when no patch has it.
   const char* Find(uint64_t id) const;
+
+  // The topmost patch that has `id`, or null. For tools that say where a
+  // row comes from (ExplainRows), not for lookups: it searches each patch
+  // in turn rather than the index, so that the index stays rows only.
+  const PatchRows* Provider(uint64_t id) const;
 
   // Overwrites, in `out` (ids.size() rows, in order), each row some patch
   // has with the topmost patch's bytes, and clears its position in

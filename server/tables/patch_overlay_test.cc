@@ -82,6 +82,21 @@ TEST(PatchOverlayTest, TopmostPatchWinsAndOthersKeepTheBase) {
   EXPECT_TRUE(missing.Get(4));
 }
 
+TEST(PatchOverlayTest, ProviderIsTheTopmostPatchThatHasTheRow) {
+  auto overlay =
+      PatchOverlay::Create({Patch(1, 'a', {1, 2}), Patch(2, 'b', {2, 3})});
+  EXPECT_EQ(overlay->Provider(0), nullptr);
+  ASSERT_NE(overlay->Provider(1), nullptr);
+  EXPECT_EQ(overlay->Provider(1)->patch_id(), 1);
+  ASSERT_NE(overlay->Provider(2), nullptr);
+  EXPECT_EQ(overlay->Provider(2)->patch_id(), 2);
+  ASSERT_NE(overlay->Provider(3), nullptr);
+  EXPECT_EQ(overlay->Provider(3)->patch_id(), 2);
+  EXPECT_EQ(overlay->Provider(4), nullptr);
+  // The row the provider names is the one lookups get.
+  EXPECT_EQ(std::string(overlay->Find(2), 2), "b\x02");
+}
+
 TEST(PatchOverlayTest, FilterNeverHidesAPatchedRow) {
   std::vector<uint64_t> ids;
   for (uint64_t i = 0; i < 5000; ++i) ids.push_back(i * 7919);

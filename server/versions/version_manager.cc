@@ -1,10 +1,12 @@
 #include "server/versions/version_manager.h"
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/addressing/sha256.h"
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
@@ -13,6 +15,16 @@ namespace engram::server {
 namespace {
 
 uint64_t NowUnixMs() { return absl::ToUnixMillis(absl::Now()); }
+
+// Bytes of a row's SHA-256 that ExplainRows shows: enough to tell rows
+// apart by eye, short enough to print one per head.
+constexpr size_t kFingerprintBytes = 8;
+
+std::string RowFingerprint(const char* row, size_t row_bytes) {
+  return internal::Sha256::ToHex(
+             internal::Sha256::Of(std::string_view(row, row_bytes)))
+      .substr(0, 2 * kFingerprintBytes);
+}
 
 }  // namespace
 
@@ -540,6 +552,60 @@ absl::StatusOr<std::shared_ptr<const Table>> VersionManager::Resolve(
   }
   if (at.version() != 0) return tables_->GetVersion(table, at.version());
   return tables_->Get(table);
+}
+
+absl::StatusOr<v1::ExplainRowsResponse> VersionManager::ExplainRows(
+    absl::string_view table_name, const v1::VersionSelector& at,
+    absl::string_view row_ids) {
+  ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
+                          Resolve(table_name, at));
+  ENGRAM_RETURN_IF_ERROR(ValidatePackedRowIds(row_ids));
+  const PackedRowIds ids(row_ids);
+  if (ids.empty()) {
+    return absl::InvalidArgumentError("no row ids to explain");
+  }
+  if (ids.size() > kMaxExplainRows) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(ids.size(), " row ids to explain; at most ",
+                     kMaxExplainRows, " per call"));
+  }
+  // The rows exactly as a lookup of this version gathers them, so that the
+  // fingerprints are those of the served bytes.
+  const uint32_t row_bytes = table->row_bytes();
+  std::string rows(ids.size() * uint64_t{row_bytes}, '\0');
+  MissingRows missing(ids.size());
+  ENGRAM_RETURN_IF_ERROR(table->Lookup(ids, rows.data(), &missing));
+
+  v1::ExplainRowsResponse response;
+  response.set_table(table->name());
+  response.set_version(table->version());
+  const PatchOverlay* overlay = table->overlay();
+  if (overlay != nullptr) {
+    absl::MutexLock lock(&mu_);
+    for (const auto& patch : overlay->patches()) {
+      const auto record = patch_records_.find(patch->patch_id());
+      v1::PatchInfo* info = response.add_patches();
+      if (record != patch_records_.end()) {
+        *info = record->second;
+      } else {
+        // Retention dropped the version since it was resolved; its rows
+        // are still the ones above, only the record is gone.
+        info->set_patch_id(patch->patch_id());
+        info->set_table(table->name());
+      }
+    }
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    v1::RowSource* source = response.add_rows();
+    source->set_row_id(ids[i]);
+    const PatchRows* provider =
+        overlay != nullptr ? overlay->Provider(ids[i]) : nullptr;
+    if (provider != nullptr) source->set_patch_id(provider->patch_id());
+    source->set_missing(table->reports_missing() && missing.Get(i));
+    source->set_fingerprint(
+        RowFingerprint(rows.data() + i * uint64_t{row_bytes}, row_bytes));
+  }
+  return response;
 }
 
 absl::StatusOr<uint64_t> VersionManager::Watch(absl::string_view table,

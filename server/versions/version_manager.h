@@ -163,6 +163,21 @@ class VersionManager {
   absl::StatusOr<std::shared_ptr<const Table>> Resolve(
       absl::string_view table, const v1::VersionSelector& at);
 
+  // Most ids ExplainRows takes in one call.
+  static constexpr size_t kMaxExplainRows = 65536;
+
+  // Where each of `row_ids` (packed, as LookupRequest.row_ids) comes from
+  // in the version of `table` that `at` selects (EngramAdmin.ExplainRows):
+  // the base or the topmost patch that has it, with a fingerprint of the
+  // row as lookups of that version get it. Errors: Resolve's;
+  // InvalidArgument for ids not packed right, no ids, or an id beyond the
+  // table; OutOfRange for another shard's; ResourceExhausted beyond
+  // kMaxExplainRows; the tier's read errors. Takes mu_ only to copy the
+  // patches' records, not while reading rows.
+  absl::StatusOr<v1::ExplainRowsResponse> ExplainRows(
+      absl::string_view table, const v1::VersionSelector& at,
+      absl::string_view row_ids) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Calls `listener` with a CURRENT change at once, then with every
   // activation of `table` until Unwatch(returned id). Listeners run on the
   // activating thread, in order, and must not block or call back into the

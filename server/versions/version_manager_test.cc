@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "common/addressing/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/storage/ram_row_store.h"
@@ -348,6 +349,76 @@ TEST_F(VersionManagerTest, PinsHoldOneVersionAcrossActivations) {
   expired.set_pin_id(short_pin->id);
   EXPECT_EQ(versions_->Resolve("t", expired).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// The first 16 hex characters of the SHA-256 of `row`, as ExplainRows
+// fingerprints rows.
+std::string Fingerprint(const std::string& row) {
+  return internal::Sha256::ToHex(internal::Sha256::Of(row)).substr(0, 16);
+}
+
+TEST_F(VersionManagerTest, ExplainRowsNamesTheTopmostPatchOfTheVersion) {
+  ASSERT_TRUE(Commit('a', {5, 7}).ok());  // v2: patch 1
+  ASSERT_TRUE(versions_->Activate("t", 2).ok());
+  ASSERT_TRUE(Commit('b', {7, 9}).ok());  // v3: patch 2, inactive
+  v1::VersionSelector v3;
+  v3.set_version(3);
+  absl::StatusOr<v1::ExplainRowsResponse> explained =
+      versions_->ExplainRows("t", v3, Packed({5, 6, 7, 9}));
+  ASSERT_TRUE(explained.ok()) << explained.status();
+  EXPECT_EQ(explained->table(), "t");
+  EXPECT_EQ(explained->version(), 3);
+  ASSERT_EQ(explained->patches_size(), 2);
+  EXPECT_EQ(explained->patches(0).patch_id(), 1);
+  EXPECT_EQ(explained->patches(0).version(), 2);
+  EXPECT_EQ(explained->patches(1).patch_id(), 2);
+  EXPECT_EQ(explained->patches(1).version(), 3);
+  ASSERT_EQ(explained->rows_size(), 4);
+  const std::vector<uint64_t> ids = {5, 6, 7, 9};
+  const std::vector<uint64_t> patches = {1, 0, 2, 2};
+  const std::vector<std::string> rows = {
+      std::string("aaa\x05", 4), std::string("\0\0\0\x06", 4),
+      std::string("bbb\x07", 4), std::string("bbb\x09", 4)};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(explained->rows(i).row_id(), ids[i]);
+    EXPECT_EQ(explained->rows(i).patch_id(), patches[i]) << ids[i];
+    EXPECT_FALSE(explained->rows(i).missing());
+    EXPECT_EQ(explained->rows(i).fingerprint(), Fingerprint(rows[i])) << ids[i];
+  }
+
+  // The active version (2) has only patch 1; the base has none.
+  explained = versions_->ExplainRows("t", {}, Packed({7}));
+  ASSERT_TRUE(explained.ok()) << explained.status();
+  EXPECT_EQ(explained->version(), 2);
+  EXPECT_EQ(explained->rows(0).patch_id(), 1);
+  v1::VersionSelector base;
+  base.set_version(1);
+  explained = versions_->ExplainRows("t", base, Packed({7}));
+  ASSERT_TRUE(explained.ok()) << explained.status();
+  EXPECT_EQ(explained->patches_size(), 0);
+  EXPECT_EQ(explained->rows(0).patch_id(), 0);
+  EXPECT_EQ(explained->rows(0).fingerprint(),
+            Fingerprint(std::string("\0\0\0\x07", 4)));
+}
+
+TEST_F(VersionManagerTest, ExplainRowsRejectsBadRequestsPrecisely) {
+  EXPECT_EQ(versions_->ExplainRows("nope", {}, Packed({1})).status().code(),
+            absl::StatusCode::kNotFound);
+  v1::VersionSelector v9;
+  v9.set_version(9);
+  EXPECT_EQ(versions_->ExplainRows("t", v9, Packed({1})).status().code(),
+            absl::StatusCode::kNotFound);
+  const absl::Status beyond =
+      versions_->ExplainRows("t", {}, Packed({3, kRows})).status();
+  EXPECT_EQ(beyond.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(beyond.message(), HasSubstr("row id 100 at position 1"));
+  EXPECT_EQ(versions_->ExplainRows("t", {}, "1234567").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(versions_->ExplainRows("t", {}, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const std::vector<uint64_t> many(VersionManager::kMaxExplainRows + 1, 0);
+  EXPECT_EQ(versions_->ExplainRows("t", {}, Packed(many)).status().code(),
+            absl::StatusCode::kResourceExhausted);
 }
 
 }  // namespace

@@ -1,0 +1,197 @@
+"""engram_client.Client against a real engram-server: lookups, their
+memory, errors, tokens and shard maps."""
+
+import gc
+import threading
+
+import numpy as np
+import pytest
+
+import engram_client as ec
+from conftest import engramctl, import_raw_table, random_rows
+
+ROW_BYTES = 128
+
+
+@pytest.fixture
+def raw_table(start_server, tmp_path):
+    """A server holding table "raw": 1000 random opaque rows of 128 B."""
+    server = start_server()
+    rows = random_rows(1000, ROW_BYTES)
+    import_raw_table(server, tmp_path, "raw", rows)
+    return server, rows
+
+
+def test_lookup_equals_cpp_client_bytes(raw_table):
+    server, rows = raw_table
+    client = ec.Client(server.address)
+    ids = [0, 999, 5, 5, 123, 42]
+    got = client.lookup("raw", ids)
+    assert got.dtype == np.uint8 and got.shape == (len(ids), ROW_BYTES)
+    # engramctl lookup (the C++ client) prints opaque rows as hex.
+    cpp = engramctl("--server", server.address, "lookup", "raw", "--rows",
+                    ",".join(map(str, ids)), "--json")
+    assert [row.tobytes().hex() for row in got] == cpp["rows"]
+    np.testing.assert_array_equal(got, rows[ids])
+
+
+def test_lookup_info_and_out_buffer(raw_table):
+    server, rows = raw_table
+    client = ec.Client(server.address)
+    ids = np.arange(10, 20, dtype=np.int64)
+    out = np.zeros((len(ids), ROW_BYTES), dtype=np.uint8)
+    same, info = client.lookup("raw", ids, out=out, return_info=True)
+    assert same is out
+    np.testing.assert_array_equal(out, rows[10:20])
+    assert info.version == 1 and info.row_bytes == ROW_BYTES
+    assert info.missing is None
+    with pytest.raises(ValueError):
+        client.lookup("raw", ids, out=np.zeros((ROW_BYTES, 20), np.uint8)[:, ::2])
+    with pytest.raises(ec.Error) as small:
+        client.lookup("raw", ids, out=np.zeros(ROW_BYTES, np.uint8))
+    assert small.value.code == ec.StatusCode.INVALID_ARGUMENT
+
+
+def test_arrays_stay_valid_after_the_call(raw_table):
+    server, rows = raw_table
+    client = ec.Client(server.address)
+    first = client.lookup("raw", [1, 2, 3])
+    # The array is a view of the client's buffer, not a copy of it ...
+    assert isinstance(first.base, ec.RowBuffer)
+    assert not first.flags.owndata
+    view = np.asarray(first.base)
+    assert np.shares_memory(view, first)
+    # ... and that buffer outlives the call, later calls and the client.
+    others = [client.lookup("raw", [7, 8, 9]) for _ in range(20)]
+    del client, view
+    gc.collect()
+    np.testing.assert_array_equal(first, rows[[1, 2, 3]])
+    np.testing.assert_array_equal(others[-1], rows[[7, 8, 9]])
+
+
+def test_unknown_table_raises_not_found(raw_table):
+    server, _ = raw_table
+    client = ec.Client(server.address)
+    with pytest.raises(ec.Error) as error:
+        client.lookup("no_such_table", [0])
+    assert error.value.code == ec.StatusCode.NOT_FOUND
+    assert error.value.code_name == "NOT_FOUND"
+    assert "no_such_table" in error.value.message
+    with pytest.raises(ec.Error) as error:
+        client.describe("no_such_table")
+    assert error.value.code == ec.StatusCode.NOT_FOUND
+
+
+def test_bad_row_id_raises(raw_table):
+    server, _ = raw_table
+    client = ec.Client(server.address)
+    with pytest.raises(ec.Error) as error:
+        client.lookup("raw", [1000])
+    assert error.value.code in (ec.StatusCode.INVALID_ARGUMENT,
+                                ec.StatusCode.OUT_OF_RANGE)
+
+
+def test_unreachable_server_is_unavailable():
+    client = ec.Client("127.0.0.1:1", timeout=2)
+    with pytest.raises(ec.Error) as error:
+        client.lookup("raw", [0])
+    assert error.value.code in (ec.StatusCode.UNAVAILABLE,
+                                ec.StatusCode.DEADLINE_EXCEEDED)
+
+
+def test_describe_and_typed_rows(demo_server):
+    client = ec.Client(demo_server.address)
+    description = client.describe("layer_3")
+    assert description.element_type == "f32" and description.row_bytes == 32
+    assert description.hash_spec is not None
+    assert {t.name for t in client.list_tables()} == {"layer_3", "layer_7"}
+    rows = client.lookup("layer_3", [0, 1, 2])
+    assert rows.dtype == np.float32 and rows.shape == (3, 8)
+    cpp = engramctl("--server", demo_server.address, "lookup", "layer_3",
+                    "--rows", "0,1,2", "--json")
+    np.testing.assert_allclose(rows, np.array(cpp["rows"], dtype=np.float32),
+                               rtol=1e-6)
+    # Converted on the server: half the bytes, same values to bf16 precision.
+    halves = client.lookup("layer_3", [0, 1, 2], output_type="bf16")
+    assert halves.dtype == np.uint16 and halves.shape == (3, 8)
+    widened = (halves.astype(np.uint32) << 16).view(np.float32)
+    np.testing.assert_allclose(widened, rows, rtol=1e-2)
+
+
+def test_lookup_tensor_shares_memory(demo_server):
+    torch = pytest.importorskip("torch")
+    client = ec.Client(demo_server.address)
+    tensor = client.lookup_tensor("layer_3", [4, 5])
+    assert tensor.dtype == torch.float32 and tuple(tensor.shape) == (2, 8)
+    np.testing.assert_array_equal(tensor.numpy(),
+                                  client.lookup("layer_3", [4, 5]))
+    bf16 = client.lookup_tensor("layer_3", [4, 5], output_type="bf16")
+    assert bf16.dtype == torch.bfloat16
+    np.testing.assert_allclose(bf16.float().numpy(), tensor.numpy(), rtol=1e-2)
+    # A RowBuffer is a DLPack producer in its own right.
+    array = client.lookup("layer_3", [4, 5])
+    from_buffer = torch.utils.dlpack.from_dlpack(array.base)
+    assert from_buffer.data_ptr() == array.ctypes.data
+    assert torch.equal(from_buffer, tensor)
+
+
+def test_threads_share_a_client(raw_table):
+    server, rows = raw_table
+    client = ec.Client(server.address)
+    errors = []
+
+    def worker(seed):
+        ids = np.random.default_rng(seed).integers(0, 1000, 512)
+        for _ in range(20):
+            got = client.lookup("raw", ids)
+            if not np.array_equal(got, rows[ids]):
+                errors.append(seed)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+
+
+def test_data_token(start_server, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    server = start_server("--data-token-file", str(token_file),
+                          *["--demo", "--demo-layer-ids", "1",
+                            "--demo-vocab-sizes", "500,500", "--demo-heads",
+                            "1", "--demo-values-per-row", "4"])
+    with pytest.raises(ec.Error) as error:
+        ec.Client(server.address).lookup("layer_1", [0])
+    assert error.value.code == ec.StatusCode.UNAUTHENTICATED
+    assert ec.Client(server.address, token="s3cret").lookup(
+        "layer_1", [0]).shape == (1, 4)
+    assert ec.Client(server.address, token_file=str(token_file)).lookup(
+        "layer_1", [0]).shape == (1, 4)
+
+
+def test_shard_map(start_server, tmp_path):
+    rows = random_rows(600, ROW_BYTES, seed=3)
+    low, high = start_server(name="low"), start_server(name="high")
+    import_raw_table(low, tmp_path, "split", rows, extra=("--row-range", "0:250"))
+    import_raw_table(high, tmp_path, "split", rows,
+                     extra=("--row-range", "250:600"))
+    text = (f"table split rows 600\n"
+            f"shard split 0 250 {low.address}\n"
+            f"shard split 250 600 {high.address}\n")
+    ids = [599, 0, 249, 250, 10, 400]
+    for client in (ec.Client(shard_map_text=text),
+                   ec.Client(discover=[low.address, high.address])):
+        np.testing.assert_array_equal(client.lookup("split", ids), rows[ids])
+        assert client.describe("split").rows == 600
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        ec.Client()
+    with pytest.raises(ValueError):
+        ec.Client("127.0.0.1:1", shard_map_text="table t rows 1\n")
+    with pytest.raises(ec.Error) as error:
+        ec.Client(shard_map_text="nonsense")
+    assert error.value.code == ec.StatusCode.INVALID_ARGUMENT

@@ -1,0 +1,392 @@
+// Faults around a real engram-server: kill -9 at random points of imports,
+// a full disk under a patch, a client that stalls a stream, requests over
+// the message limit, and 1000 connections opened and dropped. After each
+// the server serves exactly what it acknowledged, and keeps serving.
+// (kill -9 during patch upload and activation: PatchDurabilityTest.)
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "client/engram_client.h"
+#include "common/logging.h"
+#include "common/packed_row_ids.h"
+#include "engram/v1/engram_service.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/test_processes.h"
+
+namespace engram::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// kill -9 trials per durability test; the nightly target runs more.
+int KillTrials() {
+  const char* trials = std::getenv("ENGRAM_KILL_TRIALS");
+  return trials != nullptr ? std::atoi(trials) : 3;
+}
+
+std::unique_ptr<client::EngramClient> Connect(const std::string& address) {
+  client::ClientOptions options;
+  options.server_address = address;
+  options.default_timeout = absl::Seconds(30);
+  absl::StatusOr<std::unique_ptr<client::EngramClient>> made =
+      client::EngramClient::Create(options);
+  EXPECT_TRUE(made.ok()) << made.status();
+  return made.ok() ? *std::move(made) : nullptr;
+}
+
+// All `rows` rows of `table` (row_bytes each), 128 a lookup, or the first
+// lookup's error.
+absl::StatusOr<std::string> ReadTable(client::EngramClient& client,
+                                      const std::string& table, uint64_t rows,
+                                      uint32_t row_bytes) {
+  constexpr uint64_t kBatch = 128;
+  std::string out(rows * row_bytes, '\0');
+  for (uint64_t first = 0; first < rows; first += kBatch) {
+    std::vector<uint64_t> ids;
+    for (uint64_t id = first; id < std::min(rows, first + kBatch); ++id) {
+      ids.push_back(id);
+    }
+    absl::StatusOr<client::LookupResult> result = client.Lookup(
+        table, ids,
+        absl::MakeSpan(out.data() + first * row_bytes, ids.size() * row_bytes));
+    if (!result.ok()) return result.status();
+  }
+  return out;
+}
+
+// A value of /proc/PID/status, in kB for sizes ("VmRSS").
+uint64_t ProcStatus(pid_t pid, const std::string& key) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!absl::StartsWith(line, key + ":")) continue;
+    std::vector<std::string> parts = absl::StrSplit(
+        line.substr(key.size() + 1), absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    uint64_t value = 0;
+    if (!parts.empty() && absl::SimpleAtoi(parts[0], &value)) return value;
+  }
+  ADD_FAILURE() << "no " << key << " for pid " << pid;
+  return 0;
+}
+
+// What the process has open: "socket:[123]", "anon_inode:[eventfd]", paths.
+std::vector<std::string> OpenFiles(pid_t pid) {
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(
+           absl::StrCat("/proc/", pid, "/fd"))) {
+    std::error_code error;
+    files.push_back(std::filesystem::read_symlink(entry.path(), error));
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+TEST(ImportDurabilityTest, KillNineMidImportLeavesTheWholeTableOrNone) {
+  // 20 MB: the import takes a while, so kills land in all of its steps.
+  constexpr int kRows = 40000;
+  constexpr int kCols = 128;
+  constexpr uint32_t kRowBytes = kCols * 4;
+  TempDir dir;
+  const std::string data_dir = dir.path() + "/data";
+  const std::string npy = dir.path() + "/rows.npy";
+  const std::string rows = F32Rows(kRows, kCols);
+  WriteNpyFile(npy, "<f4", {kRows, kCols}, rows);
+  std::mt19937_64 random(11);
+  std::vector<std::string> acknowledged;
+  int killed_before_done = 0;
+  for (int trial = 0; trial < KillTrials(); ++trial) {
+    const std::string table = absl::StrCat("t", trial);
+    {
+      auto server = ServerProcess::Start(data_dir, {});
+      ASSERT_TRUE(server.ok()) << server.status();
+      const pid_t pid = (*server)->pid();
+      std::thread killer([pid, delay = random() % 400] {
+        absl::SleepFor(absl::Milliseconds(delay));
+        kill(pid, SIGKILL);
+      });
+      const CommandResult imported =
+          RunCommand({EngramctlPath(), "--server", (*server)->address(),
+                      "import", table, npy});
+      killer.join();
+      if (imported.exit_code == 0) {
+        acknowledged.push_back(table);
+      } else {
+        ++killed_before_done;
+        EXPECT_THAT(imported.err, HasSubstr("UNAVAILABLE"));
+      }
+    }
+    auto restarted = ServerProcess::Start(data_dir, {});
+    ASSERT_TRUE(restarted.ok()) << restarted.status();
+    std::unique_ptr<client::EngramClient> client =
+        Connect((*restarted)->address());
+    ASSERT_NE(client, nullptr);
+    // An acknowledged import is never lost nor torn.
+    for (const std::string& done : acknowledged) {
+      absl::StatusOr<std::string> served =
+          ReadTable(*client, done, kRows, kRowBytes);
+      ASSERT_TRUE(served.ok()) << done << ": " << served.status();
+      ASSERT_TRUE(*served == rows) << done << " differs after trial " << trial;
+    }
+    // An interrupted one is whole (it finished before the kill landed) or
+    // absent, never partial.
+    absl::StatusOr<client::TableDescription> described =
+        client->DescribeTable(table);
+    if (!described.ok()) {
+      EXPECT_EQ(described.status().code(), absl::StatusCode::kNotFound);
+    } else if (acknowledged.empty() || acknowledged.back() != table) {
+      absl::StatusOr<std::string> served =
+          ReadTable(*client, table, kRows, kRowBytes);
+      ASSERT_TRUE(served.ok()) << served.status();
+      EXPECT_TRUE(*served == rows);
+    }
+    // No temporary of an interrupted import is served or left to grow.
+    absl::StatusOr<std::vector<client::TableDescription>> tables =
+        client->ListTables();
+    ASSERT_TRUE(tables.ok()) << tables.status();
+    EXPECT_LE(tables->size(), static_cast<size_t>(trial + 1));
+  }
+  LOG(INFO) << KillTrials() << " import trials: " << acknowledged.size()
+            << " finished, " << killed_before_done << " killed first";
+}
+
+// A server with one table of 4096 rows of 4 KiB.
+class FaultTest : public ::testing::Test {
+ protected:
+  static constexpr int kRows = 4096;
+  static constexpr int kCols = 1024;
+  static constexpr uint32_t kRowBytes = kCols * 4;
+
+  // Connections that never speak are closed after a second (see the
+  // connection test).
+  void SetUp() override { StartServer({}); }
+
+  void StartServer(const std::vector<std::string>& flags,
+                   const std::vector<std::string>& launcher = {}) {
+    server_.reset();
+    std::vector<std::string> args = {"--handshake-timeout", "1s"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto server = ServerProcess::Start(dir_.path() + "/data", args,
+                                       absl::Seconds(60), launcher);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    const std::string npy = dir_.path() + "/rows.npy";
+    if (!std::filesystem::exists(npy)) {
+      rows_ = F32Rows(kRows, kCols);
+      WriteNpyFile(npy, "<f4", {kRows, kCols}, rows_);
+      const CommandResult imported =
+          RunCommand({EngramctlPath(), "--server", server_->address(), "import",
+                      "t", npy});
+      ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    }
+    client_ = Connect(server_->address());
+    ASSERT_NE(client_, nullptr);
+  }
+
+  // The server still answers, with the right rows.
+  void ExpectServes() {
+    absl::StatusOr<std::string> served =
+        ReadTable(*client_, "t", kRows, kRowBytes);
+    ASSERT_TRUE(served.ok()) << served.status();
+    EXPECT_TRUE(*served == rows_);
+  }
+
+  v1::LookupRequest Request(int first, int count) {
+    std::vector<uint64_t> ids(count);
+    for (int i = 0; i < count; ++i) ids[i] = (first + i) % kRows;
+    v1::LookupRequest request;
+    request.set_table("t");
+    AppendPackedRowIds(ids, request.mutable_row_ids());
+    return request;
+  }
+
+  TempDir dir_;
+  std::string rows_;
+  std::unique_ptr<ServerProcess> server_;
+  std::unique_ptr<client::EngramClient> client_;
+};
+
+TEST_F(FaultTest, AStalledStreamReaderDoesNotGrowTheServersMemory) {
+  auto stub = v1::EngramService::NewStub(grpc::CreateChannel(
+      server_->address(), grpc::InsecureChannelCredentials()));
+  // Warm up: the allocator's pools and the table's pages.
+  ExpectServes();
+  ExpectServes();
+  const uint64_t rss_before = ProcStatus(server_->pid(), "VmRSS");
+  // 400 requests for 1 MiB each (400 MiB of answers), never read.
+  grpc::ClientContext context;
+  auto stream = stub->StreamLookup(&context);
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    v1::StreamLookupRequest request;
+    for (int i = 0; i < 400; ++i) {
+      request.set_request_id(i);
+      *request.mutable_lookup() = Request(i * 256, 256);
+      if (!stream->Write(request)) return;
+      written.fetch_add(1);
+    }
+  });
+  absl::SleepFor(absl::Seconds(3));
+  const uint64_t rss_stalled = ProcStatus(server_->pid(), "VmRSS");
+  // Other clients are served meanwhile.
+  ExpectServes();
+  context.TryCancel();
+  writer.join();
+  stream->Finish();
+  const uint64_t grown_mib =
+      (rss_stalled - std::min(rss_stalled, rss_before)) >> 10;
+  LOG(INFO) << "stalled stream: " << written.load()
+            << " requests written, server RSS grew " << grown_mib << " MiB";
+  // The server stops reading after 16 unsent answers (16 MiB) plus what
+  // the transport buffers; unbounded it would hold 400 MiB.
+  EXPECT_LT(grown_mib, 96u);
+  ExpectServes();
+}
+
+TEST_F(FaultTest, RequestsOverTheMessageLimitAreRefusedAndServingGoesOn) {
+  StartServer({"--max-batch-rows", "200"});
+  auto stub = v1::EngramService::NewStub(grpc::CreateChannel(
+      server_->address(), grpc::InsecureChannelCredentials()));
+  // At the row limit: served.
+  {
+    grpc::ClientContext context;
+    v1::LookupResponse response;
+    const grpc::Status status =
+        stub->Lookup(&context, Request(0, 200), &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.row_count(), 200u);
+  }
+  // One over: refused by the server, naming the flag.
+  {
+    grpc::ClientContext context;
+    v1::LookupResponse response;
+    const grpc::Status status =
+        stub->Lookup(&context, Request(0, 201), &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(status.error_message(), HasSubstr("--max-batch-rows"));
+  }
+  // A message larger than the batch could ever be (the limit plus 1 MiB):
+  // refused before it is parsed.
+  {
+    grpc::ClientContext context;
+    v1::LookupResponse response;
+    v1::LookupRequest huge = Request(0, 1);
+    huge.set_row_ids(std::string(3 << 20, '\0'));
+    const grpc::Status status = stub->Lookup(&context, huge, &response);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  ExpectServes();
+}
+
+TEST_F(FaultTest, AFullDiskFailsThePatchAndTheOldVersionServesOn) {
+  // Files of at most 1 MiB: the table (16 MiB) is imported first without
+  // the limit; a 2 MiB patch then cannot be written, as on a full disk.
+  StartServer({}, {"/usr/bin/prlimit", "--fsize=1048576", "--"});
+  const std::string ids_file = dir_.path() + "/ids.npy";
+  const std::string rows_file = dir_.path() + "/patch.npy";
+  std::vector<int64_t> ids(512);
+  for (int i = 0; i < 512; ++i) ids[i] = i;
+  WriteNpyFile(ids_file, "<i8", {ids.size()}, Int64s(ids));
+  WriteNpyFile(rows_file, "<f4", {ids.size(), kCols},
+               F32Rows(ids.size(), kCols, 1e6));
+  const CommandResult applied =
+      RunCommand({EngramctlPath(), "--server", server_->address(), "patch",
+                  "apply", "t", "--ids", ids_file, "--rows", rows_file});
+  EXPECT_NE(applied.exit_code, 0);
+  EXPECT_THAT(applied.err, HasSubstr("File too large"));
+  ExpectServes();
+  absl::StatusOr<client::TableDescription> table = client_->DescribeTable("t");
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->version, 1u);
+  // After a restart too: nothing of the failed patch is left.
+  StartServer({});
+  ExpectServes();
+  const CommandResult versions =
+      RunCommand({EngramctlPath(), "--server", server_->address(), "versions",
+                  "t", "--json"});
+  ASSERT_EQ(versions.exit_code, 0) << versions.err;
+  const google::protobuf::Struct json = ParseJson(versions.out);
+  EXPECT_EQ(json.fields().at("versions").list_value().values_size(), 1);
+}
+
+TEST_F(FaultTest, AThousandConnectionsOpenedAndDroppedLeakNothing) {
+  ExpectServes();
+  const std::vector<std::string> files_before = OpenFiles(server_->pid());
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(server_->port());
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 500; ++i) {
+    // Raw TCP: some say nothing, some half an HTTP/2 preface, some garbage.
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(
+        connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    const std::string said = i % 3 == 0   ? ""
+                             : i % 3 == 1 ? "PRI * HTTP/2.0\r\n"
+                                          : std::string(100, '\xff');
+    if (!said.empty()) {
+      ASSERT_EQ(write(fd, said.data(), said.size()),
+                static_cast<ssize_t>(said.size()));
+    }
+    close(fd);
+  }
+  for (int i = 0; i < 500; ++i) {
+    // gRPC channels of their own (no subchannel sharing), each making a
+    // call; every other one then drops a second call mid-flight (its
+    // deadline passes while the server answers).
+    grpc::ChannelArguments arguments;
+    arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto stub = v1::EngramService::NewStub(grpc::CreateCustomChannel(
+        server_->address(), grpc::InsecureChannelCredentials(), arguments));
+    v1::LookupResponse response;
+    {
+      grpc::ClientContext context;
+      const grpc::Status status =
+          stub->Lookup(&context, Request(i, 64), &response);
+      ASSERT_TRUE(status.ok()) << status.error_message();
+    }
+    if (i % 2 == 1) {
+      grpc::ClientContext context;
+      context.set_deadline(
+          absl::ToChronoTime(absl::Now() + absl::Microseconds(50)));
+      (void)stub->Lookup(&context, Request(i, 64), &response);
+    }
+  }
+  ExpectServes();
+  // The server closes what the clients dropped, and connections that never
+  // spoke after --handshake-timeout (1 s here).
+  std::vector<std::string> files_after = OpenFiles(server_->pid());
+  for (int wait = 0; wait < 50 && files_after.size() > files_before.size();
+       ++wait) {
+    absl::SleepFor(absl::Milliseconds(100));
+    files_after = OpenFiles(server_->pid());
+  }
+  EXPECT_LE(files_after.size(), files_before.size())
+      << "before: " << absl::StrJoin(files_before, " ")
+      << "\nafter: " << absl::StrJoin(files_after, " ");
+}
+
+}  // namespace
+}  // namespace engram::testing
