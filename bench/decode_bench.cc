@@ -27,6 +27,7 @@
 #include "client/engram_client.h"
 #include "client/prefetcher.h"
 #include "common/cli_flags.h"
+#include "common/client_security_flags.h"
 #include "common/json_writer.h"
 #include "common/status_macros.h"
 
@@ -51,6 +52,8 @@ namespace {
 absl::Status Run() {
   client::ClientOptions options;
   options.server_address = absl::GetFlag(FLAGS_server);
+  options.tls = ClientTlsFilesFromFlags();
+  ENGRAM_ASSIGN_OR_RETURN(options.bearer_token, BearerTokenFromFlags());
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<client::EngramClient> client,
                           client::EngramClient::Create(options));
   client::CachingClient* cache = nullptr;

@@ -19,6 +19,7 @@
 #include "bench/load_runner.h"
 #include "client/engram_client.h"
 #include "common/cli_flags.h"
+#include "common/client_security_flags.h"
 #include "common/json_writer.h"
 #include "common/malloc_tuning.h"
 #include "common/status_macros.h"
@@ -69,6 +70,8 @@ absl::StatusOr<Target> MakeTarget() {
     client::ClientOptions options;
     options.server_address = absl::GetFlag(FLAGS_server);
     options.connections = absl::GetFlag(FLAGS_connections);
+    options.tls = ClientTlsFilesFromFlags();
+    ENGRAM_ASSIGN_OR_RETURN(options.bearer_token, BearerTokenFromFlags());
     ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<client::EngramClient> client,
                             client::EngramClient::Create(options));
     ENGRAM_ASSIGN_OR_RETURN(client::TableDescription table,

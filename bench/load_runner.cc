@@ -60,29 +60,43 @@ class IntervalCollector {
     current_.Add(status, latency_us);
   }
 
-  // Reports every `every` seconds from `from` until `stop`, and then once
-  // more for the part of an interval left.
+  // Reports each interval of `report_every` seconds from `from` that ends
+  // before `stop`, as it ends; Finish() reports the last one.
   void Run(const LoadConfig& config, uint32_t row_bytes, absl::Time from,
            absl::Time stop) {
     const absl::Duration every = absl::Seconds(config.report_every_seconds);
-    for (absl::Time begin = from; begin < stop; begin += every) {
-      const absl::Time end = std::min(begin + every, stop);
-      absl::SleepFor(end - absl::Now());
-      std::vector<WorkerResult> taken(1);
-      {
-        absl::MutexLock lock(&mu_);
-        std::swap(taken[0], current_);
-      }
-      LoadReport report = Summarize(taken, absl::ToDoubleSeconds(end - begin),
-                                    config.batch, row_bytes);
-      report.ended_at_seconds = absl::ToDoubleSeconds(end - from);
-      config.on_interval(report);
+    for (last_begin_ = from; last_begin_ + every < stop; last_begin_ += every) {
+      absl::SleepFor(last_begin_ + every - absl::Now());
+      Report(config, row_bytes, from, last_begin_, last_begin_ + every);
     }
   }
 
+  // The interval ending at `stop`; call it once the workers are done, so
+  // that it holds what they measured up to the end.
+  void Finish(const LoadConfig& config, uint32_t row_bytes, absl::Time from,
+              absl::Time stop) {
+    Report(config, row_bytes, from, last_begin_, stop);
+  }
+
  private:
+  // Reports what was measured since the last report as [begin, end).
+  void Report(const LoadConfig& config, uint32_t row_bytes, absl::Time from,
+              absl::Time begin, absl::Time end) {
+    std::vector<WorkerResult> taken(1);
+    {
+      absl::MutexLock lock(&mu_);
+      std::swap(taken[0], current_);
+    }
+    LoadReport report = Summarize(taken, absl::ToDoubleSeconds(end - begin),
+                                  config.batch, row_bytes);
+    report.ended_at_seconds = absl::ToDoubleSeconds(end - from);
+    config.on_interval(report);
+  }
+
   absl::Mutex mu_;
   WorkerResult current_ ABSL_GUARDED_BY(mu_);
+  // Where the interval not reported yet begins.
+  absl::Time last_begin_;
 };
 
 absl::Status ValidateConfig(const LoadConfig& config, const TableShape& shape) {
@@ -148,6 +162,7 @@ absl::StatusOr<LoadReport> RunLoad(const LoadConfig& config,
   }
   if (intervals) collector.Run(config, shape.row_bytes, measure_from, stop);
   for (std::thread& worker : workers) worker.join();
+  if (intervals) collector.Finish(config, shape.row_bytes, measure_from, stop);
   return Summarize(results, config.seconds, config.batch, shape.row_bytes);
 }
 

@@ -58,9 +58,8 @@
 #include "cli/patch_diff_command.h"
 #include "cli/row_id_list.h"
 #include "client/engram_client.h"
-#include "common/bearer_token.h"
 #include "common/cli_flags.h"
-#include "common/client_tls_flags.h"
+#include "common/client_security_flags.h"
 #include "common/json_writer.h"
 #include "common/status_macros.h"
 #include "common/tls_credentials.h"
@@ -116,9 +115,6 @@ ABSL_FLAG(std::string, digest, "",
 ABSL_FLAG(uint64_t, to, 0,
           "rollback: the retained version to activate; default: the newest "
           "one older than the active version.");
-ABSL_FLAG(std::string, token_file, "",
-          "File holding the server's admin token (trailing whitespace "
-          "trimmed), sent on every call as `authorization: Bearer TOKEN`.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "Deadline of each call (not of import and upload streams).");
 ABSL_FLAG(std::string, tokenizer, "",
@@ -198,9 +194,7 @@ absl::StatusOr<AdminChannelOptions> ServerFromFlags() {
   server.address = absl::GetFlag(FLAGS_server);
   if (server.address.empty()) server.address = kDefaultServer;
   server.timeout = absl::GetFlag(FLAGS_timeout);
-  if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
-    ENGRAM_ASSIGN_OR_RETURN(server.bearer_token, ReadBearerTokenFile(path));
-  }
+  ENGRAM_ASSIGN_OR_RETURN(server.bearer_token, BearerTokenFromFlags());
   server.tls = ClientTlsFilesFromFlags();
   ENGRAM_RETURN_IF_ERROR(ChannelCredentialsFor(server.tls).status());
   return server;

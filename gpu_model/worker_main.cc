@@ -27,9 +27,8 @@
 #include "client/caching_client.h"
 #include "client/engram_client.h"
 #include "client/prefetcher.h"
-#include "common/bearer_token.h"
 #include "common/cli_flags.h"
-#include "common/client_tls_flags.h"
+#include "common/client_security_flags.h"
 #include "common/demo_rows.h"
 #include "common/json_writer.h"
 #include "common/split_mix64.h"
@@ -64,8 +63,6 @@ ABSL_FLAG(std::string, local_rows_dtype, "bf16",
           "engram-server --demo-dtype).");
 ABSL_FLAG(uint64_t, cache_bytes, 256ull << 20,
           "Server mode: worker-side row cache per table; 0 = none.");
-ABSL_FLAG(std::string, token_file, "",
-          "Server mode: file with the server's data-plane bearer token.");
 ABSL_FLAG(absl::Duration, row_timeout, absl::Seconds(10),
           "How long a layer waits for its rows before the run fails.");
 ABSL_FLAG(bool, compare_local, false,
@@ -110,9 +107,7 @@ absl::StatusOr<std::unique_ptr<client::EngramClient>> RowClient(
   client::ClientOptions options;
   options.server_address = rows.substr(kServerPrefix.size());
   options.tls = ClientTlsFilesFromFlags();
-  if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
-    ENGRAM_ASSIGN_OR_RETURN(options.bearer_token, ReadBearerTokenFile(path));
-  }
+  ENGRAM_ASSIGN_OR_RETURN(options.bearer_token, BearerTokenFromFlags());
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<client::EngramClient> client,
                           client::EngramClient::Create(options));
   const uint64_t cache_bytes = absl::GetFlag(FLAGS_cache_bytes);

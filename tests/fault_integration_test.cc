@@ -259,8 +259,11 @@ TEST_F(FaultTest, AStalledStreamReaderDoesNotGrowTheServersMemory) {
   LOG(INFO) << "stalled stream: " << written.load()
             << " requests written, server RSS grew " << grown_mib << " MiB";
   // The server stops reading after 16 unsent answers (16 MiB) plus what
-  // the transport buffers; unbounded it would hold 400 MiB.
+  // the transport buffers; unbounded it would hold 400 MiB. (Under ASan
+  // freed answers sit in its quarantine, up to 256 MiB: no bound to see.)
+#ifndef __SANITIZE_ADDRESS__
   EXPECT_LT(grown_mib, 96u);
+#endif
   ExpectServes();
 }
 
