@@ -1,12 +1,14 @@
 #include "common/safetensors_header.h"
 
 #include <algorithm>
+#include <cmath>
 #include <iterator>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace engram::internal {
@@ -20,6 +22,24 @@ uint64_t SafetensorsHeaderSize(absl::string_view bytes) {
     size = (size << 8) | static_cast<uint8_t>(bytes[i]);
   }
   return size;
+}
+
+// A size or offset of tensor `tensor`'s `field`: JSON numbers are doubles,
+// so anything but a whole number in [0, 2^53] (exact in a double) is
+// refused rather than cast.
+absl::StatusOr<uint64_t> HeaderInteger(const google::protobuf::Value& value,
+                                       absl::string_view tensor,
+                                       absl::string_view field) {
+  constexpr double kLargestExact = 9007199254740992.0;  // 2^53
+  const double number = value.number_value();
+  if (value.kind_case() != google::protobuf::Value::kNumberValue ||
+      !(number >= 0 && number <= kLargestExact) ||
+      number != std::floor(number)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", tensor, "' has a ", field,
+                     " entry that is not a whole number in [0, 2^53]"));
+  }
+  return static_cast<uint64_t>(number);
 }
 
 constexpr SafetensorsDtype kSafetensorsDtypes[] = {
@@ -92,11 +112,15 @@ absl::StatusOr<SafetensorsEntry> FindTensor(const SafetensorsHeader& header,
   entry.name = name;
   entry.dtype = dtype_it->second.string_value();
   for (const auto& dim : shape_it->second.list_value().values()) {
-    entry.shape.push_back(static_cast<uint64_t>(dim.number_value()));
+    ENGRAM_ASSIGN_OR_RETURN(const uint64_t size,
+                            HeaderInteger(dim, name, "shape"));
+    entry.shape.push_back(size);
   }
   const auto& offsets = offsets_it->second.list_value().values();
-  entry.begin = static_cast<uint64_t>(offsets[0].number_value());
-  entry.end = static_cast<uint64_t>(offsets[1].number_value());
+  ENGRAM_ASSIGN_OR_RETURN(entry.begin,
+                          HeaderInteger(offsets[0], name, "data_offsets"));
+  ENGRAM_ASSIGN_OR_RETURN(entry.end,
+                          HeaderInteger(offsets[1], name, "data_offsets"));
   return entry;
 }
 

@@ -71,9 +71,21 @@ absl::StatusOr<ElementType> ResolveElementType(
 }
 
 // Fills the row shape of `layout` for rows of `cols` elements.
+// `count` items of `item_bytes` each, in bytes; InvalidArgument when that
+// does not fit in 64 bits (a header's sizes are the file's word: a product
+// that wrapped around could pass the size checks).
+absl::StatusOr<uint64_t> ByteCount(uint64_t count, uint64_t item_bytes) {
+  uint64_t bytes;
+  if (__builtin_mul_overflow(count, item_bytes, &bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        count, " items of ", item_bytes, " bytes overflow 64 bits"));
+  }
+  return bytes;
+}
+
 absl::Status SetRowShape(uint64_t cols, uint32_t item_size, ElementType type,
                          NpyTableLayout& layout) {
-  const uint64_t row_bytes = cols * item_size;
+  ENGRAM_ASSIGN_OR_RETURN(const uint64_t row_bytes, ByteCount(cols, item_size));
   if (row_bytes == 0 || row_bytes > UINT32_MAX) {
     return absl::InvalidArgumentError(
         absl::StrCat("rows of ", row_bytes, " bytes cannot form a table"));
@@ -115,8 +127,11 @@ absl::StatusOr<NpyTableLayout> LayoutFromNpy(
   layout.rows = header.shape[0];
   ENGRAM_RETURN_IF_ERROR(SetRowShape(header.shape[1], item_size, type, layout));
   layout.data_offset = header.data_offset;
-  const uint64_t expected = header.data_offset + layout.rows * layout.row_bytes;
-  if (file_size != expected) {
+  ENGRAM_ASSIGN_OR_RETURN(const uint64_t data_bytes,
+                          ByteCount(layout.rows, layout.row_bytes));
+  uint64_t expected;
+  if (__builtin_add_overflow(header.data_offset, data_bytes, &expected) ||
+      file_size != expected) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the file holds ", file_size, " bytes but its header describes ",
         expected, file_size < expected ? " (truncated)" : " (trailing bytes)"));
@@ -167,7 +182,8 @@ absl::StatusOr<ImportSource> SourceFromSafetensors(
           "tensor '", name, "' is ", tensor.dtype, " x ", tensor_cols,
           " per row but the first tensor is ", first_dtype, " x ", cols));
     }
-    const uint64_t bytes = rows * source.layout.row_bytes;
+    ENGRAM_ASSIGN_OR_RETURN(const uint64_t bytes,
+                            ByteCount(rows, source.layout.row_bytes));
     ENGRAM_ASSIGN_OR_RETURN(const uint64_t offset,
                             TensorDataOffset(header, tensor, bytes, file_size));
     source.segments.emplace_back(offset, bytes);
@@ -337,7 +353,8 @@ absl::StatusOr<std::vector<uint64_t>> ParseRowIdsNpy(absl::string_view bytes) {
         (header.shape.size() == 2 && header.shape[1] == 1))) {
     return absl::InvalidArgumentError("row ids must be a 1-D array");
   }
-  if (bytes.size() != header.data_offset + header.shape[0] * 8) {
+  if (header.shape[0] > bytes.size() / 8 ||
+      bytes.size() != header.data_offset + header.shape[0] * 8) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the file holds ", bytes.size(), " bytes but its header describes ",
         header.data_offset + header.shape[0] * 8));
@@ -362,9 +379,11 @@ absl::StatusOr<std::vector<uint64_t>> ParseRowIdsSafetensors(
     return absl::InvalidArgumentError(
         absl::StrCat("row ids (tensor '", name, "') must be 1-D"));
   }
+  ENGRAM_ASSIGN_OR_RETURN(const uint64_t id_bytes,
+                          ByteCount(tensor.shape[0], 8));
   ENGRAM_ASSIGN_OR_RETURN(
       const uint64_t offset,
-      TensorDataOffset(header, tensor, tensor.shape[0] * 8, bytes.size()));
+      TensorDataOffset(header, tensor, id_bytes, bytes.size()));
   return CopyRowIds(bytes.data() + offset, tensor.shape[0],
                     tensor.dtype == "I64");
 }

@@ -65,6 +65,43 @@ TEST(LayoutFromNpyTest, RejectsWhatCannotBeATable) {
   EXPECT_THAT(error(fortran, 144), HasSubstr("Fortran"));
 }
 
+// Sizes whose product wraps around 64 bits must not pass the size check
+// with the wrapped value (the rows would then lie beyond the file).
+TEST(LayoutFromNpyTest, RejectsShapesWhoseSizeOverflows) {
+  // 2^62 + 1 values of 4 bytes: 4 bytes once wrapped.
+  absl::StatusOr<NpyTableLayout> layout = LayoutFromNpy(
+      Header("<f4", {1, (uint64_t{1} << 62) + 1}), 128 + 4, std::nullopt);
+  EXPECT_EQ(layout.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(layout.status().message(), HasSubstr("overflow"));
+  // 2^61 + 1 rows of 8 bytes: 8 bytes once wrapped.
+  layout = LayoutFromNpy(Header("<f4", {(uint64_t{1} << 61) + 1, 2}), 128 + 8,
+                         std::nullopt);
+  EXPECT_EQ(layout.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(layout.status().message(), HasSubstr("overflow"));
+}
+
+// Header numbers are JSON doubles: negative, fractional or huge ones are
+// refused, not cast (a cast of -6 to uint64 is undefined behaviour).
+TEST(SourceFromSafetensorsTest, RejectsNumbersThatAreNotSizes) {
+  const std::string data(16, 'x');
+  for (const std::string& entry :
+       {R"({"dtype": "F32", "shape": [2, 2], "data_offsets": [6, -2]})",
+        R"({"dtype": "F32", "shape": [2, 2.5], "data_offsets": [0, 16]})",
+        R"({"dtype": "F32", "shape": [1e30, 2], "data_offsets": [0, 16]})",
+        R"({"dtype": "F32", "shape": [2, 2], "data_offsets": ["0", 16]})"}) {
+    const std::string header = R"({"t": )" + entry + "}";
+    std::string bytes(8, '\0');
+    for (int i = 0; i < 8; ++i)
+      bytes[i] = static_cast<char>(header.size() >> (8 * i));
+    bytes += header + data;
+    absl::StatusOr<ImportSource> source =
+        SourceFromSafetensors(bytes, bytes.size(), {"t"}, std::nullopt);
+    EXPECT_EQ(source.status().code(), absl::StatusCode::kInvalidArgument)
+        << entry;
+    EXPECT_THAT(source.status().message(), HasSubstr("whole number")) << entry;
+  }
+}
+
 TEST(SourceFromSafetensorsTest, ConcatenatesPerHeadTensorsInOrder) {
   const std::string bytes = testing::SafetensorsBytes(
       {{"head0", "BF16", {3, 4}, std::string(24, 'a')},

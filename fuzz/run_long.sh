@@ -38,6 +38,7 @@ for fuzzer in "${fuzzers[@]}"; do
   echo "$fuzzer: ${executions:-0} executions, $crashes crash/leak/timeout files"
   [ "$crashes" -eq 0 ] || status=1
   # Keep the inputs that add coverage (a minimal set) in the corpus.
-  "$binary" -merge=1 "$corpus" "$found" >"$found/merge.log" 2>&1 || true
+  "$binary" -merge=1 -artifact_prefix="$found/" "$corpus" "$found" \
+    >"$found/merge.log" 2>&1 || true
 done
 exit $status

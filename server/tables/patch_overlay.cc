@@ -5,6 +5,7 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace engram::server {
@@ -137,6 +138,21 @@ void PatchOverlay::Apply(const PackedRowIds& ids, char* out,
       if (missing != nullptr) missing->Clear(i);
     }
   }
+}
+
+std::vector<std::shared_ptr<const PatchRows>> PatchOverlay::WithoutShadowed(
+    std::vector<std::shared_ptr<const PatchRows>> patches) {
+  absl::flat_hash_set<uint64_t> above;
+  std::vector<std::shared_ptr<const PatchRows>> kept;
+  // Top first: a patch stays if some row of it is not replaced above.
+  for (auto it = patches.rbegin(); it != patches.rend(); ++it) {
+    bool provides = false;
+    (*it)->ForEachRow(
+        [&](uint64_t id, const char*) { provides |= above.insert(id).second; });
+    if (provides) kept.push_back(std::move(*it));
+  }
+  std::reverse(kept.begin(), kept.end());
+  return kept;
 }
 
 std::vector<uint64_t> PatchOverlay::ChangedIds(const PatchOverlay* a,

@@ -104,6 +104,13 @@ class PatchOverlay {
   // `missing` (if not null): a patch may add rows a sparse base lacks.
   void Apply(const PackedRowIds& ids, char* out, MissingRows* missing) const;
 
+  // `patches` (bottom first) without those whose every row a patch above
+  // them replaces: they change no lookup, and a version that stacked them
+  // would hold them (and index their rows) for ever, however often the
+  // same rows are patched again.
+  static std::vector<std::shared_ptr<const PatchRows>> WithoutShadowed(
+      std::vector<std::shared_ptr<const PatchRows>> patches);
+
   // Ids whose rows may differ between versions with overlays `a` and `b`
   // over the same base: those named by the patches above their common
   // prefix. Increasing, each once.

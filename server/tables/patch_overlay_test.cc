@@ -42,9 +42,9 @@ TEST(PatchRowsTest, KeepsUploadOrderAndSortsIds) {
   patch->ForEachRow([&](uint64_t id, const char* row) {
     rows.push_back(absl::StrCat(id, ":", std::string(row, 2)));
   });
-  EXPECT_THAT(rows, ElementsAre(std::string("9:a\x09", 4),
-                                std::string("2:a\x02", 4),
-                                std::string("5:a\x05", 4)));
+  EXPECT_THAT(rows,
+              ElementsAre(std::string("9:a\x09", 4), std::string("2:a\x02", 4),
+                          std::string("5:a\x05", 4)));
   EXPECT_THAT(patch->sorted_ids(), ElementsAre(2, 5, 9));
 }
 
@@ -55,8 +55,9 @@ TEST(PatchRowsTest, RejectsDuplicateIdsAcrossChunksAndBadShapes) {
   absl::StatusOr<std::shared_ptr<const PatchRows>> duplicate =
       PatchRows::Create(3, std::move(chunks), 2);
   EXPECT_EQ(duplicate.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(duplicate.status().message(),
-              HasSubstr("row id 4 appears twice in patch 3 (positions 0 and 2)"));
+  EXPECT_THAT(
+      duplicate.status().message(),
+      HasSubstr("row id 4 appears twice in patch 3 (positions 0 and 2)"));
   std::vector<PatchChunk> short_rows;
   short_rows.push_back({Packed({4, 7}), std::string(3, 'x')});
   EXPECT_EQ(PatchRows::Create(3, std::move(short_rows), 2).status().code(),
@@ -95,6 +96,27 @@ TEST(PatchOverlayTest, ProviderIsTheTopmostPatchThatHasTheRow) {
   EXPECT_EQ(overlay->Provider(4), nullptr);
   // The row the provider names is the one lookups get.
   EXPECT_EQ(std::string(overlay->Find(2), 2), "b\x02");
+}
+
+TEST(PatchOverlayTest, WithoutShadowedDropsOnlyPatchesThatProvideNoRow) {
+  // 1 is wholly replaced by 3 and 4; 2 still provides row 5.
+  const auto kept = PatchOverlay::WithoutShadowed(
+      {Patch(1, 'a', {1, 2}), Patch(2, 'b', {2, 5}), Patch(3, 'c', {1}),
+       Patch(4, 'd', {2})});
+  std::vector<uint64_t> ids;
+  for (const auto& patch : kept) ids.push_back(patch->patch_id());
+  EXPECT_THAT(ids, ElementsAre(2, 3, 4));
+  // Lookups through the pruned stack are those through the whole one.
+  auto whole =
+      PatchOverlay::Create({Patch(1, 'a', {1, 2}), Patch(2, 'b', {2, 5}),
+                            Patch(3, 'c', {1}), Patch(4, 'd', {2})});
+  auto pruned = PatchOverlay::Create(kept);
+  for (uint64_t id = 0; id < 8; ++id) {
+    const char* a = whole->Find(id);
+    const char* b = pruned->Find(id);
+    ASSERT_EQ(a == nullptr, b == nullptr) << id;
+    if (a != nullptr) EXPECT_EQ(std::string(a, 2), std::string(b, 2)) << id;
+  }
 }
 
 TEST(PatchOverlayTest, FilterNeverHidesAPatchedRow) {

@@ -337,12 +337,12 @@ absl::StatusOr<v1::VersionInfo> VersionManager::CommitPatch(
     stack = below->patches();
   }
   stack.push_back(*rows);
+  stack = PatchOverlay::WithoutShadowed(std::move(stack));
   v1::VersionInfo version;
   version.set_table(info.table());
   version.set_version(number);
   version.set_parent_version(parent.info.version());
-  *version.mutable_patch_ids() = parent.info.patch_ids();
-  version.add_patch_ids(patch_id);
+  for (const auto& patch : stack) version.add_patch_ids(patch->patch_id());
   version.set_patch_rows((*rows)->size());
   version.set_created_unix_ms(NowUnixMs());
   version.set_description(info.description());

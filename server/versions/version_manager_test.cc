@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "common/addressing/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -145,6 +146,31 @@ TEST_F(VersionManagerTest, PatchesStackAndRollbackRestores) {
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(versions_->Rollback("t", 3).status().code(),
             absl::StatusCode::kFailedPrecondition);
+}
+
+// Patching the same rows again and again (a soak does) must not grow the
+// newest version's stack: replaced patches leave it and are collected with
+// the last version that used them.
+TEST_F(VersionManagerTest, PatchesWhollyReplacedLeaveTheStackAndAreCollected) {
+  uint64_t version = 1;
+  for (int round = 0; round < 20; ++round) {
+    absl::StatusOr<v1::VersionInfo> committed =
+        Commit(static_cast<char>('a' + round % 2), {5, 7});
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    EXPECT_EQ(committed->patch_ids_size(), 1) << "round " << round;
+    version = committed->version();
+    ASSERT_TRUE(versions_->Activate("t", version).ok());
+  }
+  EXPECT_EQ(Row(7), std::string("bbb\x07", 4));
+  absl::StatusOr<v1::ListVersionsResponse> listed =
+      versions_->ListVersions("t");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  absl::flat_hash_set<uint64_t> patches;
+  for (const v1::VersionInfo& info : listed->versions()) {
+    patches.insert(info.patch_ids().begin(), info.patch_ids().end());
+  }
+  // One patch per retained version (and the base has none), not all 20.
+  EXPECT_LE(patches.size(), static_cast<size_t>(listed->versions_size()));
 }
 
 TEST_F(VersionManagerTest, SurvivesRestartWithActiveVersionAndPatches) {
