@@ -88,6 +88,11 @@ out.flush()
 PY
 }
 
+# json_field FILE KEY: the value of KEY in the JSON object in FILE.
+json_field() {
+  "$PYTHON" -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"
+}
+
 free_port() {
   "$PYTHON" -c 'import socket
 s = socket.socket()

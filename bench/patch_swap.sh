@@ -66,7 +66,6 @@ read -r PROBE_ID PROBE_ROW <"$WORK/probe"
 
 now() { date +%s.%N; }
 elapsed() { "$PYTHON" -c "print(f'{$2 - $1:.3f}')"; }
-json_field() { "$PYTHON" -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
 start_engram_server "$SERVER" "$WORK/data"
 supervise "$ENGRAMCTL" --server "$ENGRAM_ADDR" import t "$WORK/table.npy" \

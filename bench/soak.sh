@@ -75,17 +75,20 @@ PIDS+=("$BENCH_PID")
 : >"$WORK/rss.txt"
 VERSION=1
 PATCHES=0
+NEXT_PATCH=$PATCH_EVERY
 START=$(date +%s)
 while kill -0 "$BENCH_PID" 2>/dev/null; do
   NOW=$(($(date +%s) - START))
   RSS=$(awk '/^VmRSS:/ {print $2}' "/proc/$ENGRAM_PID/status")
   echo "$NOW $RSS $VERSION" >>"$WORK/rss.txt"
-  if ((NOW > 0 && NOW % PATCH_EVERY == 0 && NOW < SECONDS_TOTAL)); then
+  # Due times, not multiples: a slow apply may skip a second.
+  if ((NOW >= NEXT_PATCH && NOW < SECONDS_TOTAL)); then
+    NEXT_PATCH=$((NEXT_PATCH + PATCH_EVERY))
     K=$((PATCHES % 2))
     if "$ENGRAMCTL" --server "$ENGRAM_ADDR" patch apply t \
         --ids "$WORK/ids$K.npy" --rows "$WORK/rows$K.npy" --json \
         >"$WORK/patch.json" 2>"$WORK/patch.err"; then
-      VERSION=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' "$WORK/patch.json")
+      VERSION=$(json_field "$WORK/patch.json" version)
       PATCHES=$((PATCHES + 1))
     else
       log "patch failed: $(cat "$WORK/patch.err")"
@@ -108,8 +111,8 @@ with open(out, "w") as csv:
     csv.write("t,rss_mib,rows_per_s,p99_us,errors,version\n")
     for interval in intervals:
         t = round(interval["ended_at_s"])
-        mib, version = rss.get(t, rss[max(k for k in rss if k <= t)]
-                               if any(k <= t for k in rss) else (0, 0))
+        # The last sample at or before t (a slow patch apply skips seconds).
+        mib, version = rss[max((k for k in rss if k <= t), default=min(rss))]
         csv.write(f"{t},{mib:.1f},{interval['rows_per_s']:.0f},"
                   f"{interval['p99_us']:.0f},{interval['errors']},{version}\n")
 samples = sorted(rss.items())

@@ -389,10 +389,8 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
     call->shard_index = s;
     call->positions = std::move(positions[s]);
     for (uint32_t p : call->positions) call->ids.push_back(ids[p]);
+    // A zero timeout is attempt_timeout: the replicas' default_timeout.
     call->options = options;
-    if (call->options.timeout == absl::ZeroDuration()) {
-      call->options.timeout = options_.attempt_timeout;
-    }
     call->fanout = fanout;
     if (pin != nullptr) {
       // Each attempt names its replica's server pin (StartAttempt), which

@@ -23,4 +23,11 @@ absl::Status WriteStringToFile(const std::string& path,
   return absl::OkStatus();
 }
 
+absl::Status WriteFloatsToFile(const std::string& path,
+                               absl::Span<const float> values) {
+  return WriteStringToFile(
+      path, absl::string_view(reinterpret_cast<const char*>(values.data()),
+                              values.size() * sizeof(float)));
+}
+
 }  // namespace engram

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace engram {
 
@@ -18,6 +19,11 @@ namespace engram {
 // path.
 absl::Status WriteStringToFile(const std::string& path,
                                absl::string_view bytes);
+
+// `values` as raw native floats (what engram-worker --logits-out and the
+// module checks write), as WriteStringToFile.
+absl::Status WriteFloatsToFile(const std::string& path,
+                               absl::Span<const float> values);
 
 }  // namespace engram
 

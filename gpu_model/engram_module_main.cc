@@ -14,7 +14,6 @@
 // prefetcher wrote. Writes DIR/cpu_output.f32: hidden + Engram(hidden, e),
 // [batch][time][branches][hidden].
 #include <cstdint>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
@@ -30,6 +29,7 @@
 #include "common/element_type.h"
 #include "common/read_file.h"
 #include "common/status_macros.h"
+#include "common/write_file.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gpu_model/backend.h"
@@ -184,12 +184,7 @@ absl::Status Run() {
   ENGRAM_RETURN_IF_ERROR(
       backend->CopyToHost(hidden, result.size(), result.data()));
   const std::string out_path = inputs.Path("cpu_output.f32");
-  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(result.data()),
-            static_cast<std::streamsize>(result.size() * sizeof(float)));
-  out.close();
-  if (!out) return absl::InternalError(absl::StrCat("cannot write ", out_path));
-  return absl::OkStatus();
+  return WriteFloatsToFile(out_path, result);
 }
 
 }  // namespace

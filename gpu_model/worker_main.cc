@@ -11,7 +11,6 @@
 // with local rows and reports server mode's overhead.
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -33,6 +32,7 @@
 #include "common/json_writer.h"
 #include "common/split_mix64.h"
 #include "common/status_macros.h"
+#include "common/write_file.h"
 #include "gpu_model/backend.h"
 #include "gpu_model/generation.h"
 #include "gpu_model/local_row_client.h"
@@ -164,16 +164,6 @@ std::vector<int32_t> RandomPrompt(int tokens, int vocab, uint64_t seed) {
   return prompt;
 }
 
-absl::Status WriteLogits(const std::string& path,
-                         const std::vector<float>& logits) {
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file.write(reinterpret_cast<const char*>(logits.data()),
-             logits.size() * sizeof(float));
-  file.close();
-  if (!file) return absl::InternalError(absl::StrCat("cannot write ", path));
-  return absl::OkStatus();
-}
-
 double Micros(absl::Duration d) { return absl::ToDoubleMicroseconds(d); }
 
 void WriteRun(const GenerationResult& run, JsonWriter& json) {
@@ -230,7 +220,7 @@ absl::Status Run() {
                           MeasuredRun(pipeline, prompt, batch, keep_logits));
   if (keep_logits) {
     ENGRAM_RETURN_IF_ERROR(
-        WriteLogits(absl::GetFlag(FLAGS_logits_out), run.logits));
+        WriteFloatsToFile(absl::GetFlag(FLAGS_logits_out), run.logits));
   }
   std::optional<GenerationResult> local;
   if (absl::GetFlag(FLAGS_compare_local) && rows != "local") {
