@@ -9,9 +9,14 @@ namespace engram::server {
 
 TableManager::TableManager() : snapshot_(std::make_shared<const TableMap>()) {}
 
+std::shared_ptr<const TableManager::TableMap> TableManager::Snapshot() const {
+  absl::ReaderMutexLock lock(&snapshot_mu_);
+  return snapshot_;
+}
+
 absl::StatusOr<std::shared_ptr<const Table>> TableManager::Get(
     absl::string_view name) const {
-  const std::shared_ptr<const TableMap> map = snapshot_.load();
+  const std::shared_ptr<const TableMap> map = Snapshot();
   const auto it = map->find(name);
   if (it == map->end()) {
     return absl::NotFoundError(absl::StrCat("no table named '", name, "'"));
@@ -21,23 +26,23 @@ absl::StatusOr<std::shared_ptr<const Table>> TableManager::Get(
 
 absl::StatusOr<std::shared_ptr<const Table>> TableManager::GetVersion(
     absl::string_view name, uint64_t version) const {
-  const std::shared_ptr<const TableMap> map = snapshot_.load();
+  const std::shared_ptr<const TableMap> map = Snapshot();
   const auto it = map->find(name);
   if (it == map->end()) {
     return absl::NotFoundError(absl::StrCat("no table named '", name, "'"));
   }
   const auto found = it->second.retained.find(version);
   if (found == it->second.retained.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "table '", name, "' has no version ", version,
-        " (not created, or no longer retained); active is ",
-        it->second.active->version()));
+    return absl::NotFoundError(
+        absl::StrCat("table '", name, "' has no version ", version,
+                     " (not created, or no longer retained); active is ",
+                     it->second.active->version()));
   }
   return found->second;
 }
 
 std::vector<std::shared_ptr<const Table>> TableManager::List() const {
-  const std::shared_ptr<const TableMap> map = snapshot_.load();
+  const std::shared_ptr<const TableMap> map = Snapshot();
   std::vector<std::shared_ptr<const Table>> tables;
   tables.reserve(map->size());
   for (const auto& [name, versions] : *map) tables.push_back(versions.active);
@@ -63,9 +68,10 @@ void TableManager::PublishVersions(
   std::shared_ptr<const TableMap> replaced;
   {
     absl::MutexLock lock(&write_mu_);
-    auto next = std::make_shared<TableMap>(*snapshot_.load());
+    auto next = std::make_shared<TableMap>(*Snapshot());
     (*next)[versions.active->name()] = std::move(versions);
-    replaced = snapshot_.exchange(std::move(next));
+    absl::MutexLock swap(&snapshot_mu_);
+    replaced = std::exchange(snapshot_, std::move(next));
   }
   // `replaced` (and any table only it held) is freed here, outside the lock.
 }

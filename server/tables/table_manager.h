@@ -8,15 +8,17 @@
 //   manager.PublishVersions(v2, {v1, v2});                    // activate v2
 //   ENGRAM_ASSIGN_OR_RETURN(table, manager.GetVersion("layer_1", 1));
 //
-// Readers take no lock: the name -> versions map is an immutable snapshot
-// behind an atomic shared_ptr; writers build a new map and swap it in, so a
-// reader sees the old map or the new one, never a mix, and activating a
-// version is one pointer swap. A table a reader still holds stays alive
-// after it is replaced.
+// The name -> versions map is an immutable snapshot: a reader holds a
+// reader lock only to copy its shared_ptr, writers build a new map and swap
+// it in, so a reader sees the old map or the new one, never a mix, and
+// activating a version is one pointer swap. A table a reader still holds
+// stays alive after it is replaced. (Not std::atomic<std::shared_ptr>:
+// libstdc++ 12 releases its internal lock with a relaxed store after a
+// load, which ThreadSanitizer rightly reports as a race with the next
+// store.)
 #ifndef ENGRAM_SERVER_TABLES_TABLE_MANAGER_H_
 #define ENGRAM_SERVER_TABLES_TABLE_MANAGER_H_
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,12 +36,12 @@ class TableManager {
  public:
   TableManager();
 
-  // Returns the table named `name`; NotFound otherwise. Thread-safe, no lock.
+  // Returns the table named `name`; NotFound otherwise. Thread-safe.
   absl::StatusOr<std::shared_ptr<const Table>> Get(
       absl::string_view name) const;
 
   // Version `version` of table `name`, if retained; NotFound otherwise.
-  // Thread-safe, no lock.
+  // Thread-safe.
   absl::StatusOr<std::shared_ptr<const Table>> GetVersion(
       absl::string_view name, uint64_t version) const;
 
@@ -64,9 +66,15 @@ class TableManager {
   };
   using TableMap = absl::flat_hash_map<std::string, Versions>;
 
-  // Serialises writers; readers go through `snapshot_` alone.
-  absl::Mutex write_mu_;
-  std::atomic<std::shared_ptr<const TableMap>> snapshot_;
+  // The current map.
+  std::shared_ptr<const TableMap> Snapshot() const
+      ABSL_LOCKS_EXCLUDED(snapshot_mu_);
+
+  // Serialises writers, so none loses another's change.
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(snapshot_mu_);
+  // Held only to copy or swap `snapshot_`.
+  mutable absl::Mutex snapshot_mu_;
+  std::shared_ptr<const TableMap> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
 };
 
 }  // namespace engram::server

@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
+#include "rocksdb/convenience.h"
 #include "rocksdb/options.h"
 #include "rocksdb/sst_file_writer.h"
 #include "rocksdb/write_batch.h"
@@ -239,10 +240,34 @@ absl::Status VersionStore::SetActive(const v1::VersionInfo& version) {
 }
 
 absl::Status VersionStore::DeletePatch(uint64_t patch_id) {
+  const std::string begin = ChunkKey(patch_id, 0);
+  const std::string end = ChunkKey(patch_id + 1, 0);
   rocksdb::WriteBatch batch;
   batch.Delete(PatchKey(patch_id));
-  batch.DeleteRange(ChunkKey(patch_id, 0), ChunkKey(patch_id + 1, 0));
-  return Write(batch, /*sync=*/false, "deleting a patch");
+  batch.DeleteRange(begin, end);
+  ENGRAM_RETURN_IF_ERROR(Write(batch, /*sync=*/false, "deleting a patch"));
+  // The tombstone alone frees nothing until a compaction meets it, and it
+  // sits in a memtable that the store's small records seldom fill: without
+  // this, every collected patch stayed on disk. A patch's rows are one
+  // ingested file, which goes now; rows a compaction merged into files
+  // shared with other patches go with the tombstone.
+  const rocksdb::Slice begin_slice = ToSlice(begin);
+  const rocksdb::Slice end_slice = ToSlice(end);
+  ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
+      rocksdb::DeleteFilesInRange(db_.get(), db_->DefaultColumnFamily(),
+                                  &begin_slice, &end_slice,
+                                  /*include_end=*/false),
+      "control store: dropping a patch's rows"));
+  // Every read re-fragments the range tombstones of the mutable memtable,
+  // so they are moved to a table file now and then, where compactions
+  // apply them and reads find them fragmented once.
+  if ((patches_deleted_.fetch_add(1) + 1) % kDeletesPerFlush != 0) {
+    return absl::OkStatus();
+  }
+  rocksdb::FlushOptions flush;
+  flush.wait = false;
+  return FromRocksDbStatus(db_->Flush(flush),
+                           "control store: flushing deleted patches");
 }
 
 absl::Status VersionStore::DeleteVersion(absl::string_view table,

@@ -28,6 +28,7 @@
 #ifndef ENGRAM_SERVER_VERSIONS_VERSION_STORE_H_
 #define ENGRAM_SERVER_VERSIONS_VERSION_STORE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -64,7 +65,7 @@ class VersionStore {
   // Makes `version` (with its activation time) its table's active one,
   // atomically. Synced.
   absl::Status SetActive(const v1::VersionInfo& version);
-  // Deletes a patch's record and rows.
+  // Deletes a patch's record and rows, and frees their disk space.
   absl::Status DeletePatch(uint64_t patch_id);
   // Deletes a version's record.
   absl::Status DeleteVersion(absl::string_view table, uint64_t version);
@@ -88,9 +89,13 @@ class VersionStore {
   absl::Status Write(rocksdb::WriteBatch& batch, bool sync,
                      absl::string_view what);
 
+  // Patch deletions per memtable flush (see DeletePatch).
+  static constexpr uint32_t kDeletesPerFlush = 64;
+
   const std::string path_;
   const std::unique_ptr<rocksdb::DB> db_;
   std::vector<v1::PatchInfo> discarded_;
+  std::atomic<uint64_t> patches_deleted_ = 0;
 };
 
 }  // namespace engram::server
