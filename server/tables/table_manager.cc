@@ -33,10 +33,10 @@ absl::StatusOr<std::shared_ptr<const Table>> TableManager::GetVersion(
   }
   const auto found = it->second.retained.find(version);
   if (found == it->second.retained.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("table '", name, "' has no version ", version,
-                     " (not created, or no longer retained); active is ",
-                     it->second.active->version()));
+    return absl::NotFoundError(absl::StrCat(
+        "table '", name, "' has no version ", version,
+        " (not created, or no longer retained); active is ",
+        it->second.active->version()));
   }
   return found->second;
 }
