@@ -10,7 +10,22 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace engram::logging_internal {
+namespace engram {
+namespace {
+
+// The innermost ScopedLogRequestId's id on this thread; null outside one.
+thread_local const std::string* current_request_id = nullptr;
+
+}  // namespace
+
+ScopedLogRequestId::ScopedLogRequestId(absl::string_view request_id)
+    : request_id_(request_id), outer_(current_request_id) {
+  current_request_id = &request_id_;
+}
+
+ScopedLogRequestId::~ScopedLogRequestId() { current_request_id = outer_; }
+
+namespace logging_internal {
 namespace {
 
 std::atomic<int> verbosity{0};
@@ -42,6 +57,9 @@ LogMessage::LogMessage(Severity severity, const char* file, int line)
           << absl::FormatTime("%m%d %H:%M:%E6S ", absl::Now(),
                               absl::LocalTimeZone())
           << Basename(file) << ':' << line << "] ";
+  if (current_request_id != nullptr) {
+    stream_ << "request_id=" << *current_request_id << ' ';
+  }
 }
 
 LogMessage::~LogMessage() {
@@ -64,4 +82,5 @@ bool ShouldLogEveryNSec(std::atomic<int64_t>& last_micros, double seconds) {
 int Verbosity() { return verbosity.load(std::memory_order_relaxed); }
 void SetVerbosity(int level) { verbosity.store(level); }
 
-}  // namespace engram::logging_internal
+}  // namespace logging_internal
+}  // namespace engram

@@ -4,16 +4,43 @@
 //   LOG_EVERY_N_SEC(WARNING, 10) << "slow lookup: " << micros << "us";
 //   VLOG(1) << "batch of " << n << " rows";
 //
-// Lines go to stderr as "I1123 10:54:24.123456 server.cc:42] message".
-// LOG(FATAL) aborts after writing. VLOG(n) prints when n <= --v.
+// Lines go to stderr as "I1123 10:54:24.123456 server.cc:42] message", or
+// "... server.cc:42] request_id=ID message" on a thread inside a
+// ScopedLogRequestId. LOG(FATAL) aborts after writing. VLOG(n) prints when
+// n <= --v.
 #ifndef ENGRAM_COMMON_LOGGING_H_
 #define ENGRAM_COMMON_LOGGING_H_
 
 #include <atomic>
 #include <cstdint>
 #include <sstream>
+#include <string>
 
 #include "absl/base/attributes.h"
+#include "absl/strings/string_view.h"
+
+namespace engram {
+
+// While it lives, every line this thread logs carries "request_id=ID" after
+// its location, so that one request's lines can be picked out of many (the
+// server opens one around each piece of an RPC's handling). Scopes nest;
+// the innermost wins.
+//
+//   const ScopedLogRequestId scope(request_id);
+//   LOG(INFO) << "patch created";  // "... request_id=7f3a-12 patch created"
+class ScopedLogRequestId {
+ public:
+  explicit ScopedLogRequestId(absl::string_view request_id);
+  ~ScopedLogRequestId();
+  ScopedLogRequestId(const ScopedLogRequestId&) = delete;
+  ScopedLogRequestId& operator=(const ScopedLogRequestId&) = delete;
+
+ private:
+  const std::string request_id_;
+  const std::string* const outer_;
+};
+
+}  // namespace engram
 
 namespace engram::logging_internal {
 

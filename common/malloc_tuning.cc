@@ -13,4 +13,10 @@ void TuneMallocForLargeBuffers() {
 #endif
 }
 
+void ReleaseFreedMemory() {
+#ifdef M_MMAP_THRESHOLD
+  malloc_trim(0);
+#endif
+}
+
 }  // namespace engram

@@ -9,6 +9,10 @@
 //
 //   int main(int argc, char** argv) {
 //     engram::TuneMallocForLargeBuffers();
+//
+// The freed blocks so kept stay in the RSS for good, in every malloc arena
+// that ever held them; ReleaseFreedMemory() hands them back after a large,
+// one-off free (a collected table version).
 #ifndef ENGRAM_COMMON_MALLOC_TUNING_H_
 #define ENGRAM_COMMON_MALLOC_TUNING_H_
 
@@ -17,6 +21,12 @@ namespace engram {
 // Raises glibc's mmap and trim thresholds so freed large blocks are reused.
 // No effect with other allocators.
 void TuneMallocForLargeBuffers();
+
+// Returns the whole free pages of every malloc arena to the kernel
+// (glibc's malloc_trim). Blocks other threads' malloc while it walks the
+// arenas, so call it after rare, large frees, not per request. No effect
+// with other allocators.
+void ReleaseFreedMemory();
 
 }  // namespace engram
 

@@ -14,7 +14,6 @@
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
-#include "grpcpp/support/channel_arguments.h"
 #include "server/service/rpc_metrics_interceptor.h"
 #include "server/storage/data_dir.h"
 
@@ -248,13 +247,6 @@ void EngramServer::CollectGauges(GaugeWriter& out) const {
     out.Gauge("engram_cache_capacity_bytes", "The hot-row cache's capacity.",
               labels, stats.cache_capacity_bytes);
   }
-}
-
-std::shared_ptr<grpc::Channel> EngramServer::InProcessChannel() const {
-  grpc::ChannelArguments arguments;
-  // The server's send limit bounds responses; the client takes any.
-  arguments.SetMaxReceiveMessageSize(-1);
-  return grpc_server_->InProcessChannel(arguments);
 }
 
 void EngramServer::Wait() { grpc_server_->Wait(); }

@@ -31,7 +31,6 @@
 #include "server/versions/version_manager.h"
 
 namespace grpc {
-class Channel;
 class Server;
 }  // namespace grpc
 
@@ -84,10 +83,10 @@ class EngramServer {
   // The /metrics port bound; 0 without an endpoint.
   int metrics_port() const;
 
-  // A channel to this server within the process (no socket): the same
-  // services, interceptors and limits as the listening port. For fuzzing
-  // the request handling and for embedding.
-  std::shared_ptr<grpc::Channel> InProcessChannel() const;
+  // The services behind the port, to call without a transport (the
+  // service fuzzer does): their Do* methods skip the token checks.
+  EngramServiceImpl& data_service() { return *service_; }
+  AdminServiceImpl& admin_service() { return *admin_service_; }
 
   // Blocks until the server has shut down.
   void Wait();

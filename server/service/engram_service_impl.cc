@@ -18,6 +18,7 @@
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
 #include "server/service/refused_reactor.h"
+#include "server/service/request_id.h"
 #include "server/service/watch_reactor.h"
 
 namespace engram::server {
@@ -29,6 +30,7 @@ using StreamReactor =
 // Finishes a unary call with `status`, converted once here.
 grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
                                       const absl::Status& status) {
+  if (!status.ok()) VLOG(1) << "call failed: " << status;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
@@ -87,12 +89,13 @@ absl::StatusOr<std::string> GatherInFormat(const Table& table,
 
 class StreamLookupReactor final : public StreamReactor {
  public:
-  explicit StreamLookupReactor(const EngramServiceImpl* service)
-      : service_(service) {
+  StreamLookupReactor(const EngramServiceImpl* service, std::string request_id)
+      : service_(service), request_id_(std::move(request_id)) {
     StartRead(&request_);
   }
 
   void OnReadDone(bool ok) override {
+    const ScopedLogRequestId log(request_id_);
     absl::MutexLock lock(&mu_);
     if (!ok || write_failed_) {
       // The client half-closed or went away: nothing more to answer.
@@ -152,6 +155,7 @@ class StreamLookupReactor final : public StreamReactor {
   }
 
   const EngramServiceImpl* const service_;
+  const std::string request_id_;
   absl::Mutex mu_;
   // Only one read is in flight at a time, so request_ needs no lock.
   v1::StreamLookupRequest request_;
@@ -314,6 +318,7 @@ absl::Status EngramServiceImpl::DoLookupTokens(
 grpc::ServerUnaryReactor* EngramServiceImpl::Lookup(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
     grpc::ByteBuffer* response_bytes) {
+  const ScopedLogRequestId log(AssignRequestId(*context));
   if (absl::Status status = auth_->Check(*context); !status.ok()) {
     return FinishUnary(context, status);
   }
@@ -335,6 +340,7 @@ grpc::ServerUnaryReactor* EngramServiceImpl::Lookup(
 grpc::ServerUnaryReactor* EngramServiceImpl::LookupTokens(
     grpc::CallbackServerContext* context,
     const v1::LookupTokensRequest* request, v1::LookupResponse* response) {
+  const ScopedLogRequestId log(AssignRequestId(*context));
   absl::Status status = auth_->Check(*context);
   if (status.ok()) status = DoLookupTokens(*request, response);
   return FinishUnary(context, status);
@@ -342,42 +348,53 @@ grpc::ServerUnaryReactor* EngramServiceImpl::LookupTokens(
 
 StreamReactor* EngramServiceImpl::StreamLookup(
     grpc::CallbackServerContext* context) {
+  std::string request_id = AssignRequestId(*context);
   if (absl::Status status = auth_->Check(*context); !status.ok()) {
     return new RefusedReactor<StreamReactor>(status);
   }
-  return new StreamLookupReactor(this);
+  return new StreamLookupReactor(this, std::move(request_id));
 }
 
 grpc::ServerUnaryReactor* EngramServiceImpl::PinVersion(
     grpc::CallbackServerContext* context, const v1::PinVersionRequest* request,
     v1::PinVersionResponse* response) {
+  const ScopedLogRequestId log(AssignRequestId(*context));
   absl::Status status = auth_->Check(*context);
-  if (status.ok()) {
-    absl::StatusOr<PinRegistry::Pin> pin =
-        versions_->Pin(request->table(), request->version(),
-                       absl::Milliseconds(request->ttl_ms()));
-    status = pin.status();
-    if (pin.ok()) {
-      response->set_pin_id(pin->id);
-      response->set_version(pin->version);
-      response->set_ttl_ms(
-          static_cast<uint32_t>(absl::ToInt64Milliseconds(pin->ttl)));
-    }
-  }
+  if (status.ok()) status = DoPinVersion(*request, response);
   return FinishUnary(context, status);
+}
+
+absl::Status EngramServiceImpl::DoPinVersion(
+    const v1::PinVersionRequest& request,
+    v1::PinVersionResponse* response) const {
+  ENGRAM_ASSIGN_OR_RETURN(const PinRegistry::Pin pin,
+                          versions_->Pin(request.table(), request.version(),
+                                         absl::Milliseconds(request.ttl_ms())));
+  response->set_pin_id(pin.id);
+  response->set_version(pin.version);
+  response->set_ttl_ms(
+      static_cast<uint32_t>(absl::ToInt64Milliseconds(pin.ttl)));
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* EngramServiceImpl::ReleasePin(
     grpc::CallbackServerContext* context, const v1::ReleasePinRequest* request,
     v1::ReleasePinResponse* response) {
+  const ScopedLogRequestId log(AssignRequestId(*context));
   absl::Status status = auth_->Check(*context);
-  if (status.ok()) status = versions_->ReleasePin(request->pin_id());
+  if (status.ok()) status = DoReleasePin(*request);
   return FinishUnary(context, status);
+}
+
+absl::Status EngramServiceImpl::DoReleasePin(
+    const v1::ReleasePinRequest& request) const {
+  return versions_->ReleasePin(request.pin_id());
 }
 
 grpc::ServerWriteReactor<v1::VersionEvent>* EngramServiceImpl::WatchTable(
     grpc::CallbackServerContext* context,
     const v1::WatchTableRequest* request) {
+  AssignRequestId(*context);
   if (absl::Status status = auth_->Check(*context); !status.ok()) {
     return new RefusedReactor<grpc::ServerWriteReactor<v1::VersionEvent>>(
         status);
@@ -388,48 +405,55 @@ grpc::ServerWriteReactor<v1::VersionEvent>* EngramServiceImpl::WatchTable(
 grpc::ServerUnaryReactor* EngramServiceImpl::ListTables(
     grpc::CallbackServerContext* context, const v1::ListTablesRequest* request,
     v1::ListTablesResponse* response) {
-  if (absl::Status status = auth_->Check(*context); !status.ok()) {
-    return FinishUnary(context, status);
-  }
+  const ScopedLogRequestId log(AssignRequestId(*context));
+  absl::Status status = auth_->Check(*context);
+  if (status.ok()) status = DoListTables(response);
+  return FinishUnary(context, status);
+}
+
+absl::Status EngramServiceImpl::DoListTables(
+    v1::ListTablesResponse* response) const {
   for (const std::shared_ptr<const Table>& table : tables_->List()) {
     *response->add_tables() = table->info();
   }
   const RamUse ram = storage_->ram_use();
   response->mutable_memory()->set_ram_budget_bytes(ram.budget_bytes);
   response->mutable_memory()->set_ram_bytes_charged(ram.charged_bytes);
-  return FinishUnary(context, absl::OkStatus());
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* EngramServiceImpl::DescribeTable(
     grpc::CallbackServerContext* context,
     const v1::DescribeTableRequest* request, v1::TableInfo* response) {
-  if (absl::Status status = auth_->Check(*context); !status.ok()) {
-    return FinishUnary(context, status);
-  }
-  absl::StatusOr<std::shared_ptr<const Table>> table =
-      tables_->Get(request->table());
-  if (table.ok()) {
-    *response = (*table)->info();
-    const RowStoreStats stats = (*table)->store().Stats();
-    v1::TableStats* out = response->mutable_stats();
-    out->set_bytes_in_ram(stats.bytes_in_ram);
-    out->set_bytes_on_ssd(stats.bytes_on_ssd);
-    out->set_cache_hits(stats.cache_hits);
-    out->set_cache_misses(stats.cache_misses);
-    out->set_cache_bytes_used(stats.cache_bytes_used);
-    out->set_cache_capacity_bytes(stats.cache_capacity_bytes);
-    const uint64_t lookups = stats.cache_hits + stats.cache_misses;
-    out->set_cache_hit_rate(
-        lookups == 0 ? 0.0 : static_cast<double>(stats.cache_hits) / lookups);
-    out->set_rows_in_ram(stats.rows_in_ram);
-    out->set_rows_on_ssd(stats.rows_on_ssd);
-    out->set_cache_utilization(
-        stats.cache_capacity_bytes == 0
-            ? 0.0
-            : static_cast<double>(stats.cache_bytes_used) /
-                  stats.cache_capacity_bytes);
-  }
-  return FinishUnary(context, table.status());
+  const ScopedLogRequestId log(AssignRequestId(*context));
+  absl::Status status = auth_->Check(*context);
+  if (status.ok()) status = DoDescribeTable(*request, response);
+  return FinishUnary(context, status);
+}
+
+absl::Status EngramServiceImpl::DoDescribeTable(
+    const v1::DescribeTableRequest& request, v1::TableInfo* response) const {
+  ENGRAM_ASSIGN_OR_RETURN(const std::shared_ptr<const Table> table,
+                          tables_->Get(request.table()));
+  *response = table->info();
+  const RowStoreStats stats = table->store().Stats();
+  v1::TableStats* out = response->mutable_stats();
+  out->set_bytes_in_ram(stats.bytes_in_ram);
+  out->set_bytes_on_ssd(stats.bytes_on_ssd);
+  out->set_cache_hits(stats.cache_hits);
+  out->set_cache_misses(stats.cache_misses);
+  out->set_cache_bytes_used(stats.cache_bytes_used);
+  out->set_cache_capacity_bytes(stats.cache_capacity_bytes);
+  const uint64_t lookups = stats.cache_hits + stats.cache_misses;
+  out->set_cache_hit_rate(
+      lookups == 0 ? 0.0 : static_cast<double>(stats.cache_hits) / lookups);
+  out->set_rows_in_ram(stats.rows_in_ram);
+  out->set_rows_on_ssd(stats.rows_on_ssd);
+  out->set_cache_utilization(stats.cache_capacity_bytes == 0
+                                 ? 0.0
+                                 : static_cast<double>(stats.cache_bytes_used) /
+                                       stats.cache_capacity_bytes);
+  return absl::OkStatus();
 }
 
 }  // namespace engram::server

@@ -93,6 +93,16 @@ class EngramServiceImpl final
   absl::Status DoLookupTokens(const v1::LookupTokensRequest& request,
                               v1::LookupResponse* response) const;
 
+  // ListTables, DescribeTable, PinVersion and ReleasePin once the caller
+  // is let in (the gRPC methods check the data-plane token first).
+  // Thread-safe.
+  absl::Status DoListTables(v1::ListTablesResponse* response) const;
+  absl::Status DoDescribeTable(const v1::DescribeTableRequest& request,
+                               v1::TableInfo* response) const;
+  absl::Status DoPinVersion(const v1::PinVersionRequest& request,
+                            v1::PinVersionResponse* response) const;
+  absl::Status DoReleasePin(const v1::ReleasePinRequest& request) const;
+
  private:
   // Adds a lookup's rows to the served counters of `table`.
   void CountServed(const Table& table, uint64_t rows, uint32_t row_bytes) const;

@@ -6,8 +6,11 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/addressing/sha256.h"
 #include "common/logging.h"
+#include "common/malloc_tuning.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
 
@@ -469,9 +472,16 @@ void VersionManager::CollectLocked(TableState& state) {
                    << " (collected again at the next start)";
     }
   }
-  LOG(INFO) << "table '" << name << "': dropped " << dropped.size()
-            << " old version(s) and " << unused.size() << " patch(es)";
   PublishLocked(state);
+  // The dropped versions and patches are freed now (or by the last lookup
+  // still reading them); without this their pages would stay in the RSS
+  // (malloc_tuning.h), adding up across malloc arenas.
+  const absl::Time trim_start = absl::Now();
+  ReleaseFreedMemory();
+  LOG(INFO) << "table '" << name << "': dropped " << dropped.size()
+            << " old version(s) and " << unused.size()
+            << " patch(es); freed memory returned in "
+            << absl::FormatDuration(absl::Now() - trim_start);
 }
 
 void VersionManager::PublishLocked(const TableState& state) {

@@ -1,0 +1,102 @@
+// Request ids end to end: a real engram-server echoes the client's
+// x-request-id (or one it made) in each response's initial metadata and
+// writes it into the log lines of that call.
+#include <memory>
+#include <string>
+
+#include "engram/v1/admin_service.grpc.pb.h"
+#include "engram/v1/engram_service.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/demo_server_fixture.h"
+
+namespace engram::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::Not;
+
+constexpr char kKey[] = "x-request-id";
+
+class RequestIdTest : public DemoServerTest {
+ protected:
+  std::shared_ptr<grpc::Channel> Channel() const {
+    return grpc::CreateChannel(server_->address(),
+                               grpc::InsecureChannelCredentials());
+  }
+
+  // The x-request-id the server sent back on `context`'s call.
+  static std::string Echoed(const grpc::ClientContext& context) {
+    const auto& metadata = context.GetServerInitialMetadata();
+    const auto found = metadata.find(kKey);
+    if (found == metadata.end()) return "";
+    return std::string(found->second.data(), found->second.size());
+  }
+
+  // A DescribeTable call, sending `request_id` unless it is empty; returns
+  // the id the server echoed.
+  std::string Describe(const std::string& request_id) const {
+    auto stub = v1::EngramService::NewStub(Channel());
+    grpc::ClientContext context;
+    if (!request_id.empty()) context.AddMetadata(kKey, request_id);
+    v1::DescribeTableRequest request;
+    request.set_table("layer_3");
+    v1::TableInfo info;
+    EXPECT_TRUE(stub->DescribeTable(&context, request, &info).ok());
+    return Echoed(context);
+  }
+};
+
+TEST_F(RequestIdTest, TheClientsIdIsEchoedAndLoggedWithTheCall) {
+  auto admin = v1::EngramAdmin::NewStub(Channel());
+  grpc::ClientContext context;
+  context.AddMetadata(kKey, "deploy-42.a");
+  v1::CreatePatchRequest request;
+  request.set_table("layer_3");
+  v1::PatchInfo patch;
+  ASSERT_TRUE(admin->CreatePatch(&context, request, &patch).ok());
+  EXPECT_EQ(Echoed(context), "deploy-42.a");
+  EXPECT_THAT(server_->Log(),
+              HasSubstr("request_id=deploy-42.a patch " +
+                        std::to_string(patch.patch_id()) + " of table"));
+}
+
+TEST_F(RequestIdTest, AStreamsFailureIsLoggedWithItsId) {
+  auto admin = v1::EngramAdmin::NewStub(Channel());
+  grpc::ClientContext context;
+  context.AddMetadata(kKey, "import-7");
+  v1::ImportTableResponse response;
+  auto writer = admin->ImportTable(&context, &response);
+  v1::ImportTableRequest header;
+  v1::TableInfo* info = header.mutable_header()->mutable_info();
+  info->set_name("layer_3");
+  info->set_rows(1);
+  info->set_row_bytes(4);
+  info->set_element_type(v1::ELEMENT_TYPE_OPAQUE);
+  writer->Write(header);
+  writer->WritesDone();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(Echoed(context), "import-7");
+  EXPECT_THAT(server_->Log(),
+              HasSubstr("request_id=import-7 import of table 'layer_3' "
+                        "failed: ALREADY_EXISTS"));
+}
+
+TEST_F(RequestIdTest, CallsWithoutAUsableIdGetFreshOnes) {
+  const std::string first = Describe("");
+  const std::string second = Describe("");
+  EXPECT_THAT(first, MatchesRegex("[0-9a-f]{8}-[0-9]+"));
+  EXPECT_THAT(second, MatchesRegex("[0-9a-f]{8}-[0-9]+"));
+  EXPECT_NE(first, second);
+  // Not one token, or too long for a log line: replaced.
+  EXPECT_THAT(Describe("two words"), MatchesRegex("[0-9a-f]{8}-[0-9]+"));
+  EXPECT_THAT(Describe(std::string(65, 'x')),
+              MatchesRegex("[0-9a-f]{8}-[0-9]+"));
+  EXPECT_EQ(Describe(std::string(64, 'x')), std::string(64, 'x'));
+  EXPECT_THAT(server_->Log(), Not(HasSubstr("two words")));
+}
+
+}  // namespace
+}  // namespace engram::testing
