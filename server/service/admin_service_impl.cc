@@ -9,22 +9,10 @@
 #include "common/status_macros.h"
 #include "server/service/refused_reactor.h"
 #include "server/service/request_id.h"
+#include "server/service/unary_call.h"
 
 namespace engram::server {
 namespace {
-
-// Finishes a unary call: `body` runs only if the call passes `auth`.
-template <typename Body>
-grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
-                                      const TokenCheck& auth, Body body) {
-  const ScopedLogRequestId log(AssignRequestId(*context));
-  absl::Status status = auth.Check(*context);
-  if (status.ok()) status = body();
-  if (!status.ok()) VLOG(1) << "admin call failed: " << status;
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
 
 // A client stream taken one message at a time by a `Session`
 // (ImportSession, PatchUploadSession): Accept() each, Complete() at the
@@ -115,51 +103,51 @@ grpc::ServerReadReactor<v1::UploadPatchRequest>* AdminServiceImpl::UploadPatch(
 grpc::ServerUnaryReactor* AdminServiceImpl::CreatePatch(
     grpc::CallbackServerContext* context, const v1::CreatePatchRequest* request,
     v1::PatchInfo* response) {
-  return FinishUnary(context, *auth_,
-                     [&] { return DoCreatePatch(*request, response); });
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoCreatePatch(*request, response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::CommitPatch(
     grpc::CallbackServerContext* context, const v1::CommitPatchRequest* request,
     v1::VersionInfo* response) {
-  return FinishUnary(context, *auth_,
-                     [&] { return DoCommitPatch(*request, response); });
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoCommitPatch(*request, response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::AbortPatch(
     grpc::CallbackServerContext* context, const v1::AbortPatchRequest* request,
     v1::PatchInfo* response) {
-  return FinishUnary(context, *auth_,
-                     [&] { return DoAbortPatch(*request, response); });
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoAbortPatch(*request, response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ActivateVersion(
     grpc::CallbackServerContext* context,
     const v1::ActivateVersionRequest* request, v1::VersionInfo* response) {
-  return FinishUnary(context, *auth_,
-                     [&] { return DoActivateVersion(*request, response); });
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoActivateVersion(*request, response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::Rollback(
     grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
     v1::VersionInfo* response) {
-  return FinishUnary(context, *auth_,
-                     [&] { return DoRollback(*request, response); });
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoRollback(*request, response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ListVersions(
     grpc::CallbackServerContext* context,
     const v1::ListVersionsRequest* request,
     v1::ListVersionsResponse* response) {
-  return FinishUnary(context, *auth_,
-                     [&] { return DoListVersions(*request, response); });
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoListVersions(*request, response); });
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::ExplainRows(
     grpc::CallbackServerContext* context, const v1::ExplainRowsRequest* request,
     v1::ExplainRowsResponse* response) {
-  return FinishUnary(context, *auth_,
-                     [&] { return DoExplainRows(*request, response); });
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoExplainRows(*request, response); });
 }
 
 absl::Status AdminServiceImpl::DoCreatePatch(

@@ -19,6 +19,7 @@
 #include "common/status_macros.h"
 #include "server/service/refused_reactor.h"
 #include "server/service/request_id.h"
+#include "server/service/unary_call.h"
 #include "server/service/watch_reactor.h"
 
 namespace engram::server {
@@ -26,15 +27,6 @@ namespace {
 
 using StreamReactor =
     grpc::ServerBidiReactor<v1::StreamLookupRequest, v1::StreamLookupResponse>;
-
-// Finishes a unary call with `status`, converted once here.
-grpc::ServerUnaryReactor* FinishUnary(grpc::CallbackServerContext* context,
-                                      const absl::Status& status) {
-  if (!status.ok()) VLOG(1) << "call failed: " << status;
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
-}
 
 // How a lookup's rows leave the server.
 struct OutputFormat {
@@ -318,32 +310,27 @@ absl::Status EngramServiceImpl::DoLookupTokens(
 grpc::ServerUnaryReactor* EngramServiceImpl::Lookup(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
     grpc::ByteBuffer* response_bytes) {
-  const ScopedLogRequestId log(AssignRequestId(*context));
-  if (absl::Status status = auth_->Check(*context); !status.ok()) {
-    return FinishUnary(context, status);
-  }
-  v1::LookupRequest request;
-  // The request is small (8 bytes per id); only the response bypasses
-  // protobuf.
-  grpc::ByteBuffer request_copy(*request_bytes);
-  if (!grpc::SerializationTraits<v1::LookupRequest>::Deserialize(&request_copy,
-                                                                 &request)
-           .ok()) {
-    return FinishUnary(context,
-                       absl::InvalidArgumentError("malformed LookupRequest"));
-  }
-  absl::StatusOr<grpc::ByteBuffer> response = DoLookupToWire(request);
-  if (response.ok()) response_bytes->Swap(&*response);
-  return FinishUnary(context, response.status());
+  return FinishUnaryCall(context, *auth_, [&]() -> absl::Status {
+    v1::LookupRequest request;
+    // The request is small (8 bytes per id); only the response bypasses
+    // protobuf.
+    grpc::ByteBuffer request_copy(*request_bytes);
+    if (!grpc::SerializationTraits<v1::LookupRequest>::Deserialize(
+             &request_copy, &request)
+             .ok()) {
+      return absl::InvalidArgumentError("malformed LookupRequest");
+    }
+    ENGRAM_ASSIGN_OR_RETURN(grpc::ByteBuffer response, DoLookupToWire(request));
+    response_bytes->Swap(&response);
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* EngramServiceImpl::LookupTokens(
     grpc::CallbackServerContext* context,
     const v1::LookupTokensRequest* request, v1::LookupResponse* response) {
-  const ScopedLogRequestId log(AssignRequestId(*context));
-  absl::Status status = auth_->Check(*context);
-  if (status.ok()) status = DoLookupTokens(*request, response);
-  return FinishUnary(context, status);
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoLookupTokens(*request, response); });
 }
 
 StreamReactor* EngramServiceImpl::StreamLookup(
@@ -358,10 +345,8 @@ StreamReactor* EngramServiceImpl::StreamLookup(
 grpc::ServerUnaryReactor* EngramServiceImpl::PinVersion(
     grpc::CallbackServerContext* context, const v1::PinVersionRequest* request,
     v1::PinVersionResponse* response) {
-  const ScopedLogRequestId log(AssignRequestId(*context));
-  absl::Status status = auth_->Check(*context);
-  if (status.ok()) status = DoPinVersion(*request, response);
-  return FinishUnary(context, status);
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoPinVersion(*request, response); });
 }
 
 absl::Status EngramServiceImpl::DoPinVersion(
@@ -380,10 +365,8 @@ absl::Status EngramServiceImpl::DoPinVersion(
 grpc::ServerUnaryReactor* EngramServiceImpl::ReleasePin(
     grpc::CallbackServerContext* context, const v1::ReleasePinRequest* request,
     v1::ReleasePinResponse* response) {
-  const ScopedLogRequestId log(AssignRequestId(*context));
-  absl::Status status = auth_->Check(*context);
-  if (status.ok()) status = DoReleasePin(*request);
-  return FinishUnary(context, status);
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoReleasePin(*request); });
 }
 
 absl::Status EngramServiceImpl::DoReleasePin(
@@ -405,10 +388,8 @@ grpc::ServerWriteReactor<v1::VersionEvent>* EngramServiceImpl::WatchTable(
 grpc::ServerUnaryReactor* EngramServiceImpl::ListTables(
     grpc::CallbackServerContext* context, const v1::ListTablesRequest* request,
     v1::ListTablesResponse* response) {
-  const ScopedLogRequestId log(AssignRequestId(*context));
-  absl::Status status = auth_->Check(*context);
-  if (status.ok()) status = DoListTables(response);
-  return FinishUnary(context, status);
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoListTables(response); });
 }
 
 absl::Status EngramServiceImpl::DoListTables(
@@ -425,10 +406,8 @@ absl::Status EngramServiceImpl::DoListTables(
 grpc::ServerUnaryReactor* EngramServiceImpl::DescribeTable(
     grpc::CallbackServerContext* context,
     const v1::DescribeTableRequest* request, v1::TableInfo* response) {
-  const ScopedLogRequestId log(AssignRequestId(*context));
-  absl::Status status = auth_->Check(*context);
-  if (status.ok()) status = DoDescribeTable(*request, response);
-  return FinishUnary(context, status);
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoDescribeTable(*request, response); });
 }
 
 absl::Status EngramServiceImpl::DoDescribeTable(
