@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "common/bearer_token.h"
+#include "common/request_id.h"
 #include "common/tls_credentials.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -29,6 +30,7 @@ void AdminChannel::Prepare(bool deadline, grpc::ClientContext* context) const {
     context->set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
   }
   AddBearerToken(options_.bearer_token, context);
+  AddRequestId(options_.request_id, context);
 }
 
 }  // namespace engram::cli

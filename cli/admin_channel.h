@@ -45,6 +45,9 @@ struct AdminChannelOptions {
   // Deadline of each unary call. Streams (imports, uploads) have none: they
   // last as long as their data takes.
   absl::Duration timeout = absl::Seconds(10);
+  // Sent as `x-request-id` on every call when non-empty, so the server's
+  // log lines for them carry it; checked by ServerFromFlags.
+  std::string request_id;
 };
 
 class AdminChannel {
@@ -109,7 +112,7 @@ class AdminChannel {
   }
 
  private:
-  // Adds the token and, for unary calls, the deadline.
+  // Adds the token, the request id and, for unary calls, the deadline.
   void Prepare(bool deadline, grpc::ClientContext* context) const;
 
   const AdminChannelOptions options_;

@@ -61,6 +61,7 @@
 #include "common/cli_flags.h"
 #include "common/client_security_flags.h"
 #include "common/json_writer.h"
+#include "common/request_id.h"
 #include "common/status_macros.h"
 #include "common/tls_credentials.h"
 
@@ -117,6 +118,10 @@ ABSL_FLAG(uint64_t, to, 0,
           "one older than the active version.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "Deadline of each call (not of import and upload streams).");
+ABSL_FLAG(std::string, request_id, "",
+          "Sent as x-request-id on every call, so the server's log lines for "
+          "them show it (request_id=ID): 1-64 characters of "
+          "[A-Za-z0-9._:-]. Default: the server makes one per call.");
 ABSL_FLAG(std::string, tokenizer, "",
           "compression-map: the model's Hugging Face tokenizer.json.");
 ABSL_FLAG(std::string, out, "",
@@ -152,7 +157,7 @@ constexpr uint64_t kMaxLookupRows = 1 << 16;
 
 constexpr char kUsage[] =
     "usage: engramctl [--server ADDR | --shard-map FILE] [--token-file FILE] "
-    "COMMAND [ARGS] [--json]\n"
+    "[--request-id ID] COMMAND [ARGS] [--json]\n"
     "commands:\n"
     "  tables                 list the served tables\n"
     "  describe TABLE         show one table's metadata\n"
@@ -194,6 +199,12 @@ absl::StatusOr<AdminChannelOptions> ServerFromFlags() {
   server.address = absl::GetFlag(FLAGS_server);
   if (server.address.empty()) server.address = kDefaultServer;
   server.timeout = absl::GetFlag(FLAGS_timeout);
+  server.request_id = absl::GetFlag(FLAGS_request_id);
+  if (const absl::Status usable = CheckRequestId(server.request_id);
+      !server.request_id.empty() && !usable.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--request-id: ", usable.message()));
+  }
   ENGRAM_ASSIGN_OR_RETURN(server.bearer_token, BearerTokenFromFlags());
   server.tls = ClientTlsFilesFromFlags();
   ENGRAM_RETURN_IF_ERROR(ChannelCredentialsFor(server.tls).status());
@@ -207,6 +218,7 @@ absl::StatusOr<std::unique_ptr<EngramClient>> Connect(
   options.default_timeout = server.timeout;
   options.bearer_token = server.bearer_token;
   options.tls = server.tls;
+  options.request_id = server.request_id;
   return EngramClient::Create(options);
 }
 

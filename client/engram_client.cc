@@ -15,6 +15,7 @@
 #include "common/hash_spec_proto.h"
 #include "common/lookup_wire.h"
 #include "common/packed_row_ids.h"
+#include "common/request_id.h"
 #include "common/status_macros.h"
 #include "common/tls_credentials.h"
 #include "engram/v1/engram_service.grpc.pb.h"
@@ -83,6 +84,14 @@ absl::StatusOr<LookupResult> DeliverRows(grpc::ByteBuffer* response,
                       std::move(header.missing)};
 }
 
+// Adds what identifies every call of the client: the bearer token, and
+// `request_id` (or, when empty, the client's) as x-request-id.
+void AddCallMetadata(const ClientOptions& options, absl::string_view request_id,
+                     grpc::ClientContext* context) {
+  AddBearerToken(options.bearer_token, context);
+  AddRequestId(request_id.empty() ? options.request_id : request_id, context);
+}
+
 // A WatchTable stream read on a thread of its own.
 class GrpcTableWatch final : public TableWatch {
  public:
@@ -91,10 +100,10 @@ class GrpcTableWatch final : public TableWatch {
   // Starts reading; returns once the first event (or the error) is in.
   static absl::StatusOr<std::unique_ptr<TableWatch>> Start(
       v1::EngramService::Stub& stub, absl::string_view table,
-      absl::string_view token, Callback on_change) {
+      const ClientOptions& options, Callback on_change) {
     std::unique_ptr<GrpcTableWatch> watch(
         new GrpcTableWatch(std::move(on_change)));
-    AddBearerToken(token, &watch->context_);
+    AddCallMetadata(options, /*request_id=*/"", &watch->context_);
     v1::WatchTableRequest request;
     request.set_table(std::string(table));
     watch->reader_ = stub.WatchTable(&watch->context_, request);
@@ -176,7 +185,7 @@ class GrpcEngramClient final : public EngramClient {
 
   absl::StatusOr<std::vector<TableDescription>> ListTables() override {
     grpc::ClientContext context;
-    PrepareContext(absl::ZeroDuration(), &context);
+    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
     v1::ListTablesResponse response;
     ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(
         NextStub().ListTables(&context, v1::ListTablesRequest(), &response)));
@@ -192,7 +201,7 @@ class GrpcEngramClient final : public EngramClient {
   absl::StatusOr<TableDescription> DescribeTable(
       absl::string_view table) override {
     grpc::ClientContext context;
-    PrepareContext(absl::ZeroDuration(), &context);
+    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
     v1::DescribeTableRequest request;
     request.set_table(std::string(table));
     v1::TableInfo info;
@@ -216,16 +225,15 @@ class GrpcEngramClient final : public EngramClient {
     request.set_hash_spec_digest(options.hash_spec_digest);
     SetVersionSelector(options, request);
     return WaitForLookup([&](LookupCallback done) {
-      CallForRows(kLookupTokensMethod, request, out, options.timeout,
-                  std::move(done));
+      CallForRows(kLookupTokensMethod, request, out, options, std::move(done));
     });
   }
 
   void LookupAsync(absl::string_view table, absl::Span<const uint64_t> ids,
                    absl::Span<char> out, const LookupOptions& options,
                    LookupCallback done) override {
-    CallForRows(kLookupMethod, MakeRequest(table, ids, options), out,
-                options.timeout, std::move(done));
+    CallForRows(kLookupMethod, MakeRequest(table, ids, options), out, options,
+                std::move(done));
   }
 
   absl::StatusOr<VersionPin> PinVersion(absl::string_view table,
@@ -238,7 +246,7 @@ class GrpcEngramClient final : public EngramClient {
           "pin ttl ", absl::FormatDuration(ttl), " is not in [0, 2^32) ms"));
     }
     grpc::ClientContext context;
-    PrepareContext(absl::ZeroDuration(), &context);
+    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
     v1::PinVersionRequest request;
     request.set_table(std::string(table));
     request.set_version(version);
@@ -252,13 +260,13 @@ class GrpcEngramClient final : public EngramClient {
 
   absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
       absl::string_view table, WatchCallback on_change) override {
-    return GrpcTableWatch::Start(NextStub(), table, options_.bearer_token,
+    return GrpcTableWatch::Start(NextStub(), table, options_,
                                  std::move(on_change));
   }
 
   absl::Status ReleasePin(uint64_t pin_id) override {
     grpc::ClientContext context;
-    PrepareContext(absl::ZeroDuration(), &context);
+    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
     v1::ReleasePinRequest request;
     request.set_pin_id(pin_id);
     v1::ReleasePinResponse response;
@@ -268,10 +276,17 @@ class GrpcEngramClient final : public EngramClient {
  private:
   // Calls `method` with `request` through the generic stub and decodes the
   // LookupResponse it returns into `out`; `done` runs once, on a client
-  // thread.
+  // thread. `options` gives the deadline and request id.
   void CallForRows(const char* method, const google::protobuf::Message& request,
-                   absl::Span<char> out, absl::Duration timeout,
+                   absl::Span<char> out, const LookupOptions& options,
                    LookupCallback done) {
+    if (!options.request_id.empty()) {
+      if (absl::Status usable = CheckRequestId(options.request_id);
+          !usable.ok()) {
+        std::move(done)(std::move(usable));
+        return;
+      }
+    }
     // Owns everything the call touches until its callback has run.
     struct Call {
       grpc::ClientContext context;
@@ -281,7 +296,7 @@ class GrpcEngramClient final : public EngramClient {
       LookupCallback done;
     };
     auto* call = new Call;
-    PrepareContext(timeout, &call->context);
+    PrepareContext(options.timeout, options.request_id, &call->context);
     bool own_buffer;
     const grpc::Status serialized =
         grpc::SerializationTraits<google::protobuf::Message>::Serialize(
@@ -331,12 +346,12 @@ class GrpcEngramClient final : public EngramClient {
   }
 
   // What every call carries: its deadline (`timeout`, or the default when
-  // zero) and the bearer token, if any.
-  void PrepareContext(absl::Duration timeout,
+  // zero), the bearer token and request id, if any.
+  void PrepareContext(absl::Duration timeout, absl::string_view request_id,
                       grpc::ClientContext* context) const {
     if (timeout == absl::ZeroDuration()) timeout = options_.default_timeout;
     context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-    AddBearerToken(options_.bearer_token, context);
+    AddCallMetadata(options_, request_id, context);
   }
 
   // Spreads calls over the connections, round robin.
@@ -364,6 +379,9 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
       options.default_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "connections, max_response_bytes and default_timeout must be > 0");
+  }
+  if (!options.request_id.empty()) {
+    ENGRAM_RETURN_IF_ERROR(CheckRequestId(options.request_id));
   }
   ENGRAM_ASSIGN_OR_RETURN(
       const std::shared_ptr<grpc::ChannelCredentials> credentials,

@@ -60,6 +60,10 @@ struct ClientOptions {
   // TLS: the CAs to verify the server with, and a client certificate for
   // servers requiring mTLS. All empty: plaintext.
   ClientTlsFiles tls;
+  // When non-empty, every call carries it as `x-request-id` (unless a
+  // lookup names its own), and the server's log lines for the call show
+  // it. Must pass CheckRequestId (common/request_id.h).
+  std::string request_id;
 };
 
 // Where a table's bytes are and how its hot-row cache does (DescribeTable
@@ -125,6 +129,9 @@ struct LookupOptions {
   // version not retained or a pin unknown, released or expired.
   uint64_t version = 0;
   uint64_t pin_id = 0;
+  // This call's `x-request-id` (see ClientOptions::request_id); a lookup
+  // with an id CheckRequestId refuses fails with INVALID_ARGUMENT.
+  std::string request_id;
 };
 
 struct LookupResult {

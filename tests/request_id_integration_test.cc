@@ -1,9 +1,13 @@
 // Request ids end to end: a real engram-server echoes the client's
 // x-request-id (or one it made) in each response's initial metadata and
-// writes it into the log lines of that call.
+// writes it into the log lines of that call; EngramClient and engramctl
+// send the ids they are given.
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/status/status.h"
+#include "client/engram_client.h"
 #include "engram/v1/admin_service.grpc.pb.h"
 #include "engram/v1/engram_service.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -22,6 +26,11 @@ constexpr char kKey[] = "x-request-id";
 
 class RequestIdTest : public DemoServerTest {
  protected:
+  // Failed data-plane calls are logged at --v=1.
+  std::vector<std::string> ExtraServerFlags() const override {
+    return {"--v=1"};
+  }
+
   std::shared_ptr<grpc::Channel> Channel() const {
     return grpc::CreateChannel(server_->address(),
                                grpc::InsecureChannelCredentials());
@@ -96,6 +105,63 @@ TEST_F(RequestIdTest, CallsWithoutAUsableIdGetFreshOnes) {
               MatchesRegex("[0-9a-f]{8}-[0-9]+"));
   EXPECT_EQ(Describe(std::string(64, 'x')), std::string(64, 'x'));
   EXPECT_THAT(server_->Log(), Not(HasSubstr("two words")));
+}
+
+TEST_F(RequestIdTest, TheClientSendsItsIdOrTheLookupsOwn) {
+  client::ClientOptions options;
+  options.server_address = server_->address();
+  options.request_id = "worker-3";
+  auto client = client::EngramClient::Create(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ((*client)->DescribeTable("no_such_table").status().code(),
+            absl::StatusCode::kNotFound);
+  client::LookupOptions lookup;
+  lookup.request_id = "step-9";
+  const std::vector<uint64_t> ids = {0};
+  std::string out(64, '\0');
+  EXPECT_EQ((*client)
+                ->Lookup("no_such_table", ids, absl::MakeSpan(out), lookup)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  const std::string log = server_->Log();
+  EXPECT_THAT(log, HasSubstr("request_id=worker-3 call failed: NOT_FOUND"));
+  EXPECT_THAT(log, HasSubstr("request_id=step-9 call failed: NOT_FOUND"));
+}
+
+TEST_F(RequestIdTest, TheClientRefusesIdsTheServerWouldReplace) {
+  client::ClientOptions options;
+  options.server_address = server_->address();
+  options.request_id = "two words";
+  EXPECT_EQ(client::EngramClient::Create(options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  auto client = Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  client::LookupOptions lookup;
+  lookup.request_id = std::string(65, 'x');
+  const std::vector<uint64_t> ids = {0};
+  std::string out(64, '\0');
+  EXPECT_EQ((*client)
+                ->Lookup("layer_3", ids, absl::MakeSpan(out), lookup)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RequestIdTest, EngramctlSendsTheRequestIdFlag) {
+  const CommandResult created =
+      RunCommand({EngramctlPath(), "--server", server_->address(),
+                  "--request-id", "ops-1", "patch", "create", "layer_3"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_THAT(server_->Log(), HasSubstr("request_id=ops-1 patch "));
+
+  const CommandResult refused =
+      RunCommand({EngramctlPath(), "--server", server_->address(),
+                  "--request-id", "a=b", "patch", "create", "layer_3"});
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_THAT(refused.err, HasSubstr("--request-id:"));
+  EXPECT_THAT(server_->Log(), Not(HasSubstr("a=b")));
 }
 
 }  // namespace

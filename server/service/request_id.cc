@@ -4,26 +4,12 @@
 #include <cstdint>
 
 #include "absl/random/random.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "common/request_id.h"
 
 namespace engram::server {
 namespace {
-
-constexpr size_t kMaxClientIdBytes = 64;
-
-// Printable in a log line and a metadata value, and one token wide.
-bool UsableClientId(absl::string_view id) {
-  if (id.empty() || id.size() > kMaxClientIdBytes) return false;
-  for (const char c : id) {
-    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != ':' &&
-        c != '-') {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string NewRequestId() {
   // Distinguishes this process's ids from those of its restarts and
@@ -38,16 +24,17 @@ std::string NewRequestId() {
 
 std::string AssignRequestId(grpc::CallbackServerContext& context) {
   const auto& metadata = context.client_metadata();
-  const auto sent = metadata.find(kRequestIdKey);
+  const auto sent = metadata.find(kRequestIdMetadataKey);
   std::string id;
   if (sent != metadata.end() &&
-      UsableClientId(
-          absl::string_view(sent->second.data(), sent->second.size()))) {
+      CheckRequestId(
+          absl::string_view(sent->second.data(), sent->second.size()))
+          .ok()) {
     id.assign(sent->second.data(), sent->second.size());
   } else {
     id = NewRequestId();
   }
-  context.AddInitialMetadata(kRequestIdKey, id);
+  context.AddInitialMetadata(kRequestIdMetadataKey, id);
   return id;
 }
 

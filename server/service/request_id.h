@@ -5,7 +5,7 @@
 //   const ScopedLogRequestId scope(id);
 //
 // The id is the client's own when it sent a usable one in the
-// "x-request-id" metadata entry (1 to 64 characters of [A-Za-z0-9._:-]),
+// "x-request-id" metadata entry (common/request_id.h: CheckRequestId),
 // else a new one unique to this server process ("<8 random hex digits of
 // the process>-<call number>"). The server sends it back in the response's
 // initial metadata under the same key.
@@ -17,8 +17,6 @@
 #include "grpcpp/server_context.h"
 
 namespace engram::server {
-
-inline constexpr char kRequestIdKey[] = "x-request-id";
 
 // The call's request id, added to its initial metadata. Call it before the
 // call sends its initial metadata (at the start of a method). Thread-safe.

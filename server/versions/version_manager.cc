@@ -4,6 +4,7 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -306,6 +307,8 @@ absl::StatusOr<v1::PatchInfo> VersionManager::AbortPatch(uint64_t patch_id) {
 
 absl::StatusOr<v1::VersionInfo> VersionManager::CommitPatch(
     uint64_t patch_id, absl::string_view digest) {
+  // Declared before the lock, so it runs once mu_ is released.
+  const absl::Cleanup release = [this] { ReleaseCollectedMemory(); };
   absl::MutexLock lock(&mu_);
   ENGRAM_ASSIGN_OR_RETURN(Upload::Staged * found, IdleStagedLocked(patch_id));
   Upload::Staged& staged = *found;
@@ -371,6 +374,7 @@ absl::StatusOr<v1::VersionInfo> VersionManager::CommitPatch(
 
 absl::StatusOr<v1::VersionInfo> VersionManager::Activate(
     absl::string_view table, uint64_t version) {
+  const absl::Cleanup release = [this] { ReleaseCollectedMemory(); };
   absl::MutexLock lock(&mu_);
   ENGRAM_ASSIGN_OR_RETURN(TableState * state, FindTableLocked(table));
   return ActivateLocked(*state, version);
@@ -378,6 +382,7 @@ absl::StatusOr<v1::VersionInfo> VersionManager::Activate(
 
 absl::StatusOr<v1::VersionInfo> VersionManager::Rollback(
     absl::string_view table, uint64_t to_version) {
+  const absl::Cleanup release = [this] { ReleaseCollectedMemory(); };
   absl::MutexLock lock(&mu_);
   ENGRAM_ASSIGN_OR_RETURN(TableState * state, FindTableLocked(table));
   if (to_version == 0) {
@@ -473,15 +478,20 @@ void VersionManager::CollectLocked(TableState& state) {
     }
   }
   PublishLocked(state);
+  memory_to_release_.store(true, std::memory_order_relaxed);
+  LOG(INFO) << "table '" << name << "': dropped " << dropped.size()
+            << " old version(s) and " << unused.size() << " patch(es)";
+}
+
+void VersionManager::ReleaseCollectedMemory() {
+  if (!memory_to_release_.exchange(false, std::memory_order_relaxed)) return;
   // The dropped versions and patches are freed now (or by the last lookup
   // still reading them); without this their pages would stay in the RSS
   // (malloc_tuning.h), adding up across malloc arenas.
-  const absl::Time trim_start = absl::Now();
+  const absl::Time start = absl::Now();
   ReleaseFreedMemory();
-  LOG(INFO) << "table '" << name << "': dropped " << dropped.size()
-            << " old version(s) and " << unused.size()
-            << " patch(es); freed memory returned in "
-            << absl::FormatDuration(absl::Now() - trim_start);
+  LOG(INFO) << "memory of collected versions returned to the system in "
+            << absl::FormatDuration(absl::Now() - start);
 }
 
 void VersionManager::PublishLocked(const TableState& state) {

@@ -26,6 +26,7 @@
 #ifndef ENGRAM_SERVER_VERSIONS_VERSION_MANAGER_H_
 #define ENGRAM_SERVER_VERSIONS_VERSION_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -217,6 +218,9 @@ class VersionManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops versions and patches retention no longer keeps.
   void CollectLocked(TableState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Returns the memory collections freed to the system. Outside mu_: it
+  // takes 10-20 ms, and PinVersion calls wait on mu_.
+  void ReleaseCollectedMemory() ABSL_LOCKS_EXCLUDED(mu_);
   void PublishLocked(const TableState& state)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   v1::VersionInfo DescribeLocked(
@@ -247,6 +251,8 @@ class VersionManager {
       ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, std::unique_ptr<Upload::Staged>> staged_
       ABSL_GUARDED_BY(mu_);
+  // Set by a collection, cleared by ReleaseCollectedMemory.
+  std::atomic<bool> memory_to_release_{false};
 
   // Taken after mu_ when both are held.
   absl::Mutex watch_mu_;
