@@ -200,8 +200,8 @@ absl::StatusOr<AdminChannelOptions> ServerFromFlags() {
   if (server.address.empty()) server.address = kDefaultServer;
   server.timeout = absl::GetFlag(FLAGS_timeout);
   server.request_id = absl::GetFlag(FLAGS_request_id);
-  if (const absl::Status usable = CheckRequestId(server.request_id);
-      !server.request_id.empty() && !usable.ok()) {
+  if (const absl::Status usable = CheckOptionalRequestId(server.request_id);
+      !usable.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("--request-id: ", usable.message()));
   }

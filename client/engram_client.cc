@@ -280,12 +280,10 @@ class GrpcEngramClient final : public EngramClient {
   void CallForRows(const char* method, const google::protobuf::Message& request,
                    absl::Span<char> out, const LookupOptions& options,
                    LookupCallback done) {
-    if (!options.request_id.empty()) {
-      if (absl::Status usable = CheckRequestId(options.request_id);
-          !usable.ok()) {
-        std::move(done)(std::move(usable));
-        return;
-      }
+    if (absl::Status usable = CheckOptionalRequestId(options.request_id);
+        !usable.ok()) {
+      std::move(done)(std::move(usable));
+      return;
     }
     // Owns everything the call touches until its callback has run.
     struct Call {
@@ -380,9 +378,7 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
     return absl::InvalidArgumentError(
         "connections, max_response_bytes and default_timeout must be > 0");
   }
-  if (!options.request_id.empty()) {
-    ENGRAM_RETURN_IF_ERROR(CheckRequestId(options.request_id));
-  }
+  ENGRAM_RETURN_IF_ERROR(CheckOptionalRequestId(options.request_id));
   ENGRAM_ASSIGN_OR_RETURN(
       const std::shared_ptr<grpc::ChannelCredentials> credentials,
       ChannelCredentialsFor(options.tls));

@@ -25,6 +25,11 @@ absl::Status CheckRequestId(absl::string_view id) {
   return absl::OkStatus();
 }
 
+absl::Status CheckOptionalRequestId(absl::string_view id) {
+  if (id.empty()) return absl::OkStatus();
+  return CheckRequestId(id);
+}
+
 void AddRequestId(absl::string_view id, grpc::ClientContext* context) {
   if (id.empty()) return;
   context->AddMetadata(kRequestIdMetadataKey, std::string(id));

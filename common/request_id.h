@@ -3,7 +3,7 @@
 // back (server/service/request_id.h), so what a client saw and what the
 // server logged can be matched up.
 //
-//   ENGRAM_RETURN_IF_ERROR(CheckRequestId(id));
+//   ENGRAM_RETURN_IF_ERROR(CheckOptionalRequestId(id));
 //   grpc::ClientContext context;
 //   AddRequestId(id, &context);
 #ifndef ENGRAM_COMMON_REQUEST_ID_H_
@@ -26,6 +26,9 @@ inline constexpr size_t kMaxRequestIdBytes = 64;
 // token wide); else InvalidArgument saying why. The server replaces an id
 // that is not with one of its own.
 absl::Status CheckRequestId(absl::string_view id);
+
+// As CheckRequestId, but an empty `id` (the caller named no id) is OK.
+absl::Status CheckOptionalRequestId(absl::string_view id);
 
 // Adds `x-request-id: ID` to `context`; nothing when `id` is empty.
 void AddRequestId(absl::string_view id, grpc::ClientContext* context);

@@ -33,5 +33,12 @@ TEST(CheckRequestIdTest, RejectsCharactersThatWouldSplitALogLine) {
             absl::string_view::npos);
 }
 
+TEST(CheckOptionalRequestIdTest, AcceptsNoIdAndChecksAnyOther) {
+  EXPECT_TRUE(CheckOptionalRequestId("").ok());
+  EXPECT_TRUE(CheckOptionalRequestId("step-7").ok());
+  EXPECT_EQ(CheckOptionalRequestId("two words").code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace engram

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "client/engram_client.h"
+#include "common/request_id.h"
 #include "engram/v1/admin_service.grpc.pb.h"
 #include "engram/v1/engram_service.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -21,8 +22,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::Not;
-
-constexpr char kKey[] = "x-request-id";
 
 class RequestIdTest : public DemoServerTest {
  protected:
@@ -39,7 +38,7 @@ class RequestIdTest : public DemoServerTest {
   // The x-request-id the server sent back on `context`'s call.
   static std::string Echoed(const grpc::ClientContext& context) {
     const auto& metadata = context.GetServerInitialMetadata();
-    const auto found = metadata.find(kKey);
+    const auto found = metadata.find(kRequestIdMetadataKey);
     if (found == metadata.end()) return "";
     return std::string(found->second.data(), found->second.size());
   }
@@ -49,19 +48,30 @@ class RequestIdTest : public DemoServerTest {
   std::string Describe(const std::string& request_id) const {
     auto stub = v1::EngramService::NewStub(Channel());
     grpc::ClientContext context;
-    if (!request_id.empty()) context.AddMetadata(kKey, request_id);
+    AddRequestId(request_id, &context);
     v1::DescribeTableRequest request;
     request.set_table("layer_3");
     v1::TableInfo info;
     EXPECT_TRUE(stub->DescribeTable(&context, request, &info).ok());
     return Echoed(context);
   }
+
+  // The code of a one-row Lookup of `table` by `client` with `lookup`.
+  static absl::StatusCode LookupOneRow(client::EngramClient& client,
+                                       const std::string& table,
+                                       const client::LookupOptions& lookup) {
+    const std::vector<uint64_t> ids = {0};
+    std::string out(64, '\0');
+    return client.Lookup(table, ids, absl::MakeSpan(out), lookup)
+        .status()
+        .code();
+  }
 };
 
 TEST_F(RequestIdTest, TheClientsIdIsEchoedAndLoggedWithTheCall) {
   auto admin = v1::EngramAdmin::NewStub(Channel());
   grpc::ClientContext context;
-  context.AddMetadata(kKey, "deploy-42.a");
+  context.AddMetadata(kRequestIdMetadataKey, "deploy-42.a");
   v1::CreatePatchRequest request;
   request.set_table("layer_3");
   v1::PatchInfo patch;
@@ -75,7 +85,7 @@ TEST_F(RequestIdTest, TheClientsIdIsEchoedAndLoggedWithTheCall) {
 TEST_F(RequestIdTest, AStreamsFailureIsLoggedWithItsId) {
   auto admin = v1::EngramAdmin::NewStub(Channel());
   grpc::ClientContext context;
-  context.AddMetadata(kKey, "import-7");
+  context.AddMetadata(kRequestIdMetadataKey, "import-7");
   v1::ImportTableResponse response;
   auto writer = admin->ImportTable(&context, &response);
   v1::ImportTableRequest header;
@@ -117,12 +127,7 @@ TEST_F(RequestIdTest, TheClientSendsItsIdOrTheLookupsOwn) {
             absl::StatusCode::kNotFound);
   client::LookupOptions lookup;
   lookup.request_id = "step-9";
-  const std::vector<uint64_t> ids = {0};
-  std::string out(64, '\0');
-  EXPECT_EQ((*client)
-                ->Lookup("no_such_table", ids, absl::MakeSpan(out), lookup)
-                .status()
-                .code(),
+  EXPECT_EQ(LookupOneRow(**client, "no_such_table", lookup),
             absl::StatusCode::kNotFound);
   const std::string log = server_->Log();
   EXPECT_THAT(log, HasSubstr("request_id=worker-3 call failed: NOT_FOUND"));
@@ -140,12 +145,7 @@ TEST_F(RequestIdTest, TheClientRefusesIdsTheServerWouldReplace) {
   ASSERT_TRUE(client.ok()) << client.status();
   client::LookupOptions lookup;
   lookup.request_id = std::string(65, 'x');
-  const std::vector<uint64_t> ids = {0};
-  std::string out(64, '\0');
-  EXPECT_EQ((*client)
-                ->Lookup("layer_3", ids, absl::MakeSpan(out), lookup)
-                .status()
-                .code(),
+  EXPECT_EQ(LookupOneRow(**client, "layer_3", lookup),
             absl::StatusCode::kInvalidArgument);
 }
 
