@@ -23,8 +23,15 @@ namespace {
 // Room for the protobuf framing around the largest request or response.
 constexpr uint64_t kMessageOverheadBytes = 1 << 20;
 
-// Whether `address` (host:port) names a loopback interface only.
-bool IsLoopbackAddress(absl::string_view address) {
+// Whether only processes on this host can reach `address`: a loopback
+// host:port, or a Unix domain socket (gRPC's unix:PATH and
+// unix-abstract:NAME), which file permissions or the network namespace
+// guard like loopback.
+bool IsLocalOnlyAddress(absl::string_view address) {
+  if (absl::StartsWith(address, "unix:") ||
+      absl::StartsWith(address, "unix-abstract:")) {
+    return true;
+  }
   const size_t colon = address.rfind(':');
   absl::string_view host =
       colon == absl::string_view::npos ? address : address.substr(0, colon);
@@ -58,7 +65,7 @@ absl::Status ValidateOptions(const ServerOptions& options) {
                      absl::FormatDuration(options.handshake_timeout)));
   }
   if (options.admin_token.empty() && !options.insecure_admin &&
-      !IsLoopbackAddress(options.listen_address)) {
+      !IsLocalOnlyAddress(options.listen_address)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "listening on ", options.listen_address,
         " without an admin token would let anyone on the network import "

@@ -27,9 +27,9 @@
 #include "absl/synchronization/mutex.h"
 #include "client/caching_client.h"
 #include "client/engram_client.h"
-#include "common/status_macros.h"
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
+#include "common/status_macros.h"
 #include "engram/v1/admin_service.grpc.pb.h"
 #include "engram/v1/engram_service.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -198,9 +198,9 @@ class Connection {
 
   // Looks up rows [first, first + count) at `at` and checks that each is
   // of the version the response names; returns that version.
-  absl::StatusOr<uint64_t> LookupConsistent(const std::string& table,
-                                            uint64_t first, uint64_t count,
-                                            const v1::VersionSelector& at = {}) {
+  absl::StatusOr<uint64_t> LookupConsistent(
+      const std::string& table, uint64_t first, uint64_t count,
+      const v1::VersionSelector& at = {}) {
     v1::LookupRequest request;
     request.set_table(table);
     request.set_row_ids(PackedIds(first, count));
@@ -247,8 +247,8 @@ TEST(PatchStressTest, EveryResponseIsOfOneVersionWhileVersionsSwap) {
   pin_request.set_table("t");
   pin_request.set_version(1);
   v1::PinVersionResponse pin;
-  ASSERT_TRUE(admin.data().PinVersion(admin.Context().get(), pin_request, &pin)
-                  .ok());
+  ASSERT_TRUE(
+      admin.data().PinVersion(admin.Context().get(), pin_request, &pin).ok());
 
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> lookups{0};
@@ -260,7 +260,8 @@ TEST(PatchStressTest, EveryResponseIsOfOneVersionWhileVersionsSwap) {
   client::ClientOptions client_options;
   client_options.server_address = (*server)->address();
   auto cached = client::CachingClient::Create(
-      *client::EngramClient::Create(client_options), {.capacity_bytes = 1 << 20});
+      *client::EngramClient::Create(client_options),
+      {.capacity_bytes = 1 << 20});
   ASSERT_TRUE(cached.ok()) << cached.status();
   for (int reader = 0; reader < 2; ++reader) {
     readers.emplace_back([&, reader] {
@@ -274,8 +275,8 @@ TEST(PatchStressTest, EveryResponseIsOfOneVersionWhileVersionsSwap) {
             "t", ids, absl::MakeSpan(rows.data(), rows.size()));
         absl::Status checked = result.status();
         if (result.ok()) {
-          checked = CheckRowsOfVersion(rows.data(), first, 1024,
-                                       result->version);
+          checked =
+              CheckRowsOfVersion(rows.data(), first, 1024, result->version);
         }
         if (!checked.ok()) {
           absl::MutexLock lock(&mu);
@@ -297,8 +298,8 @@ TEST(PatchStressTest, EveryResponseIsOfOneVersionWhileVersionsSwap) {
         absl::StatusOr<uint64_t> version =
             connection.LookupConsistent("t", first, 1024, at);
         if (version.ok() && reader == 0 && *version != 1) {
-          version = absl::InternalError(absl::StrCat(
-              "pinned reader got version ", *version));
+          version = absl::InternalError(
+              absl::StrCat("pinned reader got version ", *version));
         }
         if (!version.ok()) {
           absl::MutexLock lock(&mu);
@@ -360,8 +361,7 @@ TEST(PatchDurabilityTest, KillNineLeavesOldOrNewVersionNeverAMix) {
     const grpc::Status committing =
         connection.CommitVersion("t", kRows, state.newest + 1, &committed);
     const bool activated =
-        committing.ok() &&
-        connection.Activate("t", committed.version()).ok();
+        committing.ok() && connection.Activate("t", committed.version()).ok();
     killer.join();
     server->reset();
 
@@ -440,9 +440,8 @@ TEST_F(TokenTest, AdminCallsNeedTheAdminTokenAndChangeNothingWithout) {
 }
 
 TEST_F(TokenTest, DataCallsNeedTheDataToken) {
-  ASSERT_TRUE(Connection(server_->address(), "admin-secret")
-                  .ImportZeros("t", 16)
-                  .ok());
+  ASSERT_TRUE(
+      Connection(server_->address(), "admin-secret").ImportZeros("t", 16).ok());
   EXPECT_EQ(Connection(server_->address())
                 .LookupConsistent("t", 0, 4)
                 .status()
@@ -525,7 +524,8 @@ TEST(CachingClientTest, AnActivationInvalidatesExactlyTheChangedRows) {
   for (uint64_t id = 0; id < 64; ++id) ids[id] = id;
   std::string rows(64 * kRowBytes, '?');
   const auto lookup = [&] {
-    return (*cached)->Lookup("t", ids, absl::MakeSpan(rows.data(), rows.size()));
+    return (*cached)->Lookup("t", ids,
+                             absl::MakeSpan(rows.data(), rows.size()));
   };
   ASSERT_TRUE(lookup().ok());
   EXPECT_EQ((*cached)->stats().misses, 64u);
@@ -556,9 +556,9 @@ TEST(CachingClientTest, AnActivationInvalidatesExactlyTheChangedRows) {
   // A pinned lookup goes to the server, at its version.
   absl::StatusOr<client::VersionPin> pin = (*cached)->PinVersion("t", 1);
   ASSERT_TRUE(pin.ok());
-  absl::StatusOr<client::LookupResult> pinned = (*cached)->Lookup(
-      "t", ids, absl::MakeSpan(rows.data(), rows.size()),
-      {.pin_id = pin->pin_id});
+  absl::StatusOr<client::LookupResult> pinned =
+      (*cached)->Lookup("t", ids, absl::MakeSpan(rows.data(), rows.size()),
+                        {.pin_id = pin->pin_id});
   ASSERT_TRUE(pinned.ok());
   EXPECT_EQ(pinned->version, 1);
   EXPECT_EQ(DecodeRow(rows.data() + 3 * kRowBytes).version, 0u);
@@ -574,6 +574,23 @@ TEST(AdminExposureTest, RefusesANetworkAddressWithoutAdminToken) {
   EXPECT_THAT(result.err, HasSubstr("--admin-token-file"));
 }
 
+TEST(AdminExposureTest, ServesAdminCallsOnAUnixSocketWithoutAdminToken) {
+  TempDir dir;
+  const std::string socket = "unix:" + dir.path() + "/engram.sock";
+  auto server =
+      ServerProcess::Start(dir.path() + "/data", {"--listen", socket});
+  ASSERT_TRUE(server.ok()) << server.status();
+  Connection connection(socket);
+  ASSERT_TRUE(connection.ImportZeros("t", 8).ok());
+  v1::DescribeTableRequest describe;
+  describe.set_table("t");
+  v1::TableInfo info;
+  ASSERT_TRUE(connection.data()
+                  .DescribeTable(connection.Context().get(), describe, &info)
+                  .ok());
+  EXPECT_EQ(info.rows(), 8u);
+}
+
 TEST(WatchTest, AnnouncesCurrentThenActivationsWithChangedRows) {
   TempDir dir;
   auto server = ServerProcess::Start(dir.path() + "/data", {});
@@ -583,9 +600,9 @@ TEST(WatchTest, AnnouncesCurrentThenActivationsWithChangedRows) {
   v1::PatchInfo patch;
   v1::CreatePatchRequest create;
   create.set_table("t");
-  ASSERT_TRUE(
-      connection.admin().CreatePatch(connection.Context().get(), create, &patch)
-          .ok());
+  ASSERT_TRUE(connection.admin()
+                  .CreatePatch(connection.Context().get(), create, &patch)
+                  .ok());
   {
     auto context = connection.Context();
     v1::PatchInfo uploaded;
