@@ -55,6 +55,7 @@ struct ConnectArgs {
   std::string tls_ca_file;
   std::string tls_cert_file;
   std::string tls_key_file;
+  std::string request_id;
 };
 
 client::ClientOptions MakeClientOptions(const ConnectArgs& args) {
@@ -70,6 +71,7 @@ client::ClientOptions MakeClientOptions(const ConnectArgs& args) {
           ? args.token
           : ValueOrThrow(ReadBearerTokenFile(args.token_file));
   options.tls = {args.tls_ca_file, args.tls_cert_file, args.tls_key_file};
+  options.request_id = args.request_id;
   return options;
 }
 
@@ -79,17 +81,17 @@ std::shared_ptr<PyClient> Connect(
     double timeout, int connections, int max_response_bytes,
     const std::string& token, const std::string& token_file,
     const std::string& tls_ca_file, const std::string& tls_cert_file,
-    const std::string& tls_key_file, double attempt_timeout,
-    double hedge_after) {
+    const std::string& tls_key_file, const std::string& request_id,
+    double attempt_timeout, double hedge_after) {
   const int sources = !server.empty() + !shard_map.empty() +
                       !shard_map_text.empty() + !discover.empty();
   if (sources != 1) {
     throw py::value_error(
         "give exactly one of server, shard_map, shard_map_text, discover");
   }
-  const client::ClientOptions options =
-      MakeClientOptions({timeout, connections, max_response_bytes, token,
-                         token_file, tls_ca_file, tls_cert_file, tls_key_file});
+  const client::ClientOptions options = MakeClientOptions(
+      {timeout, connections, max_response_bytes, token, token_file, tls_ca_file,
+       tls_cert_file, tls_key_file, request_id});
   py::gil_scoped_release release;  // Discovery and TLS setup do I/O.
   if (!server.empty()) {
     client::ClientOptions single = options;
@@ -362,9 +364,12 @@ void RegisterClient(py::module_& module) {
            py::arg("max_response_bytes") = 512 << 20, py::arg("token") = "",
            py::arg("token_file") = "", py::arg("tls_ca_file") = "",
            py::arg("tls_cert_file") = "", py::arg("tls_key_file") = "",
-           py::arg("attempt_timeout") = 2.0, py::arg("hedge_after") = 0.0,
+           py::arg("request_id") = "", py::arg("attempt_timeout") = 2.0,
+           py::arg("hedge_after") = 0.0,
            "timeout: default deadline of a call (s). token/token_file: the "
            "data-plane bearer token. tls_*: PEM files (any set: TLS). "
+           "request_id: sent with every call (x-request-id; 1-64 of "
+           "[A-Za-z0-9._:-]) so the server's log lines can be matched. "
            "attempt_timeout, hedge_after (s): sharded clients only.")
       .def(
           "describe",

@@ -171,6 +171,19 @@ def test_data_token(start_server, tmp_path):
         "layer_1", [0]).shape == (1, 4)
 
 
+def test_request_id(start_server):
+    # Failed data-plane calls are logged, with their request id, at --v=1.
+    server = start_server("--v=1")
+    with pytest.raises(ec.Error) as error:
+        ec.Client(server.address, request_id="py-worker-1").lookup(
+            "no_such_table", [0])
+    assert error.value.code == ec.StatusCode.NOT_FOUND
+    assert "request_id=py-worker-1 call failed: NOT_FOUND" in server.log()
+    with pytest.raises(ec.Error) as error:
+        ec.Client(server.address, request_id="two words")
+    assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
+
+
 def test_shard_map(start_server, tmp_path):
     rows = random_rows(600, ROW_BYTES, seed=3)
     low, high = start_server(name="low"), start_server(name="high")
