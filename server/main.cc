@@ -28,7 +28,8 @@ ABSL_FLAG(
     std::string, config, "",
     "Config file of 'flag = value' lines; command-line flags override it.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
-          "Address to serve on, host:port (port 0 picks a free one).");
+          "Address to serve on, host:port (port 0 picks a free one), or a "
+          "Unix socket unix:PATH.");
 ABSL_FLAG(std::string, data_dir, "", "Directory holding the tables.");
 ABSL_FLAG(uint64_t, ram_budget, 0,
           "Bytes of RAM for tables and caches: the RocksDB block cache, "
@@ -76,12 +77,14 @@ ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
 ABSL_FLAG(std::string, admin_token_file, "",
           "File holding the bearer token every admin call (imports, "
           "patches, activations) must carry; without one the server listens "
-          "only on loopback addresses unless --insecure-admin.");
+          "only on loopback addresses or a Unix socket unless "
+          "--insecure-admin.");
 ABSL_FLAG(std::string, data_token_file, "",
           "File holding the bearer token every data call (lookups, pins, "
           "watches) must carry; empty = the data plane is open.");
 ABSL_FLAG(bool, insecure_admin, false,
-          "Allow a non-loopback --listen without --admin-token-file.");
+          "Allow a network --listen (not loopback, not a Unix socket) "
+          "without --admin-token-file.");
 ABSL_FLAG(int, retain_versions, 8,
           "Versions of each table kept besides its base, its active version "
           "and pinned ones (what rollback can reach).");
