@@ -5,7 +5,7 @@
 // last layer's rows are in.
 //
 //   engram-decode-bench --server ADDR --tables layer_1,layer_15
-//       --sequences 64 --steps 2000 [--zipf S] [--json]
+//       --sequences 64 --steps 2000 [--zipf S] [--tune-malloc=false] [--json]
 //
 // Tokens are drawn uniformly from --vocab, or Zipf(S)-distributed, so that
 // n-grams repeat as in text. Steps run one after another (a decode loop);
@@ -29,6 +29,7 @@
 #include "common/cli_flags.h"
 #include "common/client_security_flags.h"
 #include "common/json_writer.h"
+#include "common/malloc_tuning.h"
 #include "common/status_macros.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "engram-server address.");
@@ -44,12 +45,17 @@ ABSL_FLAG(uint64_t, seed, 1, "Seed of the token stream.");
 ABSL_FLAG(uint64_t, cache_bytes, 0,
           "Worker-side cache (client::CachingClient) of this many bytes; "
           "0 = none, every step cold.");
+ABSL_FLAG(bool, tune_malloc, true,
+          "Keep freed large buffers in the heap (TuneMallocForLargeBuffers), "
+          "as engram-worker does; false measures a process that has not "
+          "tuned glibc malloc.");
 ABSL_FLAG(bool, json, false, "Print one JSON object.");
 
 namespace engram::bench {
 namespace {
 
 absl::Status Run() {
+  if (absl::GetFlag(FLAGS_tune_malloc)) TuneMallocForLargeBuffers();
   client::ClientOptions options;
   options.server_address = absl::GetFlag(FLAGS_server);
   options.tls = ClientTlsFilesFromFlags();
@@ -124,6 +130,7 @@ absl::Status Run() {
     json.Key("zipf").Double(absl::GetFlag(FLAGS_zipf));
     json.Key("cache_bytes").Uint(absl::GetFlag(FLAGS_cache_bytes));
     json.Key("cache_hit_rate").Double(hit_rate);
+    json.Key("tune_malloc").Bool(absl::GetFlag(FLAGS_tune_malloc));
     json.Key("p50_us").Double(p50);
     json.Key("p99_us").Double(p99);
     json.Key("p999_us").Double(p999);
@@ -149,7 +156,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args = engram::ParseCommandLine(
       argc, argv,
       "engram-decode-bench --server ADDR [--tables A,B] [--sequences N] "
-      "[--steps N] [--zipf S] [--cache-bytes B] [--json]",
+      "[--steps N] [--zipf S] [--cache-bytes B] [--tune-malloc=false] [--json]",
       /*config_flag=*/false);
   if (!args.empty()) {
     std::fprintf(stderr, "engram-decode-bench: unexpected argument '%s'\n",

@@ -9,7 +9,9 @@ per thread), through engram_client from Python.
 
 Each thread reuses one result array (lookup(..., out=...)), as engram-bench
 reuses its buffers; --fresh-arrays makes every lookup return a new array
-instead (what lookup() without out= costs). Prints engram-bench's keys.
+instead (what lookup() without out= costs). Like engram-bench it first
+calls engram_client.tune_malloc_for_large_buffers(); --no-tune-malloc
+measures a process that has not. Prints engram-bench's keys.
 """
 
 import argparse
@@ -34,9 +36,13 @@ def main(argv):
     parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--fresh-arrays", action="store_true")
+    parser.add_argument("--tune-malloc", action=argparse.BooleanOptionalAction,
+                        default=True)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
+    if args.tune_malloc:
+        engram_client.tune_malloc_for_large_buffers()
     client = engram_client.Client(args.server, connections=args.connections)
     table = client.describe(args.table)
     # Precomputed id batches: the id generator must not be what is measured.

@@ -23,6 +23,9 @@
 // and message (NOT_FOUND for an unknown table, INVALID_ARGUMENT for a bad id,
 // DEADLINE_EXCEEDED, UNAVAILABLE when the server cannot be reached...).
 // An EngramClient is thread-safe; share one per process and server.
+// Processes that look up hundreds of rows per call should call
+// engram::TuneMallocForLargeBuffers() (common/malloc_tuning.h) at the top
+// of main(): untuned glibc malloc halves the throughput of receiving them.
 #ifndef ENGRAM_CLIENT_ENGRAM_CLIENT_H_
 #define ENGRAM_CLIENT_ENGRAM_CLIENT_H_
 

@@ -5,10 +5,18 @@
 // By default glibc serves blocks that size with fresh mmap()s (or trims the
 // heap after freeing them), so every request pays page faults and zeroing
 // for each 4 KiB page; profiles showed that cost more than the data copies.
-// Call once at the top of main() in processes that move large batches:
+// Clients pay the same for the responses they receive: a 64-sequence
+// decode step (two 256 KiB responses) ran at p99 1.7-1.9 ms untuned and
+// 0.6-0.9 ms tuned (docs/benchmarks.md). Call once at the top of main() in
+// every process that moves large batches, servers and inference workers
+// alike:
 //
 //   int main(int argc, char** argv) {
 //     engram::TuneMallocForLargeBuffers();
+//
+// Programs that cannot call it (a Python worker) get most of the effect
+// from GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864 in their
+// environment: the trim threshold is what matters for responses.
 //
 // The freed blocks so kept stay in the RSS for good, in every malloc arena
 // that ever held them; ReleaseFreedMemory() hands them back after a large,

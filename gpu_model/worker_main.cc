@@ -30,6 +30,7 @@
 #include "common/client_security_flags.h"
 #include "common/demo_rows.h"
 #include "common/json_writer.h"
+#include "common/malloc_tuning.h"
 #include "common/split_mix64.h"
 #include "common/status_macros.h"
 #include "common/write_file.h"
@@ -296,6 +297,8 @@ absl::Status Run() {
 }  // namespace engram::gpu
 
 int main(int argc, char** argv) {
+  // Row responses are hundreds of KiB; see malloc_tuning.h.
+  engram::TuneMallocForLargeBuffers();
   const std::vector<std::string> args = engram::ParseCommandLine(
       argc, argv,
       "usage: engram-worker [--rows local|server=HOST:PORT] "

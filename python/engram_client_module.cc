@@ -1,6 +1,7 @@
 // The engram_client Python module: the C++ client for Python inference
 // workers (see README "Python client"). Each part registers its own
-// classes; this file only puts them together.
+// classes; this file puts them together.
+#include "common/malloc_tuning.h"
 #include "pybind11/pybind11.h"
 #include "python/addressing_bindings.h"
 #include "python/admin_bindings.h"
@@ -21,4 +22,11 @@ PYBIND11_MODULE(engram_client, module) {
   python::RegisterClient(module);
   python::RegisterPrefetcher(module);
   python::RegisterAdmin(module);
+  module.def("tune_malloc_for_large_buffers",
+             &engram::TuneMallocForLargeBuffers,
+             "Keep freed large blocks in glibc's heap for reuse instead of "
+             "returning them to the kernel after every lookup (see "
+             "common/malloc_tuning.h). Call once, early, in processes that "
+             "look up hundreds of rows at a time; it affects the whole "
+             "process. No effect with other allocators.");
 }

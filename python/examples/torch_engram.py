@@ -219,6 +219,7 @@ def main(argv):
                         help="also run gpu_model/engram-module-cpu and compare")
     args = parser.parse_args(argv)
 
+    engram_client.tune_malloc_for_large_buffers()
     client = engram_client.Client(args.server, token=args.token)
     tables = args.tables.split(",")
     prefetcher = client.prefetcher(tables)

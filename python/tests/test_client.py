@@ -2,6 +2,9 @@
 memory, errors, tokens and shard maps."""
 
 import gc
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
@@ -208,3 +211,39 @@ def test_bad_arguments():
     with pytest.raises(ec.Error) as error:
         ec.Client(shard_map_text="nonsense")
     assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
+
+
+# A fresh interpreter frees a 64 MiB block (above glibc's largest dynamic
+# mmap threshold) before and after tuning and prints whether glibc kept it.
+FREED_BLOCK_KEPT = textwrap.dedent("""
+    import ctypes
+    import engram_client
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+            "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    libc.mallinfo2.restype = MallInfo2
+    BLOCK = 64 << 20
+
+    def freed_block_kept():
+        before = libc.mallinfo2().fordblks
+        block = libc.malloc(BLOCK)
+        ctypes.memset(block, 1, BLOCK)
+        libc.free(block)
+        return libc.mallinfo2().fordblks >= before + BLOCK
+
+    untuned = freed_block_kept()
+    engram_client.tune_malloc_for_large_buffers()
+    print(untuned, freed_block_kept())
+""")
+
+
+def test_tune_malloc_keeps_freed_large_blocks():
+    done = subprocess.run([sys.executable, "-c", FREED_BLOCK_KEPT],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]
