@@ -118,12 +118,14 @@ std::shared_ptr<PyClient> Connect(
 client::LookupOptions MakeLookupOptions(double timeout, uint64_t version,
                                         uint64_t pin_id,
                                         const std::string& hash_spec_digest,
-                                        const std::string& output_type) {
+                                        const std::string& output_type,
+                                        const std::string& request_id) {
   client::LookupOptions options;
   options.timeout = Seconds(timeout);
   options.version = version;
   options.pin_id = pin_id;
   options.hash_spec_digest = hash_spec_digest;
+  options.request_id = request_id;
   if (!output_type.empty()) {
     options.output_type = ValueOrThrow(ParseElementType(output_type));
   }
@@ -210,11 +212,11 @@ py::object Lookup(PyClient& py_client, const std::string& table,
                   const IdArray& ids, std::optional<py::buffer> out,
                   double timeout, uint64_t version, uint64_t pin_id,
                   const std::string& hash_spec_digest,
-                  const std::string& output_type, bool return_info,
-                  bool tensor) {
+                  const std::string& output_type, const std::string& request_id,
+                  bool return_info, bool tensor) {
   if (ids.ndim() != 1) throw py::value_error("row_ids must be 1-D");
   const client::LookupOptions options = MakeLookupOptions(
-      timeout, version, pin_id, hash_spec_digest, output_type);
+      timeout, version, pin_id, hash_spec_digest, output_type, request_id);
   const absl::Span<const uint64_t> id_span(ids.data(), ids.size());
   auto [rows, result] = RunLookup(
       py_client, table, {static_cast<int64_t>(ids.size())}, out,
@@ -232,13 +234,14 @@ py::object LookupTokens(PyClient& py_client, const std::string& table,
                         std::optional<LengthArray> lengths,
                         std::optional<py::buffer> out, double timeout,
                         uint64_t version, uint64_t pin_id,
-                        const std::string& hash_spec_digest, bool return_info,
+                        const std::string& hash_spec_digest,
+                        const std::string& request_id, bool return_info,
                         bool tensor) {
   if (tokens.ndim() != 2) throw py::value_error("tokens must be [batch, time]");
   const int batch = static_cast<int>(tokens.shape(0));
   const int time = static_cast<int>(tokens.shape(1));
-  const client::LookupOptions options =
-      MakeLookupOptions(timeout, version, pin_id, hash_spec_digest, "");
+  const client::LookupOptions options = MakeLookupOptions(
+      timeout, version, pin_id, hash_spec_digest, "", request_id);
   absl::Span<const int32_t> length_span;
   if (lengths.has_value()) {
     length_span = absl::MakeConstSpan(lengths->data(), lengths->size());
@@ -390,21 +393,23 @@ void RegisterClient(py::module_& module) {
           [](PyClient& c, const std::string& table, const IdArray& ids,
              std::optional<py::buffer> out, double timeout, uint64_t version,
              uint64_t pin_id, const std::string& hash_spec_digest,
-             const std::string& output_type, bool return_info) {
+             const std::string& output_type, const std::string& request_id,
+             bool return_info) {
             return Lookup(c, table, ids, std::move(out), timeout, version,
-                          pin_id, hash_spec_digest, output_type, return_info,
-                          /*tensor=*/false);
+                          pin_id, hash_spec_digest, output_type, request_id,
+                          return_info, /*tensor=*/false);
           },
           py::arg("table"), py::arg("row_ids"), py::kw_only(),
           py::arg("out") = py::none(), py::arg("timeout") = 0.0,
           py::arg("version") = 0, py::arg("pin_id") = 0,
           py::arg("hash_spec_digest") = "", py::arg("output_type") = "",
-          py::arg("return_info") = false,
+          py::arg("request_id") = "", py::arg("return_info") = false,
           "Rows `row_ids` of `table`, in order: an ndarray [n, *row shape] "
           "(f32, f16; bf16 as uint16 and fp8 as uint8 bit patterns; opaque "
           "rows as uint8 bytes) over memory the client filled, no copy. "
           "With out (a writable C-contiguous buffer of at least n * "
           "row_bytes bytes) the rows go there and out is returned. "
+          "request_id: this call's x-request-id instead of the client's. "
           "return_info: (rows, LookupInfo). Errors carry the server's "
           "status: NOT_FOUND (table, version, pin), INVALID_ARGUMENT, "
           "OUT_OF_RANGE, DEADLINE_EXCEEDED, UNAVAILABLE...")
@@ -413,15 +418,17 @@ void RegisterClient(py::module_& module) {
           [](PyClient& c, const std::string& table, const IdArray& ids,
              double timeout, uint64_t version, uint64_t pin_id,
              const std::string& hash_spec_digest,
-             const std::string& output_type, bool return_info) {
+             const std::string& output_type, const std::string& request_id,
+             bool return_info) {
             return Lookup(c, table, ids, std::nullopt, timeout, version, pin_id,
-                          hash_spec_digest, output_type, return_info,
-                          /*tensor=*/true);
+                          hash_spec_digest, output_type, request_id,
+                          return_info, /*tensor=*/true);
           },
           py::arg("table"), py::arg("row_ids"), py::kw_only(),
           py::arg("timeout") = 0.0, py::arg("version") = 0,
           py::arg("pin_id") = 0, py::arg("hash_spec_digest") = "",
-          py::arg("output_type") = "", py::arg("return_info") = false,
+          py::arg("output_type") = "", py::arg("request_id") = "",
+          py::arg("return_info") = false,
           "As lookup, as a torch tensor over the client's memory (DLPack): "
           "bf16 rows are torch.bfloat16.")
       .def(
@@ -429,16 +436,18 @@ void RegisterClient(py::module_& module) {
           [](PyClient& c, const std::string& table, const TokenArray& tokens,
              std::optional<LengthArray> lengths, std::optional<py::buffer> out,
              double timeout, uint64_t version, uint64_t pin_id,
-             const std::string& hash_spec_digest, bool return_info) {
+             const std::string& hash_spec_digest, const std::string& request_id,
+             bool return_info) {
             return LookupTokens(c, table, tokens, std::move(lengths),
                                 std::move(out), timeout, version, pin_id,
-                                hash_spec_digest, return_info,
+                                hash_spec_digest, request_id, return_info,
                                 /*tensor=*/false);
           },
           py::arg("table"), py::arg("tokens"), py::arg("lengths") = py::none(),
           py::kw_only(), py::arg("out") = py::none(), py::arg("timeout") = 0.0,
           py::arg("version") = 0, py::arg("pin_id") = 0,
-          py::arg("hash_spec_digest") = "", py::arg("return_info") = false,
+          py::arg("hash_spec_digest") = "", py::arg("request_id") = "",
+          py::arg("return_info") = false,
           "Rows of raw token ids [batch, time], addressed by the server "
           "with the table's hash spec: [batch, time, rows_per_token, *row "
           "shape]. FAILED_PRECONDITION for a table without a hash spec.")

@@ -23,15 +23,17 @@ namespace {
 // Room for the protobuf framing around the largest request or response.
 constexpr uint64_t kMessageOverheadBytes = 1 << 20;
 
+// gRPC's unix:PATH and unix-abstract:NAME.
+bool IsUnixSocketAddress(absl::string_view address) {
+  return absl::StartsWith(address, "unix:") ||
+         absl::StartsWith(address, "unix-abstract:");
+}
+
 // Whether only processes on this host can reach `address`: a loopback
-// host:port, or a Unix domain socket (gRPC's unix:PATH and
-// unix-abstract:NAME), which file permissions or the network namespace
-// guard like loopback.
+// host:port, or a Unix domain socket, which file permissions or the
+// network namespace guard like loopback.
 bool IsLocalOnlyAddress(absl::string_view address) {
-  if (absl::StartsWith(address, "unix:") ||
-      absl::StartsWith(address, "unix-abstract:")) {
-    return true;
-  }
+  if (IsUnixSocketAddress(address)) return true;
   const size_t colon = address.rfind(':');
   absl::string_view host =
       colon == absl::string_view::npos ? address : address.substr(0, colon);
@@ -172,9 +174,12 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
     LOG(INFO) << "metrics on " << options.metrics_listen << " (port "
               << server->metrics_http_->port() << ")";
   }
+  // gRPC reports port 1 for a Unix socket: only a TCP port is worth naming.
   LOG(INFO) << "engram-server serving " << server->tables_.List().size()
-            << " tables on " << options.listen_address << " (port "
-            << server->port_ << ")";
+            << " tables on " << options.listen_address
+            << (IsUnixSocketAddress(options.listen_address)
+                    ? ""
+                    : absl::StrCat(" (port ", server->port_, ")"));
   if (!demo_tables.empty()) {
     server->PersistInBackground(data_dir, std::move(demo_tables));
   }

@@ -51,7 +51,9 @@ ABSL_FLAG(std::string, import_dir, "",
 ABSL_FLAG(uint64_t, block_cache_bytes, 256ull << 20,
           "RocksDB block cache shared by the ssd-placed tables, in bytes.");
 ABSL_FLAG(std::string, port_file, "",
-          "If set, the bound port is written here once the server is serving.");
+          "If set, the bound port is written here once the server is "
+          "serving (on a Unix socket gRPC reports 1: read it as a "
+          "readiness mark only).");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "PEM certificate chain: serve both planes over TLS (with "
           "--tls-key-file).");

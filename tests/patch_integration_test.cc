@@ -589,6 +589,8 @@ TEST(AdminExposureTest, ServesAdminCallsOnAUnixSocketWithoutAdminToken) {
                   .DescribeTable(connection.Context().get(), describe, &info)
                   .ok());
   EXPECT_EQ(info.rows(), 8u);
+  // gRPC's "port" of a Unix socket (1) is not named as if it were TCP's.
+  EXPECT_THAT((*server)->Log(), HasSubstr("tables on " + socket + "\n"));
 }
 
 TEST(WatchTest, AnnouncesCurrentThenActivationsWithChangedRows) {

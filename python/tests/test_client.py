@@ -174,9 +174,10 @@ def test_data_token(start_server, tmp_path):
         "layer_1", [0]).shape == (1, 4)
 
 
-def test_request_id(start_server):
+def test_request_id(start_server, tmp_path):
     # Failed data-plane calls are logged, with their request id, at --v=1.
     server = start_server("--v=1")
+    import_raw_table(server, tmp_path, "raw", random_rows(10, ROW_BYTES))
     with pytest.raises(ec.Error) as error:
         ec.Client(server.address, request_id="py-worker-1").lookup(
             "no_such_table", [0])
@@ -185,6 +186,28 @@ def test_request_id(start_server):
     with pytest.raises(ec.Error) as error:
         ec.Client(server.address, request_id="two words")
     assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
+
+    # A call's own id replaces the client's.
+    client = ec.Client(server.address, request_id="py-worker-1")
+    client.describe("raw")
+    too_far = [10**6]  # Past the table's rows: the lookup fails, and is logged.
+    calls = {
+        "step-7.lookup": lambda rid: client.lookup(
+            "raw", too_far, request_id=rid),
+        "step-7.tensor": lambda rid: client.lookup_tensor(
+            "raw", too_far, request_id=rid),
+        "step-7.tokens": lambda rid: client.lookup_tokens(
+            "no_such_table", np.zeros((1, 2), dtype=np.int64),
+            out=np.empty(1024, dtype=np.uint8), request_id=rid),
+    }
+    for request_id, call in calls.items():
+        with pytest.raises(ec.Error):
+            call(request_id)
+        assert f"request_id={request_id} call failed:" in server.log()
+        with pytest.raises(ec.Error) as error:
+            call("two words")
+        assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
+        assert "request id" in error.value.message
 
 
 def test_shard_map(start_server, tmp_path):
