@@ -10,7 +10,10 @@
 namespace engram {
 namespace {
 
-#ifdef M_MMAP_THRESHOLD
+// Sanitizers bring their own allocator, which glibc's options and
+// counters do not describe.
+#if defined(M_MMAP_THRESHOLD) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__)
 // Above glibc's largest dynamic mmap threshold (32 MiB on 64-bit): untuned,
 // such a block is always a fresh mmap, unmapped again by free.
 constexpr size_t kLargeBlockBytes = 64 << 20;

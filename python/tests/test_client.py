@@ -189,7 +189,6 @@ def test_request_id(start_server, tmp_path):
 
     # A call's own id replaces the client's.
     client = ec.Client(server.address, request_id="py-worker-1")
-    client.describe("raw")
     too_far = [10**6]  # Past the table's rows: the lookup fails, and is logged.
     calls = {
         "step-7.lookup": lambda rid: client.lookup(
