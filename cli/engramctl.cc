@@ -11,6 +11,7 @@
 //       --ids IDS.npy --rows ROWS.npy          (and patch create, upload,
 //       commit, abort, activate, rollback, list: see cli/patch_command.h)
 //   engramctl --server 127.0.0.1:50051 --token-file F rollback TABLE --to V
+//   engramctl --server 127.0.0.1:50051 --token-file F drop TABLE [--force]
 //   engramctl --server 127.0.0.1:50051 --token-file F versions TABLE [--json]
 //   engramctl --shard-map shards.txt --token-file F patch apply TABLE
 //       --ids IDS.npy --rows ROWS.npy [--json]
@@ -116,6 +117,9 @@ ABSL_FLAG(std::string, digest, "",
 ABSL_FLAG(uint64_t, to, 0,
           "rollback: the retained version to activate; default: the newest "
           "one older than the active version.");
+ABSL_FLAG(bool, force, false,
+          "drop: drop the table even while pins hold its versions (workers "
+          "decoding with it then get NOT_FOUND).");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "Deadline of each call (not of import and upload streams).");
 ABSL_FLAG(std::string, request_id, "",
@@ -170,6 +174,8 @@ constexpr char kUsage[] =
     "      [--ids IDS.npy --id-space N --missing report|zeros]\n"
     "      [--server-file | --data-dir DIR] [--row-range A:B]\n"
     "                         create a table from 2-D arrays or raw rows\n"
+    "  drop TABLE [--force]   stop serving a table and delete it, its\n"
+    "                         versions and patches (--force: even if pinned)\n"
     "  patch apply TABLE --ids IDS.npy --rows ROWS.npy [--description TEXT]\n"
     "                         replace rows: create, upload, commit, activate\n"
     "                         (--shard-map FILE: on each replica of every\n"
@@ -366,16 +372,26 @@ struct Arity {
 
 // Every command by name; those with subcommands (patch) as "patch apply".
 const std::map<std::string, Arity>& CommandArity() {
-  static const auto* arity = new std::map<std::string, Arity>{
-      {"tables", {0, 0}},          {"describe", {1, 1}},
-      {"lookup", {1, 1}},          {"addresses", {0, 0}},
-      {"import", {2, 2}},          {"patch apply", {1, 1}},
-      {"patch create", {1, 1}},    {"patch upload", {1, 2}},
-      {"patch commit", {1, 1}},    {"patch abort", {1, 1}},
-      {"patch activate", {2, 2}},  {"patch rollback", {1, 1}},
-      {"patch list", {1, 1}},      {"rollback", {1, 1}},
-      {"versions", {1, 1}},        {"patch diff", {2, 2}},
-      {"compression-map", {0, 0}}, {"explain", {0, 0}}};
+  static const auto* arity =
+      new std::map<std::string, Arity>{{"tables", {0, 0}},
+                                       {"describe", {1, 1}},
+                                       {"lookup", {1, 1}},
+                                       {"addresses", {0, 0}},
+                                       {"import", {2, 2}},
+                                       {"patch apply", {1, 1}},
+                                       {"patch create", {1, 1}},
+                                       {"patch upload", {1, 2}},
+                                       {"patch commit", {1, 1}},
+                                       {"patch abort", {1, 1}},
+                                       {"patch activate", {2, 2}},
+                                       {"patch rollback", {1, 1}},
+                                       {"patch list", {1, 1}},
+                                       {"rollback", {1, 1}},
+                                       {"versions", {1, 1}},
+                                       {"patch diff", {2, 2}},
+                                       {"compression-map", {0, 0}},
+                                       {"explain", {0, 0}},
+                                       {"drop", {1, 1}}};
   return *arity;
 }
 
@@ -415,6 +431,41 @@ std::string UsageProblem(const std::vector<std::string>& args) {
     }
   }
   return "";
+}
+
+// `drop TABLE`: the table as it was, and what went with it.
+absl::Status DropTable(const AdminChannelOptions& server,
+                       const std::string& name) {
+  v1::DropTableRequest request;
+  request.set_table(name);
+  request.set_force(absl::GetFlag(FLAGS_force));
+  const AdminChannel channel(server);
+  ENGRAM_ASSIGN_OR_RETURN(
+      const v1::DropTableResponse dropped,
+      channel.Call(channel.admin(), &v1::EngramAdmin::Stub::DropTable,
+                   request));
+  const v1::TableInfo& table = dropped.table();
+  if (absl::GetFlag(FLAGS_json)) {
+    JsonWriter json;
+    json.BeginObject();
+    json.Key("dropped").String(table.name());
+    json.Key("rows").Uint(table.rows());
+    json.Key("row_bytes").Uint(table.row_bytes());
+    json.Key("placement").String(table.placement());
+    json.Key("version").Uint(table.version());
+    json.Key("released_pins").Uint(dropped.released_pins());
+    json.Key("deleted_patches").Uint(dropped.deleted_patches());
+    json.EndObject();
+    std::cout << json.str() << "\n";
+    return absl::OkStatus();
+  }
+  std::cout << absl::StrFormat(
+      "dropped table %s (%d rows x %d B, %s, version %d active); %d pin(s) "
+      "released, %d patch(es) deleted\n",
+      table.name(), table.rows(), table.row_bytes(),
+      table.placement().empty() ? "ram" : table.placement(), table.version(),
+      dropped.released_pins(), dropped.deleted_patches());
+  return absl::OkStatus();
 }
 
 // `patch ...` and its aliases `rollback` and `versions` (patch list).
@@ -474,6 +525,7 @@ absl::Status Run(const std::vector<std::string>& args) {
   if (args[0] == "patch" || args[0] == "rollback" || args[0] == "versions") {
     return Patch(args, server);
   }
+  if (args[0] == "drop") return DropTable(server, args[1]);
   if (args[0] == "import") {
     ImportOptions options;
     options.server = server;

@@ -31,6 +31,10 @@ struct CachingClient::TableState {
   absl::Mutex mu;
   uint64_t version ABSL_GUARDED_BY(mu) = 0;
   bool watching ABSL_GUARDED_BY(mu) = false;
+  // The watch ended with NOT_FOUND: the table was dropped, and a table
+  // imported under its name may differ in shape, so StateFor describes it
+  // again.
+  bool dropped ABSL_GUARDED_BY(mu) = false;
   absl::Time retry_after ABSL_GUARDED_BY(mu) = absl::InfinitePast();
   // The table's hot rows; null for a table that is not cached.
   std::unique_ptr<RowCache> cache;
@@ -103,6 +107,11 @@ std::shared_ptr<CachingClient::TableState> CachingClient::StateFor(
     absl::string_view table) {
   absl::MutexLock lock(&tables_mu_);
   std::shared_ptr<TableState>& state = tables_[table];
+  if (state != nullptr && WasDropped(*state)) {
+    // Its watch has ended; its thread is done.
+    state->watch.reset();
+    state = nullptr;
+  }
   if (state == nullptr) {
     absl::StatusOr<TableDescription> description = base_->DescribeTable(table);
     if (!description.ok()) {
@@ -141,6 +150,11 @@ std::shared_ptr<CachingClient::TableState> CachingClient::StateFor(
   return state;
 }
 
+bool CachingClient::WasDropped(TableState& state) {
+  absl::ReaderMutexLock lock(&state.mu);
+  return state.dropped;
+}
+
 void CachingClient::OnChange(TableState& state,
                              absl::StatusOr<VersionChange> change) {
   absl::MutexLock lock(&state.mu);
@@ -149,6 +163,7 @@ void CachingClient::OnChange(TableState& state,
     // changes: what the table's cache holds cannot be trusted.
     state.cache->Clear();
     state.watching = change.ok();
+    state.dropped = absl::IsNotFound(change.status());
     if (change.ok()) state.version = change->version;
     return;
   }

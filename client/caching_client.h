@@ -19,7 +19,9 @@
 // or another version, asking for a conversion, or of a sparse table, go
 // to the server uncached; so do all of a table's lookups while its watch
 // is down (the cache of that table is emptied, and the watch retried on
-// later lookups at most once a second).
+// later lookups at most once a second). A watch that ends with NOT_FOUND
+// means the table was dropped: a table imported later under the name is
+// described afresh, as it may differ in shape.
 //
 // Each table's rows are held in a RowCache (common/row_cache.h, as the
 // server's ssd tier uses): sharded, set-associative CLOCK with TinyLFU
@@ -97,6 +99,8 @@ class CachingClient final : public EngramClient {
   // table cannot be cached now.
   std::shared_ptr<TableState> StateFor(absl::string_view table)
       ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // Whether `state`'s watch ended because its table was dropped.
+  static bool WasDropped(TableState& state);
   // Applies one event of `state`'s watch.
   void OnChange(TableState& state, absl::StatusOr<VersionChange> change);
   void Bypass(absl::string_view table, absl::Span<const uint64_t> ids,

@@ -279,7 +279,8 @@ void RegisterAdmin(py::module_& module) {
   py::class_<PyAdmin>(
       module, "AdminClient",
       "The control plane of one engram-server: knowledge patches, "
-      "activation and rollback. token/token_file: the admin token "
+      "activation, rollback and dropping tables. token/token_file: the admin "
+      "token "
       "(--admin-token-file); tls_*: PEM files; timeout: seconds per call.")
       .def(py::init(&ConnectAdmin), py::arg("server"), py::kw_only(),
            py::arg("timeout") = 10.0, py::arg("token") = "",
@@ -350,6 +351,19 @@ void RegisterAdmin(py::module_& module) {
           },
           py::arg("table"),
           "Retained versions (newest first) and uploading patches.")
+      .def(
+          "drop_table",
+          [](const PyAdmin& admin, const std::string& table, bool force) {
+            v1::DropTableRequest request;
+            request.set_table(table);
+            request.set_force(force);
+            return admin.Run(
+                [&] { return admin.Call(&Admin::DropTable, request); });
+          },
+          py::arg("table"), py::kw_only(), py::arg("force") = false,
+          "Stops serving the table and deletes it with its versions and "
+          "patches: a dict of the table as it was, released_pins and "
+          "deleted_patches. FAILED_PRECONDITION while pinned unless force.")
       .def(
           "apply_patch",
           [](const PyAdmin& admin, const std::string& table, IdArray ids,

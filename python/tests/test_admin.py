@@ -1,4 +1,4 @@
-"""engram_client.AdminClient: knowledge patches, activation, rollback."""
+"""engram_client.AdminClient: knowledge patches, activation, rollback, drop."""
 
 import numpy as np
 import pytest
@@ -65,6 +65,33 @@ def test_patch_step_by_step(table):
     doomed = admin.create_patch("t")
     admin.abort_patch(doomed["patch_id"])
     assert admin.list_versions("t")["uploading"] == []
+
+
+def test_drop_table(table, tmp_path):
+    server, _ = table
+    admin = ec.AdminClient(server.address)
+    client = ec.Client(server.address)
+    admin.apply_patch("t", [1], random_rows(1, ROW_BYTES, seed=3))
+    pin = client.pin_version("t")
+    with pytest.raises(ec.Error) as error:
+        admin.drop_table("t")
+    assert error.value.code == ec.StatusCode.FAILED_PRECONDITION
+    dropped = admin.drop_table("t", force=True)
+    assert dropped["table"]["name"] == "t"
+    assert dropped["table"]["version"] == 2
+    assert dropped["released_pins"] == 1
+    assert dropped["deleted_patches"] == 1
+    with pytest.raises(ec.Error) as error:
+        client.lookup("t", [1])
+    assert error.value.code == ec.StatusCode.NOT_FOUND
+    with pytest.raises(ec.Error) as error:
+        client.lookup("t", [1], pin_id=pin.pin_id)
+    assert error.value.code == ec.StatusCode.NOT_FOUND
+    # The name is free: a new table of it starts at version 1.
+    rows = random_rows(10, ROW_BYTES, seed=4)
+    import_raw_table(server, tmp_path, "t", rows)
+    np.testing.assert_array_equal(client.lookup("t", [1]), rows[[1]])
+    assert [v["version"] for v in admin.list_versions("t")["versions"]] == [1]
 
 
 def test_admin_errors(table):

@@ -76,7 +76,8 @@ AdminServiceImpl::AdminServiceImpl(TableStorage* storage,
                                    const TableManager* tables,
                                    VersionManager* versions,
                                    const TokenCheck* auth, ImportLimits limits)
-    : versions_(versions),
+    : storage_(storage),
+      versions_(versions),
       auth_(auth),
       importer_(storage, tables, versions, std::move(limits)) {}
 
@@ -98,6 +99,28 @@ grpc::ServerReadReactor<v1::UploadPatchRequest>* AdminServiceImpl::UploadPatch(
     grpc::CallbackServerContext* context, v1::PatchInfo* response) {
   return StartStream<v1::UploadPatchRequest>(context, *auth_, StartUpload(),
                                              response);
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::DropTable(
+    grpc::CallbackServerContext* context, const v1::DropTableRequest* request,
+    v1::DropTableResponse* response) {
+  return FinishUnaryCall(context, *auth_,
+                         [&] { return DoDropTable(*request, response); });
+}
+
+absl::Status AdminServiceImpl::DoDropTable(const v1::DropTableRequest& request,
+                                           v1::DropTableResponse* response) {
+  ENGRAM_ASSIGN_OR_RETURN(
+      const VersionManager::Dropped dropped,
+      versions_->DropTable(request.table(), request.force(), [&] {
+        const absl::Status removed = storage_->DropTable(request.table());
+        // Tables built at start (--demo) have nothing on disk.
+        return absl::IsNotFound(removed) ? absl::OkStatus() : removed;
+      }));
+  *response->mutable_table() = dropped.active->info();
+  response->set_released_pins(dropped.released_pins);
+  response->set_deleted_patches(dropped.deleted_patches);
+  return absl::OkStatus();
 }
 
 grpc::ServerUnaryReactor* AdminServiceImpl::CreatePatch(

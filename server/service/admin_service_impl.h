@@ -38,6 +38,9 @@ class AdminServiceImpl final : public v1::EngramAdmin::CallbackService {
   grpc::ServerReadReactor<v1::ImportTableRequest>* ImportTable(
       grpc::CallbackServerContext* context,
       v1::ImportTableResponse* response) override;
+  grpc::ServerUnaryReactor* DropTable(grpc::CallbackServerContext* context,
+                                      const v1::DropTableRequest* request,
+                                      v1::DropTableResponse* response) override;
   grpc::ServerUnaryReactor* CreatePatch(grpc::CallbackServerContext* context,
                                         const v1::CreatePatchRequest* request,
                                         v1::PatchInfo* response) override;
@@ -66,6 +69,8 @@ class AdminServiceImpl final : public v1::EngramAdmin::CallbackService {
       v1::ExplainRowsResponse* response) override;
 
   // The calls above once the caller is let in. Thread-safe.
+  absl::Status DoDropTable(const v1::DropTableRequest& request,
+                           v1::DropTableResponse* response);
   absl::Status DoCreatePatch(const v1::CreatePatchRequest& request,
                              v1::PatchInfo* response);
   absl::Status DoCommitPatch(const v1::CommitPatchRequest& request,
@@ -85,6 +90,7 @@ class AdminServiceImpl final : public v1::EngramAdmin::CallbackService {
   PatchUploadSession StartUpload() const;
 
  private:
+  TableStorage* const storage_;
   VersionManager* const versions_;
   const TokenCheck* const auth_;
   const TableImporter importer_;

@@ -149,7 +149,7 @@ absl::Status TableImporter::Publish(StoredTable stored) const {
   ENGRAM_ASSIGN_OR_RETURN(
       std::shared_ptr<const Table> table,
       Table::Create(std::move(stored.info), std::move(stored.store)));
-  return versions_->AddTable(std::move(table));
+  return versions_->AddNewTable(std::move(table));
 }
 
 ImportSession::ImportSession(const TableImporter* importer)

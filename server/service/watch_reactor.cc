@@ -24,9 +24,8 @@ WatchReactor::WatchReactor(VersionManager* versions, const std::string& table)
 void WatchReactor::Enqueue(const VersionChange& change) {
   absl::MutexLock lock(&mu_);
   if (finished_) return;
-  if (change.kind == v1::VersionEvent::KIND_UNSPECIFIED) {
-    FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                              "the server is shutting down"));
+  if (!change.end.ok()) {
+    FinishLocked(ToGrpcStatus(change.end));
     return;
   }
   const std::vector<uint64_t>& ids = *change.changed_ids;

@@ -262,6 +262,32 @@ absl::StatusOr<std::unique_ptr<StagedTable>> DataDir::Stage(
                       tables.string(), sync));
 }
 
+absl::Status DataDir::RemoveTable(absl::string_view name) const {
+  ENGRAM_RETURN_IF_ERROR(ValidateTableName(name));
+  if (!HasTable(name)) {
+    return absl::NotFoundError(
+        absl::StrCat("no table '", name, "' in ", path_));
+  }
+  const fs::path tables(TablesPath());
+  // A temporary name: Open removes it if the removal below is cut short.
+  const fs::path doomed =
+      tables / absl::StrCat(kTempPrefix, "dropped-", name, "-", getpid(), "-",
+                            next_stage_id.fetch_add(1));
+  std::error_code error;
+  fs::rename(tables / std::string(name), doomed, error);
+  if (error) {
+    return absl::InternalError(
+        absl::StrCat("cannot remove table '", name, "': ", error.message()));
+  }
+  const absl::Status synced = SyncPath(tables.string());
+  LOG_IF(WARNING, !synced.ok())
+      << "table '" << name << "' removed, but not durably yet: " << synced;
+  fs::remove_all(doomed, error);
+  LOG_IF(WARNING, error) << "cannot delete " << doomed << " ("
+                         << error.message() << "); the next start deletes it";
+  return absl::OkStatus();
+}
+
 absl::Status DataDir::WriteTable(const v1::TableInfo& info, const char* rows,
                                  const WriteOptions& options) const {
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<StagedTable> staged,

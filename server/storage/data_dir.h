@@ -129,6 +129,11 @@ class DataDir {
   absl::StatusOr<std::unique_ptr<StagedTable>> Stage(absl::string_view name,
                                                      bool sync) const;
 
+  // Deletes table `name` from disk: its directory is renamed away (from
+  // then on, and after a crash, the table is gone), then removed. NotFound
+  // if it is not on disk; Internal if the rename fails (nothing changed).
+  absl::Status RemoveTable(absl::string_view name) const;
+
   // Writes `info` and its `rows` (info.rows() * info.row_bytes() bytes) as
   // table info.name(); for an ssd table only the manifest (`rows` unused).
   // AlreadyExists if it is on disk; Internal on I/O errors and Cancelled (see

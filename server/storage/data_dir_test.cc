@@ -64,6 +64,35 @@ TEST(DataDirTest, DuplicateAndBadNamesAreRefused) {
   }
 }
 
+TEST(DataDirTest, RemovedTablesLeaveNothingBehind) {
+  testing::TempDir dir;
+  absl::StatusOr<DataDir> data = DataDir::Open(dir.path());
+  ASSERT_TRUE(data.ok());
+  const std::string rows(8, 'x');
+  ASSERT_TRUE(data->WriteTable(MakeInfo("gone", 2, 4), rows.data(), {}).ok());
+  ASSERT_TRUE(data->WriteTable(MakeInfo("kept", 2, 4), rows.data(), {}).ok());
+  // A mapped table stays readable after its files go.
+  absl::StatusOr<StoredTable> mapped = data->LoadTable("gone");
+  ASSERT_TRUE(mapped.ok());
+
+  ASSERT_TRUE(data->RemoveTable("gone").ok());
+  EXPECT_FALSE(data->HasTable("gone"));
+  EXPECT_EQ(data->RemoveTable("gone").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(data->RemoveTable("../kept").code(),
+            absl::StatusCode::kInvalidArgument);
+  const auto* ram = dynamic_cast<const RamRowStore*>(mapped->store.get());
+  ASSERT_NE(ram, nullptr);
+  EXPECT_EQ(std::string(ram->data(), ram->size_bytes()), rows);
+  // Only the other table is left on disk, and the name is free again.
+  std::vector<std::string> entries;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(dir.path() + "/tables")) {
+    entries.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(entries, ::testing::ElementsAre("kept"));
+  EXPECT_TRUE(data->WriteTable(MakeInfo("gone", 2, 4), rows.data(), {}).ok());
+}
+
 TEST(DataDirTest, DamagedTablesAreSkippedAndTemporariesRemoved) {
   testing::TempDir dir;
   namespace fs = std::filesystem;

@@ -260,7 +260,7 @@ absl::StatusOr<std::shared_ptr<const RowStore>> TableStorage::AddCache(
   ENGRAM_ASSIGN_OR_RETURN(
       std::unique_ptr<CachedRowStore> cached,
       CachedRowStore::Create(std::move(rows), *std::move(cache)));
-  ram_charged_ += cache_bytes;
+  ChargeTableLocked(info.name(), cache_bytes);
   return std::shared_ptr<const RowStore>(std::move(cached));
 }
 
@@ -273,7 +273,9 @@ absl::StatusOr<std::vector<StoredTable>> TableStorage::LoadTables() {
   // RAM tables are charged first, so that caches get what they leave.
   for (const StoredTable& table : tables) {
     manifests.insert(table.info.name());
-    if (!IsSsd(table.info)) ChargeRam(RamTableBytes(table.info));
+    if (IsSsd(table.info)) continue;
+    absl::MutexLock lock(&mu_);
+    ChargeTableLocked(table.info.name(), RamTableBytes(table.info));
   }
   for (StoredTable& table : tables) {
     if (!IsSsd(table.info)) continue;
@@ -342,7 +344,30 @@ void TableStorage::EndWrite(const std::string& name, uint64_t ram_bytes,
                             bool keep_ram) {
   absl::MutexLock lock(&mu_);
   writing_.erase(name);
-  if (!keep_ram) ram_charged_ -= ram_bytes;
+  // BeginTable charged the budget; a committed table keeps the charge.
+  ram_charged_ -= ram_bytes;
+  if (keep_ram) ChargeTableLocked(name, ram_bytes);
+}
+
+void TableStorage::ChargeTableLocked(absl::string_view name, uint64_t bytes) {
+  ram_charged_ += bytes;
+  charged_by_table_[name] += bytes;
+}
+
+absl::Status TableStorage::DropTable(absl::string_view name) {
+  ENGRAM_RETURN_IF_ERROR(data_dir_.RemoveTable(name));
+  // A RAM table has no column family: NotFound then.
+  const absl::Status dropped = database_->DropTable(name);
+  LOG_IF(WARNING, !dropped.ok() && !absl::IsNotFound(dropped))
+      << "table '" << name << "': " << dropped
+      << " (its rows in RocksDB are dropped at the next start)";
+  absl::MutexLock lock(&mu_);
+  const auto charged = charged_by_table_.find(name);
+  if (charged != charged_by_table_.end()) {
+    ram_charged_ -= charged->second;
+    charged_by_table_.erase(charged);
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<StoredTable> TableStorage::StoreTable(

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -90,6 +91,12 @@ class TableStorage {
                                          const char* rows,
                                          const DataDir::WriteOptions& options);
 
+  // Deletes table `name`'s rows from disk (its directory, then its RocksDB
+  // column family) and gives back the RAM budget it was charged; stores
+  // still in use keep working until released. NotFound if it is not on
+  // disk; DataDir::RemoveTable's errors (nothing changed). Thread-safe.
+  absl::Status DropTable(absl::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Charges RAM that tables built outside this storage take (demo tables).
   void ChargeRam(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -113,6 +120,9 @@ class TableStorage {
   absl::StatusOr<std::shared_ptr<const RowStore>> AddCache(
       const v1::TableInfo& info, std::shared_ptr<const RowStore> rows)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Charges `bytes` of the RAM budget to table `name`.
+  void ChargeTableLocked(absl::string_view name, uint64_t bytes)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends a BeginTable: frees the name and, unless `keep_ram`, the RAM it
   // charged.
   void EndWrite(const std::string& name, uint64_t ram_bytes, bool keep_ram)
@@ -125,6 +135,10 @@ class TableStorage {
   mutable absl::Mutex mu_;
   uint64_t ram_charged_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_set<std::string> writing_ ABSL_GUARDED_BY(mu_);
+  // The part of ram_charged_ each stored table (rows or hot-row cache)
+  // takes, given back when it is dropped.
+  absl::flat_hash_map<std::string, uint64_t> charged_by_table_
+      ABSL_GUARDED_BY(mu_);
 };
 
 // Bytes of RAM `info`'s rows take when placed in RAM: the row array, plus

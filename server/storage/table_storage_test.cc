@@ -119,6 +119,46 @@ TEST(TableStorageTest, RamBudgetCoversTablesAndCaches) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(TableStorageTest, DroppedTablesGiveBackTheirRamAndName) {
+  testing::TempDir dir;
+  // 100 B of block cache, then 1000 B for RAM tables and caches.
+  auto storage = *TableStorage::Create({.data_dir = dir.path(),
+                                        .ram_budget_bytes = 1100,
+                                        .row_cache_bytes = 300,
+                                        .block_cache_bytes = 100});
+  const std::string rows = "aaaabbbbcccc";
+  ASSERT_TRUE(storage->StoreTable(Info("r", "ram"), rows.data(), {}).ok());
+  absl::StatusOr<StoredTable> ssd =
+      storage->StoreTable(Info("s", "ssd"), rows.data(), {});
+  ASSERT_TRUE(ssd.ok()) << ssd.status();
+  EXPECT_EQ(storage->ram_use().charged_bytes, 100 + 12 + 300);
+
+  ASSERT_TRUE(storage->DropTable("s").ok());
+  EXPECT_EQ(storage->ram_use().charged_bytes, 100 + 12);
+  // The store a lookup still holds reads on.
+  EXPECT_EQ(Gather(*ssd->store, {2}), "cccc");
+  ASSERT_TRUE(storage->DropTable("r").ok());
+  EXPECT_EQ(storage->ram_use().charged_bytes, 100);
+  EXPECT_EQ(storage->DropTable("r").code(), absl::StatusCode::kNotFound);
+
+  // A new table of the name has its own rows; nothing of the dropped ones
+  // loads at the next start.
+  const std::string other = "xxxxyyyyzzzz";
+  absl::StatusOr<StoredTable> again =
+      storage->StoreTable(Info("s", "ssd"), other.data(), {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(Gather(*again->store, {0, 2}), "xxxxzzzz");
+  ssd->store.reset();
+  again->store.reset();
+  storage.reset();
+  storage = *TableStorage::Create({.data_dir = dir.path()});
+  absl::StatusOr<std::vector<StoredTable>> tables = storage->LoadTables();
+  ASSERT_TRUE(tables.ok()) << tables.status();
+  ASSERT_EQ(tables->size(), 1);
+  EXPECT_EQ(tables->front().info.name(), "s");
+  EXPECT_EQ(Gather(*tables->front().store, {1}), "yyyy");
+}
+
 TEST(TableStorageTest, UnlimitedAutoPlacementIsRam) {
   testing::TempDir dir;
   auto storage = *TableStorage::Create({.data_dir = dir.path()});

@@ -33,10 +33,10 @@ absl::StatusOr<std::shared_ptr<const Table>> TableManager::GetVersion(
   }
   const auto found = it->second.retained.find(version);
   if (found == it->second.retained.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "table '", name, "' has no version ", version,
-        " (not created, or no longer retained); active is ",
-        it->second.active->version()));
+    return absl::NotFoundError(
+        absl::StrCat("table '", name, "' has no version ", version,
+                     " (not created, or no longer retained); active is ",
+                     it->second.active->version()));
   }
   return found->second;
 }
@@ -70,10 +70,28 @@ void TableManager::PublishVersions(
     absl::MutexLock lock(&write_mu_);
     auto next = std::make_shared<TableMap>(*Snapshot());
     (*next)[versions.active->name()] = std::move(versions);
-    absl::MutexLock swap(&snapshot_mu_);
-    replaced = std::exchange(snapshot_, std::move(next));
+    replaced = SwapLocked(std::move(next));
   }
   // `replaced` (and any table only it held) is freed here, outside the lock.
+}
+
+absl::Status TableManager::Remove(absl::string_view name) {
+  std::shared_ptr<const TableMap> replaced;
+  {
+    absl::MutexLock lock(&write_mu_);
+    auto next = std::make_shared<TableMap>(*Snapshot());
+    if (next->erase(name) == 0) {
+      return absl::NotFoundError(absl::StrCat("no table named '", name, "'"));
+    }
+    replaced = SwapLocked(std::move(next));
+  }
+  return absl::OkStatus();
+}
+
+std::shared_ptr<const TableManager::TableMap> TableManager::SwapLocked(
+    std::shared_ptr<const TableMap> next) {
+  absl::MutexLock swap(&snapshot_mu_);
+  return std::exchange(snapshot_, std::move(next));
 }
 
 }  // namespace engram::server

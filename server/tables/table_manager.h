@@ -59,12 +59,23 @@ class TableManager {
                        std::vector<std::shared_ptr<const Table>> retained)
       ABSL_LOCKS_EXCLUDED(write_mu_);
 
+  // Stops serving table `name` (every version). Lookups holding one of its
+  // versions finish with it. NotFound for an unknown table.
+  absl::Status Remove(absl::string_view name) ABSL_LOCKS_EXCLUDED(write_mu_);
+
  private:
   struct Versions {
     std::shared_ptr<const Table> active;
     absl::flat_hash_map<uint64_t, std::shared_ptr<const Table>> retained;
   };
   using TableMap = absl::flat_hash_map<std::string, Versions>;
+
+  // Makes `next` the current map. The replaced one is freed by the caller,
+  // outside the locks.
+  std::shared_ptr<const TableMap> SwapLocked(
+      std::shared_ptr<const TableMap> next)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_)
+          ABSL_LOCKS_EXCLUDED(snapshot_mu_);
 
   // The current map.
   std::shared_ptr<const TableMap> Snapshot() const

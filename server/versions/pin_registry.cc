@@ -72,6 +72,14 @@ absl::Status PinRegistry::Release(uint64_t pin_id) {
   return absl::OkStatus();
 }
 
+size_t PinRegistry::ReleaseTable(absl::string_view name) {
+  absl::MutexLock lock(&mu_);
+  DropExpiredLocked(absl::Now());
+  return absl::erase_if(leases_, [name](const auto& entry) {
+    return entry.second.table->name() == name;
+  });
+}
+
 absl::flat_hash_map<uint64_t, uint32_t> PinRegistry::PinnedVersions(
     absl::string_view name) {
   absl::flat_hash_map<uint64_t, uint32_t> pinned;

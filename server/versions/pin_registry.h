@@ -56,6 +56,9 @@ class PinRegistry {
   // NotFound for a pin unknown, released or expired.
   absl::Status Release(uint64_t pin_id) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Releases every pin of table `name`; returns how many were live.
+  size_t ReleaseTable(absl::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
+
   // Live pins of table `name`, by version; expired pins are dropped.
   absl::flat_hash_map<uint64_t, uint32_t> PinnedVersions(absl::string_view name)
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -203,6 +203,100 @@ absl::Status VersionManager::AddTable(std::shared_ptr<const Table> base) {
   return absl::OkStatus();
 }
 
+absl::Status VersionManager::AddNewTable(std::shared_ptr<const Table> base) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (states_.contains(base->name())) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("table '", base->name(), "' is served already"));
+    }
+    ENGRAM_ASSIGN_OR_RETURN(std::vector<v1::VersionInfo> records,
+                            store_->Versions());
+    const bool stale_versions = std::any_of(
+        records.begin(), records.end(), [&](const v1::VersionInfo& record) {
+          return record.table() == base->name();
+        });
+    const std::vector<uint64_t> stale_patches = PatchIdsLocked(base->name());
+    if (stale_versions || !stale_patches.empty()) {
+      LOG(WARNING) << "table '" << base->name()
+                   << "': deleting the versions and " << stale_patches.size()
+                   << " patch(es) a dropped table of that name left behind";
+      ENGRAM_RETURN_IF_ERROR(store_->DeleteTable(base->name(), stale_patches));
+      for (uint64_t id : stale_patches) {
+        patch_records_.erase(id);
+        patches_.erase(id);
+      }
+    }
+  }
+  return AddTable(std::move(base));
+}
+
+absl::StatusOr<VersionManager::Dropped> VersionManager::DropTable(
+    absl::string_view table, bool force,
+    absl::FunctionRef<absl::Status()> remove_rows) {
+  const absl::Cleanup release = [this] { ReleaseCollectedMemory(); };
+  Dropped dropped;
+  {
+    absl::MutexLock lock(&mu_);
+    ENGRAM_ASSIGN_OR_RETURN(TableState * state, FindTableLocked(table));
+    for (const auto& [id, staged] : staged_) {
+      if (staged->info.table() == table && staged->uploading) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("patch ", id, " of table '", table,
+                         "' is being uploaded; abort it or wait for it"));
+      }
+    }
+    const absl::flat_hash_map<uint64_t, uint32_t> pinned =
+        pins_.PinnedVersions(table);
+    if (!pinned.empty() && !force) {
+      uint64_t pins = 0;
+      for (const auto& [version, count] : pinned) pins += count;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "table '", table, "' has ", pins, " live pin(s) on ", pinned.size(),
+          " version(s): workers still use it; release them, let them "
+          "expire, or drop with force"));
+    }
+    ENGRAM_RETURN_IF_ERROR(remove_rows());
+    // The rows are gone from disk: from here the drop goes through.
+    dropped.active = state->versions.at(state->active).table;
+    const std::vector<uint64_t> patch_ids = PatchIdsLocked(table);
+    dropped.deleted_patches = patch_ids.size();
+    const absl::Status deleted = store_->DeleteTable(table, patch_ids);
+    LOG_IF(WARNING, !deleted.ok())
+        << "table '" << table << "': its versions and patches stay in the "
+        << "control store (" << deleted
+        << "); an import of the name deletes them";
+    for (uint64_t id : patch_ids) {
+      staged_.erase(id);
+      patch_records_.erase(id);
+      patches_.erase(id);
+    }
+    states_.erase(table);
+    tables_->Remove(table).IgnoreError();
+    dropped.released_pins = pins_.ReleaseTable(table);
+    memory_to_release_.store(true, std::memory_order_relaxed);
+  }
+  EndWatches(table, absl::NotFoundError(
+                        absl::StrCat("table '", table, "' was dropped")));
+  LOG(INFO) << "table '" << table << "' dropped (" << dropped.deleted_patches
+            << " patch(es) deleted, " << dropped.released_pins
+            << " pin(s) released)";
+  return dropped;
+}
+
+std::vector<uint64_t> VersionManager::PatchIdsLocked(
+    absl::string_view table) const {
+  std::vector<uint64_t> ids;
+  for (const auto& [id, record] : patch_records_) {
+    if (record.table() == table) ids.push_back(id);
+  }
+  for (const auto& [id, staged] : staged_) {
+    if (staged->info.table() == table) ids.push_back(id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
 absl::StatusOr<VersionManager::TableState*> VersionManager::FindTableLocked(
     absl::string_view table) {
   const auto it = states_.find(table);
@@ -651,11 +745,22 @@ void VersionManager::Unwatch(uint64_t watch_id) {
 }
 
 void VersionManager::CloseWatches() {
+  EndWatches("", absl::UnavailableError("the server is shutting down"));
+}
+
+void VersionManager::EndWatches(absl::string_view table,
+                                const absl::Status& why) {
   absl::MutexLock lock(&watch_mu_);
-  VersionChange closed;
-  closed.changed_ids = std::make_shared<const std::vector<uint64_t>>();
-  for (const auto& [id, watcher] : watchers_) watcher.second(closed);
-  watchers_.clear();
+  VersionChange end;
+  end.end = why;
+  end.table = std::string(table);
+  end.changed_ids = std::make_shared<const std::vector<uint64_t>>();
+  absl::erase_if(watchers_, [&](const auto& entry) {
+    const auto& [watched_table, listener] = entry.second;
+    if (!table.empty() && watched_table != table) return false;
+    listener(end);
+    return true;
+  });
 }
 
 void VersionManager::Notify(const VersionChange& change) {

@@ -36,6 +36,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -48,9 +49,11 @@
 
 namespace engram::server {
 
-// One change of a table's active version, for watchers. Kind
-// KIND_UNSPECIFIED means the watch is closed (the server is stopping).
+// One change of a table's active version, for watchers, or the end of the
+// watch: then `end` says why (Unavailable: the server is stopping;
+// NotFound: the table was dropped) and the other fields are unset.
 struct VersionChange {
+  absl::Status end;
   v1::VersionEvent::Kind kind = v1::VersionEvent::KIND_UNSPECIFIED;
   std::string table;
   uint64_t version = 0;
@@ -83,6 +86,30 @@ class VersionManager {
   // A version whose patches cannot be read is logged and left out.
   absl::Status AddTable(std::shared_ptr<const Table> base)
       ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Serves a table just imported. Records a previous table of that name
+  // left behind (a drop interrupted by a crash after its rows were gone)
+  // are deleted first: a new table starts with no versions.
+  absl::Status AddNewTable(std::shared_ptr<const Table> base)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // What DropTable took away.
+  struct Dropped {
+    // The active version as it was served.
+    std::shared_ptr<const Table> active;
+    size_t released_pins = 0;
+    size_t deleted_patches = 0;
+  };
+  // Stops serving `table` and deletes its versions and patches, committed
+  // or not, once `remove_rows` (which deletes the table's rows from disk)
+  // succeeds; until then the table is served as before. Pins of the table
+  // are released and its watches end with NotFound. NotFound for an unknown
+  // table; FailedPrecondition while a patch of it is being uploaded or,
+  // unless `force`, while a pin holds one of its versions; remove_rows's
+  // error (nothing changed).
+  absl::StatusOr<Dropped> DropTable(
+      absl::string_view table, bool force,
+      absl::FunctionRef<absl::Status()> remove_rows) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Starts a patch of `table`. NotFound for an unknown table.
   absl::StatusOr<v1::PatchInfo> CreatePatch(absl::string_view table,
@@ -188,8 +215,9 @@ class VersionManager {
       ABSL_LOCKS_EXCLUDED(mu_);
   // After it returns the listener is not running and never runs again.
   void Unwatch(uint64_t watch_id) ABSL_LOCKS_EXCLUDED(watch_mu_);
-  // Tells every listener the watch is closed (a KIND_UNSPECIFIED change)
-  // and forgets them, so that streams of watchers end before a shutdown.
+  // Tells every listener the watch is closed (a change with `end`
+  // Unavailable) and forgets them, so that streams of watchers end before a
+  // shutdown.
   void CloseWatches() ABSL_LOCKS_EXCLUDED(watch_mu_);
 
  private:
@@ -216,6 +244,12 @@ class VersionManager {
   absl::StatusOr<v1::VersionInfo> ActivateLocked(TableState& state,
                                                  uint64_t version)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The ids of every patch of `table`, committed or not.
+  std::vector<uint64_t> PatchIdsLocked(absl::string_view table) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the watches of `table` (every watch when empty) with `why`.
+  void EndWatches(absl::string_view table, const absl::Status& why)
+      ABSL_LOCKS_EXCLUDED(watch_mu_);
   // Drops versions and patches retention no longer keeps.
   void CollectLocked(TableState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Returns the memory collections freed to the system. Outside mu_: it

@@ -504,5 +504,122 @@ TEST_F(VersionManagerTest, ExplainRowsRejectsBadRequestsPrecisely) {
             absl::StatusCode::kResourceExhausted);
 }
 
+absl::Status RemoveNothing() { return absl::OkStatus(); }
+
+TEST_F(VersionManagerTest, DropTableDeletesItsVersionsPatchesAndWatches) {
+  ASSERT_TRUE(Commit('a', {5}).ok());
+  ASSERT_TRUE(versions_->Activate("t", 2).ok());
+  ASSERT_TRUE(Commit('b', {6}).ok());
+  ASSERT_TRUE(versions_->CreatePatch("t", "never committed").ok());
+  std::vector<VersionChange> changes;
+  ASSERT_TRUE(versions_
+                  ->Watch("t",
+                          [&](const VersionChange& change) {
+                            changes.push_back(change);
+                          })
+                  .ok());
+  const std::shared_ptr<const Table> held = *tables_->Get("t");
+  int removals = 0;
+  absl::StatusOr<VersionManager::Dropped> dropped =
+      versions_->DropTable("t", /*force=*/false, [&] {
+        ++removals;
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_EQ(removals, 1);
+  EXPECT_EQ(dropped->active->version(), 2);
+  EXPECT_EQ(dropped->deleted_patches, 3);
+  EXPECT_EQ(dropped->released_pins, 0);
+  EXPECT_EQ(tables_->Get("t").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(versions_->ListVersions("t").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_EQ(changes.size(), 2);
+  EXPECT_EQ(changes[1].end.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(changes[1].end.message(), HasSubstr("dropped"));
+  // A lookup that resolved the table before the drop still reads it.
+  std::string row(kRowBytes, '?');
+  const std::string ids = Packed({5});
+  ASSERT_TRUE(held->Lookup(PackedRowIds(ids), row.data(), nullptr).ok());
+  EXPECT_EQ(row, std::string("aaa\x05", 4));
+  EXPECT_EQ(versions_->DropTable("t", false, RemoveNothing).status().code(),
+            absl::StatusCode::kNotFound);
+
+  // The control store keeps nothing of it: a table of the same name added
+  // at the next start (as a restore from disk would) has only its base.
+  Open();
+  absl::StatusOr<v1::ListVersionsResponse> list = versions_->ListVersions("t");
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->versions_size(), 1);
+  EXPECT_EQ(list->uploading_size(), 0);
+  EXPECT_EQ(list->active_version(), 1);
+  EXPECT_EQ(Row(5), std::string("\0\0\0\x05", 4));
+}
+
+TEST_F(VersionManagerTest, DropTableKeepsServingWhenItsRowsCannotBeRemoved) {
+  ASSERT_TRUE(Commit('a', {5}).ok());
+  ASSERT_TRUE(versions_->Activate("t", 2).ok());
+  absl::StatusOr<VersionManager::Dropped> dropped =
+      versions_->DropTable("t", false, [] {
+        return absl::InternalError("cannot rename the table's directory");
+      });
+  EXPECT_EQ(dropped.status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(Row(5), std::string("aaa\x05", 4));
+  Open();
+  EXPECT_EQ(Row(5), std::string("aaa\x05", 4));
+}
+
+TEST_F(VersionManagerTest, DropTableRefusesPinnedTablesUnlessForced) {
+  absl::StatusOr<PinRegistry::Pin> pin = versions_->Pin("t", 0, {});
+  ASSERT_TRUE(pin.ok());
+  absl::StatusOr<VersionManager::Dropped> refused =
+      versions_->DropTable("t", /*force=*/false, RemoveNothing);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("1 live pin(s)"));
+  EXPECT_TRUE(tables_->Get("t").ok());
+
+  absl::StatusOr<VersionManager::Dropped> forced =
+      versions_->DropTable("t", /*force=*/true, RemoveNothing);
+  ASSERT_TRUE(forced.ok()) << forced.status();
+  EXPECT_EQ(forced->released_pins, 1);
+  v1::VersionSelector at;
+  at.set_pin_id(pin->id);
+  EXPECT_EQ(versions_->Resolve("t", at).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(VersionManagerTest, DropTableRefusesWhileAPatchIsUploading) {
+  absl::StatusOr<v1::PatchInfo> patch = versions_->CreatePatch("t", "");
+  ASSERT_TRUE(patch.ok());
+  absl::StatusOr<std::unique_ptr<VersionManager::Upload>> upload =
+      versions_->BeginUpload(patch->patch_id());
+  ASSERT_TRUE(upload.ok());
+  EXPECT_EQ(
+      versions_->DropTable("t", /*force=*/true, RemoveNothing).status().code(),
+      absl::StatusCode::kFailedPrecondition);
+  upload->reset();
+  EXPECT_TRUE(versions_->DropTable("t", false, RemoveNothing).ok());
+}
+
+TEST_F(VersionManagerTest, NewTableDropsRecordsAnInterruptedDropLeft) {
+  ASSERT_TRUE(Commit('a', {5}).ok());
+  ASSERT_TRUE(versions_->Activate("t", 2).ok());
+  // As after a crash between removing the rows and the records: the table
+  // is not on disk, so nothing adds it at start.
+  versions_.reset();
+  tables_ = std::make_unique<TableManager>();
+  VersionManager::Options options;
+  options.control_dir = dir_.path() + "/control";
+  versions_ = *VersionManager::Open(options, tables_.get());
+
+  ASSERT_TRUE(versions_->AddNewTable(BaseTable()).ok());
+  EXPECT_EQ(Row(5), std::string("\0\0\0\x05", 4));
+  EXPECT_EQ(versions_->ListVersions("t")->versions_size(), 1);
+  EXPECT_EQ(versions_->AddNewTable(BaseTable()).code(),
+            absl::StatusCode::kAlreadyExists);
+  Open();
+  EXPECT_EQ(Row(5), std::string("\0\0\0\x05", 4));
+  EXPECT_EQ(versions_->ListVersions("t")->versions_size(), 1);
+}
+
 }  // namespace
 }  // namespace engram::server

@@ -54,6 +54,12 @@ std::string ChunkKey(uint64_t patch_id, uint64_t seq) {
   return key;
 }
 
+// Adds the deletion of a patch's record and rows to `batch`.
+void AddPatchDeletion(uint64_t patch_id, rocksdb::WriteBatch& batch) {
+  batch.Delete(PatchKey(patch_id));
+  batch.DeleteRange(ChunkKey(patch_id, 0), ChunkKey(patch_id + 1, 0));
+}
+
 std::string VersionKey(absl::string_view table, uint64_t version) {
   std::string key =
       absl::StrCat(std::string(1, kVersionPrefix), table, std::string(1, '\0'));
@@ -240,17 +246,20 @@ absl::Status VersionStore::SetActive(const v1::VersionInfo& version) {
 }
 
 absl::Status VersionStore::DeletePatch(uint64_t patch_id) {
-  const std::string begin = ChunkKey(patch_id, 0);
-  const std::string end = ChunkKey(patch_id + 1, 0);
   rocksdb::WriteBatch batch;
-  batch.Delete(PatchKey(patch_id));
-  batch.DeleteRange(begin, end);
+  AddPatchDeletion(patch_id, batch);
   ENGRAM_RETURN_IF_ERROR(Write(batch, /*sync=*/false, "deleting a patch"));
+  return ReclaimPatchSpace(patch_id);
+}
+
+absl::Status VersionStore::ReclaimPatchSpace(uint64_t patch_id) {
   // The tombstone alone frees nothing until a compaction meets it, and it
   // sits in a memtable that the store's small records seldom fill: without
   // this, every collected patch stayed on disk. A patch's rows are one
   // ingested file, which goes now; rows a compaction merged into files
   // shared with other patches go with the tombstone.
+  const std::string begin = ChunkKey(patch_id, 0);
+  const std::string end = ChunkKey(patch_id + 1, 0);
   const rocksdb::Slice begin_slice = ToSlice(begin);
   const rocksdb::Slice end_slice = ToSlice(end);
   ENGRAM_RETURN_IF_ERROR(FromRocksDbStatus(
@@ -268,6 +277,23 @@ absl::Status VersionStore::DeletePatch(uint64_t patch_id) {
   flush.wait = false;
   return FromRocksDbStatus(db_->Flush(flush),
                            "control store: flushing deleted patches");
+}
+
+absl::Status VersionStore::DeleteTable(absl::string_view table,
+                                       absl::Span<const uint64_t> patch_ids) {
+  rocksdb::WriteBatch batch;
+  // A table's version keys are "v" table '\0' version: all of them sort
+  // below "v" table '\1', since names hold no control characters.
+  batch.DeleteRange(VersionKey(table, 0),
+                    absl::StrCat(std::string(1, kVersionPrefix), table,
+                                 std::string(1, '\1')));
+  batch.Delete(ActiveKey(table));
+  for (uint64_t patch_id : patch_ids) AddPatchDeletion(patch_id, batch);
+  ENGRAM_RETURN_IF_ERROR(Write(batch, /*sync=*/true, "deleting a table"));
+  for (uint64_t patch_id : patch_ids) {
+    ENGRAM_RETURN_IF_ERROR(ReclaimPatchSpace(patch_id));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status VersionStore::DeleteVersion(absl::string_view table,

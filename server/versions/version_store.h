@@ -37,6 +37,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "engram/v1/admin_service.pb.h"
 #include "rocksdb/db.h"
 #include "server/tables/patch_overlay.h"
@@ -69,6 +70,11 @@ class VersionStore {
   absl::Status DeletePatch(uint64_t patch_id);
   // Deletes a version's record.
   absl::Status DeleteVersion(absl::string_view table, uint64_t version);
+  // Deletes every record of `table`: its versions, its active version and
+  // the patches `patch_ids` (its patches, committed or not), atomically,
+  // then frees the patches' disk space. Synced.
+  absl::Status DeleteTable(absl::string_view table,
+                           absl::Span<const uint64_t> patch_ids);
 
   // Every committed patch and every version, for startup.
   absl::StatusOr<std::vector<v1::PatchInfo>> Patches() const;
@@ -84,6 +90,8 @@ class VersionStore {
       : path_(std::move(path)), db_(std::move(db)) {}
 
   absl::Status DiscardUnfinished();
+  // Frees the disk space of a patch whose records a write deleted.
+  absl::Status ReclaimPatchSpace(uint64_t patch_id);
   // Writes a patch's chunks into one table file and ingests it.
   absl::Status WriteRows(const PatchRows& rows);
   absl::Status Write(rocksdb::WriteBatch& batch, bool sync,
