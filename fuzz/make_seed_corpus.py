@@ -17,10 +17,12 @@ import struct
 
 # Scenarios of service_fuzzer.cc, in its order.
 (LOOKUP, LOOKUP_TOKENS, STREAM_LOOKUP, DESCRIBE, PIN_AND_RELEASE, PATCH_SESSION,
- COMMIT, ABORT, ACTIVATE, ROLLBACK, LIST_VERSIONS, IMPORT, EXPLAIN) = range(13)
+ COMMIT, ABORT, ACTIVATE, ROLLBACK, LIST_VERSIONS, IMPORT, EXPLAIN,
+ IMPORT_THEN_DROP) = range(14)
 TABLE = "layer_3"
 TABLE_ROWS = 514
 ROW_BYTES = 16
+OPAQUE = 1  # engram.v1.ElementType.ELEMENT_TYPE_OPAQUE
 
 
 def varint(value):
@@ -86,6 +88,12 @@ def service_seeds():
     rows = bytes(range(64))  # 4 rows of 16 bytes
     lookup = message((1, TABLE), (2, ids))
     tokens = b"".join(struct.pack("<q", t) for t in [5, 9, 200, 3])
+    import_frames = (
+        message((1, message((1, message((1, "fuzzed"), (2, 4),
+                                        (3, ROW_BYTES), (4, OPAQUE))),
+                            (2, "ram")))),
+        message((2, rows)),
+        message((3, hashlib.sha256(rows).hexdigest())))
     return {
         "lookup": scenario(LOOKUP, lookup),
         "lookup_pinned": scenario(LOOKUP, message(
@@ -107,14 +115,9 @@ def service_seeds():
         "activate": scenario(ACTIVATE, message((1, TABLE), (2, 1))),
         "rollback": scenario(ROLLBACK, message((1, TABLE))),
         "versions": scenario(LIST_VERSIONS, message((1, TABLE))),
-        "import": scenario(
-            IMPORT,
-            message((1, message((1, message((1, "fuzzed"), (2, 4),
-                                            (3, ROW_BYTES))),
-                                (2, "ram")))),
-            message((2, rows)),
-            message((3, hashlib.sha256(rows).hexdigest()))),
+        "import": scenario(IMPORT, *import_frames),
         "explain": scenario(EXPLAIN, message((1, TABLE), (2, ids))),
+        "import_then_drop": scenario(IMPORT_THEN_DROP, *import_frames),
     }
 
 

@@ -50,6 +50,7 @@ enum Scenario : uint8_t {
   kListVersions,
   kImportTable,
   kExplainRows,
+  kImportThenDrop,
   kScenarioCount,
 };
 
@@ -203,6 +204,40 @@ void RunPatchSession(server::AdminServiceImpl& admin, Frames& frames) {
   Check(admin.DoRollback(rollback, &version), "Rollback");
 }
 
+// Imports a table from the frames and, if that worked, drops it: refused
+// while pinned, then forced. Only tables the input made are dropped, so
+// the demo tables stay for later inputs.
+void RunImportThenDrop(server::EngramServer& server, Frames& frames) {
+  server::AdminServiceImpl& admin = server.admin_service();
+  v1::ImportTableResponse imported;
+  if (!RunSession<v1::ImportTableRequest>(admin.StartImport(), frames,
+                                          "ImportTable", &imported,
+                                          [](v1::ImportTableRequest&) {})) {
+    return;
+  }
+  v1::PinVersionRequest pin;
+  pin.set_table(imported.table().name());
+  pin.set_ttl_ms(500);
+  v1::PinVersionResponse pin_response;
+  // The pin limit may be reached by pins earlier inputs left.
+  const bool pinned = Check(
+      server.data_service().DoPinVersion(pin, &pin_response), "PinVersion");
+  v1::DropTableRequest drop;
+  drop.set_table(imported.table().name());
+  v1::DropTableResponse dropped;
+  if (pinned) {
+    if (Check(admin.DoDropTable(drop, &dropped), "DropTable")) {
+      std::fprintf(stderr, "DropTable dropped a pinned table without force\n");
+      std::abort();
+    }
+    drop.set_force(true);
+  }
+  if (!Check(admin.DoDropTable(drop, &dropped), "DropTable")) {
+    std::fprintf(stderr, "DropTable of an imported table failed\n");
+    std::abort();
+  }
+}
+
 void RunScenario(uint8_t scenario, Frames& frames) {
   server::EngramServer& server = *TheFixture().server;
   const server::EngramServiceImpl& data = server.data_service();
@@ -308,6 +343,9 @@ void RunScenario(uint8_t scenario, Frames& frames) {
             v1::ExplainRowsResponse response;
             return admin.DoExplainRows(request, &response);
           });
+      break;
+    case kImportThenDrop:
+      RunImportThenDrop(server, frames);
       break;
   }
 }
