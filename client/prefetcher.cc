@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/addressing/addresser.h"
+#include "common/request_id.h"
 #include "common/status_macros.h"
 
 namespace engram::client {
@@ -110,7 +111,9 @@ absl::Status Prefetcher::CheckOutputs(const std::vector<absl::Span<char>>& out,
 
 absl::StatusOr<std::unique_ptr<PrefetchStep>> Prefetcher::Prefill(
     absl::Span<const int64_t> tokens, int batch, int time,
-    absl::Span<const int32_t> lengths, std::vector<absl::Span<char>> out) {
+    absl::Span<const int32_t> lengths, std::vector<absl::Span<char>> out,
+    absl::string_view request_id) {
+  ENGRAM_RETURN_IF_ERROR(CheckOptionalRequestId(request_id));
   ENGRAM_RETURN_IF_ERROR(CheckOutputs(out, uint64_t(batch) * time));
   std::vector<std::vector<int64_t>> row_ids(layers_.size());
   for (size_t l = 0; l < layers_.size(); ++l) {
@@ -131,11 +134,13 @@ absl::StatusOr<std::unique_ptr<PrefetchStep>> Prefetcher::Prefill(
     }
     history_lengths_[b] = kept;
   }
-  return Fetch(std::move(row_ids), std::move(out));
+  return Fetch(std::move(row_ids), std::move(out), request_id);
 }
 
 absl::StatusOr<std::unique_ptr<PrefetchStep>> Prefetcher::Decode(
-    absl::Span<const int64_t> new_tokens, std::vector<absl::Span<char>> out) {
+    absl::Span<const int64_t> new_tokens, std::vector<absl::Span<char>> out,
+    absl::string_view request_id) {
+  ENGRAM_RETURN_IF_ERROR(CheckOptionalRequestId(request_id));
   const int batch = static_cast<int>(new_tokens.size());
   if (history_lengths_.empty()) {
     history_tokens_.assign(size_t(batch) * history_, 0);
@@ -169,12 +174,14 @@ absl::StatusOr<std::unique_ptr<PrefetchStep>> Prefetcher::Decode(
               windows.begin() + size_t(b) * window + window, kept);
     history_lengths_[b] = std::min(history_lengths_[b] + 1, history_);
   }
-  return Fetch(std::move(row_ids), std::move(out));
+  return Fetch(std::move(row_ids), std::move(out), request_id);
 }
 
 std::unique_ptr<PrefetchStep> Prefetcher::Fetch(
     std::vector<std::vector<int64_t>> row_ids,
-    std::vector<absl::Span<char>> out) {
+    std::vector<absl::Span<char>> out, absl::string_view request_id) {
+  LookupOptions lookup = options_.lookup;
+  if (!request_id.empty()) lookup.request_id = std::string(request_id);
   std::unique_ptr<PrefetchStep> step(new PrefetchStep());
   for (size_t l = 0; l < layers_.size(); ++l) {
     auto layer = std::make_shared<PrefetchStep::Layer>();
@@ -203,8 +210,7 @@ std::unique_ptr<PrefetchStep> Prefetcher::Fetch(
     step->rows_wanted_ += wanted.size();
     step->rows_fetched_ += layer->distinct.size();
     step->layers_.push_back(layer);
-    client_->LookupAsync(layers_[l].name, layer->distinct, destination,
-                         options_.lookup,
+    client_->LookupAsync(layers_[l].name, layer->distinct, destination, lookup,
                          [layer](absl::StatusOr<LookupResult> result) {
                            if (result.ok() && !layer->slot.empty()) {
                              const uint32_t bytes = layer->row_bytes;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "client/engram_client.h"
@@ -95,19 +96,24 @@ class Prefetcher {
   // empty: all full). `out[l]` receives layer l's rows [batch][time]
   // [rows_per_token(l)], and must stay valid while the step lives. Starts
   // the sequences' decode history afresh from these tokens.
-  // InvalidArgument for bad shapes or buffer sizes, or a token outside the
-  // vocabulary; nothing is fetched then.
+  // `request_id`, when not empty, is the x-request-id of every lookup of
+  // the step (so that the servers' log lines of one step share it) in place
+  // of options.lookup's. InvalidArgument for bad shapes or buffer sizes, a
+  // token outside the vocabulary, or a request id CheckRequestId refuses;
+  // nothing is fetched then.
   absl::StatusOr<std::unique_ptr<PrefetchStep>> Prefill(
       absl::Span<const int64_t> tokens, int batch, int time,
-      absl::Span<const int32_t> lengths, std::vector<absl::Span<char>> out);
+      absl::Span<const int32_t> lengths, std::vector<absl::Span<char>> out,
+      absl::string_view request_id = "");
 
   // Starts fetching the rows of one decode step: `new_tokens` has one token
   // per sequence of the last Prefill (or, without one, starts that many
   // empty sequences); out[l] receives [batch][rows_per_token(l)] rows.
-  // InvalidArgument as Prefill, or for a batch that differs from the
-  // history's.
+  // `request_id` as Prefill's. InvalidArgument as Prefill, or for a batch
+  // that differs from the history's.
   absl::StatusOr<std::unique_ptr<PrefetchStep>> Decode(
-      absl::Span<const int64_t> new_tokens, std::vector<absl::Span<char>> out);
+      absl::Span<const int64_t> new_tokens, std::vector<absl::Span<char>> out,
+      absl::string_view request_id = "");
 
  private:
   struct LayerTable {
@@ -123,9 +129,11 @@ class Prefetcher {
   // Checks out[l] holds `positions` positions' rows of every layer.
   absl::Status CheckOutputs(const std::vector<absl::Span<char>>& out,
                             uint64_t positions) const;
-  // Fetches, per layer, the rows `row_ids[l]` names into out[l].
+  // Fetches, per layer, the rows `row_ids[l]` names into out[l], with
+  // options.lookup and `request_id` (if not empty).
   std::unique_ptr<PrefetchStep> Fetch(std::vector<std::vector<int64_t>> row_ids,
-                                      std::vector<absl::Span<char>> out);
+                                      std::vector<absl::Span<char>> out,
+                                      absl::string_view request_id);
 
   EngramClient* const client_;
   const PrefetcherOptions options_;

@@ -89,7 +89,8 @@ class PyPrefetcher {
   }
 
   std::unique_ptr<PyPrefetchStep> Prefill(const TokenArray& tokens,
-                                          std::optional<LengthArray> lengths) {
+                                          std::optional<LengthArray> lengths,
+                                          const std::string& request_id) {
     if (tokens.ndim() != 2) {
       throw py::value_error("tokens must be [batch, time]");
     }
@@ -102,11 +103,12 @@ class PyPrefetcher {
     const absl::Span<const int64_t> token_span(tokens.data(), tokens.size());
     return Start({batch, time}, [&](std::vector<absl::Span<char>> out) {
       return prefetcher_->Prefill(token_span, batch, time, length_span,
-                                  std::move(out));
+                                  std::move(out), request_id);
     });
   }
 
-  std::unique_ptr<PyPrefetchStep> Decode(const TokenArray& new_tokens) {
+  std::unique_ptr<PyPrefetchStep> Decode(const TokenArray& new_tokens,
+                                         const std::string& request_id) {
     if (new_tokens.ndim() != 1) {
       throw py::value_error("new_tokens must be [batch]");
     }
@@ -114,7 +116,8 @@ class PyPrefetcher {
                                                new_tokens.size());
     return Start({static_cast<int64_t>(new_tokens.size())},
                  [&](std::vector<absl::Span<char>> out) {
-                   return prefetcher_->Decode(token_span, std::move(out));
+                   return prefetcher_->Decode(token_span, std::move(out),
+                                              request_id);
                  });
   }
 
@@ -243,13 +246,18 @@ void RegisterPrefetcher(py::module_& module) {
           },
           py::arg("layer"))
       .def("prefill", &PyPrefetcher::Prefill, py::arg("tokens"),
-           py::arg("lengths") = py::none(),
+           py::arg("lengths") = py::none(), py::kw_only(),
+           py::arg("request_id") = "",
            "Starts fetching every layer's rows of raw token ids [batch, "
            "time] (sequence b's real tokens its last lengths[b] positions) "
-           "and starts the sequences' decode history afresh. Error "
-           "INVALID_ARGUMENT for bad shapes or tokens (nothing fetched).")
+           "and starts the sequences' decode history afresh. request_id: "
+           "this step's x-request-id (default: the client's). Error "
+           "INVALID_ARGUMENT for bad shapes, tokens or request id (nothing "
+           "fetched).")
       .def("decode", &PyPrefetcher::Decode, py::arg("new_tokens"),
-           "Starts fetching the rows of one new token per sequence [batch].");
+           py::kw_only(), py::arg("request_id") = "",
+           "Starts fetching the rows of one new token per sequence [batch]; "
+           "request_id as prefill's.");
 
   // The Client class is RegisterClient's; the method is added here, where
   // the Prefetcher type is complete.

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "client/engram_client.h"
+#include "client/prefetcher.h"
 #include "common/request_id.h"
 #include "engram/v1/admin_service.grpc.pb.h"
 #include "engram/v1/engram_service.grpc.pb.h"
@@ -162,6 +163,54 @@ TEST_F(RequestIdTest, EngramctlSendsTheRequestIdFlag) {
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_THAT(refused.err, HasSubstr("--request-id:"));
   EXPECT_THAT(server_->Log(), Not(HasSubstr("a=b")));
+}
+
+TEST_F(RequestIdTest, PrefetchStepsCarryTheirOwnIds) {
+  auto client = Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  // A pin the server never made: every lookup fails and is logged.
+  client::PrefetcherOptions options;
+  options.tables = {"layer_3", "layer_7"};
+  options.lookup.pin_id = 424242;
+  options.lookup.request_id = "worker-5";
+  auto prefetcher = client::Prefetcher::Create(client->get(), options);
+  ASSERT_TRUE(prefetcher.ok()) << prefetcher.status();
+  const auto buffers = [&](int positions) {
+    std::vector<std::string> rows;
+    for (int l = 0; l < (*prefetcher)->num_layers(); ++l) {
+      rows.emplace_back(size_t(positions) * (*prefetcher)->rows_per_token(l) *
+                            (*prefetcher)->row_bytes(l),
+                        '\0');
+    }
+    return rows;
+  };
+  const auto spans = [](std::vector<std::string>& rows) {
+    std::vector<absl::Span<char>> out;
+    for (std::string& layer : rows) out.push_back(absl::MakeSpan(layer));
+    return out;
+  };
+  std::vector<std::string> prefill_rows = buffers(3);
+  const std::vector<int64_t> tokens = {1, 2, 3};
+  absl::StatusOr<std::unique_ptr<client::PrefetchStep>> step =
+      (*prefetcher)->Prefill(tokens, 1, 3, {}, spans(prefill_rows), "step-1");
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ((*step)->Wait(0, absl::InfiniteFuture()).code(),
+            absl::StatusCode::kNotFound);
+  std::vector<std::string> decode_rows = buffers(1);
+  const std::vector<int64_t> next = {4};
+  EXPECT_EQ((*prefetcher)
+                ->Decode(next, spans(decode_rows), "two words")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  step = (*prefetcher)->Decode(next, spans(decode_rows));
+  ASSERT_TRUE(step.ok()) << step.status();
+  EXPECT_EQ((*step)->Wait(1, absl::InfiniteFuture()).code(),
+            absl::StatusCode::kNotFound);
+  const std::string log = server_->Log();
+  EXPECT_THAT(log, HasSubstr("request_id=step-1 call failed: NOT_FOUND"));
+  EXPECT_THAT(log, HasSubstr("request_id=worker-5 call failed: NOT_FOUND"));
+  EXPECT_THAT(log, Not(HasSubstr("two words")));
 }
 
 }  // namespace

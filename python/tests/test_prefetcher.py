@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import engram_client as ec
-from conftest import SMALL_DEMO_SPEC, SOURCE_DIR
+from conftest import SMALL_DEMO_FLAGS, SMALL_DEMO_SPEC, SOURCE_DIR
 
 VECTOR_FILES = ("addressing-vectors-default.json",
                 "addressing-vectors-small.json")
@@ -185,3 +185,31 @@ def test_lookup_tokens_equals_the_prefetcher(demo_server):
     step = client.prefetcher(DEMO_TABLES).prefill(tokens, lengths)
     np.testing.assert_array_equal(
         client.lookup_tokens("layer_7", tokens, lengths), step.wait(1))
+
+
+def test_steps_carry_their_request_ids(start_server):
+    # Failed lookups are logged, with their request id, at --v=1; a pin the
+    # server never made fails each layer's lookup.
+    server = start_server(*SMALL_DEMO_FLAGS, "--v=1")
+    client = ec.Client(server.address, request_id="py-worker-2")
+    prefetcher = client.prefetcher(DEMO_TABLES, pin_id=424242)
+    steps = {
+        "prefill-1": lambda rid: prefetcher.prefill(
+            np.array([[1, 2, 3]]), request_id=rid),
+        "decode-2": lambda rid: prefetcher.decode(
+            np.array([4]), request_id=rid),
+    }
+    for request_id, start in steps.items():
+        step = start(request_id)
+        for layer in range(len(DEMO_TABLES)):
+            with pytest.raises(ec.Error) as error:
+                step.wait(layer, timeout=20)
+            assert error.value.code == ec.StatusCode.NOT_FOUND
+        assert f"request_id={request_id} call failed: NOT_FOUND" in server.log()
+        with pytest.raises(ec.Error) as error:
+            start("two words")
+        assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
+    # Without one, a step's lookups carry the client's.
+    with pytest.raises(ec.Error):
+        prefetcher.decode(np.array([5])).wait(0, timeout=20)
+    assert "request_id=py-worker-2 call failed: NOT_FOUND" in server.log()
