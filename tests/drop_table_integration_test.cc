@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "client/caching_client.h"
@@ -24,6 +25,15 @@ using ::testing::HasSubstr;
 constexpr int kRows = 64;
 constexpr int kCols = 4;
 constexpr char kToken[] = "s3cret";
+
+// Whether `count` reaches `at_least` within 30 s.
+bool ReachesWithin(const std::atomic<int>& count, int at_least) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (count.load() < at_least && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return count.load() >= at_least;
+}
 
 class DropTableTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -112,7 +122,12 @@ TEST_P(DropTableTest, DropsOnlineForGood) {
   ASSERT_TRUE(watch.ok()) << watch.status();
   absl::StatusOr<client::VersionPin> pin = client_->PinVersion("t");
   ASSERT_TRUE(pin.ok()) << pin.status();
-  while (served.load() < 20) absl::SleepFor(absl::Milliseconds(5));
+  // Stops the lookups however the test ends.
+  absl::Cleanup stop_lookups = [&] {
+    stop = true;
+    lookups.join();
+  };
+  ASSERT_TRUE(ReachesWithin(served, 20)) << served.load();
 
   CommandResult result = Ctl({"drop", "t"}, /*with_token=*/false);
   EXPECT_EQ(result.exit_code, 1);
@@ -131,9 +146,8 @@ TEST_P(DropTableTest, DropsOnlineForGood) {
   EXPECT_EQ(json.fields().at("placement").string_value(), GetParam());
   EXPECT_EQ(json.fields().at("released_pins").number_value(), 1);
 
-  while (not_found.load() < 20) absl::SleepFor(absl::Milliseconds(5));
-  stop = true;
-  lookups.join();
+  ASSERT_TRUE(ReachesWithin(not_found, 20)) << not_found.load();
+  std::move(stop_lookups).Invoke();
   EXPECT_THAT(unexpected, ::testing::IsEmpty());
   ASSERT_TRUE(watch_ended.WaitForNotificationWithTimeout(absl::Seconds(10)));
   EXPECT_EQ(watch_end.code(), absl::StatusCode::kNotFound) << watch_end;
