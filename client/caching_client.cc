@@ -67,12 +67,18 @@ CachingClient::CachingClient(std::unique_ptr<EngramClient> base,
     : base_(std::move(base)), options_(options) {}
 
 CachingClient::~CachingClient() {
-  // The watches go first: their callbacks touch the caches.
   absl::flat_hash_map<std::string, std::shared_ptr<TableState>> tables;
   {
     absl::MutexLock lock(&tables_mu_);
     tables.swap(tables_);
   }
+  // The watches end first, and on this thread: their callbacks touch the
+  // caches, and a lookup's callback may hold the last reference to a
+  // table's state, so a watch left in it would end on a gRPC thread after
+  // this client is gone. That let engram-worker crash at exit in about 2%
+  // of runs under load (a gRPC thread still polling during exit()); none
+  // in 250 since.
+  for (auto& [name, state] : tables) state->watch.reset();
 }
 
 CacheStats CachingClient::stats() const {
