@@ -74,10 +74,8 @@ CachingClient::~CachingClient() {
   }
   // The watches end first, and on this thread: their callbacks touch the
   // caches, and a lookup's callback may hold the last reference to a
-  // table's state, so a watch left in it would end on a gRPC thread after
-  // this client is gone. That let engram-worker crash at exit in about 2%
-  // of runs under load (a gRPC thread still polling during exit()); none
-  // in 250 since.
+  // table's state; a watch ended from there, on a gRPC thread after this
+  // client was gone, crashed processes at exit.
   for (auto& [name, state] : tables) state->watch.reset();
 }
 

@@ -204,17 +204,21 @@ void RunPatchSession(server::AdminServiceImpl& admin, Frames& frames) {
   Check(admin.DoRollback(rollback, &version), "Rollback");
 }
 
+// An ImportTable stream of every remaining frame.
+bool RunImport(server::AdminServiceImpl& admin, Frames& frames,
+               v1::ImportTableResponse* response) {
+  return RunSession<v1::ImportTableRequest>(admin.StartImport(), frames,
+                                            "ImportTable", response,
+                                            [](v1::ImportTableRequest&) {});
+}
+
 // Imports a table from the frames and, if that worked, drops it: refused
 // while pinned, then forced. Only tables the input made are dropped, so
 // the demo tables stay for later inputs.
 void RunImportThenDrop(server::EngramServer& server, Frames& frames) {
   server::AdminServiceImpl& admin = server.admin_service();
   v1::ImportTableResponse imported;
-  if (!RunSession<v1::ImportTableRequest>(admin.StartImport(), frames,
-                                          "ImportTable", &imported,
-                                          [](v1::ImportTableRequest&) {})) {
-    return;
-  }
+  if (!RunImport(admin, frames, &imported)) return;
   v1::PinVersionRequest pin;
   pin.set_table(imported.table().name());
   pin.set_ttl_ms(500);
@@ -332,9 +336,7 @@ void RunScenario(uint8_t scenario, Frames& frames) {
       break;
     case kImportTable: {
       v1::ImportTableResponse response;
-      RunSession<v1::ImportTableRequest>(admin.StartImport(), frames,
-                                         "ImportTable", &response,
-                                         [](v1::ImportTableRequest&) {});
+      RunImport(admin, frames, &response);
       break;
     }
     case kExplainRows:

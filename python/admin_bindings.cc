@@ -279,9 +279,9 @@ void RegisterAdmin(py::module_& module) {
   py::class_<PyAdmin>(
       module, "AdminClient",
       "The control plane of one engram-server: knowledge patches, "
-      "activation, rollback and dropping tables. token/token_file: the admin "
-      "token "
-      "(--admin-token-file); tls_*: PEM files; timeout: seconds per call.")
+      "activation, rollback and dropping tables. token/token_file: the "
+      "admin token (--admin-token-file); tls_*: PEM files; timeout: seconds "
+      "per call.")
       .def(py::init(&ConnectAdmin), py::arg("server"), py::kw_only(),
            py::arg("timeout") = 10.0, py::arg("token") = "",
            py::arg("token_file") = "", py::arg("tls_ca_file") = "",

@@ -222,10 +222,7 @@ absl::Status VersionManager::AddNewTable(std::shared_ptr<const Table> base) {
                    << "': deleting the versions and " << stale_patches.size()
                    << " patch(es) a dropped table of that name left behind";
       ENGRAM_RETURN_IF_ERROR(store_->DeleteTable(base->name(), stale_patches));
-      for (uint64_t id : stale_patches) {
-        patch_records_.erase(id);
-        patches_.erase(id);
-      }
+      ForgetPatchesLocked(stale_patches);
     }
   }
   return AddTable(std::move(base));
@@ -266,11 +263,7 @@ absl::StatusOr<VersionManager::Dropped> VersionManager::DropTable(
         << "table '" << table << "': its versions and patches stay in the "
         << "control store (" << deleted
         << "); an import of the name deletes them";
-    for (uint64_t id : patch_ids) {
-      staged_.erase(id);
-      patch_records_.erase(id);
-      patches_.erase(id);
-    }
+    ForgetPatchesLocked(patch_ids);
     states_.erase(table);
     tables_->Remove(table).IgnoreError();
     dropped.released_pins = pins_.ReleaseTable(table);
@@ -295,6 +288,14 @@ std::vector<uint64_t> VersionManager::PatchIdsLocked(
   }
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+void VersionManager::ForgetPatchesLocked(absl::Span<const uint64_t> ids) {
+  for (uint64_t id : ids) {
+    staged_.erase(id);
+    patch_records_.erase(id);
+    patches_.erase(id);
+  }
 }
 
 absl::StatusOr<VersionManager::TableState*> VersionManager::FindTableLocked(

@@ -40,6 +40,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
 #include "common/content_digest.h"
 #include "engram/v1/admin_service.pb.h"
 #include "engram/v1/engram_service.pb.h"
@@ -246,6 +247,9 @@ class VersionManager {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The ids of every patch of `table`, committed or not.
   std::vector<uint64_t> PatchIdsLocked(absl::string_view table) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops patches `ids` (committed or not) from memory.
+  void ForgetPatchesLocked(absl::Span<const uint64_t> ids)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the watches of `table` (every watch when empty) with `why`.
   void EndWatches(absl::string_view table, const absl::Status& why)
