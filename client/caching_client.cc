@@ -243,6 +243,16 @@ void CachingClient::LookupAsync(absl::string_view table,
        done = std::move(done)](absl::StatusOr<LookupResult> fetched) mutable {
         if (!fetched.ok()) return std::move(done)(fetched.status());
         const uint32_t bytes = result.row_bytes;
+        if (absl::Status shape = CheckRowBytes(state->name, *fetched, bytes);
+            !shape.ok()) {
+          // Replaced before its watch said so: stop serving the old rows,
+          // and let StateFor describe the table again.
+          absl::MutexLock lock(&state->mu);
+          state->cache->Clear();
+          state->watching = false;
+          state->dropped = true;
+          return std::move(done)(shape);
+        }
         for (size_t m = 0; m < misses->ids.size(); ++m) {
           std::memcpy(out.data() + misses->positions[m] * bytes,
                       misses->rows.get() + m * bytes, bytes);

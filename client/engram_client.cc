@@ -417,4 +417,13 @@ absl::StatusOr<LookupResult> WaitForLookup(
   return result;
 }
 
+absl::Status CheckRowBytes(absl::string_view table, const LookupResult& result,
+                           uint32_t expected_row_bytes) {
+  if (result.row_bytes == expected_row_bytes) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("table '", table, "' now serves rows of ", result.row_bytes,
+                   " bytes, not the ", expected_row_bytes,
+                   " it was described with: it was replaced since"));
+}
+
 }  // namespace engram::client

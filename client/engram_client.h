@@ -251,6 +251,13 @@ class EngramClient {
 absl::StatusOr<LookupResult> WaitForLookup(
     absl::FunctionRef<void(EngramClient::LookupCallback)> start);
 
+// OK when `result` holds rows of `expected_row_bytes`, the size a caller
+// learnt from DescribeTable and laid its buffer out by; FAILED_PRECONDITION
+// otherwise: `table` was dropped and imported again with another row size
+// since, and rows of that size would land at the wrong offsets.
+absl::Status CheckRowBytes(absl::string_view table, const LookupResult& result,
+                           uint32_t expected_row_bytes);
+
 }  // namespace engram::client
 
 #endif  // ENGRAM_CLIENT_ENGRAM_CLIENT_H_

@@ -72,8 +72,8 @@ absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
           "-grams but '", layers.front().name, "' ",
           layers.front().spec->max_ngram(), "-grams"));
     }
-    layers.push_back(
-        {name, table.hash_spec, table.row_bytes, table.element_type});
+    layers.push_back({name, table.hash_spec, table.hash_spec_digest,
+                      table.row_bytes, table.element_type});
   }
   const int history = layers.front().spec->max_ngram() - 1;
   return std::unique_ptr<Prefetcher>(
@@ -210,20 +210,24 @@ std::unique_ptr<PrefetchStep> Prefetcher::Fetch(
     step->rows_wanted_ += wanted.size();
     step->rows_fetched_ += layer->distinct.size();
     step->layers_.push_back(layer);
-    client_->LookupAsync(layers_[l].name, layer->distinct, destination, lookup,
-                         [layer](absl::StatusOr<LookupResult> result) {
-                           if (result.ok() && !layer->slot.empty()) {
-                             const uint32_t bytes = layer->row_bytes;
-                             for (size_t i = 0; i < layer->slot.size(); ++i) {
-                               std::memcpy(layer->out.data() + i * bytes,
-                                           layer->fetched.get() +
-                                               uint64_t{layer->slot[i]} * bytes,
-                                           bytes);
-                             }
-                           }
-                           layer->status = result.status();
-                           layer->done.Notify();
-                         });
+    lookup.hash_spec_digest = layers_[l].hash_spec_digest;
+    client_->LookupAsync(
+        layers_[l].name, layer->distinct, destination, lookup,
+        [layer, table = layers_[l].name](absl::StatusOr<LookupResult> result) {
+          layer->status = result.ok()
+                              ? CheckRowBytes(table, *result, layer->row_bytes)
+                              : result.status();
+          if (layer->status.ok() && !layer->slot.empty()) {
+            const uint32_t bytes = layer->row_bytes;
+            for (size_t i = 0; i < layer->slot.size(); ++i) {
+              std::memcpy(
+                  layer->out.data() + i * bytes,
+                  layer->fetched.get() + uint64_t{layer->slot[i]} * bytes,
+                  bytes);
+            }
+          }
+          layer->done.Notify();
+        });
   }
   return step;
 }

@@ -42,7 +42,8 @@ struct PrefetcherOptions {
   // One table per Engram layer, in the order the outputs are given.
   std::vector<std::string> tables;
   // Applied to every lookup: deadline, version or pin (not output_type:
-  // rows arrive as stored).
+  // rows arrive as stored; each layer's lookups name its own table's
+  // hash_spec_digest).
   LookupOptions lookup;
 };
 
@@ -119,6 +120,9 @@ class Prefetcher {
   struct LayerTable {
     std::string name;
     std::shared_ptr<const HashSpec> spec;
+    // Sent with every lookup: a server whose table is addressed by another
+    // spec (replaced since) refuses instead of serving other rows.
+    std::string hash_spec_digest;
     uint32_t row_bytes = 0;
     ElementType element_type = ElementType::kOpaque;
   };

@@ -270,6 +270,8 @@ class ShardedClient::Impl {
 // One lookup's shards, and what is left to hear from.
 struct ShardedClient::Impl::Fanout {
   absl::Span<char> out;
+  // The table, whose row size is asked again after a failed lookup.
+  TableState* table = nullptr;
   uint32_t row_bytes = 0;
   uint64_t row_count = 0;
   std::atomic<size_t> pending{0};
@@ -377,6 +379,7 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
         " rows of ", *row_bytes, " bytes")));
   }
   fanout->out = out;
+  fanout->table = &state;
   fanout->row_bytes = *row_bytes;
   fanout->row_count = ids.size();
   fanout->done = std::move(done);
@@ -658,6 +661,10 @@ void ShardedClient::Impl::FinishAttempt(
   if (result.ok()) {
     MarkSucceeded(replica);
     const uint32_t bytes = call->fanout->row_bytes;
+    if (absl::Status shape = CheckRowBytes(call->table, *result, bytes);
+        !shape.ok()) {
+      return Complete(*call, shape);
+    }
     for (size_t i = 0; i < call->positions.size(); ++i) {
       std::memcpy(
           call->fanout->out.data() + uint64_t{call->positions[i]} * bytes,
@@ -682,6 +689,11 @@ void ShardedClient::Impl::FinishIfExhausted(
 void ShardedClient::Impl::Complete(ShardCall& call,
                                    const absl::StatusOr<LookupResult>& result) {
   Fanout& fanout = *call.fanout;
+  if (!result.ok() && !IsRetryable(result.status())) {
+    // The table may have been dropped and imported again with another row
+    // size: the next lookup asks a replica for it.
+    fanout.table->row_bytes.store(0);
+  }
   {
     absl::MutexLock lock(&fanout.mu);
     if (!result.ok() && fanout.first_error.ok()) {

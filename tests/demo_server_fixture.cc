@@ -1,6 +1,7 @@
 #include "tests/demo_server_fixture.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "server/tables/demo_tables.h"
 
 namespace engram::testing {
@@ -35,7 +36,7 @@ std::string ExpectedDemoRows(int64_t layer_id,
   std::string bytes(rows.size() * row_bytes, '\0');
   for (size_t i = 0; i < rows.size(); ++i) {
     FillDemoRow(layer_id, rows[i], kSmallDemoType, kSmallDemoValues,
-                        bytes.data() + i * row_bytes);
+                bytes.data() + i * row_bytes);
   }
   return bytes;
 }
@@ -50,7 +51,7 @@ void DemoServerTest::SetUp() {
   server_ = *std::move(server);
 }
 
-uint64_t DemoServerTest::LayerRows(int64_t layer_id) const {
+uint64_t LayerRows(int64_t layer_id) {
   absl::StatusOr<HashSpec> spec = HashSpec::FromConfig(SmallDemoConfig());
   EXPECT_TRUE(spec.ok()) << spec.status();
   absl::StatusOr<int> index = spec->LayerIndex(layer_id);
@@ -58,12 +59,28 @@ uint64_t DemoServerTest::LayerRows(int64_t layer_id) const {
   return spec->rows_in_layer(*index);
 }
 
-absl::StatusOr<std::unique_ptr<client::EngramClient>>
-DemoServerTest::Connect() const {
+absl::StatusOr<std::unique_ptr<client::EngramClient>> ConnectClient(
+    const std::string& address) {
   client::ClientOptions options;
-  options.server_address = server_->address();
+  options.server_address = address;
   options.default_timeout = absl::Seconds(10);
   return client::EngramClient::Create(options);
+}
+
+absl::StatusOr<DemoPrefetcher> ConnectDemoPrefetcher(
+    const std::string& address) {
+  DemoPrefetcher connected;
+  ENGRAM_ASSIGN_OR_RETURN(connected.client, ConnectClient(address));
+  ENGRAM_ASSIGN_OR_RETURN(
+      connected.prefetcher,
+      client::Prefetcher::Create(connected.client.get(),
+                                 {.tables = {"layer_3", "layer_7"}}));
+  return connected;
+}
+
+absl::StatusOr<std::unique_ptr<client::EngramClient>> DemoServerTest::Connect()
+    const {
+  return ConnectClient(server_->address());
 }
 
 }  // namespace engram::testing

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "client/engram_client.h"
+#include "client/prefetcher.h"
 #include "common/addressing/hash_spec.h"
 #include "common/element_type.h"
 #include "gtest/gtest.h"
@@ -23,6 +24,9 @@ HashSpecConfig SmallDemoConfig();
 inline constexpr ElementType kSmallDemoType = ElementType::kF32;
 inline constexpr int kSmallDemoValues = 8;
 
+// The rows of demo layer `layer_id` of SmallDemoConfig().
+uint64_t LayerRows(int64_t layer_id);
+
 // engram-server flags creating SmallDemoConfig()'s tables.
 std::vector<std::string> SmallDemoFlags();
 
@@ -30,13 +34,25 @@ std::vector<std::string> SmallDemoFlags();
 std::string ExpectedDemoRows(int64_t layer_id,
                              const std::vector<uint64_t>& rows);
 
+// A client of `address` (10 s default timeout).
+absl::StatusOr<std::unique_ptr<client::EngramClient>> ConnectClient(
+    const std::string& address);
+
+// A client of `address` and a Prefetcher of both SmallDemoConfig() layers
+// (layer_3, layer_7) over it.
+struct DemoPrefetcher {
+  std::unique_ptr<client::EngramClient> client;
+  std::unique_ptr<client::Prefetcher> prefetcher;
+};
+absl::StatusOr<DemoPrefetcher> ConnectDemoPrefetcher(
+    const std::string& address);
+
 class DemoServerTest : public ::testing::Test {
  protected:
   // Starts the server with SmallDemoFlags() plus ExtraServerFlags().
   void SetUp() override;
   virtual std::vector<std::string> ExtraServerFlags() const { return {}; }
 
-  uint64_t LayerRows(int64_t layer_id) const;
   // A client of the fixture's server (10 s default timeout).
   absl::StatusOr<std::unique_ptr<client::EngramClient>> Connect() const;
 

@@ -12,6 +12,8 @@
 #include "absl/synchronization/notification.h"
 #include "client/caching_client.h"
 #include "client/engram_client.h"
+#include "client/shard_map.h"
+#include "client/sharded_client.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
@@ -218,6 +220,65 @@ TEST_P(DropTableTest, CachingClientDescribesATableImportedAgain) {
   }
   // The new table is cached again once its watch is up.
   EXPECT_GT(cached->stats().hits, hits_before);
+}
+
+// A ShardedClient laid its lookups out by the row size it learnt first;
+// rows of a table imported again with another size are refused, never
+// copied at the old offsets, and the next lookup learns the new size.
+TEST_P(DropTableTest, ShardedClientLearnsTheRowSizeOfATableImportedAgain) {
+  client::ShardMap map;
+  map["t"] = {kRows, {{0, kRows, {server_->address()}}}};
+  absl::StatusOr<std::unique_ptr<client::ShardedClient>> sharded =
+      client::ShardedClient::Create(map, {});
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  const uint64_t id = 5;
+  // Looks row 5 up into a buffer of `values` floats; its values, or the
+  // error.
+  const auto lookup = [&](int values) -> absl::StatusOr<std::vector<float>> {
+    std::vector<float> row(values, -1.0f);
+    absl::StatusOr<client::LookupResult> result = (*sharded)->Lookup(
+        "t", {&id, 1},
+        {reinterpret_cast<char*>(row.data()), row.size() * sizeof(float)});
+    if (!result.ok()) return result.status();
+    if (result->row_bytes != values * sizeof(float)) {
+      return absl::InternalError(
+          absl::StrCat("rows of ", result->row_bytes, " bytes"));
+    }
+    return row;
+  };
+  // Replaces table "t" with one of `values` floats per row, from `base`.
+  const auto import_again = [&](int values, float base) {
+    const std::string file = Path(absl::StrCat("t", values, ".npy"));
+    WriteNpyFile(file, "<f4", {kRows, uint64_t(values)},
+                 F32Rows(kRows, values, base));
+    ASSERT_EQ(Ctl({"drop", "t"}).exit_code, 0);
+    const CommandResult imported =
+        Ctl({"import", "t", file, "--placement", GetParam()});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  };
+  absl::StatusOr<std::vector<float>> row = lookup(kCols);
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_EQ((*row)[0], 5.0f);
+
+  // Wider rows do not fit the buffers of the old size.
+  import_again(2 * kCols, 2000);
+  EXPECT_EQ(lookup(kCols).status().code(), absl::StatusCode::kInvalidArgument);
+  row = lookup(2 * kCols);
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_EQ((*row)[0], 2005.0f);
+  EXPECT_FLOAT_EQ((*row)[2 * kCols - 1], 2005.0f + (2 * kCols - 1) / 100.0f);
+
+  // Narrower rows would fit them, at the wrong offsets.
+  import_again(kCols / 2, 3000);
+  row = lookup(2 * kCols);
+  EXPECT_EQ(row.status().code(), absl::StatusCode::kFailedPrecondition)
+      << row.status();
+  EXPECT_THAT(row.status().message(),
+              HasSubstr("now serves rows of 8 bytes, not the 32"));
+  row = lookup(kCols / 2);
+  ASSERT_TRUE(row.ok()) << row.status();
+  EXPECT_EQ((*row)[0], 3005.0f);
+  EXPECT_FLOAT_EQ((*row)[1], 3005.01f);
 }
 
 INSTANTIATE_TEST_SUITE_P(Placements, DropTableTest,

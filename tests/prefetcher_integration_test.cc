@@ -1,12 +1,11 @@
 // The Prefetcher against a real engram-server serving the small demo
 // tables: the rows of a prefill, and of decode steps token by token, are
 // the reference addressing's rows of the demo tables, byte for byte.
-#include "client/prefetcher.h"
-
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "client/prefetcher.h"
 #include "common/addressing/addresser.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -25,13 +24,10 @@ class PrefetcherTest : public DemoServerTest {
   void SetUp() override {
     DemoServerTest::SetUp();
     if (HasFatalFailure()) return;
-    auto client = Connect();
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = *std::move(client);
-    auto prefetcher = client::Prefetcher::Create(
-        client_.get(), {.tables = {"layer_3", "layer_7"}});
-    ASSERT_TRUE(prefetcher.ok()) << prefetcher.status();
-    prefetcher_ = *std::move(prefetcher);
+    auto connected = ConnectDemoPrefetcher(server_->address());
+    ASSERT_TRUE(connected.ok()) << connected.status();
+    client_ = std::move(connected->client);
+    prefetcher_ = std::move(connected->prefetcher);
     auto spec = HashSpec::FromConfig(SmallDemoConfig());
     ASSERT_TRUE(spec.ok());
     spec_ = std::make_unique<HashSpec>(*std::move(spec));
@@ -60,10 +56,10 @@ TEST_F(PrefetcherTest, PrefillRowsAreTheReferenceRowsAndRepeatsAreFetchedOnce) {
   const std::vector<int32_t> lengths = {4, 4};
   const int rows = 2 * 4 * spec_->rows_per_token();
   std::vector<std::string> out(2, std::string(rows * kRowBytes, '?'));
-  auto step = prefetcher_->Prefill(
-      tokens, 2, 4, lengths,
-      {absl::MakeSpan(out[0].data(), out[0].size()),
-       absl::MakeSpan(out[1].data(), out[1].size())});
+  auto step =
+      prefetcher_->Prefill(tokens, 2, 4, lengths,
+                           {absl::MakeSpan(out[0].data(), out[0].size()),
+                            absl::MakeSpan(out[1].data(), out[1].size())});
   ASSERT_TRUE(step.ok()) << step.status();
   for (int layer = 0; layer < 2; ++layer) {
     ASSERT_TRUE((*step)->Wait(layer, absl::Now() + absl::Seconds(10)).ok());
@@ -143,10 +139,10 @@ TEST_F(PrefetcherTest, APinnedDecodeLoopNeverMixesVersions) {
   std::vector<int64_t> history;
   for (int step = 0; step < 6; ++step) {
     if (step == 3) {
-      const CommandResult applied = RunCommand(
-          {EngramctlPath(), "--server", server_->address(), "patch", "apply",
-           "layer_3", "--ids", dir_.path() + "/ids.npy", "--rows",
-           dir_.path() + "/rows.npy"});
+      const CommandResult applied =
+          RunCommand({EngramctlPath(), "--server", server_->address(), "patch",
+                      "apply", "layer_3", "--ids", dir_.path() + "/ids.npy",
+                      "--rows", dir_.path() + "/rows.npy"});
       ASSERT_EQ(applied.exit_code, 0) << applied.err;
     }
     const std::vector<int64_t> token = {100 + step};
@@ -173,10 +169,9 @@ TEST_F(PrefetcherTest, APinnedDecodeLoopNeverMixesVersions) {
 
 TEST_F(PrefetcherTest, RefusesBadShapesBeforeFetching) {
   std::string small(8, '?');
-  auto step = prefetcher_->Decode(
-      std::vector<int64_t>{1, 2},
-      {absl::MakeSpan(small.data(), small.size()),
-       absl::MakeSpan(small.data(), small.size())});
+  auto step = prefetcher_->Decode(std::vector<int64_t>{1, 2},
+                                  {absl::MakeSpan(small.data(), small.size()),
+                                   absl::MakeSpan(small.data(), small.size())});
   EXPECT_EQ(step.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(step.status().message(), HasSubstr("buffer of layer 0"));
   EXPECT_EQ(client::Prefetcher::Create(client_.get(), {.tables = {"nope"}})
