@@ -93,7 +93,8 @@ absl::Status ServeTables(std::vector<StoredTable> stored,
     ENGRAM_RETURN_IF_ERROR(versions.AddTable(*std::move(table)));
   }
   for (const DemoTable& demo_table : demo_tables) {
-    storage.ChargeRam(RamTableBytes(demo_table.info));
+    storage.ChargeBuiltTable(demo_table.info.name(),
+                             RamTableBytes(demo_table.info));
     ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const Table> table,
                             Table::Create(demo_table.info, demo_table.rows));
     ENGRAM_RETURN_IF_ERROR(versions.AddTable(std::move(table)));

@@ -77,6 +77,29 @@ TEST_F(MetricsEndpointTest, CountsCallsByStatusAndRowsServedPerTable) {
           .ok());
 }
 
+// The value of unlabelled gauge `name` in a scrape, or -1 if absent.
+double GaugeValue(const std::string& scrape, const std::string& name) {
+  const std::string prefix = absl::StrCat("\n", name, " ");
+  const size_t start = scrape.find(prefix);
+  if (start == std::string::npos) return -1;
+  const size_t begin = start + prefix.size();
+  double value = -1;
+  return absl::SimpleAtod(
+             scrape.substr(begin, scrape.find('\n', begin) - begin), &value)
+             ? value
+             : -1;
+}
+
+TEST_F(MetricsEndpointTest, ADroppedDemoTableGivesBackItsRam) {
+  const double before = GaugeValue(Scrape(), "engram_ram_charged_bytes");
+  ASSERT_GT(before, 0);
+  const CommandResult drop = RunCommand(
+      {EngramctlPath(), "--server", server_->address(), "drop", "layer_3"});
+  ASSERT_EQ(drop.exit_code, 0) << drop.err;
+  EXPECT_EQ(GaugeValue(Scrape(), "engram_ram_charged_bytes"),
+            before - double(LayerRows(3)) * kSmallDemoValues * 4);
+}
+
 TEST_F(MetricsEndpointTest, AListenAddressInUseStopsTheServerWithAMessage) {
   int port = 0;
   std::ifstream(PortFile()) >> port;

@@ -219,7 +219,6 @@ absl::StatusOr<std::unique_ptr<TableStorage>> TableStorage::Create(
                           RowDatabase::Create(database_options));
   auto storage = std::unique_ptr<TableStorage>(
       new TableStorage(options, std::move(data_dir), std::move(database)));
-  storage->ChargeRam(options.block_cache_bytes);
   return storage;
 }
 
@@ -355,19 +354,22 @@ void TableStorage::ChargeTableLocked(absl::string_view name, uint64_t bytes) {
 }
 
 absl::Status TableStorage::DropTable(absl::string_view name) {
-  ENGRAM_RETURN_IF_ERROR(data_dir_.RemoveTable(name));
-  // A RAM table has no column family: NotFound then.
-  const absl::Status dropped = database_->DropTable(name);
-  LOG_IF(WARNING, !dropped.ok() && !absl::IsNotFound(dropped))
-      << "table '" << name << "': " << dropped
-      << " (its rows in RocksDB are dropped at the next start)";
+  const absl::Status removed = data_dir_.RemoveTable(name);
+  if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  if (removed.ok()) {
+    // A RAM table has no column family: NotFound then.
+    const absl::Status dropped = database_->DropTable(name);
+    LOG_IF(WARNING, !dropped.ok() && !absl::IsNotFound(dropped))
+        << "table '" << name << "': " << dropped
+        << " (its rows in RocksDB are dropped at the next start)";
+  }
   absl::MutexLock lock(&mu_);
   const auto charged = charged_by_table_.find(name);
   if (charged != charged_by_table_.end()) {
     ram_charged_ -= charged->second;
     charged_by_table_.erase(charged);
   }
-  return absl::OkStatus();
+  return removed;
 }
 
 absl::StatusOr<StoredTable> TableStorage::StoreTable(
@@ -380,9 +382,9 @@ absl::StatusOr<StoredTable> TableStorage::StoreTable(
   return writer->Commit("");
 }
 
-void TableStorage::ChargeRam(uint64_t bytes) {
+void TableStorage::ChargeBuiltTable(absl::string_view name, uint64_t bytes) {
   absl::MutexLock lock(&mu_);
-  ram_charged_ += bytes;
+  ChargeTableLocked(name, bytes);
 }
 
 RamUse TableStorage::ram_use() const {

@@ -94,11 +94,14 @@ class TableStorage {
   // Deletes table `name`'s rows from disk (its directory, then its RocksDB
   // column family) and gives back the RAM budget it was charged; stores
   // still in use keep working until released. NotFound if it is not on
-  // disk; DataDir::RemoveTable's errors (nothing changed). Thread-safe.
+  // disk (a built table's charge is given back all the same);
+  // DataDir::RemoveTable's errors (nothing changed). Thread-safe.
   absl::Status DropTable(absl::string_view name) ABSL_LOCKS_EXCLUDED(mu_);
 
-  // Charges RAM that tables built outside this storage take (demo tables).
-  void ChargeRam(uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
+  // Charges the RAM that table `name`, built outside this storage (a demo
+  // table), takes; DropTable gives it back.
+  void ChargeBuiltTable(absl::string_view name, uint64_t bytes)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   RamUse ram_use() const ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -110,7 +113,8 @@ class TableStorage {
                std::unique_ptr<RowDatabase> database)
       : options_(options),
         data_dir_(std::move(data_dir)),
-        database_(std::move(database)) {}
+        database_(std::move(database)),
+        ram_charged_(options.block_cache_bytes) {}
 
   // An ssd table's rows, straight from RocksDB.
   absl::StatusOr<std::shared_ptr<const RowStore>> OpenSsdTable(
@@ -133,7 +137,8 @@ class TableStorage {
   const std::unique_ptr<RowDatabase> database_;
 
   mutable absl::Mutex mu_;
-  uint64_t ram_charged_ ABSL_GUARDED_BY(mu_) = 0;
+  // The block cache's, from the start.
+  uint64_t ram_charged_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> writing_ ABSL_GUARDED_BY(mu_);
   // The part of ram_charged_ each stored table (rows or hot-row cache)
   // takes, given back when it is dropped.

@@ -159,6 +159,18 @@ TEST(TableStorageTest, DroppedTablesGiveBackTheirRamAndName) {
   EXPECT_EQ(Gather(*tables->front().store, {1}), "yyyy");
 }
 
+TEST(TableStorageTest, BuiltTablesAreChargedUntilDropped) {
+  testing::TempDir dir;
+  auto storage = *TableStorage::Create({.data_dir = dir.path(),
+                                        .ram_budget_bytes = 1000,
+                                        .block_cache_bytes = 100});
+  storage->ChargeBuiltTable("built", 300);
+  EXPECT_EQ(storage->ram_use().charged_bytes, 100 + 300);
+  // Nothing of it is on disk; its RAM comes back all the same.
+  EXPECT_EQ(storage->DropTable("built").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(storage->ram_use().charged_bytes, 100);
+}
+
 TEST(TableStorageTest, UnlimitedAutoPlacementIsRam) {
   testing::TempDir dir;
   auto storage = *TableStorage::Create({.data_dir = dir.path()});
