@@ -15,6 +15,7 @@
 //   engramctl --server 127.0.0.1:50051 --token-file F versions TABLE [--json]
 //   engramctl --shard-map shards.txt --token-file F patch apply TABLE
 //       --ids IDS.npy --rows ROWS.npy [--json]
+//   engramctl --shard-map shards.txt --token-file F drop TABLE [--force]
 //   engramctl compression-map --tokenizer tokenizer.json --out map.npy
 //   engramctl patch diff OLD.npy NEW.npy --out-ids ids.npy --out-rows rows.npy
 //       [--tolerance T]
@@ -22,12 +23,13 @@
 //
 // --server defaults to 127.0.0.1:50051. --shard-map (client/shard_map.h)
 // names the servers of a table split by row range instead: `patch apply`
-// then patches every replica of each shard its ids fall in, one server
-// after the other, with no atomicity across them (see
-// cli/patch_command.h). --token-file names a file holding the server's
-// admin token, sent on every call as `authorization: Bearer TOKEN` (admin
-// calls need it when the server has --admin-token-file); with --shard-map
-// it goes to every server.
+// then patches every replica of each shard its ids fall in, and `drop`
+// drops the table from every replica, one server after the other, with no
+// atomicity across them (see cli/patch_command.h, cli/drop_command.h).
+// --token-file names a file holding the server's admin token, sent on
+// every call as `authorization: Bearer TOKEN` (admin calls need it when
+// the server has --admin-token-file); with --shard-map it goes to every
+// server.
 //
 // Errors print "CODE: message" (the gRPC status code name) on stderr and
 // exit 1; usage errors exit 2.
@@ -53,6 +55,7 @@
 #include "cli/addresses_command.h"
 #include "cli/admin_channel.h"
 #include "cli/compression_map_command.h"
+#include "cli/drop_command.h"
 #include "cli/explain_command.h"
 #include "cli/import_command.h"
 #include "cli/patch_command.h"
@@ -70,9 +73,10 @@ ABSL_FLAG(std::string, server, "",
           "engram-server address; default 127.0.0.1:50051. Not with "
           "--shard-map.");
 ABSL_FLAG(std::string, shard_map, "",
-          "patch apply: a shard map file (`table NAME rows N` / `shard NAME "
-          "FIRST END REPLICA...` lines): patch every replica of the shards "
-          "the ids fall in, instead of one --server.");
+          "patch apply, drop: a shard map file (`table NAME rows N` / "
+          "`shard NAME FIRST END REPLICA...` lines): patch every replica of "
+          "the shards the ids fall in, or drop the table from every "
+          "replica, instead of one --server.");
 ABSL_FLAG(bool, json, false, "Print JSON instead of text.");
 ABSL_FLAG(std::string, rows, "",
           "lookup: row ids, e.g. 0,5,9 or 0-15. patch apply/upload: a 2-D "
@@ -175,7 +179,9 @@ constexpr char kUsage[] =
     "      [--server-file | --data-dir DIR] [--row-range A:B]\n"
     "                         create a table from 2-D arrays or raw rows\n"
     "  drop TABLE [--force]   stop serving a table and delete it, its\n"
-    "                         versions and patches (--force: even if pinned)\n"
+    "                         versions and patches (--force: even if pinned;\n"
+    "                         --shard-map FILE: on every server of it, one\n"
+    "                         after the other)\n"
     "  patch apply TABLE --ids IDS.npy --rows ROWS.npy [--description TEXT]\n"
     "                         replace rows: create, upload, commit, activate\n"
     "                         (--shard-map FILE: on each replica of every\n"
@@ -425,47 +431,13 @@ std::string UsageProblem(const std::vector<std::string>& args) {
       return "--server and --shard-map exclude each other: the shard map "
              "names the servers";
     }
-    if (command != "patch apply") {
-      return absl::StrCat("--shard-map works with 'patch apply' only, not '",
-                          command, "'");
+    if (command != "patch apply" && command != "drop") {
+      return absl::StrCat(
+          "--shard-map works with 'patch apply' and 'drop' only, not '",
+          command, "'");
     }
   }
   return "";
-}
-
-// `drop TABLE`: the table as it was, and what went with it.
-absl::Status DropTable(const AdminChannelOptions& server,
-                       const std::string& name) {
-  v1::DropTableRequest request;
-  request.set_table(name);
-  request.set_force(absl::GetFlag(FLAGS_force));
-  const AdminChannel channel(server);
-  ENGRAM_ASSIGN_OR_RETURN(
-      const v1::DropTableResponse dropped,
-      channel.Call(channel.admin(), &v1::EngramAdmin::Stub::DropTable,
-                   request));
-  const v1::TableInfo& table = dropped.table();
-  if (absl::GetFlag(FLAGS_json)) {
-    JsonWriter json;
-    json.BeginObject();
-    json.Key("dropped").String(table.name());
-    json.Key("rows").Uint(table.rows());
-    json.Key("row_bytes").Uint(table.row_bytes());
-    json.Key("placement").String(table.placement());
-    json.Key("version").Uint(table.version());
-    json.Key("released_pins").Uint(dropped.released_pins());
-    json.Key("deleted_patches").Uint(dropped.deleted_patches());
-    json.EndObject();
-    std::cout << json.str() << "\n";
-    return absl::OkStatus();
-  }
-  std::cout << absl::StrFormat(
-      "dropped table %s (%d rows x %d B, %s, version %d active); %d pin(s) "
-      "released, %d patch(es) deleted\n",
-      table.name(), table.rows(), table.row_bytes(),
-      table.placement().empty() ? "ram" : table.placement(), table.version(),
-      dropped.released_pins(), dropped.deleted_patches());
-  return absl::OkStatus();
 }
 
 // `patch ...` and its aliases `rollback` and `versions` (patch list).
@@ -525,7 +497,14 @@ absl::Status Run(const std::vector<std::string>& args) {
   if (args[0] == "patch" || args[0] == "rollback" || args[0] == "versions") {
     return Patch(args, server);
   }
-  if (args[0] == "drop") return DropTable(server, args[1]);
+  if (args[0] == "drop") {
+    DropOptions options;
+    options.server = server;
+    options.shard_map_file = absl::GetFlag(FLAGS_shard_map);
+    options.force = absl::GetFlag(FLAGS_force);
+    options.json = absl::GetFlag(FLAGS_json);
+    return RunDropCommand(args[1], options);
+  }
   if (args[0] == "import") {
     ImportOptions options;
     options.server = server;

@@ -401,10 +401,6 @@ struct ShardPart {
   std::vector<uint64_t> versions;
 };
 
-std::string ShardName(const client::Shard& shard) {
-  return absl::StrCat("shard [", shard.first_row, ", ", shard.end_row, ")");
-}
-
 // `patch`'s rows split by the shard each id falls in, in the patch's
 // order; shards without ids are left out. InvalidArgument for an id beyond
 // the table.
@@ -442,8 +438,8 @@ std::string AppliedSoFar(const std::vector<ShardPart>& parts) {
   std::string applied, not_applied;
   for (const ShardPart& part : parts) {
     for (size_t r = 0; r < part.versions.size(); ++r) {
-      const std::string at =
-          absl::StrCat(ShardName(*part.shard), " at ", part.shard->replicas[r]);
+      const std::string at = absl::StrCat(client::ShardName(*part.shard),
+                                          " at ", part.shard->replicas[r]);
       if (part.versions[r] != 0) {
         absl::StrAppend(&applied, applied.empty() ? "" : ", ", at, " (version ",
                         part.versions[r], ")");
@@ -462,8 +458,9 @@ void PrintShardedApply(const std::string& table,
                        const std::vector<ShardPart>& parts, bool as_json) {
   if (!as_json) {
     for (const ShardPart& part : parts) {
-      std::string line = absl::StrCat(table, " ", ShardName(*part.shard), " ",
-                                      part.rows.ids.size(), " rows:");
+      std::string line =
+          absl::StrCat(table, " ", client::ShardName(*part.shard), " ",
+                       part.rows.ids.size(), " rows:");
       for (size_t r = 0; r < part.versions.size(); ++r) {
         absl::StrAppend(&line, r == 0 ? " " : ", ", part.shard->replicas[r],
                         " version ", part.versions[r]);
@@ -502,17 +499,13 @@ void PrintShardedApply(const std::string& table,
 // row range), so that most mistakes stop it before anything changes.
 absl::Status ApplySharded(const std::string& table,
                           const PatchOptions& options) {
-  ENGRAM_ASSIGN_OR_RETURN(const client::ShardMap map,
-                          client::ReadShardMapFile(options.shard_map_file));
-  const auto shards = map.find(table);
-  if (shards == map.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "no table '", table, "' in shard map ", options.shard_map_file));
-  }
+  ENGRAM_ASSIGN_OR_RETURN(
+      const client::TableShards shards,
+      client::ReadTableShards(options.shard_map_file, table));
   ENGRAM_ASSIGN_OR_RETURN(const PatchRows patch,
                           ReadPatchRows(options, /*safetensors=*/""));
   ENGRAM_ASSIGN_OR_RETURN(std::vector<ShardPart> parts,
-                          SplitByShard(patch, table, shards->second));
+                          SplitByShard(patch, table, shards));
   // By part, then replica.
   std::vector<std::vector<std::unique_ptr<AdminChannel>>> channels;
   for (const ShardPart& part : parts) {
@@ -522,9 +515,9 @@ absl::Status ApplySharded(const std::string& table,
       server.address = address;
       const AdminChannel& channel = *channels.back().emplace_back(
           std::make_unique<AdminChannel>(std::move(server)));
-      const std::string where =
-          absl::StrCat("checking ", ShardName(*part.shard), " at replica ",
-                       address, " (nothing was applied anywhere): ");
+      const std::string where = absl::StrCat(
+          "checking ", client::ShardName(*part.shard), " at replica ", address,
+          " (nothing was applied anywhere): ");
       const absl::StatusOr<v1::TableInfo> info =
           CheckRowSize(channel, table, part.rows, options);
       if (!info.ok()) return Annotate(info.status(), where);
@@ -545,8 +538,8 @@ absl::Status ApplySharded(const std::string& table,
       if (!version.ok()) {
         return absl::Status(
             version.status().code(),
-            absl::StrCat("patching ", ShardName(*part.shard), " at replica ",
-                         part.shard->replicas[r], ": ",
+            absl::StrCat("patching ", client::ShardName(*part.shard),
+                         " at replica ", part.shard->replicas[r], ": ",
                          version.status().message(), "; ",
                          AppliedSoFar(parts)));
       }
@@ -560,7 +553,7 @@ absl::Status ApplySharded(const std::string& table,
                            std::not_equal_to<>()) != part.versions.end()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "the patch is applied everywhere, but the replicas of ",
-          ShardName(*part.shard),
+          client::ShardName(*part.shard),
           " made different version numbers of it: their versions had "
           "diverged (e.g. after an apply that failed part way), and a "
           "sharded pin needs them alike"));

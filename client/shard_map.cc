@@ -88,6 +88,10 @@ absl::StatusOr<ShardMap> ParseShardMap(absl::string_view text) {
   return map;
 }
 
+std::string ShardName(const Shard& shard) {
+  return absl::StrCat("shard [", shard.first_row, ", ", shard.end_row, ")");
+}
+
 absl::StatusOr<ShardMap> ReadShardMapFile(const std::string& path) {
   std::ifstream file(path);
   if (!file) {
@@ -101,6 +105,17 @@ absl::StatusOr<ShardMap> ReadShardMapFile(const std::string& path) {
                         absl::StrCat(path, ": ", map.status().message()));
   }
   return map;
+}
+
+absl::StatusOr<TableShards> ReadTableShards(const std::string& path,
+                                            absl::string_view table) {
+  ENGRAM_ASSIGN_OR_RETURN(ShardMap map, ReadShardMapFile(path));
+  const auto shards = map.find(table);
+  if (shards == map.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("no table '", table, "' in shard map ", path));
+  }
+  return std::move(shards->second);
 }
 
 absl::StatusOr<ShardMap> DiscoverShardMap(

@@ -41,11 +41,18 @@ struct TableShards {
 
 using ShardMap = std::map<std::string, TableShards, std::less<>>;
 
+// For messages: "shard [first_row, end_row)".
+std::string ShardName(const Shard& shard);
+
 // Parses the file format above. InvalidArgument naming the line for
 // anything else, a shard before its table, or shards that do not tile it.
 absl::StatusOr<ShardMap> ParseShardMap(absl::string_view text);
 // The same, from a file; NotFound when it cannot be read.
 absl::StatusOr<ShardMap> ReadShardMapFile(const std::string& path);
+// Table `table`'s shards in the shard map file at `path`: ReadShardMapFile's
+// errors, or NotFound when the map has no such table.
+absl::StatusOr<TableShards> ReadTableShards(const std::string& path,
+                                            absl::string_view table);
 
 // Asks every server in `servers` for its tables (ListTables): servers that
 // report the same range of a table are its replicas. `options` is the

@@ -108,15 +108,25 @@ class ShardedTest : public ::testing::Test {
   // Replica r of shard s in replicas_.
   static int Index(int s, int r) { return s * kReplicas + r; }
 
-  // The version replica `index` serves, asked directly.
-  uint64_t ReplicaVersion(int index) const {
+  // A client of replica `index` alone.
+  std::unique_ptr<client::EngramClient> ReplicaClient(int index) const {
     client::ClientOptions options;
     options.server_address = replicas_[index].process->address();
     auto plain = client::EngramClient::Create(options);
     EXPECT_TRUE(plain.ok()) << plain.status();
-    if (!plain.ok()) return 0;
-    absl::StatusOr<client::TableDescription> table =
-        (*plain)->DescribeTable("t");
+    return plain.ok() ? *std::move(plain) : nullptr;
+  }
+
+  // Table t as replica `index` describes it.
+  absl::StatusOr<client::TableDescription> ReplicaTable(int index) const {
+    std::unique_ptr<client::EngramClient> plain = ReplicaClient(index);
+    if (plain == nullptr) return absl::InternalError("no client");
+    return plain->DescribeTable("t");
+  }
+
+  // The version replica `index` serves, asked directly.
+  uint64_t ReplicaVersion(int index) const {
+    absl::StatusOr<client::TableDescription> table = ReplicaTable(index);
     EXPECT_TRUE(table.ok()) << table.status();
     return table.ok() ? table->version : 0;
   }
@@ -571,6 +581,84 @@ TEST_F(ShardedTest, AReplicaDownWhenPinnedIsLeftOutOfThePin) {
   }
 }
 
+TEST_F(ShardedTest, ShardMapDropRemovesTheTableFromEveryReplica) {
+  const auto drop = [&](const std::vector<std::string>& flags) {
+    std::vector<std::string> argv = {EngramctlPath(), "--shard-map", map_file_,
+                                     "drop", "t"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return RunCommand(argv);
+  };
+  const auto has_table = [&](int index) {
+    const absl::Status described = ReplicaTable(index).status();
+    EXPECT_TRUE(described.ok() || absl::IsNotFound(described)) << described;
+    return described.ok();
+  };
+
+  // A replica down: nothing is dropped anywhere.
+  Replica& down = replicas_[Index(1, 1)];
+  const std::string down_address = down.process->address();
+  down.process.reset();
+  CommandResult result = drop({});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat("UNAVAILABLE: asking shard [10000, 20000) "
+                                     "at ",
+                                     down_address,
+                                     " for table 't' (nothing "
+                                     "was dropped anywhere)")));
+  ASSERT_NO_FATAL_FAILURE(StartReplica(down));
+  for (int i = 0; i < kShards * kReplicas; ++i) EXPECT_TRUE(has_table(i)) << i;
+
+  // A pin on the last replica refuses the drop there, after the others.
+  const int pinned = Index(kShards - 1, kReplicas - 1);
+  std::unique_ptr<client::EngramClient> pinner = ReplicaClient(pinned);
+  ASSERT_NE(pinner, nullptr);
+  ASSERT_TRUE(pinner->PinVersion("t").ok());
+  result = drop({});
+  EXPECT_EQ(result.exit_code, 1);
+  const std::string pinned_at = absl::StrCat(
+      "shard [20000, 30000) at ", replicas_[pinned].process->address());
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat("FAILED_PRECONDITION: dropping table 't' "
+                                     "from ",
+                                     pinned_at)));
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat("dropped at: shard [0, 10000) at ",
+                                     replicas_[0].process->address())));
+  EXPECT_THAT(result.err, HasSubstr(absl::StrCat("still served at: ", pinned_at,
+                                                 " (servers")));
+  for (int i = 0; i < kShards * kReplicas; ++i) {
+    EXPECT_EQ(has_table(i), i == pinned) << i;
+  }
+
+  // Run again, forced: it goes on where it stopped.
+  result = drop({"--force", "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const google::protobuf::Struct json = ParseJson(result.out);
+  EXPECT_EQ(json.fields().at("dropped").string_value(), "t");
+  const auto& replicas = json.fields().at("replicas").list_value().values();
+  ASSERT_EQ(replicas.size(), kShards * kReplicas) << result.out;
+  for (int i = 0; i < kShards * kReplicas; ++i) {
+    const auto& replica = replicas[i].struct_value().fields();
+    EXPECT_EQ(replica.at("address").string_value(),
+              replicas_[i].process->address());
+    EXPECT_EQ(replica.at("first_row").number_value(),
+              i / kReplicas * kRows / kShards);
+    EXPECT_EQ(replica.at("dropped").bool_value(), i == pinned) << i;
+  }
+  EXPECT_EQ(replicas[pinned]
+                .struct_value()
+                .fields()
+                .at("released_pins")
+                .number_value(),
+            1);
+  for (int i = 0; i < kShards * kReplicas; ++i) EXPECT_FALSE(has_table(i));
+
+  result = drop({});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr("NOT_FOUND: no server of shard map "));
+}
+
 TEST_F(ShardedTest, BadPinsAndPatchesAreRefused) {
   auto client = client::ShardedClient::Create(map_, {});
   ASSERT_TRUE(client.ok()) << client.status();
@@ -601,7 +689,7 @@ TEST_F(ShardedTest, BadPinsAndPatchesAreRefused) {
   refused = RunCommand(
       {EngramctlPath(), "--shard-map", map_file_, "patch", "list", "t"});
   EXPECT_EQ(refused.exit_code, 2);
-  EXPECT_THAT(refused.err, HasSubstr("'patch apply' only"));
+  EXPECT_THAT(refused.err, HasSubstr("'patch apply' and 'drop' only"));
 
   // An id beyond the table: nothing applied anywhere.
   const std::vector<int64_t> beyond = {1, kRows};
