@@ -158,6 +158,13 @@ absl::Status VersionManager::AddTable(std::shared_ptr<const Table> base) {
   ENGRAM_ASSIGN_OR_RETURN(std::optional<uint64_t> recorded_active,
                           store_->Active(base->name()));
   absl::MutexLock lock(&mu_);
+  ServeLocked(std::move(base), std::move(records), recorded_active);
+  return absl::OkStatus();
+}
+
+void VersionManager::ServeLocked(std::shared_ptr<const Table> base,
+                                 std::vector<v1::VersionInfo> records,
+                                 std::optional<uint64_t> recorded_active) {
   TableState state;
   state.base = base;
   Version& root = state.versions[base->version()];
@@ -200,32 +207,31 @@ absl::Status VersionManager::AddTable(std::shared_ptr<const Table> base) {
   auto [it, inserted] =
       states_.insert_or_assign(base->name(), std::move(state));
   PublishLocked(it->second);
-  return absl::OkStatus();
 }
 
 absl::Status VersionManager::AddNewTable(std::shared_ptr<const Table> base) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (states_.contains(base->name())) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("table '", base->name(), "' is served already"));
-    }
-    ENGRAM_ASSIGN_OR_RETURN(std::vector<v1::VersionInfo> records,
-                            store_->Versions());
-    const bool stale_versions = std::any_of(
-        records.begin(), records.end(), [&](const v1::VersionInfo& record) {
-          return record.table() == base->name();
-        });
-    const std::vector<uint64_t> stale_patches = PatchIdsLocked(base->name());
-    if (stale_versions || !stale_patches.empty()) {
-      LOG(WARNING) << "table '" << base->name()
-                   << "': deleting the versions and " << stale_patches.size()
-                   << " patch(es) a dropped table of that name left behind";
-      ENGRAM_RETURN_IF_ERROR(store_->DeleteTable(base->name(), stale_patches));
-      ForgetPatchesLocked(stale_patches);
-    }
+  absl::MutexLock lock(&mu_);
+  if (states_.contains(base->name())) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("table '", base->name(), "' is served already"));
   }
-  return AddTable(std::move(base));
+  ENGRAM_ASSIGN_OR_RETURN(const std::vector<v1::VersionInfo> records,
+                          store_->Versions());
+  const bool stale_versions = std::any_of(
+      records.begin(), records.end(), [&](const v1::VersionInfo& record) {
+        return record.table() == base->name();
+      });
+  const std::vector<uint64_t> stale_patches = PatchIdsLocked(base->name());
+  if (stale_versions || !stale_patches.empty()) {
+    LOG(WARNING) << "table '" << base->name() << "': deleting the versions and "
+                 << stale_patches.size()
+                 << " patch(es) a dropped table of that name left behind";
+    ENGRAM_RETURN_IF_ERROR(store_->DeleteTable(base->name(), stale_patches));
+    ForgetPatchesLocked(stale_patches);
+  }
+  // Nothing is recorded for it now: its base version alone, active.
+  ServeLocked(std::move(base), {}, std::nullopt);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<VersionManager::Dropped> VersionManager::DropTable(

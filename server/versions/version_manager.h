@@ -238,6 +238,12 @@ class VersionManager {
 
   absl::StatusOr<TableState*> FindTableLocked(absl::string_view table)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Serves `base` with its versions among `records` (the control store's,
+  // of any table), `recorded_active` active where it can be served.
+  void ServeLocked(std::shared_ptr<const Table> base,
+                   std::vector<v1::VersionInfo> records,
+                   std::optional<uint64_t> recorded_active)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The patches of `patch_ids`, loading those not in memory yet.
   absl::StatusOr<std::vector<std::shared_ptr<const PatchRows>>> PatchesLocked(
       const google::protobuf::RepeatedField<uint64_t>& patch_ids)
