@@ -160,7 +160,8 @@ RunLookup(PyClient& py_client, const std::string& table,
     return {*out, ValueOrThrow(std::move(result))};
   }
   // A table replaced by one with other rows is noticed by the size of what
-  // comes back; the lookup is then made again with the new format.
+  // comes back, or by a failure after which the table describes itself
+  // otherwise; the lookup is then made again with the new format.
   for (int attempt = 0;; ++attempt) {
     std::shared_ptr<RowBuffer> buffer;
     absl::StatusOr<client::LookupResult> result;
@@ -180,8 +181,17 @@ RunLookup(PyClient& py_client, const std::string& table,
       }
       buffer = RowBuffer::Create(type, std::move(shape));
       result = lookup(buffer->span());
-      if (result.ok() && result->row_count > 0 &&
-          result->row_bytes != row_bytes) {
+      if (absl::IsInvalidArgument(result.status()) ||
+          absl::IsFailedPrecondition(result.status())) {
+        // What rows too wide for the buffer, or (ShardedClient) of another
+        // size than described, fail with.
+        py_client.ForgetFormat(table);
+        const absl::StatusOr<PyClient::RowFormat> now = py_client.Format(table);
+        if (attempt == 0 && now.ok() && now->row_bytes != format.row_bytes) {
+          continue;
+        }
+      } else if (result.ok() && result->row_count > 0 &&
+                 result->row_bytes != row_bytes) {
         py_client.ForgetFormat(table);
         if (attempt == 0) continue;
         result = absl::InternalError(

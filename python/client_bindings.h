@@ -45,8 +45,8 @@ class PyClient {
   // REQUIRES: the GIL is not held (it may call the server).
   absl::StatusOr<RowFormat> Format(const std::string& table)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Forgets `table`'s format (its rows came back in another size: the
-  // table was replaced).
+  // Forgets `table`'s format (its rows came back in another size, or did
+  // not fit: the table may have been replaced).
   void ForgetFormat(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:

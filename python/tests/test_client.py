@@ -225,6 +225,24 @@ def test_shard_map(start_server, tmp_path):
         assert client.describe("split").rows == 600
 
 
+def test_a_table_imported_again_with_other_rows(raw_table, tmp_path):
+    server, rows = raw_table
+    admin = ec.AdminClient(server.address)
+    for client in (ec.Client(server.address),
+                   ec.Client(shard_map_text=f"table raw rows 1000\n"
+                             f"shard raw 0 1000 {server.address}\n")):
+        np.testing.assert_array_equal(client.lookup("raw", [7]), rows[[7]])
+        # Rows wider, then narrower, than the client first learnt: each
+        # lookup returns the new rows in their own size.
+        for row_bytes, seed in ((2 * ROW_BYTES, 5), (ROW_BYTES // 2, 6)):
+            admin.drop_table("raw")
+            rows = random_rows(1000, row_bytes, seed=seed)
+            import_raw_table(server, tmp_path, "raw", rows)
+            got = client.lookup("raw", [7, 999])
+            assert got.shape == (2, row_bytes)
+            np.testing.assert_array_equal(got, rows[[7, 999]])
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError):
         ec.Client()
