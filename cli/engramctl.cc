@@ -20,12 +20,15 @@
 //   engramctl patch diff OLD.npy NEW.npy --out-ids ids.npy --out-rows rows.npy
 //       [--tolerance T]
 //   engramctl --server ADDR explain --table TABLE --tokens "..." [--version V]
+//   engramctl --server ADDR export TABLE OUT.npy [--version V]
 //
 // --server defaults to 127.0.0.1:50051. --shard-map (client/shard_map.h)
-// names the servers of a table split by row range instead: `patch apply`
-// then patches every replica of each shard its ids fall in, and `drop`
-// drops the table from every replica, one server after the other, with no
-// atomicity across them (see cli/patch_command.h, cli/drop_command.h).
+// names the servers of a table split by row range instead: `tables`,
+// `describe`, `lookup` and `export` then read the table through its shards
+// (client/sharded_client.h), `patch apply` patches every replica of each
+// shard its ids fall in, and `drop` drops the table from every replica,
+// one server after the other, with no atomicity across them (see
+// cli/patch_command.h, cli/drop_command.h).
 // --token-file names a file holding the server's admin token, sent on
 // every call as `authorization: Bearer TOKEN` (admin calls need it when
 // the server has --admin-token-file); with --shard-map it goes to every
@@ -42,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
@@ -57,11 +61,14 @@
 #include "cli/compression_map_command.h"
 #include "cli/drop_command.h"
 #include "cli/explain_command.h"
+#include "cli/export_command.h"
 #include "cli/import_command.h"
 #include "cli/patch_command.h"
 #include "cli/patch_diff_command.h"
 #include "cli/row_id_list.h"
 #include "client/engram_client.h"
+#include "client/shard_map.h"
+#include "client/sharded_client.h"
 #include "common/cli_flags.h"
 #include "common/client_security_flags.h"
 #include "common/json_writer.h"
@@ -144,8 +151,8 @@ ABSL_FLAG(double, tolerance, 0,
           "more than this; 0: any change of bytes.");
 ABSL_FLAG(std::string, table, "", "explain: the table whose rows to explain.");
 ABSL_FLAG(uint64_t, at_version, 0,
-          "explain: the version to explain (also spelt --version); 0: the "
-          "active one.");
+          "explain, export: the version to explain or export (also spelt "
+          "--version); 0: the active one.");
 // Defined with the addresses command, which shares them.
 ABSL_DECLARE_FLAG(std::string, tokens);
 ABSL_DECLARE_FLAG(std::string, compression);
@@ -203,6 +210,9 @@ constexpr char kUsage[] =
     "                         the token compression map (no server)\n"
     "  explain --table TABLE --tokens \"1,2,3;4,5\" [--version V]\n"
     "      [--compression MAP.npy]  each position's rows: base or patch\n"
+    "  export TABLE OUT.npy [--version V]\n"
+    "                         write a version's rows to a file import takes\n"
+    "                         (--shard-map FILE: read through the shards)\n"
     "admin calls need --token-file FILE when the server has an admin token";
 
 // The server the flags name, with the token from --token-file (if any).
@@ -223,6 +233,8 @@ absl::StatusOr<AdminChannelOptions> ServerFromFlags() {
   return server;
 }
 
+// A client of the server the flags name or, with --shard-map, of the
+// servers of the map.
 absl::StatusOr<std::unique_ptr<EngramClient>> Connect(
     const AdminChannelOptions& server) {
   client::ClientOptions options;
@@ -231,7 +243,14 @@ absl::StatusOr<std::unique_ptr<EngramClient>> Connect(
   options.bearer_token = server.bearer_token;
   options.tls = server.tls;
   options.request_id = server.request_id;
-  return EngramClient::Create(options);
+  const std::string map_file = absl::GetFlag(FLAGS_shard_map);
+  if (map_file.empty()) return EngramClient::Create(options);
+  ENGRAM_ASSIGN_OR_RETURN(client::ShardMap map,
+                          client::ReadShardMapFile(map_file));
+  client::ShardedClientOptions sharded;
+  sharded.client = options;
+  sharded.attempt_timeout = server.timeout;
+  return client::ShardedClient::Create(std::move(map), sharded);
 }
 
 void WriteTableJson(const TableDescription& table, JsonWriter& json) {
@@ -378,27 +397,25 @@ struct Arity {
 
 // Every command by name; those with subcommands (patch) as "patch apply".
 const std::map<std::string, Arity>& CommandArity() {
-  static const auto* arity =
-      new std::map<std::string, Arity>{{"tables", {0, 0}},
-                                       {"describe", {1, 1}},
-                                       {"lookup", {1, 1}},
-                                       {"addresses", {0, 0}},
-                                       {"import", {2, 2}},
-                                       {"patch apply", {1, 1}},
-                                       {"patch create", {1, 1}},
-                                       {"patch upload", {1, 2}},
-                                       {"patch commit", {1, 1}},
-                                       {"patch abort", {1, 1}},
-                                       {"patch activate", {2, 2}},
-                                       {"patch rollback", {1, 1}},
-                                       {"patch list", {1, 1}},
-                                       {"rollback", {1, 1}},
-                                       {"versions", {1, 1}},
-                                       {"patch diff", {2, 2}},
-                                       {"compression-map", {0, 0}},
-                                       {"explain", {0, 0}},
-                                       {"drop", {1, 1}}};
+  static const auto* arity = new std::map<std::string, Arity>{
+      {"tables", {0, 0}},          {"describe", {1, 1}},
+      {"lookup", {1, 1}},          {"addresses", {0, 0}},
+      {"import", {2, 2}},          {"patch apply", {1, 1}},
+      {"patch create", {1, 1}},    {"patch upload", {1, 2}},
+      {"patch commit", {1, 1}},    {"patch abort", {1, 1}},
+      {"patch activate", {2, 2}},  {"patch rollback", {1, 1}},
+      {"patch list", {1, 1}},      {"rollback", {1, 1}},
+      {"versions", {1, 1}},        {"patch diff", {2, 2}},
+      {"compression-map", {0, 0}}, {"explain", {0, 0}},
+      {"export", {2, 2}},          {"drop", {1, 1}}};
   return *arity;
+}
+
+// The commands --shard-map goes with, in the order usage errors list them.
+const std::vector<std::string>& ShardMapCommands() {
+  static const auto* commands = new std::vector<std::string>{
+      "tables", "describe", "lookup", "export", "patch apply", "drop"};
+  return *commands;
 }
 
 // Empty when `args` name a command with the right arguments, and the flags
@@ -431,10 +448,10 @@ std::string UsageProblem(const std::vector<std::string>& args) {
       return "--server and --shard-map exclude each other: the shard map "
              "names the servers";
     }
-    if (command != "patch apply" && command != "drop") {
-      return absl::StrCat(
-          "--shard-map works with 'patch apply' and 'drop' only, not '",
-          command, "'");
+    if (!absl::c_linear_search(ShardMapCommands(), command)) {
+      return absl::StrCat("--shard-map works with '",
+                          absl::StrJoin(ShardMapCommands(), "', '"),
+                          "' only, not '", command, "'");
     }
   }
   return "";
@@ -536,6 +553,14 @@ absl::Status Run(const std::vector<std::string>& args) {
                           Connect(server));
   if (args[0] == "tables") return ListTables(*client);
   if (args[0] == "describe") return DescribeTable(*client, args[1]);
+  if (args[0] == "export") {
+    ExportOptions options;
+    options.table = args[1];
+    options.out_file = args[2];
+    options.version = absl::GetFlag(FLAGS_at_version);
+    options.json = absl::GetFlag(FLAGS_json);
+    return RunExportCommand(*client, options);
+  }
   return Lookup(*client, args[1]);
 }
 

@@ -22,10 +22,7 @@ using ::testing::HasSubstr;
 class CliIntegrationTest : public DemoServerTest {
  protected:
   CommandResult Ctl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {EngramctlPath(), "--server",
-                                     server_->address()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
+    return RunEngramctl(server_->address(), args);
   }
 };
 

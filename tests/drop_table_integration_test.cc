@@ -69,11 +69,10 @@ class DropTableTest : public ::testing::TestWithParam<std::string> {
 
   CommandResult Ctl(const std::vector<std::string>& args,
                     bool with_token = true) {
-    std::vector<std::string> argv = {EngramctlPath(), "--server",
-                                     server_->address()};
-    if (with_token) argv.insert(argv.end(), {"--token-file", token_file_});
+    std::vector<std::string> argv;
+    if (with_token) argv = {"--token-file", token_file_};
     argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
+    return RunEngramctl(server_->address(), argv);
   }
 
   // Row 5 of table "t" as served now: its first value.

@@ -43,10 +43,7 @@ class ExplainCliTest : public DemoServerTest {
   }
 
   CommandResult Ctl(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {EngramctlPath(), "--server",
-                                     server_->address()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
+    return RunEngramctl(server_->address(), args);
   }
 
   // The rows of sequence 0, position `t`.

@@ -35,10 +35,7 @@ class ImportTest : public ::testing::Test {
   }
 
   CommandResult Ctl(std::vector<std::string> args) {
-    std::vector<std::string> argv = {EngramctlPath(), "--server",
-                                     server_->address()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
+    return RunEngramctl(server_->address(), args);
   }
 
   std::string NpyPath(const std::string& name) {
@@ -374,11 +371,9 @@ TEST(ImportServerFileTest, ServerReadsFilesOnlyInsideItsImportDir) {
       ServerProcess::Start(dir.path() + "/data", {"--import-dir", inside});
   ASSERT_TRUE(server.ok()) << server.status();
   auto ctl = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {EngramctlPath(), "--server",
-                                     (*server)->address(), "import"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back("--server-file");
-    return RunCommand(argv);
+    args.insert(args.begin(), "import");
+    args.push_back("--server-file");
+    return RunEngramctl((*server)->address(), args);
   };
   CommandResult result = ctl({"t", "t.npy", "--placement", "ssd"});
   ASSERT_EQ(result.exit_code, 0) << result.err;

@@ -50,10 +50,7 @@ class PatchCliTest : public ::testing::Test {
     return CtlWithoutToken(with_token);
   }
   CommandResult CtlWithoutToken(const std::vector<std::string>& args) {
-    std::vector<std::string> argv = {EngramctlPath(), "--server",
-                                     server_->address()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return RunCommand(argv);
+    return RunEngramctl(server_->address(), args);
   }
 
   // Writes ids.npy and rows.npy patching rows `ids` (to kPatchBase + their

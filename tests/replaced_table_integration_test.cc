@@ -88,9 +88,7 @@ TEST_F(ReplacedTableTest, PrefetcherRefusesATableImportedWithoutItsHashSpec) {
   for (const std::vector<std::string>& command :
        {std::vector<std::string>{"drop", "layer_3"},
         std::vector<std::string>{"import", "layer_3", file}}) {
-    std::vector<std::string> argv = {EngramctlPath(), "--server", socket_};
-    argv.insert(argv.end(), command.begin(), command.end());
-    const CommandResult result = RunCommand(argv);
+    const CommandResult result = RunEngramctl(socket_, command);
     ASSERT_EQ(result.exit_code, 0) << result.err;
   }
   const std::vector<absl::Status> statuses = DecodeStatuses();

@@ -4,8 +4,9 @@
 // replica of every shard is killed (kill -9) under load, and a restarted
 // replica must get traffic again. Patches applied through `engramctl
 // --shard-map` change exactly their rows on every replica of their shards,
-// and sharded pins keep serving the rows they pinned, also with replicas
-// killed or restarted.
+// sharded pins keep serving the rows they pinned, also with replicas
+// killed or restarted, and `engramctl --shard-map ... export` writes the
+// whole table.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -25,6 +27,7 @@
 #include "client/engram_client.h"
 #include "client/shard_map.h"
 #include "client/sharded_client.h"
+#include "common/addressing/npy.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
@@ -581,6 +584,63 @@ TEST_F(ShardedTest, AReplicaDownWhenPinnedIsLeftOutOfThePin) {
   }
 }
 
+TEST_F(ShardedTest, ShardMapExportAndLookupReadThroughTheShards) {
+  // Shards at different versions, and one replica down.
+  const std::vector<int64_t> ids = {3, 2 * kRows / kShards + 1};
+  ASSERT_EQ(ApplyPatch(ids, kFirstPatch).exit_code, 0);
+  replicas_[Index(1, 0)].process.reset();
+  const std::string expected = Patched(rows_, ids, kFirstPatch);
+
+  // Exports t with `server_flags` and returns the JSON and the rows.
+  const auto export_rows = [&](const std::vector<std::string>& server_flags,
+                               google::protobuf::Struct* json) {
+    const std::string out = dir_.path() + "/export.npy";
+    std::vector<std::string> argv = {EngramctlPath()};
+    argv.insert(argv.end(), server_flags.begin(), server_flags.end());
+    argv.insert(argv.end(), {"export", "t", out, "--json"});
+    const CommandResult exported = RunCommand(argv);
+    EXPECT_EQ(exported.exit_code, 0) << exported.err;
+    *json = ParseJson(exported.out);
+    std::ifstream in(out, std::ios::binary);
+    const std::string file(std::istreambuf_iterator<char>(in), {});
+    absl::StatusOr<internal::NpyHeader> header = internal::ParseNpyHeader(file);
+    EXPECT_TRUE(header.ok()) << header.status();
+    return header.ok() ? file.substr(header->data_offset) : "";
+  };
+  google::protobuf::Struct json;
+  EXPECT_TRUE(export_rows({"--shard-map", map_file_}, &json) == expected);
+  EXPECT_EQ(json.fields().at("rows").number_value(), kRows);
+  // No one content digest covers the shards.
+  EXPECT_FALSE(json.fields().at("verified").bool_value());
+
+  // One server of a shard exports the shard, checked against its digest.
+  const uint64_t first = kRows / kShards;
+  const uint64_t end = 2 * kRows / kShards;
+  EXPECT_TRUE(
+      export_rows({"--server", replicas_[Index(1, 1)].process->address()},
+                  &json) ==
+      rows_.substr(first * kRowBytes, (end - first) * kRowBytes));
+  EXPECT_EQ(json.fields().at("rows").number_value(), end - first);
+  EXPECT_TRUE(json.fields().at("verified").bool_value());
+
+  // lookup and describe go through the shard map too.
+  const CommandResult looked =
+      RunCommand({EngramctlPath(), "--shard-map", map_file_, "lookup", "t",
+                  "--rows", absl::StrCat(ids[1], ",", kRows / 2), "--json"});
+  ASSERT_EQ(looked.exit_code, 0) << looked.err;
+  const google::protobuf::Struct found = ParseJson(looked.out);
+  const auto& rows = found.fields().at("rows").list_value().values();
+  ASSERT_EQ(rows.size(), 2);
+  EXPECT_FLOAT_EQ(rows[0].list_value().values(1).number_value(),
+                  kFirstPatch + ids[1] + 0.01f);
+  EXPECT_FLOAT_EQ(rows[1].list_value().values(1).number_value(),
+                  kRows / 2 + 0.01f);
+  const CommandResult described = RunCommand(
+      {EngramctlPath(), "--shard-map", map_file_, "describe", "t", "--json"});
+  ASSERT_EQ(described.exit_code, 0) << described.err;
+  EXPECT_EQ(ParseJson(described.out).fields().at("rows").number_value(), kRows);
+}
+
 TEST_F(ShardedTest, ShardMapDropRemovesTheTableFromEveryReplica) {
   const auto drop = [&](const std::vector<std::string>& flags) {
     std::vector<std::string> argv = {EngramctlPath(), "--shard-map", map_file_,
@@ -689,7 +749,9 @@ TEST_F(ShardedTest, BadPinsAndPatchesAreRefused) {
   refused = RunCommand(
       {EngramctlPath(), "--shard-map", map_file_, "patch", "list", "t"});
   EXPECT_EQ(refused.exit_code, 2);
-  EXPECT_THAT(refused.err, HasSubstr("'patch apply' and 'drop' only"));
+  EXPECT_THAT(refused.err,
+              HasSubstr("'export', 'patch apply', 'drop' only, not 'patch "
+                        "list'"));
 
   // An id beyond the table: nothing applied anywhere.
   const std::vector<int64_t> beyond = {1, kRows};

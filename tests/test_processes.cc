@@ -199,6 +199,13 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   return result;
 }
 
+CommandResult RunEngramctl(const std::string& server,
+                           const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {EngramctlPath(), "--server", server};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv);
+}
+
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::string& data_dir, const std::vector<std::string>& extra_args,
     absl::Duration timeout, const std::vector<std::string>& launcher) {

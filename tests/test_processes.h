@@ -80,6 +80,10 @@ struct CommandResult {
 CommandResult RunCommand(const std::vector<std::string>& argv,
                          absl::Duration timeout = absl::Seconds(60));
 
+// Runs `engramctl --server SERVER ARGS...`.
+CommandResult RunEngramctl(const std::string& server,
+                           const std::vector<std::string>& args);
+
 // Sends the raw HTTP `request` to 127.0.0.1:port and returns everything
 // the server wrote back until it closed; empty if it cannot connect.
 std::string HttpExchange(int port, const std::string& request);

@@ -1,0 +1,57 @@
+// `engramctl export`: a table's rows, as one version serves them, written
+// to a file that `import` takes back, e.g. to bake activated patches into
+// a checkpoint or to move a table to another cluster:
+//
+//   engramctl --server ADDR export TABLE OUT.npy [--version V] [--json]
+//   engramctl --shard-map FILE export TABLE OUT.npy   (a table split over
+//       servers, read through its shards)
+//
+// Version V (default: the one active when the export starts) is pinned for
+// the whole export, so patches activated meanwhile do not mix in, and
+// released at the end. Rows are read by Lookup, a few batches in flight,
+// with a progress bar. OUT.npy gets a 2-D array [rows, values]: "<f4" for
+// f32, "<f2" for f16, "<u2" for bf16 (what import reads as bf16), "|u1"
+// [rows, row_bytes] for fp8 and opaque rows (import them with --dtype
+// fp8_e4m3 or fp8_e5m2). A name not ending in .npy gets the raw rows
+// (import with --row-bytes). A server holding one shard exports that
+// shard's rows. The file appears only when complete (written beside it,
+// then renamed).
+//
+// The rows' content digest (common/content_digest.h) is printed; when the
+// exported version is the table's unpatched base, it must equal the
+// table's content digest (DATA_LOSS otherwise, and no file). Text prints
+// one line; JSON is
+//   {"table", "version", "rows", "row_bytes", "dtype", "file", "bytes",
+//    "content_digest", "verified": true|false, "seconds"}
+#ifndef ENGRAM_CLI_EXPORT_COMMAND_H_
+#define ENGRAM_CLI_EXPORT_COMMAND_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "client/engram_client.h"
+
+namespace engram::cli {
+
+struct ExportOptions {
+  std::string table;
+  // Ends in .npy: an .npy array; otherwise raw rows.
+  std::string out_file;
+  // 0: the version active when the export starts.
+  uint64_t version = 0;
+  bool json = false;
+};
+
+// Exports options.table through `client` as above and prints the outcome.
+// The server's errors (NOT_FOUND for an unknown table or version...);
+// FailedPrecondition for a sparse table (it would be written as every row
+// of its id space); DataLoss for rows that do not match the table's
+// content digest; the file system's errors, naming the file. On error no
+// file is left.
+absl::Status RunExportCommand(client::EngramClient& client,
+                              const ExportOptions& options);
+
+}  // namespace engram::cli
+
+#endif  // ENGRAM_CLI_EXPORT_COMMAND_H_

@@ -1,0 +1,261 @@
+// engramctl export against a real engram-server: the file holds exactly
+// the rows the exported version serves, in the dtype import reads back,
+// and bad exports leave no file while the server keeps serving.
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/addressing/npy.h"
+#include "common/addressing/sha256.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "gtest/gtest.h"
+#include "tests/test_processes.h"
+
+namespace engram::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Four lookups of 4 MiB, the last one partial.
+constexpr int kRows = 400000;
+constexpr int kCols = 8;  // f32: 32-byte rows
+constexpr uint32_t kRowBytes = kCols * 4;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string Sha256Hex(const std::string& bytes) {
+  internal::Sha256 hash;
+  hash.Update(bytes);
+  return internal::Sha256::ToHex(hash.Finish());
+}
+
+// Compares without printing the bytes: tables are megabytes.
+void ExpectSameBytes(const std::string& actual, const std::string& expected) {
+  ASSERT_EQ(actual.size(), expected.size());
+  const auto differs =
+      std::mismatch(actual.begin(), actual.end(), expected.begin());
+  EXPECT_TRUE(differs.first == actual.end())
+      << "byte " << (differs.first - actual.begin()) << " differs";
+}
+
+// Expects `path` to be an .npy array of `descr`, [rows, columns], holding
+// `data`.
+void ExpectNpyFile(const std::string& path, const std::string& descr,
+                   uint64_t rows, uint64_t columns, const std::string& data) {
+  const std::string file = ReadFile(path);
+  absl::StatusOr<internal::NpyHeader> header = internal::ParseNpyHeader(file);
+  ASSERT_TRUE(header.ok()) << path << ": " << header.status();
+  EXPECT_EQ(header->descr, descr);
+  EXPECT_EQ(header->shape, std::vector<uint64_t>({rows, columns}));
+  ExpectSameBytes(file.substr(header->data_offset), data);
+}
+
+class ExportTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    rows_ = F32Rows(kRows, kCols);
+    WriteNpyFile(Path("table.npy"), "<f4", {kRows, kCols}, rows_);
+    ASSERT_NO_FATAL_FAILURE(StartServer());
+    const CommandResult imported = Ctl({"import", "t", Path("table.npy")});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  }
+
+  void StartServer() {
+    server_.reset();
+    auto server = ServerProcess::Start(Path("data"), {});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  CommandResult Ctl(std::vector<std::string> args) {
+    return RunEngramctl(server_->address(), args);
+  }
+
+  std::string Path(const std::string& name) const {
+    return absl::StrCat(dir_.path(), "/", name);
+  }
+
+  // Exports `table` to `file` with --json, expecting success.
+  google::protobuf::Struct Export(const std::string& table,
+                                  const std::string& file,
+                                  std::vector<std::string> flags = {}) {
+    std::vector<std::string> args = {"export", table, file, "--json"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const CommandResult exported = Ctl(args);
+    EXPECT_EQ(exported.exit_code, 0) << exported.err;
+    return ParseJson(exported.out);
+  }
+
+  TempDir dir_;
+  std::string rows_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(ExportTest, ExportsTheRowsOfTheChosenVersionAndImportsBack) {
+  google::protobuf::Struct json = Export("t", Path("base.npy"));
+  ExpectNpyFile(Path("base.npy"), "<f4", kRows, kCols, rows_);
+  EXPECT_EQ(json.fields().at("version").number_value(), 1);
+  EXPECT_EQ(json.fields().at("rows").number_value(), kRows);
+  EXPECT_EQ(json.fields().at("row_bytes").number_value(), kRowBytes);
+  EXPECT_EQ(json.fields().at("dtype").string_value(), "f32");
+  EXPECT_EQ(json.fields().at("content_digest").string_value(),
+            Sha256Hex(rows_));
+  EXPECT_TRUE(json.fields().at("verified").bool_value());
+  EXPECT_FALSE(std::filesystem::exists(Path("base.npy.partial")));
+
+  // A patch of the first and last rows, then version 2 and 1 exported.
+  WriteNpyFile(Path("ids.npy"), "<i8", {2}, Int64s({0, kRows - 1}));
+  WriteNpyFile(Path("new_rows.npy"), "<f4", {2, kCols},
+               F32Rows(2, kCols, 5000));
+  const CommandResult patched =
+      Ctl({"patch", "apply", "t", "--ids", Path("ids.npy"), "--rows",
+           Path("new_rows.npy")});
+  ASSERT_EQ(patched.exit_code, 0) << patched.err;
+  std::string patched_rows = rows_;
+  patched_rows.replace(0, kRowBytes, F32Rows(1, kCols, 5000));
+  patched_rows.replace(patched_rows.size() - kRowBytes, kRowBytes,
+                       F32Rows(1, kCols, 5001));
+
+  json = Export("t", Path("patched.npy"));
+  ExpectNpyFile(Path("patched.npy"), "<f4", kRows, kCols, patched_rows);
+  EXPECT_EQ(json.fields().at("version").number_value(), 2);
+  EXPECT_EQ(json.fields().at("content_digest").string_value(),
+            Sha256Hex(patched_rows));
+  // A patched version has no content digest to check against.
+  EXPECT_FALSE(json.fields().at("verified").bool_value());
+
+  json = Export("t", Path("version1.npy"), {"--version", "1"});
+  ExpectSameBytes(ReadFile(Path("version1.npy")), ReadFile(Path("base.npy")));
+  EXPECT_EQ(json.fields().at("version").number_value(), 1);
+
+  // The patched file imports as a table of the patched rows, and the
+  // export's pin is gone.
+  const CommandResult imported =
+      Ctl({"import", "baked", Path("patched.npy"), "--json"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_EQ(
+      ParseJson(imported.out).fields().at("content_digest").string_value(),
+      Sha256Hex(patched_rows));
+  const CommandResult versions = Ctl({"versions", "t", "--json"});
+  ASSERT_EQ(versions.exit_code, 0) << versions.err;
+  const google::protobuf::Struct listed = ParseJson(versions.out);
+  for (const auto& version :
+       listed.fields().at("versions").list_value().values()) {
+    EXPECT_EQ(version.struct_value().fields().at("pins").number_value(), 0);
+  }
+
+  // Text: one line naming the version and the digest.
+  const CommandResult text = Ctl({"export", "t", Path("text.npy")});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr(absl::StrCat("exported t version 2: ", kRows,
+                                               " rows x 32 B (f32) to ",
+                                               Path("text.npy"))));
+  EXPECT_THAT(text.out, HasSubstr(Sha256Hex(patched_rows)));
+  EXPECT_THAT(text.err, HasSubstr("100.0%"));  // The progress bar's end.
+}
+
+TEST_F(ExportTest, Bf16AndOpaqueTablesKeepTheirBytes) {
+  // bf16 as uint16, as import reads it.
+  const std::string bf16 = rows_.substr(0, 1000 * kRowBytes);
+  WriteNpyFile(Path("bf16.npy"), "<u2", {1000, kCols * 2}, bf16);
+  ASSERT_EQ(Ctl({"import", "b", Path("bf16.npy")}).exit_code, 0);
+  google::protobuf::Struct json = Export("b", Path("b_out.npy"));
+  EXPECT_EQ(json.fields().at("dtype").string_value(), "bf16");
+  ExpectNpyFile(Path("b_out.npy"), "<u2", 1000, kCols * 2, bf16);
+
+  // Opaque 5-byte rows: |u1 columns in a .npy, the bytes alone otherwise.
+  const std::string opaque = rows_.substr(0, 5 * 777);
+  std::ofstream(Path("opaque.bin"), std::ios::binary) << opaque;
+  ASSERT_EQ(
+      Ctl({"import", "o", Path("opaque.bin"), "--row-bytes", "5"}).exit_code,
+      0);
+  json = Export("o", Path("o_out.npy"));
+  EXPECT_EQ(json.fields().at("dtype").string_value(), "opaque");
+  ExpectNpyFile(Path("o_out.npy"), "|u1", 777, 5, opaque);
+  json = Export("o", Path("o_out.bin"));
+  ExpectSameBytes(ReadFile(Path("o_out.bin")), opaque);
+  EXPECT_TRUE(json.fields().at("verified").bool_value());
+}
+
+TEST_F(ExportTest, RowsThatDoNotMatchTheContentDigestLeaveNoFile) {
+  // Bit rot in the stored rows, while the server was down.
+  server_->Terminate();
+  const std::string rows_file = Path("data/tables/t/rows.bin");
+  ASSERT_NO_FATAL_FAILURE(ExpectSameBytes(ReadFile(rows_file), rows_));
+  {
+    std::fstream file(rows_file,
+                      std::ios::binary | std::ios::in | std::ios::out);
+    file.seekp(12345);
+    file.put('\x7f');
+  }
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+
+  const CommandResult exported = Ctl({"export", "t", Path("out.npy")});
+  EXPECT_EQ(exported.exit_code, 1);
+  EXPECT_THAT(exported.err, HasSubstr("DATA_LOSS"));
+  EXPECT_THAT(exported.err, HasSubstr(Sha256Hex(rows_)));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.npy")));
+  EXPECT_FALSE(std::filesystem::exists(Path("out.npy.partial")));
+}
+
+TEST_F(ExportTest, BadExportsAreClearErrorsAndLeaveNoFile) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string error;
+    std::string file;
+  };
+  WriteNpyFile(Path("sparse_rows.npy"), "<f4", {2, kCols}, F32Rows(2, kCols));
+  WriteNpyFile(Path("sparse_ids.npy"), "<i8", {2}, Int64s({3, 90}));
+  ASSERT_EQ(Ctl({"import", "sparse", Path("sparse_rows.npy"), "--ids",
+                 Path("sparse_ids.npy"), "--id-space", "100"})
+                .exit_code,
+            0);
+  const std::vector<Case> cases = {
+      {{"export", "nope", Path("a.npy")}, "NOT_FOUND", Path("a.npy")},
+      {{"export", "t", Path("b.npy"), "--version", "7"},
+       "NOT_FOUND",
+       Path("b.npy")},
+      {{"export", "sparse", Path("c.npy")},
+       "FAILED_PRECONDITION: table 'sparse' is sparse (2 of 100 rows "
+       "written)",
+       Path("c.npy")},
+      {{"export", "t", Path("missing_dir/d.npy")},
+       Path("missing_dir/d.npy.partial"),
+       Path("missing_dir/d.npy")},
+  };
+  for (const Case& c : cases) {
+    const CommandResult result = Ctl(c.args);
+    EXPECT_EQ(result.exit_code, 1) << c.args[1];
+    EXPECT_THAT(result.err, HasSubstr(c.error));
+    EXPECT_FALSE(std::filesystem::exists(c.file)) << c.file;
+    EXPECT_FALSE(std::filesystem::exists(c.file + ".partial")) << c.file;
+  }
+  // Usage: no output file.
+  EXPECT_EQ(Ctl({"export", "t"}).exit_code, 2);
+  // The server still serves, with no pin left behind.
+  const CommandResult looked = Ctl({"lookup", "t", "--rows", "7"});
+  EXPECT_EQ(looked.exit_code, 0) << looked.err;
+  const CommandResult versions = Ctl({"versions", "t", "--json"});
+  ASSERT_EQ(versions.exit_code, 0) << versions.err;
+  EXPECT_EQ(ParseJson(versions.out)
+                .fields()
+                .at("versions")
+                .list_value()
+                .values(0)
+                .struct_value()
+                .fields()
+                .at("pins")
+                .number_value(),
+            0);
+}
+
+}  // namespace
+}  // namespace engram::testing
