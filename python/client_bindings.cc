@@ -1,12 +1,14 @@
 #include "python/client_bindings.h"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -140,14 +142,14 @@ py::buffer_info WritableView(const py::buffer& out) {
 }
 
 // Runs `lookup` (a client call writing rows into the span it is given) into
-// `out`, or into a new RowBuffer of `table`'s format holding `rows` rows
-// (`rows_shape` before the row's own shape). Returns the rows (out itself,
-// a RowBuffer) and the result.
-template <typename LookupFn>
+// `out`, or into a new RowBuffer of `table`'s format: `rows_shape(format)`
+// (a StatusOr of the dimensions before the row's own shape) rows. Returns
+// the rows (out itself, a RowBuffer) and the result.
+template <typename RowsShapeFn, typename LookupFn>
 std::pair<std::variant<py::buffer, std::shared_ptr<RowBuffer>>,
           client::LookupResult>
-RunLookup(PyClient& py_client, const std::string& table,
-          std::vector<int64_t> rows_shape, const std::optional<py::buffer>& out,
+RunLookup(PyClient& py_client, const std::string& table, RowsShapeFn rows_shape,
+          const std::optional<py::buffer>& out,
           const std::optional<ElementType>& output_type, LookupFn lookup) {
   if (out.has_value()) {
     py::buffer_info view = WritableView(*out);
@@ -159,9 +161,10 @@ RunLookup(PyClient& py_client, const std::string& table,
     }
     return {*out, ValueOrThrow(std::move(result))};
   }
-  // A table replaced by one with other rows is noticed by the size of what
-  // comes back, or by a failure after which the table describes itself
-  // otherwise; the lookup is then made again with the new format.
+  // A table replaced by one with other rows is noticed by the size or count
+  // of what comes back (a token lookup under another hash spec), or by a
+  // failure after which the table describes itself otherwise; the lookup is
+  // then made again with the new format.
   for (int attempt = 0;; ++attempt) {
     std::shared_ptr<RowBuffer> buffer;
     absl::StatusOr<client::LookupResult> result;
@@ -175,7 +178,9 @@ RunLookup(PyClient& py_client, const std::string& table,
         row_bytes = row_bytes / ElementBytes(type) * ElementBytes(*output_type);
         type = *output_type;
       }
-      std::vector<int64_t> shape = rows_shape;
+      std::vector<int64_t> shape = ValueOrThrow(rows_shape(format));
+      const uint64_t rows =
+          absl::c_accumulate(shape, uint64_t{1}, std::multiplies<uint64_t>());
       for (int64_t dim : RowShape(type, row_bytes, format.dims)) {
         shape.push_back(dim);
       }
@@ -187,15 +192,14 @@ RunLookup(PyClient& py_client, const std::string& table,
         // size than described, fail with.
         py_client.ForgetFormat(table);
         const absl::StatusOr<PyClient::RowFormat> now = py_client.Format(table);
-        if (attempt == 0 && now.ok() && now->row_bytes != format.row_bytes) {
-          continue;
-        }
-      } else if (result.ok() && result->row_count > 0 &&
-                 result->row_bytes != row_bytes) {
+        if (attempt == 0 && now.ok() && *now != format) continue;
+      } else if (result.ok() &&
+                 (result->row_count != rows ||
+                  (rows > 0 && result->row_bytes != row_bytes))) {
         py_client.ForgetFormat(table);
         if (attempt == 0) continue;
-        result = absl::InternalError(
-            absl::StrCat("table ", table, " changes row size under lookups"));
+        result = absl::InternalError(absl::StrCat(
+            "table ", table, " changes its rows' size or count under lookups"));
       }
     }
     return {buffer, ValueOrThrow(std::move(result))};
@@ -228,9 +232,14 @@ py::object Lookup(PyClient& py_client, const std::string& table,
   const client::LookupOptions options = MakeLookupOptions(
       timeout, version, pin_id, hash_spec_digest, output_type, request_id);
   const absl::Span<const uint64_t> id_span(ids.data(), ids.size());
+  const auto rows_shape =
+      [&](const PyClient::RowFormat&) -> absl::StatusOr<std::vector<int64_t>> {
+    return std::vector<int64_t>{static_cast<int64_t>(ids.size())};
+  };
+
   auto [rows, result] = RunLookup(
-      py_client, table, {static_cast<int64_t>(ids.size())}, out,
-      options.output_type, [&](absl::Span<char> span) {
+      py_client, table, rows_shape, out, options.output_type,
+      [&](absl::Span<char> span) {
         return py_client.client().Lookup(table, id_span, span, options);
       });
   py::object array =
@@ -258,21 +267,20 @@ py::object LookupTokens(PyClient& py_client, const std::string& table,
   }
   const absl::Span<const int64_t> token_span(tokens.data(), tokens.size());
   // Rows per token come from the table's hash spec.
-  int rows_per_token = 0;
-  if (!out.has_value()) {
-    py::gil_scoped_release release;
-    rows_per_token = ValueOrThrow(py_client.Format(table)).rows_per_token;
-    if (rows_per_token == 0) {
-      ThrowIfError(absl::FailedPreconditionError(
-          absl::StrCat("table ", table, " has no hash spec")));
+  const auto rows_shape = [&](const PyClient::RowFormat& format)
+      -> absl::StatusOr<std::vector<int64_t>> {
+    if (format.rows_per_token == 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("table ", table, " has no hash spec"));
     }
-  }
-  auto [rows, result] = RunLookup(
-      py_client, table, {batch, time, rows_per_token}, out, std::nullopt,
-      [&](absl::Span<char> span) {
-        return py_client.client().LookupTokens(table, token_span, batch, time,
-                                               length_span, span, options);
-      });
+    return std::vector<int64_t>{batch, time, format.rows_per_token};
+  };
+  auto [rows, result] = RunLookup(py_client, table, rows_shape, out,
+                                  std::nullopt, [&](absl::Span<char> span) {
+                                    return py_client.client().LookupTokens(
+                                        table, token_span, batch, time,
+                                        length_span, span, options);
+                                  });
   py::object array =
       tensor ? AsTensor(std::move(rows)) : AsNumpy(std::move(rows));
   if (!return_info) return array;

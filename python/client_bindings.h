@@ -40,6 +40,8 @@ class PyClient {
     std::vector<uint32_t> dims;
     // Rows per token of the table's hash spec; 0 without one.
     int rows_per_token = 0;
+
+    bool operator==(const RowFormat&) const = default;
   };
   // The format of `table`'s rows, from a DescribeTable the first time.
   // REQUIRES: the GIL is not held (it may call the server).

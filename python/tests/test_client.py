@@ -6,12 +6,14 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import numpy as np
 import pytest
 
 import engram_client as ec
-from conftest import engramctl, import_raw_table, random_rows
+from conftest import (SMALL_DEMO_FLAGS, Server, engramctl, import_raw_table,
+                      random_rows)
 
 ROW_BYTES = 128
 
@@ -241,6 +243,36 @@ def test_a_table_imported_again_with_other_rows(raw_table, tmp_path):
             got = client.lookup("raw", [7, 999])
             assert got.shape == (2, row_bytes)
             np.testing.assert_array_equal(got, rows[[7, 999]])
+
+
+def test_token_lookups_of_a_table_rebuilt_with_another_hash_spec(tmp_path):
+    # Demo servers on one Unix socket (so that the client finds the second
+    # where the first was), with 2, then 1, heads per n-gram order: the
+    # rows per token of layer_3 go from 4 to 2, the row size stays.
+    socket = f"unix:{tmp_path}/engram.sock"
+    tokens = np.array([[5, 6, 7], [8, 9, 10]], dtype=np.int64)
+    client = ec.Client(socket)
+    for heads in (2, 1):
+        server = Server(str(tmp_path / f"data{heads}"),
+                        [*SMALL_DEMO_FLAGS, "--demo-heads", str(heads),
+                         "--listen", socket])
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    got = client.lookup_tokens("layer_3", tokens)
+                    break
+                except ec.Error as error:
+                    # The client reconnects to the new server first.
+                    if (error.code != ec.StatusCode.UNAVAILABLE or
+                            time.monotonic() > deadline):
+                        raise
+                    time.sleep(0.05)
+            assert got.shape == (2, 3, 2 * heads, 8)
+            np.testing.assert_array_equal(
+                got, ec.Client(socket).lookup_tokens("layer_3", tokens))
+        finally:
+            server.stop()
 
 
 def test_bad_arguments():
