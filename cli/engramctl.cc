@@ -20,7 +20,7 @@
 //   engramctl patch diff OLD.npy NEW.npy --out-ids ids.npy --out-rows rows.npy
 //       [--tolerance T]
 //   engramctl --server ADDR explain --table TABLE --tokens "..." [--version V]
-//   engramctl --server ADDR export TABLE OUT.npy [--version V]
+//   engramctl --server ADDR export TABLE OUT.npy [--version V] [--ids IDS.npy]
 //
 // --server defaults to 127.0.0.1:50051. --shard-map (client/shard_map.h)
 // names the servers of a table split by row range instead: `tables`,
@@ -104,7 +104,9 @@ ABSL_FLAG(uint32_t, row_bytes, 0,
 ABSL_FLAG(std::string, ids, "",
           "import: a .npy of int64 row ids, one per row of FILE: makes a "
           "sparse table holding only those rows. patch apply/upload: a .npy "
-          "of int64 row ids, one per row of --rows: the rows to replace.");
+          "of int64 row ids, one per row of --rows: the rows to replace. "
+          "export: of a sparse table, the .npy to write the exported rows' "
+          "ids to.");
 ABSL_FLAG(uint64_t, id_space, 0,
           "import --ids: the sparse table's row count (ids are below it).");
 ABSL_FLAG(std::string, missing, "report",
@@ -210,8 +212,9 @@ constexpr char kUsage[] =
     "                         the token compression map (no server)\n"
     "  explain --table TABLE --tokens \"1,2,3;4,5\" [--version V]\n"
     "      [--compression MAP.npy]  each position's rows: base or patch\n"
-    "  export TABLE OUT.npy [--version V]\n"
+    "  export TABLE OUT.npy [--version V] [--ids IDS.npy]\n"
     "                         write a version's rows to a file import takes\n"
+    "                         (--ids: a sparse table's, with their ids)\n"
     "                         (--shard-map FILE: read through the shards)\n"
     "admin calls need --token-file FILE when the server has an admin token";
 
@@ -557,6 +560,7 @@ absl::Status Run(const std::vector<std::string>& args) {
     ExportOptions options;
     options.table = args[1];
     options.out_file = args[2];
+    options.ids_file = absl::GetFlag(FLAGS_ids);
     options.version = absl::GetFlag(FLAGS_at_version);
     options.json = absl::GetFlag(FLAGS_json);
     return RunExportCommand(*client, options);

@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <deque>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <utility>
@@ -17,10 +16,11 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "cli/progress_bar.h"
-#include "common/addressing/npy.h"
+#include "cli/row_file_writer.h"
 #include "common/content_digest.h"
 #include "common/element_type.h"
 #include "common/json_writer.h"
+#include "common/packed_row_ids.h"
 #include "common/status_macros.h"
 
 namespace engram::cli {
@@ -118,70 +118,173 @@ class BatchWindow {
   std::deque<std::unique_ptr<Batch>> batches_;
 };
 
-absl::Status WriteFailed(const std::string& path) {
-  return absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", path));
-}
+// The output files, written beside their final paths until complete: the
+// rows, and for a sparse table the ids.
+class ExportFiles {
+ public:
+  static absl::StatusOr<ExportFiles> Create(const TableDescription& table,
+                                            const ExportOptions& options) {
+    ExportFiles files(options);
+    if (absl::EndsWith(options.out_file, ".npy")) {
+      const NpyRowLayout layout = NpyRowLayoutOf(table);
+      ENGRAM_ASSIGN_OR_RETURN(
+          files.rows_,
+          RowFileWriter::CreateNpy(Partial(options.out_file), layout.descr,
+                                   {layout.columns}, table.rows));
+    } else {
+      ENGRAM_ASSIGN_OR_RETURN(
+          files.rows_, RowFileWriter::CreateRaw(Partial(options.out_file)));
+    }
+    if (!options.ids_file.empty()) {
+      ENGRAM_ASSIGN_OR_RETURN(
+          files.ids_, RowFileWriter::CreateNpy(Partial(options.ids_file), "<i8",
+                                               {}, table.rows));
+    }
+    return files;
+  }
+  ExportFiles(ExportFiles&&) = default;
+  // Removes what was not renamed into place.
+  ~ExportFiles() {
+    if (rows_ != nullptr) std::remove(Partial(options_.out_file).c_str());
+    if (ids_ != nullptr) std::remove(Partial(options_.ids_file).c_str());
+  }
+
+  RowFileWriter& rows() { return *rows_; }
+  // Null for a dense table.
+  RowFileWriter* ids() { return ids_.get(); }
+
+  // Renames the (finished) files into place, ids first (and back out if
+  // the rows cannot follow).
+  absl::Status Publish() {
+    if (ids_ != nullptr) ENGRAM_RETURN_IF_ERROR(Rename(options_.ids_file));
+    if (absl::Status renamed = Rename(options_.out_file); !renamed.ok()) {
+      if (ids_ != nullptr) std::remove(options_.ids_file.c_str());
+      return renamed;
+    }
+    ids_.reset();
+    rows_.reset();
+    return absl::OkStatus();
+  }
+
+ private:
+  explicit ExportFiles(const ExportOptions& options) : options_(options) {}
+
+  static std::string Partial(const std::string& path) {
+    return absl::StrCat(path, ".partial");
+  }
+  static absl::Status Rename(const std::string& path) {
+    if (std::rename(Partial(path).c_str(), path.c_str()) == 0) {
+      return absl::OkStatus();
+    }
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("cannot rename ", Partial(path), " to ", path));
+  }
+
+  const ExportOptions& options_;
+  std::unique_ptr<RowFileWriter> rows_;
+  std::unique_ptr<RowFileWriter> ids_;
+};
 
 struct Exported {
+  // Rows written: all of a dense table's, the present ones of a sparse one.
+  uint64_t rows = 0;
   uint64_t bytes = 0;
   std::string digest;
 };
 
-// Streams the table's rows through the pin into `path`, an .npy header
-// first when `npy`.
+// Streams the table's rows through the pin into `files`: every row, or,
+// when files.ids() is set, the rows a sparse table has and their ids.
 absl::StatusOr<Exported> WriteRows(EngramClient& client,
                                    const TableDescription& table,
-                                   uint64_t pin_id, uint64_t batch_rows,
-                                   bool npy, const std::string& path) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return WriteFailed(path);
+                                   uint64_t pin_id, ExportFiles& files) {
+  const uint32_t row_bytes = table.row_bytes;
   Exported exported;
-  if (npy) {
-    const NpyRowLayout layout = NpyRowLayoutOf(table);
-    const std::string header =
-        internal::EncodeNpyHeader(layout.descr, {table.rows, layout.columns});
-    out << header;
-    exported.bytes = header.size();
-  }
   ContentDigest digest;
   ProgressBar progress(absl::StrCat("export ", table.name),
-                       table.rows * uint64_t{table.row_bytes});
-  BatchWindow window(client, table, pin_id, batch_rows);
-  uint64_t rows_done = 0;
+                       table.rows * uint64_t{row_bytes});
+  BatchWindow window(client, table, pin_id,
+                     std::max<uint64_t>(1, kBatchBytes / row_bytes));
+  uint64_t rows_read = 0;
   for (window.Fill();; window.Fill()) {
     ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<Batch> batch, window.Next());
     if (batch == nullptr) break;
-    const std::vector<char>& rows = batch->rows;
-    out.write(rows.data(), static_cast<std::streamsize>(rows.size()));
-    if (!out) return WriteFailed(path);
-    digest.AddRows(absl::string_view(rows.data(), rows.size()));
-    exported.bytes += rows.size();
-    rows_done += batch->result->row_count;
-    progress.Update(rows_done * table.row_bytes);
+    const LookupResult& result = *batch->result;
+    absl::string_view rows(batch->rows.data(), batch->rows.size());
+    std::string present;
+    if (files.ids() != nullptr) {
+      std::string ids;
+      for (uint64_t i = 0; i < result.row_count; ++i) {
+        if (result.is_missing(i)) continue;
+        const uint64_t id = table.first_row + rows_read + i;
+        AppendPackedRowIds(absl::MakeConstSpan(&id, 1), &ids);
+        present.append(rows.data() + i * row_bytes, row_bytes);
+      }
+      ENGRAM_RETURN_IF_ERROR(files.ids()->Append(ids));
+      digest.AddSparseRows(PackedRowIds(ids), present, row_bytes);
+      rows = present;
+    } else {
+      digest.AddRows(rows);
+    }
+    ENGRAM_RETURN_IF_ERROR(files.rows().Append(rows));
+    exported.rows += rows.size() / row_bytes;
+    rows_read += result.row_count;
+    progress.Update(rows_read * row_bytes);
   }
   progress.Finish();
-  out.close();
-  if (!out) {
-    return absl::DataLossError(
-        absl::StrCat("cannot write all of ", path, " (disk full?)"));
+  ENGRAM_RETURN_IF_ERROR(files.rows().Finish(exported.rows));
+  if (files.ids() != nullptr) {
+    ENGRAM_RETURN_IF_ERROR(files.ids()->Finish(exported.rows));
   }
+  exported.bytes = files.rows().bytes();
   exported.digest = std::move(digest).Finish();
   return exported;
+}
+
+// OK for a dense table without --ids and a sparse one reporting its
+// missing rows with --ids.
+absl::Status CheckSparseness(const TableDescription& table,
+                             const ExportOptions& options) {
+  if (table.missing_rows.empty()) {
+    if (options.ids_file.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("table '", table.name,
+                     "' is dense: every row is exported, --ids is for "
+                     "sparse tables"));
+  }
+  if (table.missing_rows == "zeros") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table '", table.name,
+        "' is sparse and reads its unwritten rows as "
+        "zeros (--missing zeros), so lookups cannot tell which rows it has; "
+        "export takes dense tables and sparse ones that report missing "
+        "rows"));
+  }
+  if (options.ids_file.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table '", table.name, "' is sparse (", table.rows_written, " of ",
+        table.rows,
+        " rows written): give --ids FILE.npy for the ids of the rows "
+        "exported"));
+  }
+  return absl::OkStatus();
 }
 
 void PrintExport(const ExportOptions& options, const TableDescription& table,
                  uint64_t version, const Exported& exported, bool verified,
                  absl::Duration elapsed) {
   const double seconds = absl::ToDoubleSeconds(elapsed);
+  const bool sparse = !options.ids_file.empty();
   if (options.json) {
     JsonWriter json;
     json.BeginObject();
     json.Key("table").String(table.name);
     json.Key("version").Uint(version);
-    json.Key("rows").Uint(table.rows);
+    json.Key("rows").Uint(exported.rows);
+    if (sparse) json.Key("id_space").Uint(table.rows);
     json.Key("row_bytes").Uint(table.row_bytes);
     json.Key("dtype").String(ElementTypeName(table.element_type));
     json.Key("file").String(options.out_file);
+    if (sparse) json.Key("ids_file").String(options.ids_file);
     json.Key("bytes").Uint(exported.bytes);
     json.Key("content_digest").String(exported.digest);
     json.Key("verified").Bool(verified);
@@ -191,10 +294,12 @@ void PrintExport(const ExportOptions& options, const TableDescription& table,
     return;
   }
   std::cout << absl::StrFormat(
-      "exported %s version %d: %d rows x %d B (%s) to %s, %.1f MB in %.1f s "
-      "(%.0f MB/s), sha256 %s%s\n",
-      table.name, version, table.rows, table.row_bytes,
+      "exported %s version %d: %d%s rows x %d B (%s) to %s%s, %.1f MB in "
+      "%.1f s (%.0f MB/s), sha256 %s%s\n",
+      table.name, version, exported.rows,
+      sparse ? absl::StrCat(" of ", table.rows) : "", table.row_bytes,
       ElementTypeName(table.element_type), options.out_file,
+      sparse ? absl::StrCat(" (ids: ", options.ids_file, ")") : "",
       exported.bytes / 1e6, seconds,
       seconds > 0 ? exported.bytes / 1e6 / seconds : 0.0, exported.digest,
       verified ? " (the table's content digest)" : "");
@@ -214,34 +319,21 @@ absl::Status RunExportCommand(EngramClient& client,
   // content digest (empty once patched) is that version's.
   ENGRAM_ASSIGN_OR_RETURN(const TableDescription table,
                           client.DescribeTable(options.table));
-  if (!table.missing_rows.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "table '", table.name, "' is sparse (", table.rows_written, " of ",
-        table.rows, " rows written); export writes dense tables only"));
-  }
+  ENGRAM_RETURN_IF_ERROR(CheckSparseness(table, options));
   const std::string expected_digest =
       table.version == pin.version ? table.content_digest : "";
-  const uint64_t batch_rows =
-      std::max<uint64_t>(1, kBatchBytes / table.row_bytes);
-  const std::string partial = absl::StrCat(options.out_file, ".partial");
-  // Gone on any error; renamed to the output file on success.
-  absl::Cleanup remove_partial = [&] { std::remove(partial.c_str()); };
   const absl::Time start = absl::Now();
-  ENGRAM_ASSIGN_OR_RETURN(
-      const Exported exported,
-      WriteRows(client, table, pin.pin_id, batch_rows,
-                absl::EndsWith(options.out_file, ".npy"), partial));
+  ENGRAM_ASSIGN_OR_RETURN(ExportFiles files,
+                          ExportFiles::Create(table, options));
+  ENGRAM_ASSIGN_OR_RETURN(const Exported exported,
+                          WriteRows(client, table, pin.pin_id, files));
   if (!expected_digest.empty() && exported.digest != expected_digest) {
     return absl::DataLossError(absl::StrCat(
         "the rows of table '", table.name, "' version ", pin.version,
         " hash to ", exported.digest, ", not to its content digest ",
         expected_digest, "; nothing written"));
   }
-  if (std::rename(partial.c_str(), options.out_file.c_str()) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("cannot rename ", partial,
-                                                   " to ", options.out_file));
-  }
-  std::move(remove_partial).Cancel();
+  ENGRAM_RETURN_IF_ERROR(files.Publish());
   PrintExport(options, table, pin.version, exported, !expected_digest.empty(),
               absl::Now() - start);
   return absl::OkStatus();

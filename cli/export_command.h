@@ -3,6 +3,8 @@
 // a checkpoint or to move a table to another cluster:
 //
 //   engramctl --server ADDR export TABLE OUT.npy [--version V] [--json]
+//   engramctl --server ADDR export TABLE ROWS.npy --ids IDS.npy
+//       (a sparse table: the rows it has, and their ids)
 //   engramctl --shard-map FILE export TABLE OUT.npy   (a table split over
 //       servers, read through its shards)
 //
@@ -14,14 +16,18 @@
 // [rows, row_bytes] for fp8 and opaque rows (import them with --dtype
 // fp8_e4m3 or fp8_e5m2). A name not ending in .npy gets the raw rows
 // (import with --row-bytes). A server holding one shard exports that
-// shard's rows. The file appears only when complete (written beside it,
-// then renamed).
+// shard's rows. A sparse table that reports its missing rows is read over
+// its whole id space, and only the rows it has are written, their ids
+// (int64) in IDS.npy, as `import TABLE ROWS.npy --ids IDS.npy --id-space
+// N` takes them back. Files appear only when complete (written beside
+// them, then renamed).
 //
-// The rows' content digest (common/content_digest.h) is printed; when the
-// exported version is the table's unpatched base, it must equal the
-// table's content digest (DATA_LOSS otherwise, and no file). Text prints
-// one line; JSON is
-//   {"table", "version", "rows", "row_bytes", "dtype", "file", "bytes",
+// The rows' content digest (common/content_digest.h; of ids and rows for a
+// sparse table) is printed; when the exported version is the table's
+// unpatched base, it must equal the table's content digest (DATA_LOSS and
+// no file otherwise). Text prints one line; JSON is
+//   {"table", "version", "rows" (written), "id_space" (sparse only),
+//    "row_bytes", "dtype", "file", "ids_file" (sparse only), "bytes",
 //    "content_digest", "verified": true|false, "seconds"}
 #ifndef ENGRAM_CLI_EXPORT_COMMAND_H_
 #define ENGRAM_CLI_EXPORT_COMMAND_H_
@@ -38,6 +44,8 @@ struct ExportOptions {
   std::string table;
   // Ends in .npy: an .npy array; otherwise raw rows.
   std::string out_file;
+  // --ids: sparse tables only, where the ids of the rows go (.npy, int64).
+  std::string ids_file;
   // 0: the version active when the export starts.
   uint64_t version = 0;
   bool json = false;
@@ -45,10 +53,11 @@ struct ExportOptions {
 
 // Exports options.table through `client` as above and prints the outcome.
 // The server's errors (NOT_FOUND for an unknown table or version...);
-// FailedPrecondition for a sparse table (it would be written as every row
-// of its id space); DataLoss for rows that do not match the table's
-// content digest; the file system's errors, naming the file. On error no
-// file is left.
+// InvalidArgument for --ids with a dense table; FailedPrecondition for a
+// sparse table without --ids, or one that reads unwritten rows as zeros
+// (lookups cannot tell which rows it has); DataLoss for rows that do not
+// match the table's content digest; the file system's errors, naming the
+// file. On error no file is left.
 absl::Status RunExportCommand(client::EngramClient& client,
                               const ExportOptions& options);
 

@@ -185,6 +185,52 @@ TEST_F(ExportTest, Bf16AndOpaqueTablesKeepTheirBytes) {
   EXPECT_TRUE(json.fields().at("verified").bool_value());
 }
 
+TEST_F(ExportTest, SparseTablesExportTheirRowsAndIdsAndImportBack) {
+  // Rows of ids 90, 3 and 57 of 100, as import takes them: in any order.
+  const std::string rows = F32Rows(3, kCols, 1000);
+  WriteNpyFile(Path("rows.npy"), "<f4", {3, kCols}, rows);
+  WriteNpyFile(Path("ids.npy"), "<i8", {3}, Int64s({90, 3, 57}));
+  const CommandResult imported =
+      Ctl({"import", "s", Path("rows.npy"), "--ids", Path("ids.npy"),
+           "--id-space", "100", "--json"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  const std::string digest =
+      ParseJson(imported.out).fields().at("content_digest").string_value();
+
+  const google::protobuf::Struct json =
+      Export("s", Path("s_rows.npy"), {"--ids", Path("s_ids.npy")});
+  EXPECT_EQ(json.fields().at("rows").number_value(), 3);
+  EXPECT_EQ(json.fields().at("id_space").number_value(), 100);
+  EXPECT_EQ(json.fields().at("ids_file").string_value(), Path("s_ids.npy"));
+  EXPECT_EQ(json.fields().at("content_digest").string_value(), digest);
+  EXPECT_TRUE(json.fields().at("verified").bool_value());
+  // In id order: 3, 57, 90.
+  ExpectNpyFile(Path("s_rows.npy"), "<f4", 3, kCols,
+                rows.substr(kRowBytes, kRowBytes) +
+                    rows.substr(2 * kRowBytes, kRowBytes) +
+                    rows.substr(0, kRowBytes));
+  absl::StatusOr<std::vector<int64_t>> ids =
+      internal::ReadNpyInt64(Path("s_ids.npy"));
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(*ids, std::vector<int64_t>({3, 57, 90}));
+
+  // Imported back: the same table, by its digest.
+  const CommandResult again =
+      Ctl({"import", "s2", Path("s_rows.npy"), "--ids", Path("s_ids.npy"),
+           "--id-space", "100", "--json"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(ParseJson(again.out).fields().at("content_digest").string_value(),
+            digest);
+
+  const CommandResult text =
+      Ctl({"export", "s", Path("text.npy"), "--ids", Path("text_ids.npy")});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("exported s version 1: 3 of 100 rows x 32 B "
+                                  "(f32) to " +
+                                  Path("text.npy") +
+                                  " (ids: " + Path("text_ids.npy") + ")"));
+}
+
 TEST_F(ExportTest, RowsThatDoNotMatchTheContentDigestLeaveNoFile) {
   // Bit rot in the stored rows, while the server was down.
   server_->Terminate();
@@ -214,19 +260,33 @@ TEST_F(ExportTest, BadExportsAreClearErrorsAndLeaveNoFile) {
   };
   WriteNpyFile(Path("sparse_rows.npy"), "<f4", {2, kCols}, F32Rows(2, kCols));
   WriteNpyFile(Path("sparse_ids.npy"), "<i8", {2}, Int64s({3, 90}));
-  ASSERT_EQ(Ctl({"import", "sparse", Path("sparse_rows.npy"), "--ids",
-                 Path("sparse_ids.npy"), "--id-space", "100"})
-                .exit_code,
-            0);
+  for (const std::string missing : {"report", "zeros"}) {
+    ASSERT_EQ(
+        Ctl({"import", "sparse_" + missing, Path("sparse_rows.npy"), "--ids",
+             Path("sparse_ids.npy"), "--id-space", "100", "--missing", missing})
+            .exit_code,
+        0);
+  }
   const std::vector<Case> cases = {
       {{"export", "nope", Path("a.npy")}, "NOT_FOUND", Path("a.npy")},
       {{"export", "t", Path("b.npy"), "--version", "7"},
        "NOT_FOUND",
        Path("b.npy")},
-      {{"export", "sparse", Path("c.npy")},
-       "FAILED_PRECONDITION: table 'sparse' is sparse (2 of 100 rows "
-       "written)",
+      {{"export", "sparse_report", Path("c.npy")},
+       "FAILED_PRECONDITION: table 'sparse_report' is sparse (2 of 100 rows "
+       "written): give --ids",
        Path("c.npy")},
+      {{"export", "sparse_zeros", Path("c.npy"), "--ids", Path("c_ids.npy")},
+       "FAILED_PRECONDITION: table 'sparse_zeros' is sparse and reads its "
+       "unwritten rows as zeros",
+       Path("c.npy")},
+      {{"export", "t", Path("c.npy"), "--ids", Path("c_ids.npy")},
+       "INVALID_ARGUMENT: table 't' is dense",
+       Path("c_ids.npy")},
+      {{"export", "sparse_report", Path("e.npy"), "--ids",
+        Path("missing_dir/e_ids.npy")},
+       Path("missing_dir/e_ids.npy.partial"),
+       Path("e.npy")},
       {{"export", "t", Path("missing_dir/d.npy")},
        Path("missing_dir/d.npy.partial"),
        Path("missing_dir/d.npy")},

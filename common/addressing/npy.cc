@@ -1,5 +1,6 @@
 #include "common/addressing/npy.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -223,7 +224,8 @@ absl::StatusOr<std::vector<int64_t>> ReadNpyInt64(const std::string& path) {
 }
 
 std::string EncodeNpyHeader(std::string_view descr,
-                            absl::Span<const uint64_t> shape) {
+                            absl::Span<const uint64_t> shape,
+                            size_t padded_to) {
   // numpy writes a 1-tuple with a trailing comma: (3,).
   std::string dims = absl::StrJoin(shape, ", ");
   if (shape.size() == 1) dims.push_back(',');
@@ -233,7 +235,9 @@ std::string EncodeNpyHeader(std::string_view descr,
   // numpy pads with spaces so that magic + length + header + '\n' is a
   // multiple of 64 bytes.
   const size_t unpadded = kMagic.size() + 4 + header.size() + 1;
-  header.append((64 - unpadded % 64) % 64, ' ');
+  header.append(
+      std::max(padded_to, unpadded + (64 - unpadded % 64) % 64) - unpadded,
+      ' ');
   header.push_back('\n');
   std::string out(kMagic);
   out.push_back('\x01');

@@ -55,9 +55,13 @@ std::string EncodeNpyInt64(absl::Span<const int64_t> values);
 // EncodeNpyHeader is the version 1.0 header np.save writes before the data
 // of a C-ordered array of dtype `descr` (e.g. "<f4") and `shape`: magic,
 // version, length, and the padded header dict; the data follows it
-// directly. REQUIRES: the dict fits in 64 KiB (any shape of < 1000 dims).
+// directly. With `padded_to` (a multiple of 64 at least as long as that
+// header) the dict is padded further, to exactly `padded_to` bytes in all:
+// room kept for a larger shape, before the final one was known.
+// REQUIRES: the dict fits in 64 KiB (any shape of < 1000 dims).
 std::string EncodeNpyHeader(std::string_view descr,
-                            absl::Span<const uint64_t> shape);
+                            absl::Span<const uint64_t> shape,
+                            size_t padded_to = 0);
 
 }  // namespace engram::internal
 

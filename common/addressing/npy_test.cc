@@ -78,6 +78,22 @@ TEST(NpyTest, EncodedHeadersParseBackAndAlignTheData) {
             EncodeNpyInt64({1, 2, 3}).substr(0, int64_header.size()));
 }
 
+TEST(NpyTest, HeadersPaddedToTheRoomOfALargerShape) {
+  const std::vector<uint64_t> largest = {1ull << 40, 64};
+  const size_t room = EncodeNpyHeader("<f4", largest).size();
+  for (const std::vector<uint64_t>& shape :
+       std::vector<std::vector<uint64_t>>{{0, 64}, {12345, 64}, largest}) {
+    const std::string header = EncodeNpyHeader("<f4", shape, room);
+    EXPECT_EQ(header.size(), room);
+    absl::StatusOr<NpyHeader> parsed = ParseNpyHeader(header);
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(parsed->shape, shape);
+    EXPECT_EQ(parsed->data_offset, room);
+  }
+  // Room beyond what the shape needs: padded all the same.
+  EXPECT_EQ(EncodeNpyHeader("<i8", std::vector<uint64_t>{3}, 256).size(), 256);
+}
+
 std::string WithHeader(char major, const std::string& dict,
                        const std::string& data) {
   std::string out("\x93NUMPY", 6);

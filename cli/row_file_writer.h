@@ -1,0 +1,73 @@
+// RowFileWriter: rows streamed to a file whose row count is settled only at
+// the end (an export of a sparse table writes the rows it finds): either
+// the rows alone, or a .npy array whose header is written last, into room
+// kept for the most rows there can be.
+//
+//   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<RowFileWriter> out,
+//       RowFileWriter::CreateNpy(path, "<f4", {64}, max_rows));
+//   ENGRAM_RETURN_IF_ERROR(out->Append(rows));   // whole rows, any number
+//   ENGRAM_RETURN_IF_ERROR(out->Finish(rows_appended));
+//
+// Not thread-safe.
+#ifndef ENGRAM_CLI_ROW_FILE_WRITER_H_
+#define ENGRAM_CLI_ROW_FILE_WRITER_H_
+
+#include <cstdint>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace engram::cli {
+
+class RowFileWriter {
+ public:
+  // A .npy array [rows, row_shape...] of numpy dtype `descr`, rows at most
+  // `max_rows`. The file system's errors, naming `path`.
+  static absl::StatusOr<std::unique_ptr<RowFileWriter>> CreateNpy(
+      const std::string& path, std::string descr,
+      std::vector<uint64_t> row_shape, uint64_t max_rows);
+  // The rows' bytes alone.
+  static absl::StatusOr<std::unique_ptr<RowFileWriter>> CreateRaw(
+      const std::string& path);
+
+  // Writes `rows` after those appended before. DataLoss naming the path
+  // when the write fails (disk full...).
+  absl::Status Append(absl::string_view rows);
+  // Writes the .npy header for `rows` rows (InvalidArgument for more than
+  // max_rows) and closes the file. Call once.
+  absl::Status Finish(uint64_t rows);
+
+  // The file's size so far (a .npy header counted from the start).
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  struct NpyArray {
+    std::string descr;
+    std::vector<uint64_t> row_shape;
+    uint64_t max_rows = 0;
+  };
+  RowFileWriter(std::string path, std::optional<NpyArray> npy,
+                uint64_t header_bytes);
+  static absl::StatusOr<std::unique_ptr<RowFileWriter>> Create(
+      const std::string& path, std::optional<NpyArray> npy);
+
+  // The .npy header for `rows` rows, `header_bytes_` long.
+  std::string Header(uint64_t rows) const;
+  absl::Status WriteFailed() const;
+
+  const std::string path_;
+  const std::optional<NpyArray> npy_;
+  const uint64_t header_bytes_;
+  std::ofstream out_;
+  uint64_t bytes_;
+};
+
+}  // namespace engram::cli
+
+#endif  // ENGRAM_CLI_ROW_FILE_WRITER_H_
