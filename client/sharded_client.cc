@@ -234,6 +234,9 @@ class ShardedClient::Impl {
   // Finishes the call with its last error when no attempt is in flight
   // and none could be started.
   void FinishIfExhausted(const std::shared_ptr<ShardCall>& call);
+  // Marks, at their lookup positions, the call's rows that `result` says
+  // its (sparse) shard lacks.
+  static void MarkMissing(ShardCall& call, const LookupResult& result);
   // Hands the call's answer to its lookup, which ends with its last call.
   static void Complete(ShardCall& call,
                        const absl::StatusOr<LookupResult>& result);
@@ -280,6 +283,9 @@ struct ShardedClient::Impl::Fanout {
   // The version of the lowest shard heard from.
   uint64_t version ABSL_GUARDED_BY(mu) = 0;
   size_t version_shard ABSL_GUARDED_BY(mu) = ~size_t{0};
+  // Positions of rows a (sparse) shard lacks, as LookupResult::missing;
+  // empty while none.
+  std::string missing ABSL_GUARDED_BY(mu);
   LookupCallback done;
 };
 
@@ -670,8 +676,21 @@ void ShardedClient::Impl::FinishAttempt(
           call->fanout->out.data() + uint64_t{call->positions[i]} * bytes,
           rows.data() + i * bytes, bytes);
     }
+    if (!result->missing.empty()) MarkMissing(*call, *result);
   }
   Complete(*call, result);
+}
+
+void ShardedClient::Impl::MarkMissing(ShardCall& call,
+                                      const LookupResult& result) {
+  Fanout& fanout = *call.fanout;
+  absl::MutexLock lock(&fanout.mu);
+  for (size_t i = 0; i < call.positions.size(); ++i) {
+    if (!result.is_missing(i)) continue;
+    const uint32_t position = call.positions[i];
+    fanout.missing.resize((fanout.row_count + 7) / 8, '\0');
+    fanout.missing[position / 8] |= static_cast<char>(1 << (position % 8));
+  }
 }
 
 void ShardedClient::Impl::FinishIfExhausted(
@@ -709,8 +728,9 @@ void ShardedClient::Impl::Complete(ShardCall& call,
   {
     absl::MutexLock lock(&fanout.mu);
     whole = fanout.first_error.ok()
-                ? absl::StatusOr<LookupResult>(LookupResult{
-                      fanout.version, fanout.row_bytes, fanout.row_count, ""})
+                ? absl::StatusOr<LookupResult>(
+                      LookupResult{fanout.version, fanout.row_bytes,
+                                   fanout.row_count, std::move(fanout.missing)})
                 : fanout.first_error;
   }
   LookupCallback done = std::move(fanout.done);

@@ -8,7 +8,9 @@
 //
 // A lookup sends one request per shard its ids fall in, to one replica
 // each (round robin over the healthy ones), and puts the rows back in
-// request order. A replica that answers UNAVAILABLE, DEADLINE_EXCEEDED,
+// request order (rows a sparse table lacks are flagged at their positions
+// in LookupResult::missing, as one server flags them). A replica that
+// answers UNAVAILABLE, DEADLINE_EXCEEDED,
 // CANCELLED or ABORTED, or cannot be reached, is skipped for a backoff
 // that doubles on each failure (initial_backoff .. max_backoff) and resets
 // on success, so a replica that comes back gets traffic again; the request

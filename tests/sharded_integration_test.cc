@@ -810,5 +810,62 @@ TEST_F(ShardedTest, BadPinsAndPatchesAreRefused) {
   EXPECT_EQ((*client)->ReleasePin(12345).code(), absl::StatusCode::kNotFound);
 }
 
+// A sparse table held whole by two replicas (one shard): lookups through
+// the shard map report the rows it lacks, as a direct lookup does.
+TEST(ShardedSparseTest, ReplicasOfASparseTableReportItsMissingRows) {
+  TempDir dir;
+  const std::string rows = F32Rows(2, kCols, 7);
+  WriteNpyFile(dir.path() + "/rows.npy", "<f4", {2, kCols}, rows);
+  WriteNpyFile(dir.path() + "/ids.npy", "<i8", {2}, Int64s({90, 3}));
+  std::vector<std::unique_ptr<ServerProcess>> servers;
+  std::string map_text = "table s rows 100\nshard s 0 100";
+  for (int r = 0; r < kReplicas; ++r) {
+    auto server =
+        ServerProcess::Start(absl::StrCat(dir.path(), "/r", r, "/data"), {});
+    ASSERT_TRUE(server.ok()) << server.status();
+    const CommandResult imported = RunEngramctl(
+        (*server)->address(), {"import", "s", dir.path() + "/rows.npy", "--ids",
+                               dir.path() + "/ids.npy", "--id-space", "100"});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    absl::StrAppend(&map_text, " ", (*server)->address());
+    servers.push_back(*std::move(server));
+  }
+  absl::StatusOr<client::ShardMap> map = client::ParseShardMap(map_text);
+  ASSERT_TRUE(map.ok()) << map.status();
+  auto sharded = client::ShardedClient::Create(*std::move(map), {});
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+
+  // Rounds, so that both replicas answer.
+  const std::vector<uint64_t> ids = {3, 4, 90, 99, 3};
+  for (int round = 0; round < 2 * kReplicas; ++round) {
+    std::string out(ids.size() * kRowBytes, '?');
+    absl::StatusOr<client::LookupResult> result =
+        (*sharded)->Lookup("s", ids, absl::MakeSpan(out.data(), out.size()));
+    ASSERT_TRUE(result.ok()) << result.status();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(result->is_missing(i), ids[i] == 4 || ids[i] == 99)
+          << "round " << round << ", position " << i;
+    }
+    EXPECT_EQ(out.substr(0, kRowBytes), rows.substr(kRowBytes, kRowBytes));
+    EXPECT_EQ(out.substr(2 * kRowBytes, kRowBytes), rows.substr(0, kRowBytes));
+    EXPECT_EQ(out.substr(kRowBytes, kRowBytes), std::string(kRowBytes, '\0'));
+  }
+  for (const client::ReplicaStats& replica : (*sharded)->replica_stats()) {
+    EXPECT_GT(replica.successes, 0) << replica.address;
+  }
+
+  // So an export through the shard map writes the rows the table has.
+  const std::string map_file = dir.path() + "/shards.txt";
+  std::ofstream(map_file) << map_text << "\n";
+  const CommandResult exported = RunCommand(
+      {EngramctlPath(), "--shard-map", map_file, "export", "s",
+       dir.path() + "/out.npy", "--ids", dir.path() + "/out_ids.npy"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  absl::StatusOr<std::vector<int64_t>> exported_ids =
+      internal::ReadNpyInt64(dir.path() + "/out_ids.npy");
+  ASSERT_TRUE(exported_ids.ok()) << exported_ids.status();
+  EXPECT_EQ(*exported_ids, std::vector<int64_t>({3, 90}));
+}
+
 }  // namespace
 }  // namespace engram::testing
