@@ -760,6 +760,11 @@ absl::StatusOr<std::unique_ptr<ShardedClient>> ShardedClient::Create(
         replica->address = std::move(address);
         ENGRAM_ASSIGN_OR_RETURN(replica->client,
                                 EngramClient::Create(replica_options));
+        if (options.wrap_replica) {
+          ENGRAM_ASSIGN_OR_RETURN(
+              replica->client,
+              options.wrap_replica(std::move(replica->client)));
+        }
         state->replicas.push_back(std::move(replica));
       }
       table->shards.push_back(std::move(state));

@@ -39,6 +39,7 @@
 #define ENGRAM_CLIENT_SHARDED_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,6 +64,17 @@ struct ShardedClientOptions {
   absl::Duration hedge_after = absl::ZeroDuration();
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // When set, each replica's client is made through it from the plain one;
+  // e.g. a worker-side cache per replica, each coherent with its own
+  // server's versions (a shard's hot rows may then be held once per
+  // replica that served them):
+  //   options.wrap_replica = [](std::unique_ptr<EngramClient> replica) {
+  //     return CachingClient::Create(std::move(replica), {...});
+  //   };
+  // Its errors fail Create.
+  std::function<absl::StatusOr<std::unique_ptr<EngramClient>>(
+      std::unique_ptr<EngramClient>)>
+      wrap_replica;
 };
 
 struct ReplicaStats {

@@ -24,6 +24,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/caching_client.h"
 #include "client/engram_client.h"
 #include "client/shard_map.h"
 #include "client/sharded_client.h"
@@ -639,6 +640,61 @@ TEST_F(ShardedTest, ShardMapExportAndLookupReadThroughTheShards) {
       {EngramctlPath(), "--shard-map", map_file_, "describe", "t", "--json"});
   ASSERT_EQ(described.exit_code, 0) << described.err;
   EXPECT_EQ(ParseJson(described.out).fields().at("rows").number_value(), kRows);
+}
+
+TEST_F(ShardedTest, CachesOfTheReplicasKeepHotRowsAndFollowPatches) {
+  std::vector<client::CachingClient*> caches;
+  client::ShardedClientOptions options;
+  options.wrap_replica = [&caches](std::unique_ptr<client::EngramClient> plain)
+      -> absl::StatusOr<std::unique_ptr<client::EngramClient>> {
+    absl::StatusOr<std::unique_ptr<client::CachingClient>> cache =
+        client::CachingClient::Create(std::move(plain),
+                                      {.capacity_bytes = 1 << 20});
+    if (!cache.ok()) return cache.status();
+    caches.push_back(cache->get());
+    return *std::move(cache);
+  };
+  auto sharded = client::ShardedClient::Create(map_, options);
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  ASSERT_EQ(caches.size(), kShards * kReplicas);
+  const auto total = [&caches] {
+    client::CacheStats sum;
+    for (client::CachingClient* cache : caches) {
+      const client::CacheStats stats = cache->stats();
+      sum.hits += stats.hits;
+      sum.invalidated += stats.invalidated;
+    }
+    return sum;
+  };
+  // Hot rows of every shard, read again and again.
+  const std::vector<uint64_t> hot = {1, 2, 15000, 15001, 29998};
+  const auto read_hot = [&] {
+    std::string out(hot.size() * kRowBytes, '?');
+    absl::StatusOr<client::LookupResult> result =
+        (*sharded)->Lookup("t", hot, absl::MakeSpan(out.data(), out.size()));
+    EXPECT_TRUE(result.ok()) << result.status();
+    return out;
+  };
+  for (int round = 0; round < 8; ++round) {
+    ASSERT_EQ(read_hot(), Expected(hot)) << "round " << round;
+  }
+  EXPECT_GT(total().hits, 0);
+
+  // A patch of two of them on every replica of their shards: each cache
+  // drops them when its server says so, and the patched rows are read.
+  const std::vector<int64_t> patched_ids = {2, 15001};
+  ASSERT_EQ(ApplyPatch(patched_ids, kFirstPatch).exit_code, 0);
+  const std::string patched = Patched(rows_, patched_ids, kFirstPatch);
+  std::string expected;
+  for (uint64_t id : hot) expected += patched.substr(id * kRowBytes, kRowBytes);
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (read_hot() != expected && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  for (int round = 0; round < 8; ++round) {
+    ASSERT_EQ(read_hot(), expected) << "round " << round;
+  }
+  EXPECT_GT(total().invalidated, 0);
 }
 
 TEST_F(ShardedTest, ShardMapDropRemovesTheTableFromEveryReplica) {
