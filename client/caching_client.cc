@@ -79,6 +79,16 @@ CachingClient::~CachingClient() {
   for (auto& [name, state] : tables) state->watch.reset();
 }
 
+CacheStats& CacheStats::operator+=(const CacheStats& other) {
+  hits += other.hits;
+  misses += other.misses;
+  invalidated += other.invalidated;
+  bypassed += other.bypassed;
+  bytes_used += other.bytes_used;
+  entries += other.entries;
+  return *this;
+}
+
 CacheStats CachingClient::stats() const {
   CacheStats stats;
   stats.hits = hits_.load(std::memory_order_relaxed);

@@ -59,6 +59,9 @@ struct CacheStats {
   uint64_t bypassed = 0;
   uint64_t bytes_used = 0;
   uint64_t entries = 0;
+
+  // Adds `other`'s counts (e.g. to total the caches of several replicas).
+  CacheStats& operator+=(const CacheStats& other);
 };
 
 class CachingClient final : public EngramClient {

@@ -71,7 +71,7 @@ struct ShardedClientOptions {
   //   options.wrap_replica = [](std::unique_ptr<EngramClient> replica) {
   //     return CachingClient::Create(std::move(replica), {...});
   //   };
-  // Its errors fail Create.
+  // Called by Create only; its errors fail Create.
   std::function<absl::StatusOr<std::unique_ptr<EngramClient>>(
       std::unique_ptr<EngramClient>)>
       wrap_replica;

@@ -15,6 +15,7 @@
 #include "client/shard_map.h"
 #include "client/sharded_client.h"
 #include "common/bearer_token.h"
+#include "common/status_macros.h"
 #include "pybind11/numpy.h"
 #include "pybind11/stl.h"
 #include "python/addressing_bindings.h"
@@ -84,7 +85,7 @@ std::shared_ptr<PyClient> Connect(
     const std::string& token, const std::string& token_file,
     const std::string& tls_ca_file, const std::string& tls_cert_file,
     const std::string& tls_key_file, const std::string& request_id,
-    double attempt_timeout, double hedge_after) {
+    double attempt_timeout, double hedge_after, uint64_t cache_bytes) {
   const int sources = !server.empty() + !shard_map.empty() +
                       !shard_map_text.empty() + !discover.empty();
   if (sources != 1) {
@@ -95,11 +96,25 @@ std::shared_ptr<PyClient> Connect(
       {timeout, connections, max_response_bytes, token, token_file, tls_ca_file,
        tls_cert_file, tls_key_file, request_id});
   py::gil_scoped_release release;  // Discovery and TLS setup do I/O.
+  std::vector<client::CachingClient*> caches;
+  // A server's client as is, or behind a cache of cache_bytes per table.
+  const auto cached = [&caches,
+                       cache_bytes](std::unique_ptr<client::EngramClient> plain)
+      -> absl::StatusOr<std::unique_ptr<client::EngramClient>> {
+    if (cache_bytes == 0) return plain;
+    ENGRAM_ASSIGN_OR_RETURN(
+        std::unique_ptr<client::CachingClient> cache,
+        client::CachingClient::Create(std::move(plain),
+                                      {.capacity_bytes = cache_bytes}));
+    caches.push_back(cache.get());
+    return cache;
+  };
   if (!server.empty()) {
     client::ClientOptions single = options;
     single.server_address = server;
-    return std::make_shared<PyClient>(
-        ValueOrThrow(client::EngramClient::Create(single)));
+    std::shared_ptr<client::EngramClient> plain = ValueOrThrow(
+        cached(ValueOrThrow(client::EngramClient::Create(single))));
+    return std::make_shared<PyClient>(std::move(plain), std::move(caches));
   }
   client::ShardMap map;
   if (!shard_map.empty()) {
@@ -113,8 +128,10 @@ std::shared_ptr<PyClient> Connect(
   sharded.client = options;
   sharded.attempt_timeout = absl::Seconds(attempt_timeout);
   sharded.hedge_after = Seconds(hedge_after);
-  return std::make_shared<PyClient>(
-      ValueOrThrow(client::ShardedClient::Create(std::move(map), sharded)));
+  sharded.wrap_replica = cached;
+  std::shared_ptr<client::EngramClient> routed =
+      ValueOrThrow(client::ShardedClient::Create(std::move(map), sharded));
+  return std::make_shared<PyClient>(std::move(routed), std::move(caches));
 }
 
 client::LookupOptions MakeLookupOptions(double timeout, uint64_t version,
@@ -364,6 +381,12 @@ absl::StatusOr<PyClient::RowFormat> PyClient::Format(const std::string& table) {
   return format;
 }
 
+client::CacheStats PyClient::cache_stats() const {
+  client::CacheStats sum;
+  for (const client::CachingClient* cache : caches_) sum += cache->stats();
+  return sum;
+}
+
 void PyClient::ForgetFormat(const std::string& table) {
   absl::MutexLock lock(&mu_);
   formats_.erase(table);
@@ -386,12 +409,32 @@ void RegisterClient(py::module_& module) {
            py::arg("token_file") = "", py::arg("tls_ca_file") = "",
            py::arg("tls_cert_file") = "", py::arg("tls_key_file") = "",
            py::arg("request_id") = "", py::arg("attempt_timeout") = 2.0,
-           py::arg("hedge_after") = 0.0,
+           py::arg("hedge_after") = 0.0, py::arg("cache_bytes") = 0,
            "timeout: default deadline of a call (s). token/token_file: the "
            "data-plane bearer token. tls_*: PEM files (any set: TLS). "
            "request_id: sent with every call (x-request-id; 1-64 of "
            "[A-Za-z0-9._:-]) so the server's log lines can be matched. "
-           "attempt_timeout, hedge_after (s): sharded clients only.")
+           "attempt_timeout, hedge_after (s): sharded clients only. "
+           "cache_bytes: a worker-side cache of hot rows, this many bytes "
+           "per table (per replica of a sharded table), coherent with "
+           "patches; 0: none.")
+      .def(
+          "cache_stats",
+          [](const PyClient& c) {
+            const client::CacheStats stats = c.cache_stats();
+            py::dict out;
+            out["hits"] = stats.hits;
+            out["misses"] = stats.misses;
+            out["invalidated"] = stats.invalidated;
+            out["bypassed"] = stats.bypassed;
+            out["bytes_used"] = stats.bytes_used;
+            out["entries"] = stats.entries;
+            return out;
+          },
+          "The worker-side cache's counters (summed over replicas): hits, "
+          "misses, invalidated (rows a patch changed), bypassed (lookups "
+          "sent uncached: pins, conversions...), bytes_used, entries; all 0 "
+          "without cache_bytes.")
       .def(
           "describe",
           [](PyClient& c, const std::string& table) {

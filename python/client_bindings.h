@@ -13,11 +13,13 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "client/caching_client.h"
 #include "client/engram_client.h"
 #include "pybind11/pybind11.h"
 
@@ -27,10 +29,15 @@ namespace engram::python {
 // each table to size their results.
 class PyClient {
  public:
-  explicit PyClient(std::shared_ptr<client::EngramClient> client)
-      : client_(std::move(client)) {}
+  // `caches`: the worker-side caches inside `client`, if any (one, or one
+  // per replica of a sharded client).
+  explicit PyClient(std::shared_ptr<client::EngramClient> client,
+                    std::vector<client::CachingClient*> caches = {})
+      : client_(std::move(client)), caches_(std::move(caches)) {}
 
   client::EngramClient& client() const { return *client_; }
+  // The caches' counters, summed; all zero without a cache.
+  client::CacheStats cache_stats() const;
 
   // How rows of `table` arrive: element type, bytes and shape of a row,
   // and how many a token addresses.
@@ -53,6 +60,7 @@ class PyClient {
 
  private:
   const std::shared_ptr<client::EngramClient> client_;
+  const std::vector<client::CachingClient*> caches_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, RowFormat> formats_ ABSL_GUARDED_BY(mu_);
 };

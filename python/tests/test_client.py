@@ -227,6 +227,36 @@ def test_shard_map(start_server, tmp_path):
         assert client.describe("split").rows == 600
 
 
+@pytest.mark.parametrize("sharded", [False, True])
+def test_cache_keeps_hot_rows_and_follows_patches(raw_table, sharded):
+    server, rows = raw_table
+    if sharded:
+        # One shard held by the server: a cache per replica.
+        client = ec.Client(shard_map_text=f"table raw rows 1000\n"
+                                          f"shard raw 0 1000 {server.address}\n",
+                           cache_bytes=1 << 20)
+    else:
+        client = ec.Client(server.address, cache_bytes=1 << 20)
+    hot = [5, 6, 999]
+    for _ in range(4):
+        np.testing.assert_array_equal(client.lookup("raw", hot), rows[hot])
+    stats = client.cache_stats()
+    assert stats["hits"] > 0 and stats["entries"] > 0, stats
+
+    new_row = random_rows(1, ROW_BYTES, seed=9)
+    ec.AdminClient(server.address).apply_patch("raw", [6], new_row)
+    expected = rows[hot].copy()
+    expected[1] = new_row[0]
+    deadline = time.monotonic() + 10
+    while (not np.array_equal(client.lookup("raw", hot), expected) and
+           time.monotonic() < deadline):
+        time.sleep(0.02)
+    np.testing.assert_array_equal(client.lookup("raw", hot), expected)
+    assert client.cache_stats()["invalidated"] >= 1
+    # Without cache_bytes, no cache.
+    assert ec.Client(server.address).cache_stats()["entries"] == 0
+
+
 def test_a_table_imported_again_with_other_rows(raw_table, tmp_path):
     server, rows = raw_table
     admin = ec.AdminClient(server.address)
