@@ -771,8 +771,11 @@ absl::StatusOr<std::unique_ptr<ShardedClient>> ShardedClient::Create(
     }
     tables.emplace(name, std::move(table));
   }
+  // wrap_replica's captures need not outlive Create.
+  ShardedClientOptions kept = options;
+  kept.wrap_replica = nullptr;
   return std::unique_ptr<ShardedClient>(
-      new ShardedClient(std::make_unique<Impl>(options, std::move(tables))));
+      new ShardedClient(std::make_unique<Impl>(kept, std::move(tables))));
 }
 
 ShardedClient::ShardedClient(std::unique_ptr<Impl> impl)
