@@ -152,6 +152,9 @@ ABSL_FLAG(double, tolerance, 0,
           "patch diff: a row of floats changed only if some element moved by "
           "more than this; 0: any change of bytes.");
 ABSL_FLAG(std::string, table, "", "explain: the table whose rows to explain.");
+ABSL_FLAG(double, max_rate_mb, 0,
+          "export: ask the server for rows at most this many MB/s, to spare "
+          "its live traffic; 0: no limit.");
 ABSL_FLAG(uint64_t, at_version, 0,
           "explain, export: the version to explain or export (also spelt "
           "--version); 0: the active one.");
@@ -212,7 +215,7 @@ constexpr char kUsage[] =
     "                         the token compression map (no server)\n"
     "  explain --table TABLE --tokens \"1,2,3;4,5\" [--version V]\n"
     "      [--compression MAP.npy]  each position's rows: base or patch\n"
-    "  export TABLE OUT.npy [--version V] [--ids IDS.npy]\n"
+    "  export TABLE OUT.npy [--version V] [--ids IDS.npy] [--max-rate-mb R]\n"
     "                         write a version's rows to a file import takes\n"
     "                         (--ids: a sparse table's, with their ids)\n"
     "                         (--shard-map FILE: read through the shards)\n"
@@ -562,6 +565,7 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.out_file = args[2];
     options.ids_file = absl::GetFlag(FLAGS_ids);
     options.version = absl::GetFlag(FLAGS_at_version);
+    options.max_rate_mb = absl::GetFlag(FLAGS_max_rate_mb);
     options.json = absl::GetFlag(FLAGS_json);
     return RunExportCommand(*client, options);
   }

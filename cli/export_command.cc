@@ -62,16 +62,18 @@ struct Batch {
   absl::StatusOr<LookupResult> result;
 };
 
-// Lookups in flight, in row order. Waits for all of them when destroyed:
+// Lookups in flight, in row order, started no faster than `max_bytes_per_s`
+// (0: as fast as they complete). Waits for all of them when destroyed:
 // their callbacks write into the batches.
 class BatchWindow {
  public:
   BatchWindow(EngramClient& client, const TableDescription& table,
-              uint64_t pin_id, uint64_t batch_rows)
+              uint64_t pin_id, uint64_t batch_rows, double max_bytes_per_s)
       : client_(client),
         table_(table),
         pin_id_(pin_id),
-        batch_rows_(batch_rows) {}
+        batch_rows_(batch_rows),
+        max_bytes_per_s_(max_bytes_per_s) {}
   ~BatchWindow() {
     for (const auto& batch : batches_) batch->done.WaitForNotification();
   }
@@ -80,6 +82,13 @@ class BatchWindow {
   // asked for.
   void Fill() {
     while (batches_.size() < kLookupsInFlight && next_ < table_.rows) {
+      if (max_bytes_per_s_ > 0) {
+        // The rows asked for so far, at the most the rate allows.
+        absl::SleepFor(
+            start_ +
+            absl::Seconds(next_ * table_.row_bytes / max_bytes_per_s_) -
+            absl::Now());
+      }
       const uint64_t rows = std::min(batch_rows_, table_.rows - next_);
       std::vector<uint64_t> ids(rows);
       for (uint64_t i = 0; i < rows; ++i) ids[i] = table_.first_row + next_ + i;
@@ -114,6 +123,8 @@ class BatchWindow {
   const TableDescription& table_;
   const uint64_t pin_id_;
   const uint64_t batch_rows_;
+  const double max_bytes_per_s_;
+  const absl::Time start_ = absl::Now();
   uint64_t next_ = 0;
   std::deque<std::unique_ptr<Batch>> batches_;
 };
@@ -196,14 +207,16 @@ struct Exported {
 // when files.ids() is set, the rows a sparse table has and their ids.
 absl::StatusOr<Exported> WriteRows(EngramClient& client,
                                    const TableDescription& table,
-                                   uint64_t pin_id, ExportFiles& files) {
+                                   uint64_t pin_id, double max_bytes_per_s,
+                                   ExportFiles& files) {
   const uint32_t row_bytes = table.row_bytes;
   Exported exported;
   ContentDigest digest;
   ProgressBar progress(absl::StrCat("export ", table.name),
                        table.rows * uint64_t{row_bytes});
   BatchWindow window(client, table, pin_id,
-                     std::max<uint64_t>(1, kBatchBytes / row_bytes));
+                     std::max<uint64_t>(1, kBatchBytes / row_bytes),
+                     max_bytes_per_s);
   uint64_t rows_read = 0;
   for (window.Fill();; window.Fill()) {
     ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<Batch> batch, window.Next());
@@ -312,6 +325,12 @@ absl::Status RunExportCommand(EngramClient& client,
   if (options.out_file.empty()) {
     return absl::InvalidArgumentError("export needs an output file");
   }
+  if (!(options.max_rate_mb >= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-rate-mb ", options.max_rate_mb,
+                     " is not a rate: 0 (no limit) "
+                     "or more"));
+  }
   ENGRAM_ASSIGN_OR_RETURN(const client::VersionPin pin,
                           client.PinVersion(options.table, options.version));
   absl::Cleanup release = [&] { client.ReleasePin(pin.pin_id).IgnoreError(); };
@@ -325,8 +344,9 @@ absl::Status RunExportCommand(EngramClient& client,
   const absl::Time start = absl::Now();
   ENGRAM_ASSIGN_OR_RETURN(ExportFiles files,
                           ExportFiles::Create(table, options));
-  ENGRAM_ASSIGN_OR_RETURN(const Exported exported,
-                          WriteRows(client, table, pin.pin_id, files));
+  ENGRAM_ASSIGN_OR_RETURN(
+      const Exported exported,
+      WriteRows(client, table, pin.pin_id, options.max_rate_mb * 1e6, files));
   if (!expected_digest.empty() && exported.digest != expected_digest) {
     return absl::DataLossError(absl::StrCat(
         "the rows of table '", table.name, "' version ", pin.version,

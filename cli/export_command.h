@@ -2,7 +2,8 @@
 // to a file that `import` takes back, e.g. to bake activated patches into
 // a checkpoint or to move a table to another cluster:
 //
-//   engramctl --server ADDR export TABLE OUT.npy [--version V] [--json]
+//   engramctl --server ADDR export TABLE OUT.npy [--version V]
+//       [--max-rate-mb R] [--json]
 //   engramctl --server ADDR export TABLE ROWS.npy --ids IDS.npy
 //       (a sparse table: the rows it has, and their ids)
 //   engramctl --shard-map FILE export TABLE OUT.npy   (a table split over
@@ -10,8 +11,9 @@
 //
 // Version V (default: the one active when the export starts) is pinned for
 // the whole export, so patches activated meanwhile do not mix in, and
-// released at the end. Rows are read by Lookup, a few batches in flight,
-// with a progress bar. OUT.npy gets a 2-D array [rows, values]: "<f4" for
+// released at the end. Rows are read by Lookup, a few batches in flight
+// (with --max-rate-mb, started no faster than R MB/s), with a progress
+// bar. OUT.npy gets a 2-D array [rows, values]: "<f4" for
 // f32, "<f2" for f16, "<u2" for bf16 (what import reads as bf16), "|u1"
 // [rows, row_bytes] for fp8 and opaque rows (import them with --dtype
 // fp8_e4m3 or fp8_e5m2). A name not ending in .npy gets the raw rows
@@ -48,12 +50,16 @@ struct ExportOptions {
   std::string ids_file;
   // 0: the version active when the export starts.
   uint64_t version = 0;
+  // --max-rate-mb: rows asked of the server at most this many MB/s, to
+  // spare the live traffic of a serving server; 0: no limit.
+  double max_rate_mb = 0;
   bool json = false;
 };
 
 // Exports options.table through `client` as above and prints the outcome.
 // The server's errors (NOT_FOUND for an unknown table or version...);
-// InvalidArgument for --ids with a dense table; FailedPrecondition for a
+// InvalidArgument for --ids with a dense table or a negative rate;
+// FailedPrecondition for a
 // sparse table without --ids, or one that reads unwritten rows as zeros
 // (lookups cannot tell which rows it has); DataLoss for rows that do not
 // match the table's content digest; the file system's errors, naming the

@@ -162,6 +162,14 @@ TEST_F(ExportTest, ExportsTheRowsOfTheChosenVersionAndImportsBack) {
   EXPECT_THAT(text.err, HasSubstr("100.0%"));  // The progress bar's end.
 }
 
+TEST_F(ExportTest, MaxRateMbSpacesTheReads) {
+  // 12.8 MB in lookups of 4.19 MB: at 16 MB/s the fourth starts 0.79 s in.
+  const google::protobuf::Struct json =
+      Export("t", Path("slow.npy"), {"--max-rate-mb", "16"});
+  EXPECT_GE(json.fields().at("seconds").number_value(), 0.78);
+  ExpectNpyFile(Path("slow.npy"), "<f4", kRows, kCols, rows_);
+}
+
 TEST_F(ExportTest, Bf16AndOpaqueTablesKeepTheirBytes) {
   // bf16 as uint16, as import reads it.
   const std::string bf16 = rows_.substr(0, 1000 * kRowBytes);
@@ -283,6 +291,9 @@ TEST_F(ExportTest, BadExportsAreClearErrorsAndLeaveNoFile) {
       {{"export", "t", Path("c.npy"), "--ids", Path("c_ids.npy")},
        "INVALID_ARGUMENT: table 't' is dense",
        Path("c_ids.npy")},
+      {{"export", "t", Path("f.npy"), "--max-rate-mb=-1"},
+       "INVALID_ARGUMENT: --max-rate-mb -1 is not a rate",
+       Path("f.npy")},
       {{"export", "sparse_report", Path("e.npy"), "--ids",
         Path("missing_dir/e_ids.npy")},
        Path("missing_dir/e_ids.npy.partial"),
