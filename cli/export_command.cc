@@ -22,6 +22,7 @@
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
+#include "common/table_file.h"
 
 namespace engram::cli {
 namespace {
@@ -34,26 +35,6 @@ constexpr uint64_t kBatchBytes = 4 << 20;
 // Lookups in flight: enough to keep the server busy while a batch is
 // written out.
 constexpr size_t kLookupsInFlight = 4;
-
-// The numpy dtype `import` reads back as the table's element type, and
-// the array's columns.
-struct NpyRowLayout {
-  const char* descr;
-  uint64_t columns;
-};
-
-NpyRowLayout NpyRowLayoutOf(const TableDescription& table) {
-  switch (table.element_type) {
-    case ElementType::kF32:
-      return {"<f4", table.row_bytes / 4u};
-    case ElementType::kF16:
-      return {"<f2", table.row_bytes / 2u};
-    case ElementType::kBf16:
-      return {"<u2", table.row_bytes / 2u};
-    default:
-      return {"|u1", table.row_bytes};
-  }
-}
 
 // One lookup of consecutive rows, filled in on a client thread.
 struct Batch {
@@ -137,11 +118,12 @@ class ExportFiles {
                                             const ExportOptions& options) {
     ExportFiles files(options);
     if (absl::EndsWith(options.out_file, ".npy")) {
-      const NpyRowLayout layout = NpyRowLayoutOf(table);
+      const NpyRowDtype dtype =
+          NpyRowDtypeFor(table.element_type, table.row_bytes);
       ENGRAM_ASSIGN_OR_RETURN(
           files.rows_,
-          RowFileWriter::CreateNpy(Partial(options.out_file), layout.descr,
-                                   {layout.columns}, table.rows));
+          RowFileWriter::CreateNpy(Partial(options.out_file), dtype.descr,
+                                   {dtype.columns}, table.rows));
     } else {
       ENGRAM_ASSIGN_OR_RETURN(
           files.rows_, RowFileWriter::CreateRaw(Partial(options.out_file)));

@@ -30,10 +30,11 @@ struct DtypeDefault {
   ElementType type;
 };
 
+// The first entry of a type is the one NpyRowDtypeFor writes it as.
 constexpr DtypeDefault kDtypeDefaults[] = {
     {"<f4", ElementType::kF32},    {"<f2", ElementType::kF16},
-    {"<u2", ElementType::kBf16},   {"|i1", ElementType::kOpaque},
-    {"|u1", ElementType::kOpaque},
+    {"<u2", ElementType::kBf16},   {"|u1", ElementType::kOpaque},
+    {"|i1", ElementType::kOpaque},
 };
 
 // Element size of a numpy dtype string such as "<f4" or "|u1"; 0 if it is
@@ -98,6 +99,15 @@ absl::Status SetRowShape(uint64_t cols, uint32_t item_size, ElementType type,
 }
 
 }  // namespace
+
+NpyRowDtype NpyRowDtypeFor(ElementType element_type, uint32_t row_bytes) {
+  for (const DtypeDefault& entry : kDtypeDefaults) {
+    if (entry.type == element_type) {
+      return {entry.descr, row_bytes / LittleEndianItemSize(entry.descr)};
+    }
+  }
+  return {"|u1", row_bytes};
+}
 
 absl::StatusOr<NpyTableLayout> LayoutFromNpy(
     const internal::NpyHeader& header, uint64_t file_size,

@@ -66,6 +66,16 @@ absl::StatusOr<ImportSource> SourceFromSafetensors(
     const std::vector<std::string>& tensors,
     std::optional<ElementType> dtype_override);
 
+// How to write rows of `element_type`, `row_bytes` each, as a 2-D .npy
+// array that LayoutFromNpy reads back as that type: the dtype whose
+// default it is ("<f4", "<f2", "<u2"), else "|u1" with a column per byte
+// (opaque by default; fp8 then needs the override).
+struct NpyRowDtype {
+  const char* descr;
+  uint64_t columns;
+};
+NpyRowDtype NpyRowDtypeFor(ElementType element_type, uint32_t row_bytes);
+
 // InvalidArgument, naming the problem, for arrays that are not 2-D and
 // C-ordered, dtypes without a table type, overrides of another element
 // size, or a file whose size does not match the header.

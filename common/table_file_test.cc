@@ -45,6 +45,26 @@ TEST(LayoutFromNpyTest, MapsDtypesToTableTypes) {
   EXPECT_EQ(layout->row_bytes, 16);
 }
 
+// What NpyRowDtypeFor says to write reads back as the same rows.
+TEST(NpyRowDtypeForTest, ReadsBackAsTheSameType) {
+  for (const ElementType type :
+       {ElementType::kF32, ElementType::kF16, ElementType::kBf16,
+        ElementType::kOpaque, ElementType::kFp8E4m3, ElementType::kFp8E5m2}) {
+    const NpyRowDtype dtype = NpyRowDtypeFor(type, 264);
+    const bool fp8 =
+        type == ElementType::kFp8E4m3 || type == ElementType::kFp8E5m2;
+    absl::StatusOr<NpyTableLayout> layout =
+        LayoutFromNpy(Header(dtype.descr, {3, dtype.columns}), 128 + 3 * 264,
+                      fp8 ? std::optional<ElementType>(type) : std::nullopt);
+    ASSERT_TRUE(layout.ok())
+        << ElementTypeName(type) << ": " << layout.status();
+    EXPECT_EQ(layout->element_type, type) << dtype.descr;
+    EXPECT_EQ(layout->row_bytes, 264) << dtype.descr;
+  }
+  EXPECT_STREQ(NpyRowDtypeFor(ElementType::kBf16, 128).descr, "<u2");
+  EXPECT_EQ(NpyRowDtypeFor(ElementType::kBf16, 128).columns, 64);
+}
+
 TEST(LayoutFromNpyTest, RejectsWhatCannotBeATable) {
   auto error = [](internal::NpyHeader header, uint64_t size,
                   std::optional<ElementType> dtype = std::nullopt) {
