@@ -1,6 +1,5 @@
 #include "cli/patch_diff_command.h"
 
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -12,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cli/row_file_writer.h"
 #include "common/addressing/npy.h"
 #include "common/element_type.h"
 #include "common/json_writer.h"
@@ -122,23 +122,18 @@ absl::Status RunPatchDiffCommand(const PatchDiffOptions& options) {
 
   ENGRAM_RETURN_IF_ERROR(
       WriteStringToFile(options.out_ids, internal::EncodeNpyInt64(changed)));
-  std::vector<uint64_t> shape = new_header.shape;
-  shape[0] = changed.size();
-  std::ofstream out(options.out_rows, std::ios::binary | std::ios::trunc);
-  if (!out) {
-    return absl::ErrnoToStatus(errno,
-                               absl::StrCat("cannot write ", options.out_rows));
-  }
-  out << internal::EncodeNpyHeader(new_header.descr, shape);
+  ENGRAM_ASSIGN_OR_RETURN(
+      const std::unique_ptr<RowFileWriter> out,
+      RowFileWriter::CreateNpy(
+          options.out_rows, new_header.descr,
+          std::vector<uint64_t>(new_header.shape.begin() + 1,
+                                new_header.shape.end()),
+          changed.size()));
   for (int64_t row : changed) {
-    const absl::string_view bytes = new_rows->Row(static_cast<uint64_t>(row));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    ENGRAM_RETURN_IF_ERROR(
+        out->Append(new_rows->Row(static_cast<uint64_t>(row))));
   }
-  out.close();
-  if (!out) {
-    return absl::DataLossError(absl::StrCat("cannot write all of ",
-                                            options.out_rows, " (disk full?)"));
-  }
+  ENGRAM_RETURN_IF_ERROR(out->Finish(changed.size()));
 
   const uint64_t patch_bytes = changed.size() * uint64_t{row_bytes};
   if (options.json) {
