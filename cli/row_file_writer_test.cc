@@ -1,7 +1,5 @@
 #include "cli/row_file_writer.h"
 
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -14,13 +12,9 @@
 namespace engram::cli {
 namespace {
 
+using ::engram::testing::ReadFile;
 using ::engram::testing::TempDir;
 using ::testing::HasSubstr;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 TEST(RowFileWriterTest, NpyHeaderSaysTheRowsAppendedWhateverTheRoomKept) {
   TempDir dir;

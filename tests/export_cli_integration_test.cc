@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
 
@@ -25,11 +24,6 @@ using ::testing::HasSubstr;
 constexpr int kRows = 400000;
 constexpr int kCols = 8;  // f32: 32-byte rows
 constexpr uint32_t kRowBytes = kCols * 4;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string Sha256Hex(const std::string& bytes) {
   internal::Sha256 hash;

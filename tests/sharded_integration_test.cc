@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -602,8 +601,7 @@ TEST_F(ShardedTest, ShardMapExportAndLookupReadThroughTheShards) {
     const CommandResult exported = RunCommand(argv);
     EXPECT_EQ(exported.exit_code, 0) << exported.err;
     *json = ParseJson(exported.out);
-    std::ifstream in(out, std::ios::binary);
-    const std::string file(std::istreambuf_iterator<char>(in), {});
+    const std::string file = ReadFile(out);
     absl::StatusOr<internal::NpyHeader> header = internal::ParseNpyHeader(file);
     EXPECT_TRUE(header.ok()) << header.status();
     return header.ok() ? file.substr(header->data_offset) : "";

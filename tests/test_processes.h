@@ -42,6 +42,9 @@ std::string ServerPath();
 std::string EngramctlPath();
 std::string BenchPath();
 
+// The bytes of the file at `path`; empty if it cannot be read.
+std::string ReadFile(const std::string& path);
+
 // A rows x cols f32 array whose element (r, c) is base + r + c / 100, as
 // raw little-endian bytes (for WriteNpyFile, or to compare rows with).
 std::string F32Rows(int rows, int cols, float base = 0);

@@ -2,7 +2,6 @@
 // tables, and with local rows; both modes must compute the same logits.
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -34,13 +33,6 @@ std::vector<std::string> DemoServerFlags() {
           "--demo-values-per-row=16",
           "--demo-tokenizer-vocab=5000",
           "--demo-dtype=f32"};
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream bytes;
-  bytes << file.rdbuf();
-  return bytes.str();
 }
 
 class WorkerTest : public ::testing::Test {
