@@ -231,9 +231,9 @@ class ShardedClient::Impl {
                      const std::string& rows, Replica& replica,
                      std::atomic<uint64_t>* server_pin,
                      const absl::StatusOr<LookupResult>& result);
-  // Finishes the call with its last error when no attempt is in flight
-  // and none could be started.
-  void FinishIfExhausted(const std::shared_ptr<ShardCall>& call);
+  // Lets go of one hold on the call; the last one finishes it with the
+  // replicas' errors (none answered).
+  void Release(const std::shared_ptr<ShardCall>& call);
   // Marks, at their lookup positions, the call's rows that `result` says
   // its (sparse) shard lacks.
   static void MarkMissing(ShardCall& call, const LookupResult& result);
@@ -308,9 +308,22 @@ struct ShardedClient::Impl::ShardCall {
 
   absl::Mutex mu;
   bool finished ABSL_GUARDED_BY(mu) = false;
-  int in_flight ABSL_GUARDED_BY(mu) = 0;
+  // Attempts in flight, and whoever is about to start one: the lookup
+  // until its first attempt is sent, a failed attempt until its retry is.
+  // Only the last one may end the call for want of replicas.
+  int holds ABSL_GUARDED_BY(mu) = 1;
   std::vector<bool> tried ABSL_GUARDED_BY(mu);
-  absl::Status last_error ABSL_GUARDED_BY(mu);
+  // Why the replicas tried failed ("replica ADDR: STATUS; ..."), with the
+  // code of the last failure.
+  absl::StatusCode failure_code ABSL_GUARDED_BY(mu) = absl::StatusCode::kOk;
+  std::string failures ABSL_GUARDED_BY(mu);
+
+  void AddFailure(absl::string_view address, const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    failure_code = status.code();
+    absl::StrAppend(&failures, failures.empty() ? "" : "; ", "replica ",
+                    address, ": ", status.ToString());
+  }
 };
 
 void ShardedClient::Impl::MarkFailed(Replica& replica) {
@@ -417,7 +430,7 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   for (const auto& call : calls) {
     StartAttempt(call);
     // A pinned call may find no replica holding its pin.
-    FinishIfExhausted(call);
+    Release(call);
     if (options_.hedge_after > absl::ZeroDuration()) ScheduleHedge(call);
   }
 }
@@ -586,13 +599,11 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
           server_pin_id = pinned.load();
           if (server_pin_id == 0) {
             call->tried[r] = true;
-            if (call->last_error.ok()) {
-              call->last_error = absl::NotFoundError(absl::StrCat(
-                  "the sharded pin is held by no replica of ",
-                  shard.Name(call->table),
-                  " left to try (down when pinned, restarted since, or it "
-                  "expired there unused)"));
-            }
+            call->AddFailure(
+                shard.replicas[r]->address,
+                absl::NotFoundError(
+                    "it does not hold the sharded pin (down when pinned, "
+                    "restarted since, or it expired there unused)"));
             continue;
           }
           server_pin = &pinned;
@@ -603,7 +614,7 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
     }
     if (chosen == replicas) return;  // Every replica is tried or in flight.
     call->tried[chosen] = true;
-    ++call->in_flight;
+    ++call->holds;
   }
   Replica& replica = *shard.replicas[chosen];
   const uint32_t row_bytes = call->fanout->row_bytes;
@@ -636,8 +647,8 @@ void ShardedClient::Impl::FinishAttempt(
   bool retry = false;
   {
     absl::MutexLock lock(&call->mu);
-    --call->in_flight;
     if (call->finished) {
+      --call->holds;
       if (result.ok()) MarkSucceeded(replica);
       return;
     }
@@ -647,8 +658,10 @@ void ShardedClient::Impl::FinishAttempt(
             (IsRetryable(result.status()) ||
              (server_pin != nullptr && absl::IsNotFound(result.status())));
     if (retry) {
-      call->last_error = result.status();
+      // The attempt keeps its hold until the retry is started.
+      call->AddFailure(replica.address, result.status());
     } else {
+      --call->holds;
       call->finished = true;
     }
   }
@@ -661,7 +674,7 @@ void ShardedClient::Impl::FinishAttempt(
       server_pin->store(0);
     }
     StartAttempt(call);
-    FinishIfExhausted(call);
+    Release(call);
     return;
   }
   if (result.ok()) {
@@ -693,16 +706,18 @@ void ShardedClient::Impl::MarkMissing(ShardCall& call,
   }
 }
 
-void ShardedClient::Impl::FinishIfExhausted(
-    const std::shared_ptr<ShardCall>& call) {
-  absl::Status last_error;
+void ShardedClient::Impl::Release(const std::shared_ptr<ShardCall>& call) {
+  absl::Status failed;
   {
     absl::MutexLock lock(&call->mu);
-    if (call->finished || call->in_flight > 0) return;
+    if (--call->holds > 0 || call->finished) return;
     call->finished = true;
-    last_error = call->last_error;
+    failed = absl::Status(
+        call->failure_code,
+        absl::StrCat("no replica of ", call->shard->Name(call->table),
+                     " answered: ", call->failures));
   }
-  Complete(*call, last_error);
+  Complete(*call, failed);
 }
 
 void ShardedClient::Impl::Complete(ShardCall& call,

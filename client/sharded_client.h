@@ -18,7 +18,10 @@
 // is asked too when the first has not answered in that time; the first
 // answer wins. Errors that are the caller's (INVALID_ARGUMENT, NOT_FOUND,
 // FAILED_PRECONDITION, OUT_OF_RANGE, PERMISSION_DENIED, UNAUTHENTICATED,
-// RESOURCE_EXHAUSTED) are never retried.
+// RESOURCE_EXHAUSTED) are never retried. When every replica of a shard
+// has failed, the lookup fails with the last failure's code and each
+// replica's error ("no replica of shard [a, b) of table 't' answered:
+// replica ADDR: UNAVAILABLE: ...; replica ...").
 //
 // Shards version independently (each server numbers its own versions): a
 // result's version is that of the lowest shard it read. LookupOptions::

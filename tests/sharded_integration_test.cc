@@ -400,6 +400,49 @@ TEST_F(ShardedTest, KillingAReplicaOfEveryShardFailsNoLookupAndItComesBack) {
       << "the restarted replicas get no traffic";
 }
 
+TEST_F(ShardedTest, LookupsFailingOverFromADeadReplicaNeverEndEarly) {
+  std::vector<std::string> dead;
+  for (int s = 0; s < kShards; ++s) {
+    dead.push_back(replicas_[Index(s, 0)].process->address());
+    ASSERT_EQ(kill(replicas_[Index(s, 0)].process->pid(), SIGKILL), 0);
+    replicas_[Index(s, 0)].process.reset();
+  }
+  // No backoff: round robin sends about half the calls to the dead
+  // replica first, whose fast failure must hand them to the live one.
+  client::ShardedClientOptions options;
+  options.initial_backoff = absl::Nanoseconds(1);
+  options.max_backoff = absl::Nanoseconds(1);
+  auto client = client::ShardedClient::Create(map_, options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  std::mt19937_64 random(7);
+  for (int lookup = 0; lookup < 3000; ++lookup) {
+    const std::vector<uint64_t> ids = RandomIds(random, 6);
+    std::string out(ids.size() * kRowBytes, '?');
+    absl::StatusOr<client::LookupResult> result =
+        (*client)->Lookup("t", ids, absl::MakeSpan(out.data(), out.size()));
+    ASSERT_TRUE(result.ok()) << "lookup " << lookup << ": " << result.status();
+    ASSERT_EQ(out, Expected(ids)) << "lookup " << lookup;
+  }
+
+  // With both replicas of shard 1 down, the error names each one's.
+  const std::string last = replicas_[Index(1, 1)].process->address();
+  ASSERT_EQ(kill(replicas_[Index(1, 1)].process->pid(), SIGKILL), 0);
+  replicas_[Index(1, 1)].process.reset();
+  const std::vector<uint64_t> ids = {0, kRows / kShards};
+  std::string out(ids.size() * kRowBytes, '?');
+  const absl::Status failed =
+      (*client)
+          ->Lookup("t", ids, absl::MakeSpan(out.data(), out.size()))
+          .status();
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(failed.message(),
+              HasSubstr("no replica of shard [10000, 20000) of table 't' "
+                        "answered: replica "));
+  EXPECT_THAT(failed.message(),
+              HasSubstr(absl::StrCat(dead[1], ": UNAVAILABLE")));
+  EXPECT_THAT(failed.message(), HasSubstr(absl::StrCat(last, ": UNAVAILABLE")));
+}
+
 TEST_F(ShardedTest, ShardMapPatchChangesExactlyItsRowsOnEveryReplica) {
   std::vector<uint64_t> before(kShards * kReplicas);
   for (int i = 0; i < kShards * kReplicas; ++i) before[i] = ReplicaVersion(i);
