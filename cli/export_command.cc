@@ -94,8 +94,8 @@ class BatchWindow {
     batches_.pop_front();
     batch->done.WaitForNotification();
     ENGRAM_RETURN_IF_ERROR(batch->result.status());
-    ENGRAM_RETURN_IF_ERROR(
-        client::CheckRowBytes(table_.name, *batch->result, table_.row_bytes));
+    ENGRAM_RETURN_IF_ERROR(client::CheckRowFormat(
+        table_.name, *batch->result, {table_.row_bytes, table_.element_type}));
     return batch;
   }
 

@@ -22,7 +22,7 @@ constexpr absl::Duration kWatchRetryInterval = absl::Seconds(1);
 struct CachingClient::TableState {
   std::string name;
   uint64_t rows = 0;
-  uint32_t row_bytes = 0;
+  RowFormat format;
   // Sparse tables are never cached: a missing row is not a row.
   bool cacheable = true;
   // Lookups hold it shared while they read or fill the cache; version
@@ -136,7 +136,7 @@ std::shared_ptr<CachingClient::TableState> CachingClient::StateFor(
     state->name = std::string(table);
     // A shard's server holds fewer, and says so for the others.
     state->rows = description->total_rows;
-    state->row_bytes = description->row_bytes;
+    state->format = {description->row_bytes, description->element_type};
     if (description->missing_rows.empty()) {
       absl::StatusOr<std::unique_ptr<RowCache>> cache =
           RowCache::Create({.capacity_bytes = options_.capacity_bytes,
@@ -205,7 +205,7 @@ void CachingClient::LookupAsync(absl::string_view table,
   std::shared_ptr<TableState> state = StateFor(table);
   if (state == nullptr)
     return Bypass(table, ids, out, options, std::move(done));
-  const uint32_t row_bytes = state->row_bytes;
+  const uint32_t row_bytes = state->format.row_bytes;
   if (out.size() < ids.size() * uint64_t{row_bytes}) {
     return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
         "output buffer of ", out.size(), " bytes is too small for ", ids.size(),
@@ -239,7 +239,8 @@ void CachingClient::LookupAsync(absl::string_view table,
   for (size_t p : misses->positions) misses->ids.push_back(ids[p]);
   hits_.fetch_add(ids.size() - misses->ids.size(), std::memory_order_relaxed);
   misses_.fetch_add(misses->ids.size(), std::memory_order_relaxed);
-  const LookupResult result{version, row_bytes, ids.size(), ""};
+  const LookupResult result{version, row_bytes, ids.size(), "",
+                            state->format.element_type};
   if (misses->ids.empty()) return std::move(done)(result);
   misses->rows =
       std::make_unique_for_overwrite<char[]>(misses->ids.size() * row_bytes);
@@ -253,7 +254,8 @@ void CachingClient::LookupAsync(absl::string_view table,
        done = std::move(done)](absl::StatusOr<LookupResult> fetched) mutable {
         if (!fetched.ok()) return std::move(done)(fetched.status());
         const uint32_t bytes = result.row_bytes;
-        if (absl::Status shape = CheckRowBytes(state->name, *fetched, bytes);
+        if (absl::Status shape =
+                CheckRowFormat(state->name, *fetched, state->format);
             !shape.ok()) {
           // Replaced before its watch said so: stop serving the old rows,
           // and let StateFor describe the table again.

@@ -81,7 +81,7 @@ absl::StatusOr<LookupResult> DeliverRows(grpc::ByteBuffer* response,
   ENGRAM_ASSIGN_OR_RETURN(LookupResponseHeader header,
                           DecodeLookupResponse(response, out));
   return LookupResult{header.version, header.row_bytes, header.row_count,
-                      std::move(header.missing)};
+                      std::move(header.missing), header.element_type};
 }
 
 // Adds what identifies every call of the client: the bearer token, and
@@ -417,13 +417,23 @@ absl::StatusOr<LookupResult> WaitForLookup(
   return result;
 }
 
-absl::Status CheckRowBytes(absl::string_view table, const LookupResult& result,
-                           uint32_t expected_row_bytes) {
-  if (result.row_bytes == expected_row_bytes) return absl::OkStatus();
-  return absl::FailedPreconditionError(
-      absl::StrCat("table '", table, "' now serves rows of ", result.row_bytes,
-                   " bytes, not the ", expected_row_bytes,
-                   " it was described with: it was replaced since"));
+absl::Status CheckRowFormat(absl::string_view table, const LookupResult& result,
+                            const RowFormat& expected) {
+  if (result.row_bytes != expected.row_bytes) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("table '", table, "' now serves rows of ",
+                     result.row_bytes, " bytes, not the ", expected.row_bytes,
+                     " it was described with: it was replaced since"));
+  }
+  if (result.element_type.has_value() &&
+      *result.element_type != expected.element_type) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("table '", table, "' now serves ",
+                     ElementTypeName(*result.element_type), " rows, not the ",
+                     ElementTypeName(expected.element_type),
+                     " it was described with: it was replaced since"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace engram::client

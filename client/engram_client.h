@@ -145,6 +145,9 @@ struct LookupResult {
   // Positions whose rows the (sparse) table lacks, when it reports them;
   // those rows are zeros. Bit i % 8 of byte i / 8; empty when none.
   std::string missing;
+  // The rows' type (the table's, or output_type); empty from servers that
+  // do not say.
+  std::optional<ElementType> element_type;
 
   bool is_missing(size_t position) const {
     return position / 8 < missing.size() &&
@@ -251,12 +254,20 @@ class EngramClient {
 absl::StatusOr<LookupResult> WaitForLookup(
     absl::FunctionRef<void(EngramClient::LookupCallback)> start);
 
-// OK when `result` holds rows of `expected_row_bytes`, the size a caller
-// learnt from DescribeTable and laid its buffer out by; FAILED_PRECONDITION
-// otherwise: `table` was dropped and imported again with another row size
-// since, and rows of that size would land at the wrong offsets.
-absl::Status CheckRowBytes(absl::string_view table, const LookupResult& result,
-                           uint32_t expected_row_bytes);
+// What a caller learnt from DescribeTable and reads rows by: their size,
+// by which it laid its buffers out, and their type, by which it decodes.
+struct RowFormat {
+  uint32_t row_bytes = 0;
+  ElementType element_type = ElementType::kOpaque;
+};
+
+// OK when `result` holds rows of `expected`; FAILED_PRECONDITION otherwise:
+// `table` was replaced since (dropped and imported again, or its server
+// restarted with other tables), and its rows would land at the wrong
+// offsets or be decoded as another type. A result that does not say its
+// type (from an older server) is checked by size alone.
+absl::Status CheckRowFormat(absl::string_view table, const LookupResult& result,
+                            const RowFormat& expected);
 
 }  // namespace engram::client
 

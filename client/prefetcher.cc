@@ -16,7 +16,7 @@ namespace engram::client {
 // One layer's lookup: the distinct ids it fetches and where each wanted
 // row lands.
 struct PrefetchStep::Layer {
-  uint32_t row_bytes = 0;
+  RowFormat format;
   absl::Span<char> out;
   std::vector<uint64_t> distinct;
   // Wanted position i is distinct[slot[i]]; empty when every id is
@@ -72,8 +72,10 @@ absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
           "-grams but '", layers.front().name, "' ",
           layers.front().spec->max_ngram(), "-grams"));
     }
-    layers.push_back({name, table.hash_spec, table.hash_spec_digest,
-                      table.row_bytes, table.element_type});
+    layers.push_back({name,
+                      table.hash_spec,
+                      table.hash_spec_digest,
+                      {table.row_bytes, table.element_type}});
   }
   const int history = layers.front().spec->max_ngram() - 1;
   return std::unique_ptr<Prefetcher>(
@@ -99,7 +101,7 @@ absl::Status Prefetcher::CheckOutputs(const std::vector<absl::Span<char>>& out,
   }
   for (size_t l = 0; l < layers_.size(); ++l) {
     const uint64_t needed =
-        positions * rows_per_token(l) * layers_[l].row_bytes;
+        positions * rows_per_token(l) * layers_[l].format.row_bytes;
     if (out[l].size() < needed) {
       return absl::InvalidArgumentError(absl::StrCat(
           "the buffer of layer ", l, " ('", layers_[l].name, "') holds ",
@@ -185,7 +187,7 @@ std::unique_ptr<PrefetchStep> Prefetcher::Fetch(
   std::unique_ptr<PrefetchStep> step(new PrefetchStep());
   for (size_t l = 0; l < layers_.size(); ++l) {
     auto layer = std::make_shared<PrefetchStep::Layer>();
-    layer->row_bytes = layers_[l].row_bytes;
+    layer->format = layers_[l].format;
     layer->out = out[l];
     const std::vector<int64_t>& wanted = row_ids[l];
     absl::flat_hash_map<uint64_t, uint32_t> index;
@@ -203,9 +205,10 @@ std::unique_ptr<PrefetchStep> Prefetcher::Fetch(
       layer->slot.clear();
     } else {
       layer->fetched = std::make_unique_for_overwrite<char[]>(
-          layer->distinct.size() * layer->row_bytes);
-      destination = absl::MakeSpan(layer->fetched.get(),
-                                   layer->distinct.size() * layer->row_bytes);
+          layer->distinct.size() * layer->format.row_bytes);
+      destination =
+          absl::MakeSpan(layer->fetched.get(),
+                         layer->distinct.size() * layer->format.row_bytes);
     }
     step->rows_wanted_ += wanted.size();
     step->rows_fetched_ += layer->distinct.size();
@@ -215,10 +218,10 @@ std::unique_ptr<PrefetchStep> Prefetcher::Fetch(
         layers_[l].name, layer->distinct, destination, lookup,
         [layer, table = layers_[l].name](absl::StatusOr<LookupResult> result) {
           layer->status = result.ok()
-                              ? CheckRowBytes(table, *result, layer->row_bytes)
+                              ? CheckRowFormat(table, *result, layer->format)
                               : result.status();
           if (layer->status.ok() && !layer->slot.empty()) {
-            const uint32_t bytes = layer->row_bytes;
+            const uint32_t bytes = layer->format.row_bytes;
             for (size_t i = 0; i < layer->slot.size(); ++i) {
               std::memcpy(
                   layer->out.data() + i * bytes,

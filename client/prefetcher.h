@@ -84,11 +84,13 @@ class Prefetcher {
   // Rows per token of layer `layer` ((max_ngram - 1) * heads) and bytes
   // per row.
   int rows_per_token(int layer) const;
-  uint32_t row_bytes(int layer) const { return layers_[layer].row_bytes; }
+  uint32_t row_bytes(int layer) const {
+    return layers_[layer].format.row_bytes;
+  }
   // The element type of layer `layer`'s rows, and the one-layer hash spec
   // that addresses them (DescribeTable's).
   ElementType element_type(int layer) const {
-    return layers_[layer].element_type;
+    return layers_[layer].format.element_type;
   }
   const HashSpec& hash_spec(int layer) const { return *layers_[layer].spec; }
 
@@ -123,8 +125,7 @@ class Prefetcher {
     // Sent with every lookup: a server whose table is addressed by another
     // spec (replaced since) refuses instead of serving other rows.
     std::string hash_spec_digest;
-    uint32_t row_bytes = 0;
-    ElementType element_type = ElementType::kOpaque;
+    RowFormat format;
   };
 
   Prefetcher(EngramClient* client, PrefetcherOptions options,

@@ -71,8 +71,11 @@ struct ShardState {
 struct TableState {
   uint64_t rows = 0;
   std::vector<std::unique_ptr<ShardState>> shards;
-  // Learnt from a replica at the first lookup; 0 until then.
-  std::atomic<uint32_t> row_bytes{0};
+  // Learnt from a replica at the first lookup; empty until then, and
+  // again after a lookup fails with an error of the caller's (the table
+  // may have been replaced).
+  absl::Mutex format_mu;
+  std::optional<RowFormat> format ABSL_GUARDED_BY(format_mu);
 };
 
 // One shard's part of a sharded pin.
@@ -240,8 +243,8 @@ class ShardedClient::Impl {
   // Hands the call's answer to its lookup, which ends with its last call.
   static void Complete(ShardCall& call,
                        const absl::StatusOr<LookupResult>& result);
-  // The table's row size, asking a replica the first time.
-  absl::StatusOr<uint32_t> RowBytes(absl::string_view table, TableState& state);
+  // The table's row format, asking a replica the first time.
+  absl::StatusOr<RowFormat> Format(absl::string_view table, TableState& state);
   void ScheduleHedge(const std::shared_ptr<ShardCall>& call);
   void MarkFailed(Replica& replica);
   void MarkSucceeded(Replica& replica);
@@ -273,9 +276,9 @@ class ShardedClient::Impl {
 // One lookup's shards, and what is left to hear from.
 struct ShardedClient::Impl::Fanout {
   absl::Span<char> out;
-  // The table, whose row size is asked again after a failed lookup.
+  // The table, whose row format is asked again after a failed lookup.
   TableState* table = nullptr;
-  uint32_t row_bytes = 0;
+  RowFormat format;
   uint64_t row_count = 0;
   std::atomic<size_t> pending{0};
   absl::Mutex mu;
@@ -350,7 +353,7 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   absl::StatusOr<TableState*> found = Find(table);
   if (!found.ok()) return std::move(done)(found.status());
   TableState& state = **found;
-  // Before RowBytes, which may ask a server: a bad pin costs no RPC.
+  // Before Format, which may ask a server: a bad pin costs no RPC.
   std::shared_ptr<ShardedPin> pin;
   if (options.pin_id != 0) {
     {
@@ -375,8 +378,8 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
           " (of the first shard), not ", options.version)));
     }
   }
-  absl::StatusOr<uint32_t> row_bytes = RowBytes(table, state);
-  if (!row_bytes.ok()) return std::move(done)(row_bytes.status());
+  absl::StatusOr<RowFormat> format = Format(table, state);
+  if (!format.ok()) return std::move(done)(format.status());
   // Ids by shard.
   std::vector<std::vector<uint32_t>> positions(state.shards.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -392,14 +395,14 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
         static_cast<uint32_t>(i));
   }
   auto fanout = std::make_shared<Fanout>();
-  if (out.size() < ids.size() * uint64_t{*row_bytes}) {
+  if (out.size() < ids.size() * uint64_t{format->row_bytes}) {
     return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
         "output buffer of ", out.size(), " bytes is too small for ", ids.size(),
-        " rows of ", *row_bytes, " bytes")));
+        " rows of ", format->row_bytes, " bytes")));
   }
   fanout->out = out;
   fanout->table = &state;
-  fanout->row_bytes = *row_bytes;
+  fanout->format = *format;
   fanout->row_count = ids.size();
   fanout->done = std::move(done);
   std::vector<std::shared_ptr<ShardCall>> calls;
@@ -424,7 +427,8 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   }
   if (calls.empty()) {
     LookupCallback finish = std::move(fanout->done);
-    return std::move(finish)(LookupResult{0, *row_bytes, 0, ""});
+    return std::move(finish)(
+        LookupResult{0, format->row_bytes, 0, "", format->element_type});
   }
   fanout->pending = calls.size();
   for (const auto& call : calls) {
@@ -435,16 +439,21 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   }
 }
 
-absl::StatusOr<uint32_t> ShardedClient::Impl::RowBytes(absl::string_view table,
-                                                       TableState& state) {
-  if (const uint32_t known = state.row_bytes.load(); known != 0) return known;
+absl::StatusOr<RowFormat> ShardedClient::Impl::Format(absl::string_view table,
+                                                      TableState& state) {
+  {
+    absl::ReaderMutexLock lock(&state.format_mu);
+    if (state.format.has_value()) return *state.format;
+  }
   absl::Status last = absl::UnavailableError("no replica answered");
   for (const auto& replica : state.shards.front()->replicas) {
     absl::StatusOr<TableDescription> description =
         replica->client->DescribeTable(table);
     if (description.ok()) {
-      state.row_bytes = description->row_bytes;
-      return description->row_bytes;
+      const RowFormat format{description->row_bytes, description->element_type};
+      absl::MutexLock lock(&state.format_mu);
+      state.format = format;
+      return format;
     }
     last = description.status();
     if (!IsRetryable(last)) break;
@@ -617,7 +626,7 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
     ++call->holds;
   }
   Replica& replica = *shard.replicas[chosen];
-  const uint32_t row_bytes = call->fanout->row_bytes;
+  const uint32_t row_bytes = call->fanout->format.row_bytes;
   // Rows arrive in an attempt's own buffer: a hedge may race it.
   auto rows = std::make_shared<std::string>(call->ids.size() * row_bytes, '\0');
   LookupOptions pinned_options;
@@ -679,8 +688,9 @@ void ShardedClient::Impl::FinishAttempt(
   }
   if (result.ok()) {
     MarkSucceeded(replica);
-    const uint32_t bytes = call->fanout->row_bytes;
-    if (absl::Status shape = CheckRowBytes(call->table, *result, bytes);
+    const uint32_t bytes = call->fanout->format.row_bytes;
+    if (absl::Status shape =
+            CheckRowFormat(call->table, *result, call->fanout->format);
         !shape.ok()) {
       return Complete(*call, shape);
     }
@@ -724,9 +734,10 @@ void ShardedClient::Impl::Complete(ShardCall& call,
                                    const absl::StatusOr<LookupResult>& result) {
   Fanout& fanout = *call.fanout;
   if (!result.ok() && !IsRetryable(result.status())) {
-    // The table may have been dropped and imported again with another row
-    // size: the next lookup asks a replica for it.
-    fanout.table->row_bytes.store(0);
+    // The table may have been dropped and imported again in another
+    // format: the next lookup asks a replica for it.
+    absl::MutexLock lock(&fanout.table->format_mu);
+    fanout.table->format.reset();
   }
   {
     absl::MutexLock lock(&fanout.mu);
@@ -743,9 +754,9 @@ void ShardedClient::Impl::Complete(ShardCall& call,
   {
     absl::MutexLock lock(&fanout.mu);
     whole = fanout.first_error.ok()
-                ? absl::StatusOr<LookupResult>(
-                      LookupResult{fanout.version, fanout.row_bytes,
-                                   fanout.row_count, std::move(fanout.missing)})
+                ? absl::StatusOr<LookupResult>(LookupResult{
+                      fanout.version, fanout.format.row_bytes, fanout.row_count,
+                      std::move(fanout.missing), fanout.format.element_type})
                 : fanout.first_error;
   }
   LookupCallback done = std::move(fanout.done);

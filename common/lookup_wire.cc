@@ -17,6 +17,7 @@ using google::protobuf::internal::WireFormatLite;
 
 constexpr int kRowsField = v1::LookupResponse::kRowsFieldNumber;
 constexpr int kMissingField = v1::LookupResponse::kMissingFieldNumber;
+constexpr int kElementTypeField = v1::LookupResponse::kElementTypeFieldNumber;
 
 // The tag and length of a length-delimited field of `bytes` bytes.
 void AppendFieldHead(int field, uint64_t bytes, std::string* out) {
@@ -33,8 +34,8 @@ grpc::ByteBuffer EncodeLookupResponse(const LookupResponseHeader& header,
                                       std::unique_ptr<char[]> rows) {
   const uint64_t bytes = header.row_count * header.row_bytes;
   // Fields 1-3 through protobuf itself, then the rows' tag and length; the
-  // rows follow as a slice of their own, then the missing-row bitmap (field
-  // order, as protobuf writes it).
+  // rows follow as a slice of their own, then the missing-row bitmap and
+  // the element type (field order, as protobuf writes it).
   v1::LookupResponse fields;
   fields.set_version(header.version);
   fields.set_row_bytes(header.row_bytes);
@@ -44,6 +45,13 @@ grpc::ByteBuffer EncodeLookupResponse(const LookupResponseHeader& header,
   if (!header.missing.empty()) {
     AppendFieldHead(kMissingField, header.missing.size(), &suffix);
     suffix.append(header.missing);
+  }
+  if (header.element_type.has_value()) {
+    google::protobuf::io::StringOutputStream stream(&suffix);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.WriteTag(WireFormatLite::MakeTag(kElementTypeField,
+                                           WireFormatLite::WIRETYPE_VARINT));
+    coded.WriteVarint32(ToProto(*header.element_type));
   }
   grpc::Slice slices[3];
   size_t count = 0;
@@ -101,6 +109,13 @@ absl::StatusOr<LookupResponseHeader> DecodeLookupResponse(
       }
       if (field == v1::LookupResponse::kRowCountFieldNumber)
         header.row_count = value;
+    } else if (wire_type == WireFormatLite::WIRETYPE_VARINT &&
+               field == kElementTypeField) {
+      if (!coded.ReadVarint64(&value)) return malformed();
+      absl::StatusOr<ElementType> type =
+          FromProto(static_cast<v1::ElementType>(static_cast<int32_t>(value)));
+      header.element_type =
+          type.ok() ? std::optional<ElementType>(*type) : std::nullopt;
     } else if (!WireFormatLite::SkipField(&coded, tag)) {
       return malformed();
     }

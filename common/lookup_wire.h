@@ -3,7 +3,8 @@
 // side instead of also into and out of a protobuf string:
 //
 //   server: gather into a buffer, then
-//     *response = EncodeLookupResponse({version, row_bytes, count}, rows);
+//     *response = EncodeLookupResponse({version, row_bytes, count, missing,
+//                                       element_type}, rows);
 //   client:
 //     ENGRAM_ASSIGN_OR_RETURN(LookupResponseHeader header,
 //                             DecodeLookupResponse(&response, out));
@@ -15,10 +16,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/element_type.h"
 #include "grpcpp/support/byte_buffer.h"
 
 namespace engram {
@@ -31,6 +34,9 @@ struct LookupResponseHeader {
   // LookupResponse.missing: empty, or a bitmap of the rows a sparse table
   // lacks.
   std::string missing;
+  // LookupResponse.element_type; empty when the server leaves it out (or
+  // sends a type this build does not know).
+  std::optional<ElementType> element_type;
 };
 
 // A LookupResponse of `header` whose rows are `rows` (row_count * row_bytes

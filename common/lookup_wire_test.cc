@@ -53,16 +53,17 @@ TEST(LookupWireTest, EncodesExactlyWhatProtobufWrites) {
   EXPECT_EQ(Flatten(empty), expected.SerializeAsString());
 }
 
-TEST(LookupWireTest, MissingRowBitmapTravelsAfterTheRows) {
+TEST(LookupWireTest, MissingRowsAndElementTypeTravelAfterTheRows) {
   const std::string missing("\x05\x00", 2);
-  grpc::ByteBuffer encoded =
-      EncodeLookupResponse({7, 2, 9, missing}, Rows(std::string(18, 'r')));
+  grpc::ByteBuffer encoded = EncodeLookupResponse(
+      {7, 2, 9, missing, ElementType::kBf16}, Rows(std::string(18, 'r')));
   v1::LookupResponse expected;
   expected.set_version(7);
   expected.set_row_bytes(2);
   expected.set_row_count(9);
   expected.set_rows(std::string(18, 'r'));
   expected.set_missing(missing);
+  expected.set_element_type(v1::ELEMENT_TYPE_BF16);
   EXPECT_EQ(Flatten(encoded), expected.SerializeAsString());
 
   std::string out(18, '\0');
@@ -70,6 +71,7 @@ TEST(LookupWireTest, MissingRowBitmapTravelsAfterTheRows) {
       DecodeLookupResponse(&encoded, absl::MakeSpan(out.data(), out.size()));
   ASSERT_TRUE(header.ok()) << header.status();
   EXPECT_EQ(header->missing, missing);
+  EXPECT_EQ(header->element_type, ElementType::kBf16);
   EXPECT_EQ(out, std::string(18, 'r'));
 }
 
@@ -87,6 +89,17 @@ TEST(LookupWireTest, DecodesProtobufWrittenMessagesIntoTheCallerBuffer) {
   EXPECT_EQ(header->version, 9);
   EXPECT_EQ(header->row_bytes, 4);
   EXPECT_EQ(header->row_count, 2);
+  EXPECT_EQ(out, "abcdefgh");
+  // Left out by servers that predate it.
+  EXPECT_EQ(header->element_type, std::nullopt);
+
+  // A type this build does not know (a newer server's) is not a failure.
+  message.set_element_type(static_cast<v1::ElementType>(99));
+  buffer = Serialize(message);
+  header =
+      DecodeLookupResponse(&buffer, absl::MakeSpan(out.data(), out.size()));
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_EQ(header->element_type, std::nullopt);
   EXPECT_EQ(out, "abcdefgh");
 }
 

@@ -89,6 +89,7 @@ absl::StatusOr<client::LookupResult> LocalRowClient::Lookup(
   result.version = d.version;
   result.row_bytes = d.row_bytes;
   result.row_count = ids.size();
+  result.element_type = d.element_type;
   return result;
 }
 

@@ -178,8 +178,8 @@ RunLookup(PyClient& py_client, const std::string& table, RowsShapeFn rows_shape,
     }
     return {*out, ValueOrThrow(std::move(result))};
   }
-  // A table replaced by one with other rows is noticed by the size or count
-  // of what comes back (a token lookup under another hash spec), or by a
+  // A table replaced by one with other rows is noticed by the size, type or
+  // count of what comes back (a token lookup under another hash spec), or by a
   // failure after which the table describes itself otherwise; the lookup is
   // then made again with the new format.
   for (int attempt = 0;; ++attempt) {
@@ -210,13 +210,14 @@ RunLookup(PyClient& py_client, const std::string& table, RowsShapeFn rows_shape,
         py_client.ForgetFormat(table);
         const absl::StatusOr<PyClient::RowFormat> now = py_client.Format(table);
         if (attempt == 0 && now.ok() && *now != format) continue;
-      } else if (result.ok() &&
-                 (result->row_count != rows ||
-                  (rows > 0 && result->row_bytes != row_bytes))) {
+      } else if (result.ok() && (result->row_count != rows ||
+                                 (rows > 0 && result->row_bytes != row_bytes) ||
+                                 result->element_type.value_or(type) != type)) {
         py_client.ForgetFormat(table);
         if (attempt == 0) continue;
         result = absl::InternalError(absl::StrCat(
-            "table ", table, " changes its rows' size or count under lookups"));
+            "table ", table,
+            " changes its rows' size, type or count under lookups"));
       }
     }
     return {buffer, ValueOrThrow(std::move(result))};

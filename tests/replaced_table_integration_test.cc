@@ -111,6 +111,38 @@ TEST_F(ReplacedTableTest, PrefetcherRefusesRowsOfAnotherSize) {
   }
 }
 
+// Rows of the same size and another type: they would land where they
+// should and be decoded as the type the worker described (bf16 bits read
+// as f16).
+TEST_F(ReplacedTableTest, PrefetcherRefusesRowsOfAnotherTypeOfTheSameSize) {
+  // Not only for its own sake: a server whose only client has made nothing
+  // but blocking calls waits the whole --shutdown-grace to stop.
+  ASSERT_TRUE(DecodeStatuses()[0].ok());
+  ASSERT_NO_FATAL_FAILURE(StartServer("bf16"));
+  auto connected = ConnectDemoPrefetcher(socket_);
+  ASSERT_TRUE(connected.ok()) << connected.status();
+  client_ = std::move(connected->client);
+  prefetcher_ = std::move(connected->prefetcher);
+  ASSERT_EQ(prefetcher_->element_type(0), ElementType::kBf16);
+  ASSERT_TRUE(DecodeStatuses()[0].ok());
+
+  ASSERT_NO_FATAL_FAILURE(StartServer("f16"));
+  for (const absl::Status& status : DecodeStatuses()) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_THAT(status.message(),
+                HasSubstr("now serves f16 rows, not the bf16 it was described "
+                          "with: it was replaced since"));
+  }
+  // Each lookup says what its rows are.
+  const uint64_t id = 5;
+  std::string row(kBf16RowBytes, '?');
+  absl::StatusOr<client::LookupResult> result = client_->Lookup(
+      "layer_3", {&id, 1}, absl::MakeSpan(row.data(), row.size()));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->row_bytes, kBf16RowBytes);
+  EXPECT_EQ(result->element_type, ElementType::kF16);
+}
+
 // A worker cache whose watch comes back up on a server with rows of
 // another size must not cache them under the old size.
 TEST_F(ReplacedTableTest, CachingClientDescribesTheTableAgain) {

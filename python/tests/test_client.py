@@ -275,6 +275,38 @@ def test_a_table_imported_again_with_other_rows(raw_table, tmp_path):
             np.testing.assert_array_equal(got, rows[[7, 999]])
 
 
+def _once_reconnected(call):
+    """call(), again while the client reconnects to a restarted server."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return call()
+        except ec.Error as error:
+            if (error.code != ec.StatusCode.UNAVAILABLE or
+                    time.monotonic() > deadline):
+                raise
+            time.sleep(0.05)
+
+
+def test_lookups_of_a_table_rebuilt_with_another_type_of_the_same_size(
+        tmp_path):
+    # Demo servers on one Unix socket with bf16, then f16 rows: 16 bytes a
+    # row both times, which the first format would read as bf16.
+    socket = f"unix:{tmp_path}/engram.sock"
+    client = ec.Client(socket)
+    for dtype, numpy_type in (("bf16", np.uint16), ("f16", np.float16)):
+        server = Server(str(tmp_path / f"data-{dtype}"),
+                        [*SMALL_DEMO_FLAGS, "--demo-dtype", dtype,
+                         "--listen", socket])
+        try:
+            got = _once_reconnected(lambda: client.lookup("layer_3", [0, 5]))
+            assert got.dtype == numpy_type and got.shape == (2, 8)
+            np.testing.assert_array_equal(
+                got, ec.Client(socket).lookup("layer_3", [0, 5]))
+        finally:
+            server.stop()
+
+
 def test_token_lookups_of_a_table_rebuilt_with_another_hash_spec(tmp_path):
     # Demo servers on one Unix socket (so that the client finds the second
     # where the first was), with 2, then 1, heads per n-gram order: the
@@ -287,17 +319,8 @@ def test_token_lookups_of_a_table_rebuilt_with_another_hash_spec(tmp_path):
                         [*SMALL_DEMO_FLAGS, "--demo-heads", str(heads),
                          "--listen", socket])
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    got = client.lookup_tokens("layer_3", tokens)
-                    break
-                except ec.Error as error:
-                    # The client reconnects to the new server first.
-                    if (error.code != ec.StatusCode.UNAVAILABLE or
-                            time.monotonic() > deadline):
-                        raise
-                    time.sleep(0.05)
+            got = _once_reconnected(
+                lambda: client.lookup_tokens("layer_3", tokens))
             assert got.shape == (2, 3, 2 * heads, 8)
             np.testing.assert_array_equal(
                 got, ec.Client(socket).lookup_tokens("layer_3", tokens))

@@ -32,6 +32,7 @@ using StreamReactor =
 struct OutputFormat {
   // Whether f32 rows are converted (to `type`); otherwise sent as stored.
   bool convert = false;
+  // The type of the rows sent (LookupResponse.element_type).
   ElementType type = ElementType::kOpaque;
   uint32_t row_bytes = 0;
 };
@@ -40,7 +41,9 @@ struct OutputFormat {
 // INVALID_ARGUMENT for conversions other than f32 -> bf16/f16.
 absl::StatusOr<OutputFormat> ResolveOutput(const Table& table,
                                            v1::ElementType requested) {
-  const OutputFormat stored{false, ElementType::kOpaque, table.row_bytes()};
+  ENGRAM_ASSIGN_OR_RETURN(const ElementType stored_type,
+                          FromProto(table.info().element_type()));
+  const OutputFormat stored{false, stored_type, table.row_bytes()};
   if (requested == v1::ELEMENT_TYPE_UNSPECIFIED ||
       requested == table.info().element_type()) {
     return stored;
@@ -232,6 +235,7 @@ absl::Status EngramServiceImpl::GatherRows(const Table& table,
   response->set_version(table.info().version());
   response->set_row_bytes(format.row_bytes);
   response->set_row_count(ids.size());
+  response->set_element_type(ToProto(format.type));
   CountServed(table, ids.size(), format.row_bytes);
   return absl::OkStatus();
 }
@@ -263,7 +267,7 @@ absl::StatusOr<grpc::ByteBuffer> EngramServiceImpl::DoLookupToWire(
                           GatherInFormat(*table, ids, format, rows.get()));
   CountServed(*table, ids.size(), format.row_bytes);
   return EncodeLookupResponse({table->info().version(), format.row_bytes,
-                               ids.size(), std::move(missing)},
+                               ids.size(), std::move(missing), format.type},
                               std::move(rows));
 }
 
