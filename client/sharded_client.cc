@@ -830,7 +830,9 @@ absl::StatusOr<TableDescription> ShardedClient::DescribeTable(
   description.rows = state->rows;
   description.first_row = 0;
   description.total_rows = state->rows;
-  description.rows_written = state->rows;
+  // A sparse table is whole on each of its servers (--row-range makes only
+  // dense shards), so its replica's count is the table's.
+  if (description.missing_rows.empty()) description.rows_written = state->rows;
   description.content_digest.clear();
   description.stats = {};
   return description;

@@ -927,6 +927,12 @@ TEST(ShardedSparseTest, ReplicasOfASparseTableReportItsMissingRows) {
   ASSERT_TRUE(map.ok()) << map.status();
   auto sharded = client::ShardedClient::Create(*std::move(map), {});
   ASSERT_TRUE(sharded.ok()) << sharded.status();
+  absl::StatusOr<client::TableDescription> described =
+      (*sharded)->DescribeTable("s");
+  ASSERT_TRUE(described.ok()) << described.status();
+  EXPECT_EQ(described->rows, 100);
+  EXPECT_EQ(described->rows_written, 2);
+  EXPECT_EQ(described->missing_rows, "report");
 
   // Rounds, so that both replicas answer.
   const std::vector<uint64_t> ids = {3, 4, 90, 99, 3};
