@@ -92,8 +92,7 @@ TEST_F(CliIntegrationTest, ErrorsPrintStatusCodeNameAndExitNonZero) {
 
 TEST(CliUnreachableTest, UnavailableServer) {
   const CommandResult result =
-      RunCommand({EngramctlPath(), "--server", "127.0.0.1:1", "--timeout", "5s",
-                  "tables"});
+      RunEngramctl("127.0.0.1:1", {"--timeout", "5s", "tables"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("UNAVAILABLE: "));
 }
@@ -117,9 +116,8 @@ TEST(CliOpaqueTableTest, LookupPrintsOpaqueRowsAsHex) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       ServerProcess::Start(data_dir, {});
   ASSERT_TRUE(server.ok()) << server.status();
-  const CommandResult result =
-      RunCommand({EngramctlPath(), "--server", (*server)->address(), "lookup",
-                  "fp8_rows", "--rows", "1,3", "--json"});
+  const CommandResult result = RunEngramctl(
+      (*server)->address(), {"lookup", "fp8_rows", "--rows", "1,3", "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const google::protobuf::Struct json = ParseJson(result.out);
   EXPECT_EQ(json.fields().at("dtype").string_value(), "opaque");

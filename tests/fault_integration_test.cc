@@ -127,8 +127,7 @@ TEST(ImportDurabilityTest, KillNineMidImportLeavesTheWholeTableOrNone) {
         kill(pid, SIGKILL);
       });
       const CommandResult imported =
-          RunCommand({EngramctlPath(), "--server", (*server)->address(),
-                      "import", table, npy});
+          RunEngramctl((*server)->address(), {"import", table, npy});
       killer.join();
       if (imported.exit_code == 0) {
         acknowledged.push_back(table);
@@ -196,8 +195,7 @@ class FaultTest : public ::testing::Test {
       rows_ = F32Rows(kRows, kCols);
       WriteNpyFile(npy, "<f4", {kRows, kCols}, rows_);
       const CommandResult imported =
-          RunCommand({EngramctlPath(), "--server", server_->address(), "import",
-                      "t", npy});
+          RunEngramctl(server_->address(), {"import", "t", npy});
       ASSERT_EQ(imported.exit_code, 0) << imported.err;
     }
     client_ = Connect(server_->address());
@@ -313,9 +311,9 @@ TEST_F(FaultTest, AFullDiskFailsThePatchAndTheOldVersionServesOn) {
   WriteNpyFile(ids_file, "<i8", {ids.size()}, Int64s(ids));
   WriteNpyFile(rows_file, "<f4", {ids.size(), kCols},
                F32Rows(ids.size(), kCols, 1e6));
-  const CommandResult applied =
-      RunCommand({EngramctlPath(), "--server", server_->address(), "patch",
-                  "apply", "t", "--ids", ids_file, "--rows", rows_file});
+  const CommandResult applied = RunEngramctl(
+      server_->address(),
+      {"patch", "apply", "t", "--ids", ids_file, "--rows", rows_file});
   EXPECT_NE(applied.exit_code, 0);
   EXPECT_THAT(applied.err, HasSubstr("File too large"));
   ExpectServes();
@@ -326,8 +324,7 @@ TEST_F(FaultTest, AFullDiskFailsThePatchAndTheOldVersionServesOn) {
   StartServer({});
   ExpectServes();
   const CommandResult versions =
-      RunCommand({EngramctlPath(), "--server", server_->address(), "versions",
-                  "t", "--json"});
+      RunEngramctl(server_->address(), {"versions", "t", "--json"});
   ASSERT_EQ(versions.exit_code, 0) << versions.err;
   const google::protobuf::Struct json = ParseJson(versions.out);
   EXPECT_EQ(json.fields().at("versions").list_value().values_size(), 1);

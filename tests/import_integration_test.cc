@@ -230,18 +230,15 @@ TEST(ImportPlacementTest, AutoFillsTheRamBudgetThenGoesToSsd) {
                               const std::string& file) {
     const std::string address = (*server)->address();
     CommandResult result =
-        RunCommand({EngramctlPath(), "--server", address, "import", table, file,
-                    "--placement", "auto"});
+        RunEngramctl(address, {"import", table, file, "--placement", "auto"});
     EXPECT_EQ(result.exit_code, 0) << result.err;
-    result = RunCommand(
-        {EngramctlPath(), "--server", address, "describe", table, "--json"});
+    result = RunEngramctl(address, {"describe", table, "--json"});
     return ParseJson(result.out).fields().at("placement").string_value();
   };
   EXPECT_EQ(import_and_place("first", small), "ram");
   EXPECT_EQ(import_and_place("second", large), "ssd");
-  const CommandResult result =
-      RunCommand({EngramctlPath(), "--server", (*server)->address(), "lookup",
-                  "second", "--rows", "99", "--json"});
+  const CommandResult result = RunEngramctl(
+      (*server)->address(), {"lookup", "second", "--rows", "99", "--json"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_THAT(result.out, HasSubstr("[[99,99.0100021"));
 }
@@ -326,9 +323,9 @@ TEST(ImportSparseLimitTest, TheImportLimitCountsStoredRowsNotTheIdSpace) {
     WriteNpyFile(ids, "<i8", {static_cast<uint64_t>(count)}, Int64s(values));
     WriteNpyFile(rows, "<f4", {static_cast<uint64_t>(count), 2},
                  F32Rows(count, 2));
-    return RunCommand({EngramctlPath(), "--server", (*server)->address(),
-                       "import", absl::StrCat("t", count), rows, "--ids", ids,
-                       "--id-space", "1000000000000", "--placement", "ssd"});
+    return RunEngramctl((*server)->address(),
+                        {"import", absl::StrCat("t", count), rows, "--ids", ids,
+                         "--id-space", "1000000000000", "--placement", "ssd"});
   };
   CommandResult result = import(100);  // 800 B
   EXPECT_EQ(result.exit_code, 0) << result.err;
@@ -337,9 +334,9 @@ TEST(ImportSparseLimitTest, TheImportLimitCountsStoredRowsNotTheIdSpace) {
   EXPECT_THAT(result.err, HasSubstr("RESOURCE_EXHAUSTED"));
   EXPECT_THAT(result.err, HasSubstr("--max-import-bytes"));
   // In RAM the whole id space would be held: refused up front.
-  result = RunCommand({EngramctlPath(), "--server", (*server)->address(),
-                       "import", "in_ram", rows, "--ids", ids, "--id-space",
-                       "1000000000000", "--placement", "ram"});
+  result = RunEngramctl((*server)->address(),
+                        {"import", "in_ram", rows, "--ids", ids, "--id-space",
+                         "1000000000000", "--placement", "ram"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("exceeds the import limit"));
 }
@@ -377,8 +374,8 @@ TEST(ImportServerFileTest, ServerReadsFilesOnlyInsideItsImportDir) {
   };
   CommandResult result = ctl({"t", "t.npy", "--placement", "ssd"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  result = RunCommand({EngramctlPath(), "--server", (*server)->address(),
-                       "lookup", "t", "--rows", "3", "--json"});
+  result = RunEngramctl((*server)->address(),
+                        {"lookup", "t", "--rows", "3", "--json"});
   EXPECT_THAT(result.out, HasSubstr("[[3,3.00999999]]"));
   for (const std::string& path :
        {dir.path() + "/outside.npy", inside + "/../outside.npy",
@@ -393,8 +390,8 @@ TEST(ImportServerFileTest, ServerReadsFilesOnlyInsideItsImportDir) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> closed =
       ServerProcess::Start(dir.path() + "/data2", {});
   ASSERT_TRUE(closed.ok()) << closed.status();
-  result = RunCommand({EngramctlPath(), "--server", (*closed)->address(),
-                       "import", "t", inside + "/t.npy", "--server-file"});
+  result = RunEngramctl((*closed)->address(),
+                        {"import", "t", inside + "/t.npy", "--server-file"});
   EXPECT_THAT(result.err, HasSubstr("FAILED_PRECONDITION"));
 }
 
@@ -412,9 +409,8 @@ TEST(ImportOfflineTest, TablesWrittenIntoADataDirAreServedByTheNextServer) {
       ServerProcess::Start(dir.path() + "/data", {});
   ASSERT_TRUE(server.ok()) << server.status();
   for (const char* table : {"ram", "ssd"}) {
-    const CommandResult result =
-        RunCommand({EngramctlPath(), "--server", (*server)->address(), "lookup",
-                    table, "--rows", "49", "--json"});
+    const CommandResult result = RunEngramctl(
+        (*server)->address(), {"lookup", table, "--rows", "49", "--json"});
     EXPECT_THAT(result.out, HasSubstr("[[49,49.0099983"))
         << table << result.err;
   }
@@ -533,18 +529,15 @@ TEST(ImportDiskFullTest, FailedWriteLeavesNothingAndServingGoesOn) {
   const std::string npy = dir.path() + "/big.npy";
   WriteNpyFile(npy, "<f4", {1000, 250}, F32Rows(1000, 250));
   CommandResult result =
-      RunCommand({EngramctlPath(), "--server", (*server)->address(), "import",
-                  "big", npy});
+      RunEngramctl((*server)->address(), {"import", "big", npy});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("INTERNAL"));
   EXPECT_THAT(result.err, HasSubstr("File too large"));
   const std::string small = dir.path() + "/small.npy";
   WriteNpyFile(small, "<f4", {10, 4}, F32Rows(10, 4));
-  result = RunCommand({EngramctlPath(), "--server", (*server)->address(),
-                       "import", "small", small});
+  result = RunEngramctl((*server)->address(), {"import", "small", small});
   EXPECT_EQ(result.exit_code, 0) << result.err;
-  result = RunCommand(
-      {EngramctlPath(), "--server", (*server)->address(), "tables", "--json"});
+  result = RunEngramctl((*server)->address(), {"tables", "--json"});
   EXPECT_THAT(result.out, HasSubstr("\"small\""));
   EXPECT_THAT(result.out, ::testing::Not(HasSubstr("\"big\"")));
   // Nothing of the failed import is left on disk, not even a temporary.

@@ -93,8 +93,8 @@ double GaugeValue(const std::string& scrape, const std::string& name) {
 TEST_F(MetricsEndpointTest, ADroppedDemoTableGivesBackItsRam) {
   const double before = GaugeValue(Scrape(), "engram_ram_charged_bytes");
   ASSERT_GT(before, 0);
-  const CommandResult drop = RunCommand(
-      {EngramctlPath(), "--server", server_->address(), "drop", "layer_3"});
+  const CommandResult drop =
+      RunEngramctl(server_->address(), {"drop", "layer_3"});
   ASSERT_EQ(drop.exit_code, 0) << drop.err;
   EXPECT_EQ(GaugeValue(Scrape(), "engram_ram_charged_bytes"),
             before - double(LayerRows(3)) * kSmallDemoValues * 4);

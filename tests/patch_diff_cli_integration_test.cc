@@ -83,10 +83,8 @@ TEST_F(PatchDiffCliTest, WritesTheChangedRowsReadyForPatchApply) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       ServerProcess::Start(Path("data"), {});
   ASSERT_TRUE(server.ok()) << server.status();
-  const auto ctl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(),
-                {EngramctlPath(), "--server", (*server)->address()});
-    return RunCommand(args);
+  const auto ctl = [&](const std::vector<std::string>& args) {
+    return RunEngramctl((*server)->address(), args);
   };
   result = ctl({"import", "t", Path("old.npy")});
   ASSERT_EQ(result.exit_code, 0) << result.err;

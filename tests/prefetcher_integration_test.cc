@@ -139,10 +139,10 @@ TEST_F(PrefetcherTest, APinnedDecodeLoopNeverMixesVersions) {
   std::vector<int64_t> history;
   for (int step = 0; step < 6; ++step) {
     if (step == 3) {
-      const CommandResult applied =
-          RunCommand({EngramctlPath(), "--server", server_->address(), "patch",
-                      "apply", "layer_3", "--ids", dir_.path() + "/ids.npy",
-                      "--rows", dir_.path() + "/rows.npy"});
+      const CommandResult applied = RunEngramctl(
+          server_->address(),
+          {"patch", "apply", "layer_3", "--ids", dir_.path() + "/ids.npy",
+           "--rows", dir_.path() + "/rows.npy"});
       ASSERT_EQ(applied.exit_code, 0) << applied.err;
     }
     const std::vector<int64_t> token = {100 + step};

@@ -152,14 +152,14 @@ TEST_F(RequestIdTest, TheClientRefusesIdsTheServerWouldReplace) {
 
 TEST_F(RequestIdTest, EngramctlSendsTheRequestIdFlag) {
   const CommandResult created =
-      RunCommand({EngramctlPath(), "--server", server_->address(),
-                  "--request-id", "ops-1", "patch", "create", "layer_3"});
+      RunEngramctl(server_->address(),
+                   {"--request-id", "ops-1", "patch", "create", "layer_3"});
   ASSERT_EQ(created.exit_code, 0) << created.err;
   EXPECT_THAT(server_->Log(), HasSubstr("request_id=ops-1 patch "));
 
   const CommandResult refused =
-      RunCommand({EngramctlPath(), "--server", server_->address(),
-                  "--request-id", "a=b", "patch", "create", "layer_3"});
+      RunEngramctl(server_->address(),
+                   {"--request-id", "a=b", "patch", "create", "layer_3"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_THAT(refused.err, HasSubstr("--request-id:"));
   EXPECT_THAT(server_->Log(), Not(HasSubstr("a=b")));

@@ -76,9 +76,9 @@ class ShardedTest : public ::testing::Test {
         replica.port = FreePort();
         ASSERT_NO_FATAL_FAILURE(StartReplica(replica));
         const CommandResult imported =
-            RunCommand({EngramctlPath(), "--server", replica.process->address(),
-                        "import", "t", dir_.path() + "/table.npy",
-                        "--row-range", absl::StrCat(first, ":", end)});
+            RunEngramctl(replica.process->address(),
+                         {"import", "t", dir_.path() + "/table.npy",
+                          "--row-range", absl::StrCat(first, ":", end)});
         ASSERT_EQ(imported.exit_code, 0) << imported.err;
         absl::StrAppend(&map_text, " ", replica.process->address());
         replicas_.push_back(std::move(replica));
@@ -137,9 +137,8 @@ class ShardedTest : public ::testing::Test {
   // The live pins on replica `index`, over all versions (engramctl
   // versions).
   int ReplicaPins(int index) const {
-    const CommandResult listed = RunCommand(
-        {EngramctlPath(), "--server", replicas_[index].process->address(),
-         "versions", "t", "--json"});
+    const CommandResult listed = RunEngramctl(
+        replicas_[index].process->address(), {"versions", "t", "--json"});
     EXPECT_EQ(listed.exit_code, 0) << listed.err;
     int pins = 0;
     const google::protobuf::Struct json = ParseJson(listed.out);
@@ -278,9 +277,8 @@ TEST_F(ShardedTest, ResultsEqualTheWholeTableAndServersReportTheirRanges) {
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
-  const CommandResult other_shard =
-      RunCommand({EngramctlPath(), "--server", servers[0], "lookup", "t",
-                  "--rows", absl::StrCat(kRows - 1)});
+  const CommandResult other_shard = RunEngramctl(
+      servers[0], {"lookup", "t", "--rows", absl::StrCat(kRows - 1)});
   EXPECT_EQ(other_shard.exit_code, 1);
   EXPECT_THAT(other_shard.err, HasSubstr("OUT_OF_RANGE"));
 }
@@ -833,9 +831,9 @@ TEST_F(ShardedTest, BadPinsAndPatchesAreRefused) {
   const std::string ids_file = dir_.path() + "/ids.npy";
   const std::string rows_file = dir_.path() + "/rows.npy";
   CommandResult refused =
-      RunCommand({EngramctlPath(), "--server", replicas_[0].process->address(),
-                  "--shard-map", map_file_, "patch", "apply", "t", "--ids",
-                  ids_file, "--rows", rows_file});
+      RunEngramctl(replicas_[0].process->address(),
+                   {"--shard-map", map_file_, "patch", "apply", "t", "--ids",
+                    ids_file, "--rows", rows_file});
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_THAT(refused.err,
               HasSubstr("--server and --shard-map exclude each other"));

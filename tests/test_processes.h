@@ -5,8 +5,7 @@
 //   TempDir dir;
 //   ENGRAM_ASSERT_OK_AND_ASSIGN(auto server, ServerProcess::Start(
 //       dir.path() + "/data", {"--demo", "--demo-heads", "2"}));
-//   CommandResult result = RunCommand({EngramctlPath(), "--server",
-//                                      server->address(), "tables"});
+//   CommandResult result = RunEngramctl(server->address(), {"tables"});
 #ifndef ENGRAM_TESTS_TEST_PROCESSES_H_
 #define ENGRAM_TESTS_TEST_PROCESSES_H_
 

@@ -102,11 +102,10 @@ TEST_F(TlsTest, ServesClientsThatTrustItsCaAndRefusesOthers) {
             absl::StatusCode::kUnavailable);
   // The CLI too.
   const CommandResult ok =
-      RunCommand({EngramctlPath(), "--server", server_->address(),
-                  "--tls-ca-file=" + certs_.Pem("ca"), "tables", "--json"});
+      RunEngramctl(server_->address(),
+                   {"--tls-ca-file=" + certs_.Pem("ca"), "tables", "--json"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
-  const CommandResult plain =
-      RunCommand({EngramctlPath(), "--server", server_->address(), "tables"});
+  const CommandResult plain = RunEngramctl(server_->address(), {"tables"});
   EXPECT_NE(plain.exit_code, 0);
   EXPECT_TRUE(server_->Running());
 }
