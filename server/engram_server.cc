@@ -9,6 +9,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/tls_credentials.h"
+#include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -154,7 +155,7 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
       GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
       static_cast<int>(absl::ToInt64Milliseconds(options.handshake_timeout)));
   builder.experimental().SetInterceptorCreators(
-      MakeRpcMetricsInterceptors(&server->metrics_));
+      MakeRpcMetricsInterceptors(&server->metrics_, &server->calls_in_flight_));
   builder.RegisterService(server->service_.get());
   builder.RegisterService(server->admin_service_.get());
   builder.SetMaxReceiveMessageSize(
@@ -236,6 +237,8 @@ void EngramServer::CollectGauges(GaugeWriter& out) const {
             ram.charged_bytes);
   const std::vector<std::shared_ptr<const Table>> tables = tables_.List();
   out.Gauge("engram_tables", "Tables served.", {}, tables.size());
+  out.Gauge("engram_rpcs_in_flight", "Calls arrived and not yet done.", {},
+            calls_in_flight_.load());
   for (const std::shared_ptr<const Table>& table : tables) {
     const MetricLabels labels = {{"table", table->name()}};
     const RowStoreStats stats = table->store().Stats();
@@ -265,15 +268,34 @@ void EngramServer::CollectGauges(GaugeWriter& out) const {
 void EngramServer::Wait() { grpc_server_->Wait(); }
 
 void EngramServer::Shutdown(absl::Duration grace) {
-  stopping_ = true;
+  const bool first = !stopping_.exchange(true);
   // Watches last until cancelled; end them so they do not hold up the
   // drain of the calls that do end.
   if (versions_ != nullptr) versions_->CloseWatches();
   // Null only when Create failed before the server started.
-  if (grpc_server_ != nullptr) {
-    // Health checkers see the drain before the port closes.
-    grpc_server_->GetHealthCheckService()->SetServingStatus(false);
-    grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  if (grpc_server_ == nullptr) return;
+  // Health checkers see the drain before the port closes.
+  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  // gRPC's drain also waits for every client to close its connection on
+  // the GOAWAY, which an idle client does only when it next polls, or
+  // never (the whole grace, seen with a client that had made blocking
+  // calls only).
+  absl::Notification shut_down;
+  std::thread closer;
+  if (first) closer = std::thread([&] { CloseConnectionsWhenIdle(shut_down); });
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  shut_down.Notify();
+  if (closer.joinable()) closer.join();
+}
+
+void EngramServer::CloseConnectionsWhenIdle(
+    const absl::Notification& shut_down) {
+  while (!shut_down.WaitForNotificationWithTimeout(absl::Milliseconds(10))) {
+    if (calls_in_flight_.load() == 0) {
+      // Cancels no call (none is left) and closes the connections.
+      grpc_server_cancel_all_calls(grpc_server_->c_server());
+      return;
+    }
   }
 }
 

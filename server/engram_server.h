@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "common/metrics_http_server.h"
@@ -92,9 +93,10 @@ class EngramServer {
   void Wait();
 
   // Ends WatchTable streams, stops accepting calls, lets in-flight calls
-  // finish for up to `grace`, then cancels what is left; an unfinished
-  // background table write is abandoned (it is redone at the next start).
-  // Thread-safe; later calls do nothing.
+  // finish for up to `grace`, then cancels what is left, and returns once
+  // the calls are done (connections still open are closed then, not waited
+  // for); an unfinished background table write is abandoned (it is redone
+  // at the next start). Thread-safe; later calls do nothing.
   void Shutdown(absl::Duration grace);
 
   // Blocks until the background writes of built tables are done or
@@ -108,6 +110,9 @@ class EngramServer {
 
   // Gauges read at scrape time: tables, tiers, caches, the RAM budget.
   void CollectGauges(GaugeWriter& out) const;
+  // During Shutdown, until `shut_down`: closes every connection once no
+  // call is left.
+  void CloseConnectionsWhenIdle(const absl::Notification& shut_down);
 
   // Declared first: the interceptors and services record into it until
   // the gRPC server is gone.
@@ -123,6 +128,8 @@ class EngramServer {
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
+  // Calls that have arrived and are not yet done (the interceptors count).
+  std::atomic<int64_t> calls_in_flight_{0};
   std::thread persist_thread_;
 };
 

@@ -19,6 +19,19 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
+// The value of unlabelled gauge `name` in a scrape, or -1 if absent.
+double GaugeValue(const std::string& scrape, const std::string& name) {
+  const std::string prefix = absl::StrCat("\n", name, " ");
+  const size_t start = scrape.find(prefix);
+  if (start == std::string::npos) return -1;
+  const size_t begin = start + prefix.size();
+  double value = -1;
+  return absl::SimpleAtod(
+             scrape.substr(begin, scrape.find('\n', begin) - begin), &value)
+             ? value
+             : -1;
+}
+
 class MetricsEndpointTest : public DemoServerTest {
  protected:
   std::vector<std::string> ExtraServerFlags() const override {
@@ -32,6 +45,17 @@ class MetricsEndpointTest : public DemoServerTest {
     std::ifstream(PortFile()) >> port;
     EXPECT_GT(port, 0);
     return HttpExchange(port, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n");
+  }
+
+  // Until gauge `name` reads `value` in a scrape; false if it does not in
+  // 10 s.
+  bool GaugeBecomes(const std::string& name, double value) const {
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (GaugeValue(Scrape(), name) != value) {
+      if (absl::Now() > deadline) return false;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return true;
   }
 };
 
@@ -77,19 +101,6 @@ TEST_F(MetricsEndpointTest, CountsCallsByStatusAndRowsServedPerTable) {
           .ok());
 }
 
-// The value of unlabelled gauge `name` in a scrape, or -1 if absent.
-double GaugeValue(const std::string& scrape, const std::string& name) {
-  const std::string prefix = absl::StrCat("\n", name, " ");
-  const size_t start = scrape.find(prefix);
-  if (start == std::string::npos) return -1;
-  const size_t begin = start + prefix.size();
-  double value = -1;
-  return absl::SimpleAtod(
-             scrape.substr(begin, scrape.find('\n', begin) - begin), &value)
-             ? value
-             : -1;
-}
-
 TEST_F(MetricsEndpointTest, ADroppedDemoTableGivesBackItsRam) {
   const double before = GaugeValue(Scrape(), "engram_ram_charged_bytes");
   ASSERT_GT(before, 0);
@@ -98,6 +109,19 @@ TEST_F(MetricsEndpointTest, ADroppedDemoTableGivesBackItsRam) {
   ASSERT_EQ(drop.exit_code, 0) << drop.err;
   EXPECT_EQ(GaugeValue(Scrape(), "engram_ram_charged_bytes"),
             before - double(LayerRows(3)) * kSmallDemoValues * 4);
+}
+
+TEST_F(MetricsEndpointTest, CallsInFlightAreCountedUntilTheyEnd) {
+  auto client = Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(GaugeValue(Scrape(), "engram_rpcs_in_flight"), 0);
+  {
+    auto watch = (*client)->WatchTable(
+        "layer_3", [](absl::StatusOr<client::VersionChange>) {});
+    ASSERT_TRUE(watch.ok()) << watch.status();
+    EXPECT_TRUE(GaugeBecomes("engram_rpcs_in_flight", 1));
+  }
+  EXPECT_TRUE(GaugeBecomes("engram_rpcs_in_flight", 0));
 }
 
 TEST_F(MetricsEndpointTest, AListenAddressInUseStopsTheServerWithAMessage) {

@@ -110,6 +110,24 @@ TEST(ServerLifecycleTest, SigtermDrainsInFlightLookups) {
   EXPECT_THAT((*server)->Log(), HasSubstr("draining"));
 }
 
+// gRPC's drain waits for clients to close their connections; one that
+// made blocking calls only may not until its next call.
+TEST(ServerLifecycleTest, SigtermStopsOnceCallsAreDoneDespiteIdleClients) {
+  TempDir dir;
+  std::vector<std::string> flags = SmallDemoFlags();
+  flags.insert(flags.end(), {"--shutdown-grace", "60s"});
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(dir.path() + "/data", flags);
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::unique_ptr<client::EngramClient> client = Connect(**server);
+  ASSERT_TRUE(client->DescribeTable("layer_3").ok());
+  const absl::Time start = absl::Now();
+  EXPECT_EQ((*server)->Terminate(absl::Seconds(90)), 0) << (*server)->Log();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  // And the client, told the server is gone, fails fast.
+  EXPECT_FALSE(client->DescribeTable("layer_3").ok());
+}
+
 TEST(ServerLifecycleTest, ConfigFileSetsFlagsAndCommandLineOverrides) {
   TempDir dir;
   const std::string config = dir.path() + "/engram.conf";

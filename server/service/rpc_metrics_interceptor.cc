@@ -23,8 +23,17 @@ std::string MethodLabel(const char* full_name) {
 
 class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RpcMetricsInterceptor(MetricsRegistry* registry, std::string method)
-      : registry_(registry), method_(std::move(method)), start_(absl::Now()) {}
+  RpcMetricsInterceptor(MetricsRegistry* registry,
+                        std::atomic<int64_t>* calls_in_flight,
+                        std::string method)
+      : registry_(registry),
+        calls_in_flight_(calls_in_flight),
+        method_(std::move(method)),
+        start_(absl::Now()) {
+    calls_in_flight_->fetch_add(1);
+  }
+  // gRPC deletes a call's interceptors with the call.
+  ~RpcMetricsInterceptor() override { calls_in_flight_->fetch_sub(1); }
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -49,6 +58,7 @@ class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
 
  private:
   MetricsRegistry* const registry_;
+  std::atomic<int64_t>* const calls_in_flight_;
   const std::string method_;
   const absl::Time start_;
 };
@@ -56,27 +66,32 @@ class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
 class RpcMetricsInterceptorFactory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit RpcMetricsInterceptorFactory(MetricsRegistry* registry)
-      : registry_(registry) {}
+  RpcMetricsInterceptorFactory(MetricsRegistry* registry,
+                               std::atomic<int64_t>* calls_in_flight)
+      : registry_(registry), calls_in_flight_(calls_in_flight) {}
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    return new RpcMetricsInterceptor(registry_, MethodLabel(info->method()));
+    return new RpcMetricsInterceptor(registry_, calls_in_flight_,
+                                     MethodLabel(info->method()));
   }
 
  private:
   MetricsRegistry* const registry_;
+  std::atomic<int64_t>* const calls_in_flight_;
 };
 
 }  // namespace
 
 std::vector<
     std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-MakeRpcMetricsInterceptors(MetricsRegistry* registry) {
+MakeRpcMetricsInterceptors(MetricsRegistry* registry,
+                           std::atomic<int64_t>* calls_in_flight) {
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       creators;
-  creators.push_back(std::make_unique<RpcMetricsInterceptorFactory>(registry));
+  creators.push_back(std::make_unique<RpcMetricsInterceptorFactory>(
+      registry, calls_in_flight));
   return creators;
 }
 

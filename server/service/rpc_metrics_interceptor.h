@@ -9,10 +9,14 @@
 //       MakeRpcMetricsInterceptors(&registry));
 //
 // Method labels are the last part of the full gRPC name ("Lookup" for
-// /engram.v1.EngramService/Lookup). Thread-safe.
+// /engram.v1.EngramService/Lookup). Calls also count themselves in a
+// caller's counter from their arrival until gRPC is done with them (see
+// EngramServer::Shutdown). Thread-safe.
 #ifndef ENGRAM_SERVER_SERVICE_RPC_METRICS_INTERCEPTOR_H_
 #define ENGRAM_SERVER_SERVICE_RPC_METRICS_INTERCEPTOR_H_
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -21,10 +25,12 @@
 
 namespace engram::server {
 
-// The interceptor creators to install; `registry` must outlive the server.
+// The interceptor creators to install; `registry` and `calls_in_flight`
+// must outlive the server.
 std::vector<
     std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-MakeRpcMetricsInterceptors(MetricsRegistry* registry);
+MakeRpcMetricsInterceptors(MetricsRegistry* registry,
+                           std::atomic<int64_t>* calls_in_flight);
 
 }  // namespace engram::server
 
