@@ -21,6 +21,7 @@
 //       [--tolerance T]
 //   engramctl --server ADDR explain --table TABLE --tokens "..." [--version V]
 //   engramctl --server ADDR export TABLE OUT.npy [--version V] [--ids IDS.npy]
+//       [--max-rate-mb R] [--resume]
 //
 // --server defaults to 127.0.0.1:50051. --shard-map (client/shard_map.h)
 // names the servers of a table split by row range instead: `tables`,
@@ -155,6 +156,9 @@ ABSL_FLAG(std::string, table, "", "explain: the table whose rows to explain.");
 ABSL_FLAG(double, max_rate_mb, 0,
           "export: ask the server for rows at most this many MB/s, to spare "
           "its live traffic; 0: no limit.");
+ABSL_FLAG(bool, resume, false,
+          "export: go on with the files an interrupted export to the same "
+          "output left, from its last checkpoint.");
 ABSL_FLAG(uint64_t, at_version, 0,
           "explain, export: the version to explain or export (also spelt "
           "--version); 0: the active one.");
@@ -216,7 +220,7 @@ constexpr char kUsage[] =
     "  explain --table TABLE --tokens \"1,2,3;4,5\" [--version V]\n"
     "      [--compression MAP.npy]  each position's rows: base or patch\n"
     "  export TABLE OUT.npy [--version V] [--ids IDS.npy] [--max-rate-mb R]\n"
-    "                         write a version's rows to a file import takes\n"
+    "      [--resume]         write a version's rows to a file import takes\n"
     "                         (--ids: a sparse table's, with their ids)\n"
     "                         (--shard-map FILE: read through the shards)\n"
     "admin calls need --token-file FILE when the server has an admin token";
@@ -566,6 +570,7 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.ids_file = absl::GetFlag(FLAGS_ids);
     options.version = absl::GetFlag(FLAGS_at_version);
     options.max_rate_mb = absl::GetFlag(FLAGS_max_rate_mb);
+    options.resume = absl::GetFlag(FLAGS_resume);
     options.json = absl::GetFlag(FLAGS_json);
     return RunExportCommand(*client, options);
   }

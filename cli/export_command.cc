@@ -4,8 +4,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <deque>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "cli/export_progress.h"
 #include "cli/progress_bar.h"
 #include "cli/row_file_writer.h"
 #include "common/content_digest.h"
@@ -35,6 +38,10 @@ constexpr uint64_t kBatchBytes = 4 << 20;
 // Lookups in flight: enough to keep the server busy while a batch is
 // written out.
 constexpr size_t kLookupsInFlight = 4;
+// How often the rows written so far are synced and recorded for --resume:
+// a resume redoes at most this much.
+constexpr uint64_t kCheckpointBytes = 256 << 20;
+constexpr absl::Duration kCheckpointInterval = absl::Seconds(2);
 
 // One lookup of consecutive rows, filled in on a client thread.
 struct Batch {
@@ -48,27 +55,34 @@ struct Batch {
 // their callbacks write into the batches.
 class BatchWindow {
  public:
+  // Rows from `first_row` (counted from the table's first) on.
   BatchWindow(EngramClient& client, const TableDescription& table,
-              uint64_t pin_id, uint64_t batch_rows, double max_bytes_per_s)
+              uint64_t pin_id, uint64_t first_row, uint64_t batch_rows,
+              double max_bytes_per_s)
       : client_(client),
         table_(table),
         pin_id_(pin_id),
+        first_row_(first_row),
         batch_rows_(batch_rows),
-        max_bytes_per_s_(max_bytes_per_s) {}
+        max_bytes_per_s_(max_bytes_per_s),
+        next_(first_row) {}
   ~BatchWindow() {
     for (const auto& batch : batches_) batch->done.WaitForNotification();
   }
 
   // Starts lookups until kLookupsInFlight are in flight or every row is
-  // asked for.
+  // asked for; with a rate, only those whose time has come (waiting for
+  // one only when none is in flight, so that the caller takes the rows
+  // that are in meanwhile).
   void Fill() {
     while (batches_.size() < kLookupsInFlight && next_ < table_.rows) {
       if (max_bytes_per_s_ > 0) {
         // The rows asked for so far, at the most the rate allows.
-        absl::SleepFor(
-            start_ +
-            absl::Seconds(next_ * table_.row_bytes / max_bytes_per_s_) -
-            absl::Now());
+        const absl::Time due =
+            start_ + absl::Seconds((next_ - first_row_) * table_.row_bytes /
+                                   max_bytes_per_s_);
+        if (!batches_.empty() && due > absl::Now()) return;
+        absl::SleepFor(due - absl::Now());
       }
       const uint64_t rows = std::min(batch_rows_, table_.rows - next_);
       std::vector<uint64_t> ids(rows);
@@ -103,48 +117,125 @@ class BatchWindow {
   EngramClient& client_;
   const TableDescription& table_;
   const uint64_t pin_id_;
+  const uint64_t first_row_;
   const uint64_t batch_rows_;
   const double max_bytes_per_s_;
   const absl::Time start_ = absl::Now();
-  uint64_t next_ = 0;
+  uint64_t next_;
   std::deque<std::unique_ptr<Batch>> batches_;
 };
 
 // The output files, written beside their final paths until complete: the
-// rows, and for a sparse table the ids.
+// rows, for a sparse table the ids, and the progress of the last
+// checkpoint.
 class ExportFiles {
  public:
-  static absl::StatusOr<ExportFiles> Create(const TableDescription& table,
-                                            const ExportOptions& options) {
+  // New files, or (`resumed`) those an interrupted export left, cut back to
+  // its last checkpoint.
+  static absl::StatusOr<ExportFiles> Open(const TableDescription& table,
+                                          const ExportOptions& options,
+                                          const ExportProgress* resumed) {
     ExportFiles files(options);
+    const uint64_t kept_rows = resumed != nullptr ? resumed->rows_written : 0;
+    const auto open = [&](const std::string& path, std::string descr,
+                          std::vector<uint64_t> row_shape, uint64_t row_bytes) {
+      return resumed != nullptr
+                 ? RowFileWriter::ResumeNpy(path, std::move(descr),
+                                            std::move(row_shape), table.rows,
+                                            kept_rows * row_bytes)
+                 : RowFileWriter::CreateNpy(path, std::move(descr),
+                                            std::move(row_shape), table.rows);
+    };
     if (absl::EndsWith(options.out_file, ".npy")) {
       const NpyRowDtype dtype =
           NpyRowDtypeFor(table.element_type, table.row_bytes);
+      ENGRAM_ASSIGN_OR_RETURN(files.rows_,
+                              open(Partial(options.out_file), dtype.descr,
+                                   {dtype.columns}, table.row_bytes));
+    } else {
+      const std::string path = Partial(options.out_file);
       ENGRAM_ASSIGN_OR_RETURN(
           files.rows_,
-          RowFileWriter::CreateNpy(Partial(options.out_file), dtype.descr,
-                                   {dtype.columns}, table.rows));
-    } else {
-      ENGRAM_ASSIGN_OR_RETURN(
-          files.rows_, RowFileWriter::CreateRaw(Partial(options.out_file)));
+          resumed != nullptr
+              ? RowFileWriter::ResumeRaw(path, kept_rows * table.row_bytes)
+              : RowFileWriter::CreateRaw(path));
     }
     if (!options.ids_file.empty()) {
-      ENGRAM_ASSIGN_OR_RETURN(
-          files.ids_, RowFileWriter::CreateNpy(Partial(options.ids_file), "<i8",
-                                               {}, table.rows));
+      ENGRAM_ASSIGN_OR_RETURN(files.ids_, open(Partial(options.ids_file), "<i8",
+                                               {}, sizeof(int64_t)));
     }
     return files;
   }
   ExportFiles(ExportFiles&&) = default;
-  // Removes what was not renamed into place.
+  // Removes what was not renamed into place, unless kept for a resume.
   ~ExportFiles() {
+    if (kept_) return;
     if (rows_ != nullptr) std::remove(Partial(options_.out_file).c_str());
     if (ids_ != nullptr) std::remove(Partial(options_.ids_file).c_str());
+    if (rows_ != nullptr) std::remove(ProgressPath(options_).c_str());
+  }
+
+  // Where an export of `options` keeps its progress.
+  static std::string ProgressPath(const ExportOptions& options) {
+    return absl::StrCat(Partial(options.out_file), ".progress");
   }
 
   RowFileWriter& rows() { return *rows_; }
   // Null for a dense table.
   RowFileWriter* ids() { return ids_.get(); }
+
+  // Syncs the files, then records `progress` as where a resume goes on.
+  absl::Status Checkpoint(const ExportProgress& progress) {
+    ENGRAM_RETURN_IF_ERROR(rows_->Sync());
+    if (ids_ != nullptr) ENGRAM_RETURN_IF_ERROR(ids_->Sync());
+    ENGRAM_RETURN_IF_ERROR(
+        WriteExportProgress(ProgressPath(options_), progress));
+    checkpointed_ = true;
+    return absl::OkStatus();
+  }
+  // Leaves the files for `export --resume` (when a checkpoint says how far
+  // they go); true if they are left.
+  bool KeepForResume() {
+    kept_ = checkpointed_;
+    return kept_;
+  }
+  // A resumed export's files start at a checkpoint.
+  void MarkCheckpointed() { checkpointed_ = true; }
+
+  // Feeds the first `rows` rows of the files (and their ids) to `digest`,
+  // as they were when written.
+  absl::Status HashKept(uint64_t rows, uint32_t row_bytes,
+                        ContentDigest& digest) const {
+    std::ifstream row_file(Partial(options_.out_file), std::ios::binary);
+    row_file.seekg(static_cast<std::streamoff>(rows_->header_bytes()));
+    std::ifstream id_file;
+    if (ids_ != nullptr) {
+      id_file.open(Partial(options_.ids_file), std::ios::binary);
+      id_file.seekg(static_cast<std::streamoff>(ids_->header_bytes()));
+    }
+    const uint64_t batch_rows = std::max<uint64_t>(1, kBatchBytes / row_bytes);
+    std::string chunk, ids;
+    for (uint64_t done = 0; done < rows;) {
+      const uint64_t count = std::min(batch_rows, rows - done);
+      chunk.resize(count * row_bytes);
+      row_file.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      if (ids_ != nullptr) {
+        ids.resize(count * sizeof(int64_t));
+        id_file.read(ids.data(), static_cast<std::streamsize>(ids.size()));
+      }
+      if (!row_file || (ids_ != nullptr && !id_file)) {
+        return absl::DataLossError(absl::StrCat(
+            "cannot read back the rows kept in ", Partial(options_.out_file)));
+      }
+      if (ids_ != nullptr) {
+        digest.AddSparseRows(PackedRowIds(ids), chunk, row_bytes);
+      } else {
+        digest.AddRows(chunk);
+      }
+      done += count;
+    }
+    return absl::OkStatus();
+  }
 
   // Renames the (finished) files into place, ids first (and back out if
   // the rows cannot follow).
@@ -154,6 +245,7 @@ class ExportFiles {
       if (ids_ != nullptr) std::remove(options_.ids_file.c_str());
       return renamed;
     }
+    std::remove(ProgressPath(options_).c_str());
     ids_.reset();
     rows_.reset();
     return absl::OkStatus();
@@ -176,6 +268,8 @@ class ExportFiles {
   const ExportOptions& options_;
   std::unique_ptr<RowFileWriter> rows_;
   std::unique_ptr<RowFileWriter> ids_;
+  bool checkpointed_ = false;
+  bool kept_ = false;
 };
 
 struct Exported {
@@ -185,21 +279,25 @@ struct Exported {
   std::string digest;
 };
 
-// Streams the table's rows through the pin into `files`: every row, or,
-// when files.ids() is set, the rows a sparse table has and their ids.
+// Streams the table's rows through the pin into `files`, from where
+// `progress` says (with `digest` fed the rows before), checkpointing as
+// it goes: every row, or, when files.ids() is set, the rows a sparse table
+// has and their ids.
 absl::StatusOr<Exported> WriteRows(EngramClient& client,
                                    const TableDescription& table,
                                    uint64_t pin_id, double max_bytes_per_s,
-                                   ExportFiles& files) {
+                                   ExportProgress progress,
+                                   ContentDigest digest, ExportFiles& files) {
   const uint32_t row_bytes = table.row_bytes;
-  Exported exported;
-  ContentDigest digest;
-  ProgressBar progress(absl::StrCat("export ", table.name),
-                       table.rows * uint64_t{row_bytes});
-  BatchWindow window(client, table, pin_id,
+  Exported exported{progress.rows_written};
+  ProgressBar bar(absl::StrCat("export ", table.name),
+                  table.rows * uint64_t{row_bytes});
+  BatchWindow window(client, table, pin_id, progress.rows_read,
                      std::max<uint64_t>(1, kBatchBytes / row_bytes),
                      max_bytes_per_s);
-  uint64_t rows_read = 0;
+  uint64_t rows_read = progress.rows_read;
+  uint64_t rows_at_checkpoint = rows_read;
+  absl::Time checkpointed = absl::Now();
   for (window.Fill();; window.Fill()) {
     ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<Batch> batch, window.Next());
     if (batch == nullptr) break;
@@ -223,9 +321,17 @@ absl::StatusOr<Exported> WriteRows(EngramClient& client,
     ENGRAM_RETURN_IF_ERROR(files.rows().Append(rows));
     exported.rows += rows.size() / row_bytes;
     rows_read += result.row_count;
-    progress.Update(rows_read * row_bytes);
+    bar.Update(rows_read * row_bytes);
+    if ((rows_read - rows_at_checkpoint) * row_bytes >= kCheckpointBytes ||
+        absl::Now() - checkpointed >= kCheckpointInterval) {
+      progress.rows_read = rows_read;
+      progress.rows_written = exported.rows;
+      ENGRAM_RETURN_IF_ERROR(files.Checkpoint(progress));
+      rows_at_checkpoint = rows_read;
+      checkpointed = absl::Now();
+    }
   }
-  progress.Finish();
+  bar.Finish();
   ENGRAM_RETURN_IF_ERROR(files.rows().Finish(exported.rows));
   if (files.ids() != nullptr) {
     ENGRAM_RETURN_IF_ERROR(files.ids()->Finish(exported.rows));
@@ -264,9 +370,52 @@ absl::Status CheckSparseness(const TableDescription& table,
   return absl::OkStatus();
 }
 
+// The progress an interrupted export of `options` left; errors say why
+// there is nothing to resume.
+absl::StatusOr<ExportProgress> ReadResumable(const ExportOptions& options) {
+  const std::string path = ExportFiles::ProgressPath(options);
+  absl::StatusOr<ExportProgress> progress = ReadExportProgress(path);
+  if (absl::IsNotFound(progress.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "nothing to resume: no ", path,
+        " (an export leaves one when it fails after its first checkpoint)"));
+  }
+  ENGRAM_RETURN_IF_ERROR(progress.status());
+  if (progress->table != options.table) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is of an export of table '", progress->table,
+                     "', not '", options.table, "'"));
+  }
+  if (options.version != 0 && options.version != progress->version) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the interrupted export read version ", progress->version,
+                     ", not ", options.version));
+  }
+  return progress;
+}
+
+// OK when `table` (pinned at `pin`) can be the one whose export `resumed`
+// records: rows of the same format, and, while the pinned version is the
+// active one, the same content digest.
+absl::Status CheckSameTable(const TableDescription& table,
+                            const client::VersionPin& pin,
+                            const ExportProgress& resumed) {
+  const bool same_format =
+      table.row_bytes == resumed.row_bytes &&
+      ElementTypeName(table.element_type) == resumed.element_type;
+  const bool same_content = table.version != pin.version ||
+                            table.content_digest == resumed.expected_digest;
+  if (same_format && same_content) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "table '", table.name,
+      "' is not the one the interrupted export read (its rows' format or "
+      "content digest differs: imported again since?); export again "
+      "without --resume"));
+}
+
 void PrintExport(const ExportOptions& options, const TableDescription& table,
                  uint64_t version, const Exported& exported, bool verified,
-                 absl::Duration elapsed) {
+                 uint64_t resumed_at_row, absl::Duration elapsed) {
   const double seconds = absl::ToDoubleSeconds(elapsed);
   const bool sparse = !options.ids_file.empty();
   if (options.json) {
@@ -283,18 +432,21 @@ void PrintExport(const ExportOptions& options, const TableDescription& table,
     json.Key("bytes").Uint(exported.bytes);
     json.Key("content_digest").String(exported.digest);
     json.Key("verified").Bool(verified);
+    if (options.resume) json.Key("resumed_at_row").Uint(resumed_at_row);
     json.Key("seconds").Double(seconds);
     json.EndObject();
     std::cout << json.str() << "\n";
     return;
   }
   std::cout << absl::StrFormat(
-      "exported %s version %d: %d%s rows x %d B (%s) to %s%s, %.1f MB in "
+      "exported %s version %d: %d%s rows x %d B (%s) to %s%s%s, %.1f MB in "
       "%.1f s (%.0f MB/s), sha256 %s%s\n",
       table.name, version, exported.rows,
       sparse ? absl::StrCat(" of ", table.rows) : "", table.row_bytes,
       ElementTypeName(table.element_type), options.out_file,
       sparse ? absl::StrCat(" (ids: ", options.ids_file, ")") : "",
+      options.resume ? absl::StrCat(" (resumed at row ", resumed_at_row, ")")
+                     : "",
       exported.bytes / 1e6, seconds,
       seconds > 0 ? exported.bytes / 1e6 / seconds : 0.0, exported.digest,
       verified ? " (the table's content digest)" : "");
@@ -313,22 +465,66 @@ absl::Status RunExportCommand(EngramClient& client,
                      " is not a rate: 0 (no limit) "
                      "or more"));
   }
-  ENGRAM_ASSIGN_OR_RETURN(const client::VersionPin pin,
-                          client.PinVersion(options.table, options.version));
+  std::optional<ExportProgress> resumed;
+  if (options.resume) {
+    ENGRAM_ASSIGN_OR_RETURN(resumed, ReadResumable(options));
+  }
+  const uint64_t version = resumed ? resumed->version : options.version;
+  absl::StatusOr<client::VersionPin> pinned =
+      client.PinVersion(options.table, version);
+  if (!pinned.ok() && resumed) {
+    return absl::Status(
+        pinned.status().code(),
+        absl::StrCat(
+            "pinning version ", version,
+            ", which the interrupted export read: ", pinned.status().message(),
+            " (if it is gone, export again without --resume)"));
+  }
+  ENGRAM_RETURN_IF_ERROR(pinned.status());
+  const client::VersionPin pin = *pinned;
   absl::Cleanup release = [&] { client.ReleasePin(pin.pin_id).IgnoreError(); };
   // Described after pinning: when it still shows the pinned version, its
   // content digest (empty once patched) is that version's.
   ENGRAM_ASSIGN_OR_RETURN(const TableDescription table,
                           client.DescribeTable(options.table));
   ENGRAM_RETURN_IF_ERROR(CheckSparseness(table, options));
-  const std::string expected_digest =
-      table.version == pin.version ? table.content_digest : "";
+  const ExportProgress start_at =
+      resumed
+          ? *resumed
+          : ExportProgress{.table = table.name,
+                           .version = pin.version,
+                           .row_bytes = table.row_bytes,
+                           .element_type =
+                               std::string(ElementTypeName(table.element_type)),
+                           .expected_digest = table.version == pin.version
+                                                  ? table.content_digest
+                                                  : ""};
+  if (resumed) ENGRAM_RETURN_IF_ERROR(CheckSameTable(table, pin, *resumed));
+  const std::string& expected_digest = start_at.expected_digest;
   const absl::Time start = absl::Now();
-  ENGRAM_ASSIGN_OR_RETURN(ExportFiles files,
-                          ExportFiles::Create(table, options));
   ENGRAM_ASSIGN_OR_RETURN(
-      const Exported exported,
-      WriteRows(client, table, pin.pin_id, options.max_rate_mb * 1e6, files));
+      ExportFiles files,
+      ExportFiles::Open(table, options, resumed ? &*resumed : nullptr));
+  ContentDigest digest;
+  if (resumed) {
+    files.MarkCheckpointed();
+    ENGRAM_RETURN_IF_ERROR(
+        files.HashKept(resumed->rows_written, table.row_bytes, digest));
+  }
+  absl::StatusOr<Exported> written =
+      WriteRows(client, table, pin.pin_id, options.max_rate_mb * 1e6, start_at,
+                std::move(digest), files);
+  if (!written.ok()) {
+    if (!files.KeepForResume()) return written.status();
+    return absl::Status(
+        written.status().code(),
+        absl::StrCat(written.status().message(),
+                     "; the rows written up to the last checkpoint are kept "
+                     "in ",
+                     options.out_file,
+                     ".partial: export again with --resume to go on"));
+  }
+  const Exported& exported = *written;
   if (!expected_digest.empty() && exported.digest != expected_digest) {
     return absl::DataLossError(absl::StrCat(
         "the rows of table '", table.name, "' version ", pin.version,
@@ -337,7 +533,7 @@ absl::Status RunExportCommand(EngramClient& client,
   }
   ENGRAM_RETURN_IF_ERROR(files.Publish());
   PrintExport(options, table, pin.version, exported, !expected_digest.empty(),
-              absl::Now() - start);
+              resumed ? resumed->rows_read : 0, absl::Now() - start);
   return absl::OkStatus();
 }
 

@@ -24,13 +24,22 @@
 // N` takes them back. Files appear only when complete (written beside
 // them, then renamed).
 //
+// Every 256 MiB or 2 s the files are synced and the progress recorded in
+// OUT.partial.progress (cli/export_progress.h). An export that fails after
+// that (server gone, disk full...) leaves the files, and `export ...
+// --resume` pins the same version again and goes on from the last
+// checkpoint: it cuts the files back to it, hashes the rows kept, and
+// checks the table is still the one exported (same row format; the same
+// content digest while that version is active).
+//
 // The rows' content digest (common/content_digest.h; of ids and rows for a
 // sparse table) is printed; when the exported version is the table's
 // unpatched base, it must equal the table's content digest (DATA_LOSS and
 // no file otherwise). Text prints one line; JSON is
 //   {"table", "version", "rows" (written), "id_space" (sparse only),
 //    "row_bytes", "dtype", "file", "ids_file" (sparse only), "bytes",
-//    "content_digest", "verified": true|false, "seconds"}
+//    "content_digest", "verified": true|false,
+//    "resumed_at_row" (with --resume), "seconds"}
 #ifndef ENGRAM_CLI_EXPORT_COMMAND_H_
 #define ENGRAM_CLI_EXPORT_COMMAND_H_
 
@@ -53,6 +62,9 @@ struct ExportOptions {
   // --max-rate-mb: rows asked of the server at most this many MB/s, to
   // spare the live traffic of a serving server; 0: no limit.
   double max_rate_mb = 0;
+  // --resume: go on with the files an interrupted export of the same table
+  // and output left, from its last checkpoint.
+  bool resume = false;
   bool json = false;
 };
 
@@ -63,7 +75,9 @@ struct ExportOptions {
 // sparse table without --ids, or one that reads unwritten rows as zeros
 // (lookups cannot tell which rows it has); DataLoss for rows that do not
 // match the table's content digest; the file system's errors, naming the
-// file. On error no file is left.
+// file. FailedPrecondition for --resume with nothing to resume or a table
+// that is not the one exported. On error no file is left, except the
+// partial files a checkpoint records, which the error then names.
 absl::Status RunExportCommand(client::EngramClient& client,
                               const ExportOptions& options);
 

@@ -1,10 +1,13 @@
 #include "cli/row_file_writer.h"
 
 #include <cerrno>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/addressing/npy.h"
+#include "common/sync_path.h"
 
 namespace engram::cli {
 
@@ -18,17 +21,30 @@ RowFileWriter::RowFileWriter(std::string path, std::optional<NpyArray> npy,
 absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::CreateNpy(
     const std::string& path, std::string descr, std::vector<uint64_t> row_shape,
     uint64_t max_rows) {
-  return Create(path,
-                NpyArray{std::move(descr), std::move(row_shape), max_rows});
+  return Open(path, NpyArray{std::move(descr), std::move(row_shape), max_rows},
+              std::nullopt);
 }
 
 absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::CreateRaw(
     const std::string& path) {
-  return Create(path, std::nullopt);
+  return Open(path, std::nullopt, std::nullopt);
 }
 
-absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::Create(
-    const std::string& path, std::optional<NpyArray> npy) {
+absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::ResumeNpy(
+    const std::string& path, std::string descr, std::vector<uint64_t> row_shape,
+    uint64_t max_rows, uint64_t kept_bytes) {
+  return Open(path, NpyArray{std::move(descr), std::move(row_shape), max_rows},
+              kept_bytes);
+}
+
+absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::ResumeRaw(
+    const std::string& path, uint64_t kept_bytes) {
+  return Open(path, std::nullopt, kept_bytes);
+}
+
+absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::Open(
+    const std::string& path, std::optional<NpyArray> npy,
+    std::optional<uint64_t> kept_bytes) {
   uint64_t header_bytes = 0;
   if (npy.has_value()) {
     std::vector<uint64_t> largest = {npy->max_rows};
@@ -38,12 +54,33 @@ absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::Create(
   }
   auto writer = std::unique_ptr<RowFileWriter>(
       new RowFileWriter(path, std::move(npy), header_bytes));
-  writer->out_.open(path, std::ios::binary | std::ios::trunc);
+  if (kept_bytes.has_value()) {
+    std::error_code error;
+    const uint64_t size = std::filesystem::file_size(path, error);
+    if (error) {
+      return absl::ErrnoToStatus(error.value(),
+                                 absl::StrCat("cannot go on with ", path));
+    }
+    writer->bytes_ = header_bytes + *kept_bytes;
+    if (size < writer->bytes_) {
+      return absl::DataLossError(
+          absl::StrCat(path, " holds ", size, " bytes, fewer than the ",
+                       writer->bytes_, " written before it was interrupted"));
+    }
+    std::filesystem::resize_file(path, writer->bytes_, error);
+    if (error) {
+      return absl::ErrnoToStatus(error.value(),
+                                 absl::StrCat("cannot cut ", path));
+    }
+    writer->out_.open(path, std::ios::binary | std::ios::in | std::ios::out);
+  } else {
+    writer->out_.open(path, std::ios::binary | std::ios::out | std::ios::trunc);
+  }
   if (!writer->out_) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", path));
   }
-  // The header goes into this room at Finish.
-  writer->out_.seekp(static_cast<std::streamoff>(header_bytes));
+  // A new file's header goes into this room at Finish.
+  writer->out_.seekp(static_cast<std::streamoff>(writer->bytes_));
   if (!writer->out_) return writer->WriteFailed();
   return writer;
 }
@@ -53,6 +90,12 @@ absl::Status RowFileWriter::Append(absl::string_view rows) {
   if (!out_) return WriteFailed();
   bytes_ += rows.size();
   return absl::OkStatus();
+}
+
+absl::Status RowFileWriter::Sync() {
+  out_.flush();
+  if (!out_) return WriteFailed();
+  return SyncPath(path_);
 }
 
 absl::Status RowFileWriter::Finish(uint64_t rows) {

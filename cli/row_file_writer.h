@@ -8,6 +8,9 @@
 //   ENGRAM_RETURN_IF_ERROR(out->Append(rows));   // whole rows, any number
 //   ENGRAM_RETURN_IF_ERROR(out->Finish(rows_appended));
 //
+// A writer can go on with a file an earlier one left unfinished (an
+// interrupted export), from the bytes it had synced.
+//
 // Not thread-safe.
 #ifndef ENGRAM_CLI_ROW_FILE_WRITER_H_
 #define ENGRAM_CLI_ROW_FILE_WRITER_H_
@@ -35,16 +38,28 @@ class RowFileWriter {
   // The rows' bytes alone.
   static absl::StatusOr<std::unique_ptr<RowFileWriter>> CreateRaw(
       const std::string& path);
+  // As CreateNpy and CreateRaw, but going on with the unfinished file at
+  // `path` after its first `kept_bytes` bytes of rows (bytes after them are
+  // cut off). DataLoss naming the path when it holds fewer.
+  static absl::StatusOr<std::unique_ptr<RowFileWriter>> ResumeNpy(
+      const std::string& path, std::string descr,
+      std::vector<uint64_t> row_shape, uint64_t max_rows, uint64_t kept_bytes);
+  static absl::StatusOr<std::unique_ptr<RowFileWriter>> ResumeRaw(
+      const std::string& path, uint64_t kept_bytes);
 
   // Writes `rows` after those appended before. DataLoss naming the path
   // when the write fails (disk full...).
   absl::Status Append(absl::string_view rows);
+  // Writes what was appended through to the disk (fsync).
+  absl::Status Sync();
   // Writes the .npy header for `rows` rows (InvalidArgument for more than
   // max_rows) and closes the file. Call once.
   absl::Status Finish(uint64_t rows);
 
   // The file's size so far (a .npy header counted from the start).
   uint64_t bytes() const { return bytes_; }
+  // Where the rows start: the room for the .npy header, 0 for raw rows.
+  uint64_t header_bytes() const { return header_bytes_; }
 
  private:
   struct NpyArray {
@@ -54,8 +69,10 @@ class RowFileWriter {
   };
   RowFileWriter(std::string path, std::optional<NpyArray> npy,
                 uint64_t header_bytes);
-  static absl::StatusOr<std::unique_ptr<RowFileWriter>> Create(
-      const std::string& path, std::optional<NpyArray> npy);
+  // A new file when `kept_bytes` is empty.
+  static absl::StatusOr<std::unique_ptr<RowFileWriter>> Open(
+      const std::string& path, std::optional<NpyArray> npy,
+      std::optional<uint64_t> kept_bytes);
 
   // The .npy header for `rows` rows, `header_bytes_` long.
   std::string Header(uint64_t rows) const;
@@ -64,7 +81,7 @@ class RowFileWriter {
   const std::string path_;
   const std::optional<NpyArray> npy_;
   const uint64_t header_bytes_;
-  std::ofstream out_;
+  std::fstream out_;
   uint64_t bytes_;
 };
 

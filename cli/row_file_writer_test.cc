@@ -48,6 +48,42 @@ TEST(RowFileWriterTest, RawFilesHoldTheRowsAlone) {
   EXPECT_EQ((*writer)->bytes(), 4);
 }
 
+TEST(RowFileWriterTest, ResumedFilesGoOnAfterTheBytesKept) {
+  TempDir dir;
+  const std::string path = dir.path() + "/rows.npy";
+  {
+    auto writer = RowFileWriter::CreateNpy(path, "<f2", {2}, 100);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE((*writer)->Append("abcdefgh").ok());
+    ASSERT_TRUE((*writer)->Sync().ok());
+    // Written after the last checkpoint: cut off by the resume.
+    ASSERT_TRUE((*writer)->Append("junk").ok());
+  }
+  auto resumed = RowFileWriter::ResumeNpy(path, "<f2", {2}, 100, 8);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  ASSERT_TRUE((*resumed)->Append("ijkl").ok());
+  ASSERT_TRUE((*resumed)->Finish(3).ok());
+  const std::string file = ReadFile(path);
+  EXPECT_EQ((*resumed)->bytes(), file.size());
+  absl::StatusOr<internal::NpyHeader> header = internal::ParseNpyHeader(file);
+  ASSERT_TRUE(header.ok()) << header.status();
+  EXPECT_EQ(header->shape, std::vector<uint64_t>({3, 2}));
+  EXPECT_EQ(file.substr(header->data_offset), "abcdefghijkl");
+
+  // Fewer bytes than kept: the file is not what the checkpoint recorded.
+  const std::string raw = dir.path() + "/rows.bin";
+  ASSERT_TRUE((*RowFileWriter::CreateRaw(raw))->Append("0123").ok());
+  absl::StatusOr<std::unique_ptr<RowFileWriter>> short_file =
+      RowFileWriter::ResumeRaw(raw, 8);
+  EXPECT_TRUE(absl::IsDataLoss(short_file.status())) << short_file.status();
+  EXPECT_THAT(short_file.status().message(), HasSubstr(raw));
+  auto raw_resumed = RowFileWriter::ResumeRaw(raw, 2);
+  ASSERT_TRUE(raw_resumed.ok()) << raw_resumed.status();
+  ASSERT_TRUE((*raw_resumed)->Append("xy").ok());
+  ASSERT_TRUE((*raw_resumed)->Finish(2).ok());
+  EXPECT_EQ(ReadFile(raw), "01xy");
+}
+
 TEST(RowFileWriterTest, ErrorsNameTheFile) {
   TempDir dir;
   const std::string missing = dir.path() + "/no/such/dir.npy";

@@ -1,10 +1,13 @@
 // engramctl export against a real engram-server: the file holds exactly
 // the rows the exported version serves, in the dtype import reads back,
 // and bad exports leave no file while the server keeps serving.
+#include <signal.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -86,6 +89,32 @@ class ExportTest : public ::testing::Test {
     const CommandResult exported = Ctl(args);
     EXPECT_EQ(exported.exit_code, 0) << exported.err;
     return ParseJson(exported.out);
+  }
+
+  // Runs `args` at 2 MB/s (a checkpoint every 2 s), kills the server once
+  // the export has made one, and starts the server again; expects the
+  // export to have failed, leaving its partial files for --resume.
+  void ExportCutShort(std::vector<std::string> args) {
+    const std::string out = args[2];
+    args.insert(args.end(), {"--max-rate-mb", "2"});
+    CommandResult interrupted;
+    std::thread exporter([&] { interrupted = Ctl(args); });
+    const std::string progress = out + ".partial.progress";
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (!std::filesystem::exists(progress) && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    const bool checkpointed = std::filesystem::exists(progress);
+    kill(server_->pid(), SIGKILL);
+    exporter.join();
+    ASSERT_TRUE(checkpointed);
+    EXPECT_EQ(interrupted.exit_code, 1);
+    EXPECT_THAT(interrupted.err, HasSubstr("UNAVAILABLE"));
+    EXPECT_THAT(interrupted.err,
+                HasSubstr("export again with --resume to go on"));
+    EXPECT_TRUE(std::filesystem::exists(out + ".partial"));
+    EXPECT_FALSE(std::filesystem::exists(out));
+    ASSERT_NO_FATAL_FAILURE(StartServer());
   }
 
   TempDir dir_;
@@ -254,6 +283,61 @@ TEST_F(ExportTest, RowsThatDoNotMatchTheContentDigestLeaveNoFile) {
   EXPECT_FALSE(std::filesystem::exists(Path("out.npy.partial")));
 }
 
+TEST_F(ExportTest, AnExportCutShortGoesOnWithResumeFromItsLastCheckpoint) {
+  ASSERT_NO_FATAL_FAILURE(ExportCutShort({"export", "t", Path("out.npy")}));
+  const std::string progress = Path("out.npy.partial.progress");
+
+  // Not onto the rows of another table imported under the name since.
+  WriteNpyFile(Path("other.npy"), "<f4", {kRows, kCols},
+               F32Rows(kRows, kCols, 7));
+  const auto reimport = [&](const std::string& file) {
+    ASSERT_EQ(Ctl({"drop", "t"}).exit_code, 0);
+    ASSERT_EQ(Ctl({"import", "t", file}).exit_code, 0);
+  };
+  ASSERT_NO_FATAL_FAILURE(reimport(Path("other.npy")));
+  const CommandResult refused =
+      Ctl({"export", "t", Path("out.npy"), "--resume"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err,
+              HasSubstr("FAILED_PRECONDITION: table 't' is not the one the "
+                        "interrupted export read"));
+
+  // The same rows again: the export goes on and is whole.
+  ASSERT_NO_FATAL_FAILURE(reimport(Path("table.npy")));
+  google::protobuf::Struct json = Export("t", Path("out.npy"), {"--resume"});
+  const double resumed_at = json.fields().at("resumed_at_row").number_value();
+  EXPECT_GT(resumed_at, 0);
+  EXPECT_LT(resumed_at, kRows);
+  EXPECT_TRUE(json.fields().at("verified").bool_value());
+  ExpectNpyFile(Path("out.npy"), "<f4", kRows, kCols, rows_);
+  EXPECT_FALSE(std::filesystem::exists(Path("out.npy.partial")));
+  EXPECT_FALSE(std::filesystem::exists(progress));
+}
+
+TEST_F(ExportTest, ASparseExportCutShortGoesOnWithItsIds) {
+  WriteNpyFile(Path("sparse_rows.npy"), "<f4", {3, kCols}, F32Rows(3, kCols));
+  WriteNpyFile(Path("sparse_ids.npy"), "<i8", {3},
+               Int64s({5, 200000, kRows - 1}));
+  ASSERT_EQ(Ctl({"import", "s", Path("sparse_rows.npy"), "--ids",
+                 Path("sparse_ids.npy"), "--id-space", absl::StrCat(kRows)})
+                .exit_code,
+            0);
+  ASSERT_NO_FATAL_FAILURE(ExportCutShort(
+      {"export", "s", Path("out.npy"), "--ids", Path("out_ids.npy")}));
+  EXPECT_TRUE(std::filesystem::exists(Path("out_ids.npy.partial")));
+
+  google::protobuf::Struct json =
+      Export("s", Path("out.npy"), {"--ids", Path("out_ids.npy"), "--resume"});
+  EXPECT_GT(json.fields().at("resumed_at_row").number_value(), 200000);
+  EXPECT_EQ(json.fields().at("rows").number_value(), 3);
+  EXPECT_TRUE(json.fields().at("verified").bool_value());
+  ExpectNpyFile(Path("out.npy"), "<f4", 3, kCols, F32Rows(3, kCols));
+  absl::StatusOr<std::vector<int64_t>> ids =
+      internal::ReadNpyInt64(Path("out_ids.npy"));
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(*ids, std::vector<int64_t>({5, 200000, kRows - 1}));
+}
+
 TEST_F(ExportTest, BadExportsAreClearErrorsAndLeaveNoFile) {
   struct Case {
     std::vector<std::string> args;
@@ -288,6 +372,10 @@ TEST_F(ExportTest, BadExportsAreClearErrorsAndLeaveNoFile) {
       {{"export", "t", Path("f.npy"), "--max-rate-mb=-1"},
        "INVALID_ARGUMENT: --max-rate-mb -1 is not a rate",
        Path("f.npy")},
+      {{"export", "t", Path("g.npy"), "--resume"},
+       "FAILED_PRECONDITION: nothing to resume: no " +
+           Path("g.npy.partial.progress"),
+       Path("g.npy")},
       {{"export", "sparse_report", Path("e.npy"), "--ids",
         Path("missing_dir/e_ids.npy")},
        Path("missing_dir/e_ids.npy.partial"),

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/sync_path.h"
 #include "engram/v1/table_manifest.pb.h"
 #include "google/protobuf/text_format.h"
 #include "server/storage/ram_row_store.h"
@@ -31,14 +32,6 @@ constexpr char kSsdPlacement[] = "ssd";
 absl::Status ErrnoError(absl::string_view what, const std::string& path) {
   return absl::InternalError(
       absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
-}
-
-absl::Status SyncPath(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path);
-  const bool synced = fsync(fd) == 0;
-  close(fd);
-  return synced ? absl::OkStatus() : ErrnoError("cannot fsync", path);
 }
 
 absl::Status WriteFile(const std::string& path, const char* data, uint64_t size,
