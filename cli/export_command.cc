@@ -39,9 +39,10 @@ constexpr uint64_t kBatchBytes = 4 << 20;
 // written out.
 constexpr size_t kLookupsInFlight = 4;
 // How often the rows written so far are synced and recorded for --resume:
-// a resume redoes at most this much.
-constexpr uint64_t kCheckpointBytes = 256 << 20;
-constexpr absl::Duration kCheckpointInterval = absl::Seconds(2);
+// a resume redoes at most this much. Each sync waits for the disk (a tenth
+// of the export's rate at 256 MiB and 2 s: docs/benchmarks.md).
+constexpr uint64_t kCheckpointBytes = 1 << 30;
+constexpr absl::Duration kCheckpointInterval = absl::Seconds(5);
 
 // One lookup of consecutive rows, filled in on a client thread.
 struct Batch {
@@ -322,8 +323,11 @@ absl::StatusOr<Exported> WriteRows(EngramClient& client,
     exported.rows += rows.size() / row_bytes;
     rows_read += result.row_count;
     bar.Update(rows_read * row_bytes);
-    if ((rows_read - rows_at_checkpoint) * row_bytes >= kCheckpointBytes ||
-        absl::Now() - checkpointed >= kCheckpointInterval) {
+    const bool due =
+        (rows_read - rows_at_checkpoint) * row_bytes >= kCheckpointBytes ||
+        absl::Now() - checkpointed >= kCheckpointInterval;
+    // Not after the last rows: the files are finished next.
+    if (due && rows_read < table.rows) {
       progress.rows_read = rows_read;
       progress.rows_written = exported.rows;
       ENGRAM_RETURN_IF_ERROR(files.Checkpoint(progress));

@@ -24,7 +24,7 @@
 // N` takes them back. Files appear only when complete (written beside
 // them, then renamed).
 //
-// Every 256 MiB or 2 s the files are synced and the progress recorded in
+// Every GiB or 5 s the files are synced and the progress recorded in
 // OUT.partial.progress (cli/export_progress.h). An export that fails after
 // that (server gone, disk full...) leaves the files, and `export ...
 // --resume` pins the same version again and goes on from the last

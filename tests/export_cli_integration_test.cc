@@ -91,12 +91,12 @@ class ExportTest : public ::testing::Test {
     return ParseJson(exported.out);
   }
 
-  // Runs `args` at 2 MB/s (a checkpoint every 2 s), kills the server once
+  // Runs `args` at 1.5 MB/s (a checkpoint every 5 s), kills the server once
   // the export has made one, and starts the server again; expects the
   // export to have failed, leaving its partial files for --resume.
   void ExportCutShort(std::vector<std::string> args) {
     const std::string out = args[2];
-    args.insert(args.end(), {"--max-rate-mb", "2"});
+    args.insert(args.end(), {"--max-rate-mb", "1.5"});
     CommandResult interrupted;
     std::thread exporter([&] { interrupted = Ctl(args); });
     const std::string progress = out + ".partial.progress";
