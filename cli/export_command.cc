@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -25,6 +26,7 @@
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
+#include "common/sync_path.h"
 #include "common/table_file.h"
 
 namespace engram::cli {
@@ -258,12 +260,16 @@ class ExportFiles {
   static std::string Partial(const std::string& path) {
     return absl::StrCat(path, ".partial");
   }
+  // Renames the finished (synced) file into place, and syncs its
+  // directory so that the new name is on disk too.
   static absl::Status Rename(const std::string& path) {
-    if (std::rename(Partial(path).c_str(), path.c_str()) == 0) {
-      return absl::OkStatus();
+    if (std::rename(Partial(path).c_str(), path.c_str()) != 0) {
+      return absl::ErrnoToStatus(
+          errno, absl::StrCat("cannot rename ", Partial(path), " to ", path));
     }
-    return absl::ErrnoToStatus(
-        errno, absl::StrCat("cannot rename ", Partial(path), " to ", path));
+    const std::filesystem::path parent =
+        std::filesystem::path(path).parent_path();
+    return SyncPath(parent.empty() ? "." : parent.string());
   }
 
   const ExportOptions& options_;

@@ -22,7 +22,7 @@
 // its whole id space, and only the rows it has are written, their ids
 // (int64) in IDS.npy, as `import TABLE ROWS.npy --ids IDS.npy --id-space
 // N` takes them back. Files appear only when complete (written beside
-// them, then renamed).
+// them, synced to disk, then renamed).
 //
 // Every GiB or 5 s the files are synced and the progress recorded in
 // OUT.partial.progress (cli/export_progress.h). An export that fails after

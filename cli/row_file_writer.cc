@@ -110,7 +110,7 @@ absl::Status RowFileWriter::Finish(uint64_t rows) {
   }
   out_.close();
   if (!out_) return WriteFailed();
-  return absl::OkStatus();
+  return SyncPath(path_);
 }
 
 std::string RowFileWriter::Header(uint64_t rows) const {

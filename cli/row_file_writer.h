@@ -53,7 +53,8 @@ class RowFileWriter {
   // Writes what was appended through to the disk (fsync).
   absl::Status Sync();
   // Writes the .npy header for `rows` rows (InvalidArgument for more than
-  // max_rows) and closes the file. Call once.
+  // max_rows), closes the file and syncs it to disk (a file renamed into
+  // place after this survives a crash whole). Call once.
   absl::Status Finish(uint64_t rows);
 
   // The file's size so far (a .npy header counted from the start).
