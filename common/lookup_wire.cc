@@ -34,25 +34,20 @@ grpc::ByteBuffer EncodeLookupResponse(const LookupResponseHeader& header,
                                       std::unique_ptr<char[]> rows) {
   const uint64_t bytes = header.row_count * header.row_bytes;
   // Fields 1-3 through protobuf itself, then the rows' tag and length; the
-  // rows follow as a slice of their own, then the missing-row bitmap and
-  // the element type (field order, as protobuf writes it).
+  // rows follow as a slice of their own, then fields 5-6 (the missing-row
+  // bitmap, the element type), again through protobuf (field order, as
+  // protobuf writes the whole message).
   v1::LookupResponse fields;
   fields.set_version(header.version);
   fields.set_row_bytes(header.row_bytes);
   fields.set_row_count(header.row_count);
   std::string prefix = fields.SerializeAsString();
-  std::string suffix;
-  if (!header.missing.empty()) {
-    AppendFieldHead(kMissingField, header.missing.size(), &suffix);
-    suffix.append(header.missing);
-  }
+  v1::LookupResponse after_rows;
+  after_rows.set_missing(header.missing);
   if (header.element_type.has_value()) {
-    google::protobuf::io::StringOutputStream stream(&suffix);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.WriteTag(WireFormatLite::MakeTag(kElementTypeField,
-                                           WireFormatLite::WIRETYPE_VARINT));
-    coded.WriteVarint32(ToProto(*header.element_type));
+    after_rows.set_element_type(ToProto(*header.element_type));
   }
+  const std::string suffix = after_rows.SerializeAsString();
   grpc::Slice slices[3];
   size_t count = 0;
   if (bytes > 0) AppendFieldHead(kRowsField, bytes, &prefix);
@@ -99,8 +94,9 @@ absl::StatusOr<LookupResponseHeader> DecodeLookupResponse(
         return malformed();
       }
     } else if (wire_type == WireFormatLite::WIRETYPE_VARINT &&
-               field >= v1::LookupResponse::kVersionFieldNumber &&
-               field <= v1::LookupResponse::kRowCountFieldNumber) {
+               ((field >= v1::LookupResponse::kVersionFieldNumber &&
+                 field <= v1::LookupResponse::kRowCountFieldNumber) ||
+                field == kElementTypeField)) {
       if (!coded.ReadVarint64(&value)) return malformed();
       if (field == v1::LookupResponse::kVersionFieldNumber)
         header.version = value;
@@ -109,13 +105,12 @@ absl::StatusOr<LookupResponseHeader> DecodeLookupResponse(
       }
       if (field == v1::LookupResponse::kRowCountFieldNumber)
         header.row_count = value;
-    } else if (wire_type == WireFormatLite::WIRETYPE_VARINT &&
-               field == kElementTypeField) {
-      if (!coded.ReadVarint64(&value)) return malformed();
-      absl::StatusOr<ElementType> type =
-          FromProto(static_cast<v1::ElementType>(static_cast<int32_t>(value)));
-      header.element_type =
-          type.ok() ? std::optional<ElementType>(*type) : std::nullopt;
+      if (field == kElementTypeField) {
+        absl::StatusOr<ElementType> type = FromProto(
+            static_cast<v1::ElementType>(static_cast<int32_t>(value)));
+        header.element_type =
+            type.ok() ? std::optional<ElementType>(*type) : std::nullopt;
+      }
     } else if (!WireFormatLite::SkipField(&coded, tag)) {
       return malformed();
     }
