@@ -139,43 +139,40 @@ class ExportFiles {
                                           const ExportOptions& options,
                                           const ExportProgress* resumed) {
     ExportFiles files(options);
-    const uint64_t kept_rows = resumed != nullptr ? resumed->rows_written : 0;
-    const auto open = [&](const std::string& path, std::string descr,
-                          std::vector<uint64_t> row_shape, uint64_t row_bytes) {
-      return resumed != nullptr
-                 ? RowFileWriter::ResumeNpy(path, std::move(descr),
-                                            std::move(row_shape), table.rows,
-                                            kept_rows * row_bytes)
-                 : RowFileWriter::CreateNpy(path, std::move(descr),
-                                            std::move(row_shape), table.rows);
+    // A resumed export's files start at its checkpoint.
+    files.checkpointed_ = resumed != nullptr;
+    // The bytes kept of a file of rows of `row_bytes`; none for new files.
+    const auto kept = [&](uint64_t row_bytes) -> std::optional<uint64_t> {
+      if (resumed == nullptr) return std::nullopt;
+      return resumed->rows_written * row_bytes;
     };
     if (absl::EndsWith(options.out_file, ".npy")) {
       const NpyRowDtype dtype =
           NpyRowDtypeFor(table.element_type, table.row_bytes);
-      ENGRAM_ASSIGN_OR_RETURN(files.rows_,
-                              open(Partial(options.out_file), dtype.descr,
-                                   {dtype.columns}, table.row_bytes));
-    } else {
-      const std::string path = Partial(options.out_file);
       ENGRAM_ASSIGN_OR_RETURN(
-          files.rows_,
-          resumed != nullptr
-              ? RowFileWriter::ResumeRaw(path, kept_rows * table.row_bytes)
-              : RowFileWriter::CreateRaw(path));
+          files.rows_, RowFileWriter::CreateNpy(
+                           Partial(options.out_file), dtype.descr,
+                           {dtype.columns}, table.rows, kept(table.row_bytes)));
+    } else {
+      ENGRAM_ASSIGN_OR_RETURN(
+          files.rows_, RowFileWriter::CreateRaw(Partial(options.out_file),
+                                                kept(table.row_bytes)));
     }
     if (!options.ids_file.empty()) {
-      ENGRAM_ASSIGN_OR_RETURN(files.ids_, open(Partial(options.ids_file), "<i8",
-                                               {}, sizeof(int64_t)));
+      ENGRAM_ASSIGN_OR_RETURN(
+          files.ids_,
+          RowFileWriter::CreateNpy(Partial(options.ids_file), "<i8", {},
+                                   table.rows, kept(sizeof(int64_t))));
     }
     return files;
   }
   ExportFiles(ExportFiles&&) = default;
   // Removes what was not renamed into place, unless kept for a resume.
   ~ExportFiles() {
-    if (kept_) return;
-    if (rows_ != nullptr) std::remove(Partial(options_.out_file).c_str());
+    if (kept_ || rows_ == nullptr) return;
+    std::remove(Partial(options_.out_file).c_str());
     if (ids_ != nullptr) std::remove(Partial(options_.ids_file).c_str());
-    if (rows_ != nullptr) std::remove(ProgressPath(options_).c_str());
+    std::remove(ProgressPath(options_).c_str());
   }
 
   // Where an export of `options` keeps its progress.
@@ -202,8 +199,6 @@ class ExportFiles {
     kept_ = checkpointed_;
     return kept_;
   }
-  // A resumed export's files start at a checkpoint.
-  void MarkCheckpointed() { checkpointed_ = true; }
 
   // Feeds the first `rows` rows of the files (and their ids) to `digest`,
   // as they were when written.
@@ -517,7 +512,6 @@ absl::Status RunExportCommand(EngramClient& client,
       ExportFiles::Open(table, options, resumed ? &*resumed : nullptr));
   ContentDigest digest;
   if (resumed) {
-    files.MarkCheckpointed();
     ENGRAM_RETURN_IF_ERROR(
         files.HashKept(resumed->rows_written, table.row_bytes, digest));
   }

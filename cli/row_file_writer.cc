@@ -20,31 +20,19 @@ RowFileWriter::RowFileWriter(std::string path, std::optional<NpyArray> npy,
 
 absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::CreateNpy(
     const std::string& path, std::string descr, std::vector<uint64_t> row_shape,
-    uint64_t max_rows) {
+    uint64_t max_rows, std::optional<uint64_t> resume_after_bytes) {
   return Open(path, NpyArray{std::move(descr), std::move(row_shape), max_rows},
-              std::nullopt);
+              resume_after_bytes);
 }
 
 absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::CreateRaw(
-    const std::string& path) {
-  return Open(path, std::nullopt, std::nullopt);
-}
-
-absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::ResumeNpy(
-    const std::string& path, std::string descr, std::vector<uint64_t> row_shape,
-    uint64_t max_rows, uint64_t kept_bytes) {
-  return Open(path, NpyArray{std::move(descr), std::move(row_shape), max_rows},
-              kept_bytes);
-}
-
-absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::ResumeRaw(
-    const std::string& path, uint64_t kept_bytes) {
-  return Open(path, std::nullopt, kept_bytes);
+    const std::string& path, std::optional<uint64_t> resume_after_bytes) {
+  return Open(path, std::nullopt, resume_after_bytes);
 }
 
 absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::Open(
     const std::string& path, std::optional<NpyArray> npy,
-    std::optional<uint64_t> kept_bytes) {
+    std::optional<uint64_t> resume_after_bytes) {
   uint64_t header_bytes = 0;
   if (npy.has_value()) {
     std::vector<uint64_t> largest = {npy->max_rows};
@@ -54,14 +42,14 @@ absl::StatusOr<std::unique_ptr<RowFileWriter>> RowFileWriter::Open(
   }
   auto writer = std::unique_ptr<RowFileWriter>(
       new RowFileWriter(path, std::move(npy), header_bytes));
-  if (kept_bytes.has_value()) {
+  if (resume_after_bytes.has_value()) {
     std::error_code error;
     const uint64_t size = std::filesystem::file_size(path, error);
     if (error) {
       return absl::ErrnoToStatus(error.value(),
                                  absl::StrCat("cannot go on with ", path));
     }
-    writer->bytes_ = header_bytes + *kept_bytes;
+    writer->bytes_ = header_bytes + *resume_after_bytes;
     if (size < writer->bytes_) {
       return absl::DataLossError(
           absl::StrCat(path, " holds ", size, " bytes, fewer than the ",

@@ -32,20 +32,19 @@ class RowFileWriter {
  public:
   // A .npy array [rows, row_shape...] of numpy dtype `descr`, rows at most
   // `max_rows`. The file system's errors, naming `path`.
+  //
+  // With `resume_after_bytes`, instead of a new file: the unfinished one at
+  // `path` gone on with after its first `resume_after_bytes` bytes of rows
+  // (bytes after them are cut off); DataLoss naming the path when it holds
+  // fewer.
   static absl::StatusOr<std::unique_ptr<RowFileWriter>> CreateNpy(
       const std::string& path, std::string descr,
-      std::vector<uint64_t> row_shape, uint64_t max_rows);
-  // The rows' bytes alone.
+      std::vector<uint64_t> row_shape, uint64_t max_rows,
+      std::optional<uint64_t> resume_after_bytes = std::nullopt);
+  // The rows' bytes alone (`resume_after_bytes` as for CreateNpy).
   static absl::StatusOr<std::unique_ptr<RowFileWriter>> CreateRaw(
-      const std::string& path);
-  // As CreateNpy and CreateRaw, but going on with the unfinished file at
-  // `path` after its first `kept_bytes` bytes of rows (bytes after them are
-  // cut off). DataLoss naming the path when it holds fewer.
-  static absl::StatusOr<std::unique_ptr<RowFileWriter>> ResumeNpy(
-      const std::string& path, std::string descr,
-      std::vector<uint64_t> row_shape, uint64_t max_rows, uint64_t kept_bytes);
-  static absl::StatusOr<std::unique_ptr<RowFileWriter>> ResumeRaw(
-      const std::string& path, uint64_t kept_bytes);
+      const std::string& path,
+      std::optional<uint64_t> resume_after_bytes = std::nullopt);
 
   // Writes `rows` after those appended before. DataLoss naming the path
   // when the write fails (disk full...).
@@ -70,10 +69,9 @@ class RowFileWriter {
   };
   RowFileWriter(std::string path, std::optional<NpyArray> npy,
                 uint64_t header_bytes);
-  // A new file when `kept_bytes` is empty.
   static absl::StatusOr<std::unique_ptr<RowFileWriter>> Open(
       const std::string& path, std::optional<NpyArray> npy,
-      std::optional<uint64_t> kept_bytes);
+      std::optional<uint64_t> resume_after_bytes);
 
   // The .npy header for `rows` rows, `header_bytes_` long.
   std::string Header(uint64_t rows) const;

@@ -59,7 +59,7 @@ TEST(RowFileWriterTest, ResumedFilesGoOnAfterTheBytesKept) {
     // Written after the last checkpoint: cut off by the resume.
     ASSERT_TRUE((*writer)->Append("junk").ok());
   }
-  auto resumed = RowFileWriter::ResumeNpy(path, "<f2", {2}, 100, 8);
+  auto resumed = RowFileWriter::CreateNpy(path, "<f2", {2}, 100, 8);
   ASSERT_TRUE(resumed.ok()) << resumed.status();
   ASSERT_TRUE((*resumed)->Append("ijkl").ok());
   ASSERT_TRUE((*resumed)->Finish(3).ok());
@@ -74,10 +74,10 @@ TEST(RowFileWriterTest, ResumedFilesGoOnAfterTheBytesKept) {
   const std::string raw = dir.path() + "/rows.bin";
   ASSERT_TRUE((*RowFileWriter::CreateRaw(raw))->Append("0123").ok());
   absl::StatusOr<std::unique_ptr<RowFileWriter>> short_file =
-      RowFileWriter::ResumeRaw(raw, 8);
+      RowFileWriter::CreateRaw(raw, 8);
   EXPECT_TRUE(absl::IsDataLoss(short_file.status())) << short_file.status();
   EXPECT_THAT(short_file.status().message(), HasSubstr(raw));
-  auto raw_resumed = RowFileWriter::ResumeRaw(raw, 2);
+  auto raw_resumed = RowFileWriter::CreateRaw(raw, 2);
   ASSERT_TRUE(raw_resumed.ok()) << raw_resumed.status();
   ASSERT_TRUE((*raw_resumed)->Append("xy").ok());
   ASSERT_TRUE((*raw_resumed)->Finish(2).ok());
