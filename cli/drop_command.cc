@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "client/shard_map.h"
 #include "common/json_writer.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 
 namespace engram::cli {
@@ -153,11 +154,10 @@ absl::Status DropSharded(const std::string& table, const DropOptions& options) {
               .status();
       replica.absent = absl::IsNotFound(described);
       if (!described.ok() && !replica.absent) {
-        return absl::Status(
-            described.code(),
-            absl::StrCat(
-                "asking ", Where(replica), " for table '", table,
-                "' (nothing was dropped anywhere): ", described.message()));
+        return Annotate(
+            described,
+            absl::StrCat("asking ", Where(replica), " for table '", table,
+                         "' (nothing was dropped anywhere): "));
       }
     }
   }
@@ -173,11 +173,10 @@ absl::Status DropSharded(const std::string& table, const DropOptions& options) {
     absl::StatusOr<v1::DropTableResponse> dropped =
         Drop(*replica.channel, table, options.force);
     if (!dropped.ok()) {
-      return absl::Status(
-          dropped.status().code(),
-          absl::StrCat("dropping table '", table, "' from ", Where(replica),
-                       ": ", dropped.status().message(), "; ",
-                       DroppedSoFar(replicas)));
+      return Annotate(dropped.status(),
+                      absl::StrCat("dropping table '", table, "' from ",
+                                   Where(replica), ": "),
+                      absl::StrCat("; ", DroppedSoFar(replicas)));
     }
     replica.dropped = *std::move(dropped);
   }

@@ -25,6 +25,7 @@
 #include "common/element_type.h"
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 #include "common/sync_path.h"
 #include "common/table_file.h"
@@ -478,12 +479,10 @@ absl::Status RunExportCommand(EngramClient& client,
   absl::StatusOr<client::VersionPin> pinned =
       client.PinVersion(options.table, version);
   if (!pinned.ok() && resumed) {
-    return absl::Status(
-        pinned.status().code(),
-        absl::StrCat(
-            "pinning version ", version,
-            ", which the interrupted export read: ", pinned.status().message(),
-            " (if it is gone, export again without --resume)"));
+    return Annotate(pinned.status(),
+                    absl::StrCat("pinning version ", version,
+                                 ", which the interrupted export read: "),
+                    " (if it is gone, export again without --resume)");
   }
   ENGRAM_RETURN_IF_ERROR(pinned.status());
   const client::VersionPin pin = *pinned;
@@ -520,13 +519,12 @@ absl::Status RunExportCommand(EngramClient& client,
                 std::move(digest), files);
   if (!written.ok()) {
     if (!files.KeepForResume()) return written.status();
-    return absl::Status(
-        written.status().code(),
-        absl::StrCat(written.status().message(),
-                     "; the rows written up to the last checkpoint are kept "
-                     "in ",
-                     options.out_file,
-                     ".partial: export again with --resume to go on"));
+    return Annotate(written.status(), "",
+                    absl::StrCat("; the rows written up to the last "
+                                 "checkpoint are kept in ",
+                                 options.out_file,
+                                 ".partial: export again with --resume to go "
+                                 "on"));
   }
   const Exported& exported = *written;
   if (!expected_digest.empty() && exported.digest != expected_digest) {

@@ -19,6 +19,7 @@
 #include "common/content_digest.h"
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 #include "common/table_file.h"
 #include "engram/v1/admin_service.pb.h"
@@ -45,12 +46,6 @@ absl::StatusOr<uint64_t> ParseNumber(absl::string_view what,
         absl::StrCat(what, " '", text, "' is not a non-negative integer"));
   }
   return value;
-}
-
-// `status` with `context` before its message, its code kept.
-absl::Status Annotate(const absl::Status& status, absl::string_view context) {
-  if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(context, status.message()));
 }
 
 // A patch's rows and their ids: all rows of its files, or (one shard's
@@ -536,12 +531,11 @@ absl::Status ApplySharded(const std::string& table,
       absl::StatusOr<uint64_t> version =
           CreateAndActivate(*channels[p][r], table, part.rows, options);
       if (!version.ok()) {
-        return absl::Status(
-            version.status().code(),
+        return Annotate(
+            version.status(),
             absl::StrCat("patching ", client::ShardName(*part.shard),
-                         " at replica ", part.shard->replicas[r], ": ",
-                         version.status().message(), "; ",
-                         AppliedSoFar(parts)));
+                         " at replica ", part.shard->replicas[r], ": "),
+            absl::StrCat("; ", AppliedSoFar(parts)));
       }
       part.versions[r] = *version;
     }

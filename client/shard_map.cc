@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 
 namespace engram::client {
@@ -101,8 +102,7 @@ absl::StatusOr<ShardMap> ReadShardMapFile(const std::string& path) {
   text << file.rdbuf();
   absl::StatusOr<ShardMap> map = ParseShardMap(text.str());
   if (!map.ok()) {
-    return absl::Status(map.status().code(),
-                        absl::StrCat(path, ": ", map.status().message()));
+    return Annotate(map.status(), absl::StrCat(path, ": "));
   }
   return map;
 }
@@ -128,9 +128,7 @@ absl::StatusOr<ShardMap> DiscoverShardMap(
                             EngramClient::Create(server_options));
     absl::StatusOr<std::vector<TableDescription>> tables = client->ListTables();
     if (!tables.ok()) {
-      return absl::Status(
-          tables.status().code(),
-          absl::StrCat("server ", server, ": ", tables.status().message()));
+      return Annotate(tables.status(), absl::StrCat("server ", server, ": "));
     }
     for (const TableDescription& table : *tables) {
       TableShards& shards = map[table.name];

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 
 namespace engram::client {
@@ -500,10 +501,9 @@ absl::StatusOr<VersionPin> ShardedClient::Impl::PinVersion(
       }
       if (!pinned.ok()) {
         ReleaseServerPins(*state, *pin);
-        return absl::Status(
-            pinned.status().code(),
-            absl::StrCat("pinning ", shard.Name(table), " at replica ",
-                         replica.address, ": ", pinned.status().message()));
+        return Annotate(pinned.status(),
+                        absl::StrCat("pinning ", shard.Name(table),
+                                     " at replica ", replica.address, ": "));
       }
       shard_version = pinned->version;
       part.server_pins[r] = pinned->pin_id;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/addressing/compression_map.h"
 #include "common/read_file.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 #include "engram/v1/model_config.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -114,8 +115,7 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
   absl::Status status = ApplyProto(proto, config);
   if (status.ok()) status = ValidateModelConfig(config);
   if (!status.ok()) {
-    return absl::Status(status.code(),
-                        absl::StrCat(path, ": ", status.message()));
+    return Annotate(status, absl::StrCat(path, ": "));
   }
   return config;
 }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/addressing/npy.h"
 #include "common/addressing/sha256.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 
 namespace engram {
@@ -64,8 +65,7 @@ absl::StatusOr<std::unique_ptr<CompressionMap>> CompressionMap::Load(
   absl::StatusOr<std::unique_ptr<CompressionMap>> map =
       FromLookup(std::move(lookup), options);
   if (!map.ok()) {
-    return absl::Status(map.status().code(),
-                        absl::StrCat(npy_path, ": ", map.status().message()));
+    return Annotate(map.status(), absl::StrCat(npy_path, ": "));
   }
   return map;
 }

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 
 namespace engram::internal {
@@ -217,8 +218,7 @@ absl::StatusOr<std::vector<int64_t>> ReadNpyInt64(const std::string& path) {
   buffer << in.rdbuf();
   absl::StatusOr<std::vector<int64_t>> values = ParseNpyInt64(buffer.str());
   if (!values.ok()) {
-    return absl::Status(values.status().code(),
-                        absl::StrCat(path, ": ", values.status().message()));
+    return Annotate(values.status(), absl::StrCat(path, ": "));
   }
   return values;
 }

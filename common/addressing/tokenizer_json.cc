@@ -13,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/read_file.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
@@ -223,8 +224,7 @@ absl::StatusOr<TokenizerJson> TokenizerJson::Load(const std::string& path) {
                           ReadFileToString(path, "tokenizer "));
   absl::StatusOr<TokenizerJson> tokenizer = Parse(text);
   if (!tokenizer.ok()) {
-    return absl::Status(tokenizer.status().code(),
-                        absl::StrCat(path, ": ", tokenizer.status().message()));
+    return Annotate(tokenizer.status(), absl::StrCat(path, ": "));
   }
   return tokenizer;
 }

@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/malloc_tuning.h"
 #include "common/packed_row_ids.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 
 namespace engram::server {
@@ -417,8 +418,8 @@ absl::StatusOr<v1::VersionInfo> VersionManager::CommitPatch(
   // become a version as they are.
   const auto reject = [&](const absl::Status& why) {
     DiscardLocked(patch_id);
-    return absl::Status(why.code(), absl::StrCat(why.message(), "; patch ",
-                                                 patch_id, " is discarded"));
+    return Annotate(why, "",
+                    absl::StrCat("; patch ", patch_id, " is discarded"));
   };
   v1::PatchInfo info = staged.info;
   if (staged.rows == 0) {
