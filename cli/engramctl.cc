@@ -63,6 +63,7 @@
 #include "cli/drop_command.h"
 #include "cli/explain_command.h"
 #include "cli/export_command.h"
+#include "cli/hash_spec_flags.h"
 #include "cli/import_command.h"
 #include "cli/patch_command.h"
 #include "cli/patch_diff_command.h"
@@ -116,6 +117,12 @@ ABSL_FLAG(std::string, missing, "report",
 ABSL_FLAG(std::string, row_range, "",
           "import: A:B imports only rows [A, B) of FILE, as one shard of the "
           "table (served under the file's row ids; OUT_OF_RANGE for others).");
+ABSL_FLAG(int64_t, hash_layer, -1,
+          "import: the table is this Engram layer's (one of --layer-ids) and "
+          "is addressed by the configuration of --seed, --layer-ids, "
+          "--vocab-sizes, --max-ngram, --heads, --pad-id, --tokenizer-vocab, "
+          "--n-embed-per-ngram and --compression, so token lookups and "
+          "prefetchers can use it; -1: no addressing.");
 ABSL_FLAG(bool, server_file, false,
           "import: FILE is a path on the server, which reads it itself "
           "(it must lie within the server's --import-dir).");
@@ -162,7 +169,7 @@ ABSL_FLAG(bool, resume, false,
 ABSL_FLAG(uint64_t, at_version, 0,
           "explain, export: the version to explain or export (also spelt "
           "--version); 0: the active one.");
-// Defined with the addresses command, which shares them.
+// Defined with the addresses command and the hash flags, which share them.
 ABSL_DECLARE_FLAG(std::string, tokens);
 ABSL_DECLARE_FLAG(std::string, compression);
 
@@ -193,7 +200,10 @@ constexpr char kUsage[] =
     "      [--row-bytes N] [--placement ram|ssd|auto]\n"
     "      [--ids IDS.npy --id-space N --missing report|zeros]\n"
     "      [--server-file | --data-dir DIR] [--row-range A:B]\n"
+    "      [--hash-layer L [--seed ... --n-embed-per-ngram N]]\n"
     "                         create a table from 2-D arrays or raw rows\n"
+    "                         (--hash-layer: Engram layer L's, addressed by\n"
+    "                         the hash flags, as for addresses)\n"
     "  drop TABLE [--force]   stop serving a table and delete it, its\n"
     "                         versions and patches (--force: even if pinned;\n"
     "                         --shard-map FILE: on every server of it, one\n"
@@ -547,6 +557,10 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.server_file = absl::GetFlag(FLAGS_server_file);
     options.data_dir = absl::GetFlag(FLAGS_data_dir);
     options.json = absl::GetFlag(FLAGS_json);
+    if (const int64_t layer = absl::GetFlag(FLAGS_hash_layer); layer >= 0) {
+      ENGRAM_ASSIGN_OR_RETURN(options.hash_config, HashSpecConfigFromFlags());
+      options.hash_layer_id = layer;
+    }
     if (const std::string range = absl::GetFlag(FLAGS_row_range);
         !range.empty()) {
       const std::pair<std::string, std::string> bounds =

@@ -6,13 +6,17 @@
 #include <numeric>
 #include <optional>
 
+#include "absl/algorithm/container.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cli/progress_bar.h"
 #include "common/content_digest.h"
 #include "common/element_type.h"
+#include "common/hash_spec_proto.h"
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 #include "common/table_file.h"
 #include "engram/v1/admin_service.pb.h"
@@ -38,6 +42,34 @@ void AddToDigest(const v1::ImportTableRequest& request, uint32_t row_bytes,
   } else {
     digest.AddRows(request.rows());
   }
+}
+
+// Sets info's hash spec to options' hash layer, if any. InvalidArgument for
+// a configuration that is not valid or lacks the layer.
+absl::Status AttachHashSpec(const ImportOptions& options, v1::TableInfo& info) {
+  if (!options.hash_config.has_value()) return absl::OkStatus();
+  HashSpecConfig config = *options.hash_config;
+  if (config.n_embed_per_ngram == 0) {
+    if (info.element_type() == v1::ELEMENT_TYPE_OPAQUE || info.dims().empty()) {
+      return absl::InvalidArgumentError(
+          "--hash-layer needs --n-embed-per-ngram here: the rows' values "
+          "cannot be counted (opaque rows, or a file the server reads)");
+    }
+    int64_t values = 1;
+    for (const uint32_t dim : info.dims()) values *= dim;
+    config.n_embed_per_ngram = values * config.heads_per_ngram;
+  }
+  const auto layer = absl::c_find(config.layer_ids, options.hash_layer_id);
+  if (layer == config.layer_ids.end()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--hash-layer ", options.hash_layer_id, " is not one of --layer-ids ",
+        absl::StrJoin(config.layer_ids, ",")));
+  }
+  absl::StatusOr<HashSpec> spec = HashSpec::FromConfig(config);
+  ENGRAM_RETURN_IF_ERROR(Annotate(spec.status(), "the hash flags: "));
+  *info.mutable_hash_spec() =
+      HashSpecLayerToProto(*spec, layer - config.layer_ids.begin());
+  return absl::OkStatus();
 }
 
 // The rows of an import as the messages that carry them: a dense file in
@@ -68,7 +100,7 @@ class RowFeed {
   }
 
   // The table the file makes, as an import header announces it.
-  v1::TableInfo Info(const ImportOptions& options) const {
+  absl::StatusOr<v1::TableInfo> Info(const ImportOptions& options) const {
     v1::TableInfo info;
     info.set_name(options.table);
     info.set_rows(sparse()  ? options.id_space
@@ -86,6 +118,12 @@ class RowFeed {
                                 ? v1::MISSING_ROW_POLICY_ZEROS
                                 : v1::MISSING_ROW_POLICY_REPORT);
     }
+    ENGRAM_RETURN_IF_ERROR(AttachHashSpec(options, info));
+    // Checked here too, before any row is read: an offline import has no
+    // server to refuse it.
+    ENGRAM_RETURN_IF_ERROR(
+        Annotate(TableHashSpec(info).status(),
+                 absl::StrCat("--hash-layer ", options.hash_layer_id, ": ")));
     return info;
   }
 
@@ -159,15 +197,16 @@ class RowFeed {
 
   absl::Status SetRange(const ImportOptions& options) {
     if (sparse()) {
-      return absl::InvalidArgumentError("--row-range makes a dense shard; "
-                                        "it does not go with --ids");
+      return absl::InvalidArgumentError(
+          "--row-range makes a dense shard; "
+          "it does not go with --ids");
     }
     if (options.first_row >= options.end_row ||
         options.end_row > file_->rows()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--row-range ", options.first_row, ":", options.end_row,
-          " is not a non-empty range within the file's ", file_->rows(),
-          " rows"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--row-range ", options.first_row, ":", options.end_row,
+                       " is not a non-empty range within the file's ",
+                       file_->rows(), " rows"));
     }
     first_row_ = options.first_row;
     end_row_ = options.end_row;
@@ -226,7 +265,11 @@ absl::Status PrintTable(const v1::TableInfo& table, bool verified, bool json) {
     std::cout << (verified ? "verified " : "imported ") << table.name() << ": "
               << table.rows_written() << " of " << table.rows() << " rows x "
               << table.row_bytes() << " B on " << table.placement()
-              << ", sha256 " << table.content_digest() << "\n";
+              << ", sha256 " << table.content_digest()
+              << (table.has_hash_spec()
+                      ? absl::StrCat(", hash spec ", table.hash_spec().digest())
+                      : "")
+              << "\n";
     return absl::OkStatus();
   }
   absl::StatusOr<ElementType> type = FromProto(table.element_type());
@@ -240,6 +283,7 @@ absl::Status PrintTable(const v1::TableInfo& table, bool verified, bool json) {
   out.Key("placement").String(table.placement());
   out.Key("version").Uint(table.version());
   out.Key("content_digest").String(table.content_digest());
+  out.Key("hash_spec_digest").String(table.hash_spec().digest());
   out.Key("verified").Bool(verified);
   out.EndObject();
   std::cout << out.str() << "\n";
@@ -251,7 +295,7 @@ absl::Status ImportOffline(const ImportOptions& options, const RowFeed& feed) {
   ENGRAM_ASSIGN_OR_RETURN(
       std::unique_ptr<server::TableStorage> storage,
       server::TableStorage::Create({.data_dir = options.data_dir}));
-  v1::TableInfo info = feed.Info(options);
+  ENGRAM_ASSIGN_OR_RETURN(v1::TableInfo info, feed.Info(options));
   info.set_placement(options.placement);
   info.set_version(1);
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<server::TableWriter> writer,
@@ -318,6 +362,7 @@ absl::Status RunImportCommand(const ImportOptions& options) {
       source->add_tensors(tensor);
     }
     source->set_row_bytes(options.row_bytes);
+    ENGRAM_RETURN_IF_ERROR(AttachHashSpec(options, *header.mutable_info()));
     std::cerr << "import " << options.table << ": the server reads "
               << options.file << "\n";
     ENGRAM_ASSIGN_OR_RETURN(
@@ -330,10 +375,21 @@ absl::Status RunImportCommand(const ImportOptions& options) {
   ENGRAM_ASSIGN_OR_RETURN(const RowFeed feed, RowFeed::Open(options));
   if (!options.data_dir.empty()) return ImportOffline(options, feed);
 
+  ENGRAM_ASSIGN_OR_RETURN(const v1::TableInfo info, feed.Info(options));
   const AdminChannel channel(options.server);
   ENGRAM_ASSIGN_OR_RETURN(std::optional<v1::TableInfo> served,
                           DescribeIfServed(channel, options.table));
   if (served.has_value()) {
+    if (info.has_hash_spec() &&
+        served->hash_spec().digest() != info.hash_spec().digest()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "table '", options.table, "' already exists with ",
+          served->has_hash_spec()
+              ? absl::StrCat("hash spec ", served->hash_spec().digest())
+              : "no hash spec",
+          "; --hash-layer ", options.hash_layer_id, " makes ",
+          info.hash_spec().digest()));
+    }
     ENGRAM_ASSIGN_OR_RETURN(const std::string digest, feed.Digest());
     if (served->content_digest() != digest) {
       return absl::AlreadyExistsError(absl::StrCat(
@@ -346,7 +402,7 @@ absl::Status RunImportCommand(const ImportOptions& options) {
   }
 
   v1::ImportTableHeader header;
-  *header.mutable_info() = feed.Info(options);
+  *header.mutable_info() = info;
   header.set_placement(options.placement);
   ProgressBar progress(absl::StrCat("import ", options.table), feed.bytes());
   ContentDigest digest;

@@ -12,6 +12,10 @@
 //       data directory of a stopped server)
 //   engramctl --server ADDR import TABLE FILE.npy --row-range A:B
 //       (one shard: rows [A, B) of the file's, served as the table's ids)
+//   engramctl --server ADDR import TABLE FILE.npy --hash-layer 15
+//       [--seed ... --layer-ids ... (cli/hash_spec_flags.h)]
+//       (the table is Engram layer 15's, addressed as that configuration
+//       says: token lookups and prefetchers can then use it)
 //
 // Rows stream to the server (or the data directory) as they are read. If
 // the table already exists, the file's content digest is compared with the
@@ -21,11 +25,13 @@
 #define ENGRAM_CLI_IMPORT_COMMAND_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "cli/admin_channel.h"
+#include "common/addressing/hash_spec.h"
 
 namespace engram::cli {
 
@@ -53,12 +59,19 @@ struct ImportOptions {
   // A shard: only rows [first_row, end_row) of the file (end_row 0: none).
   uint64_t first_row = 0;
   uint64_t end_row = 0;
+  // Set: the table is Engram layer `hash_layer_id` of this configuration,
+  // which the table declares as its hash spec. A zero n_embed_per_ngram is
+  // the file's values per row times heads_per_ngram.
+  std::optional<HashSpecConfig> hash_config;
+  int64_t hash_layer_id = 0;
   bool json = false;
 };
 
 // Imports options.file as options.table; prints the table (as JSON with
 // options.json). The server's errors as they come; NotFound for an
-// unreadable file; InvalidArgument for files that cannot be a table.
+// unreadable file; InvalidArgument for files that cannot be a table or
+// that the hash configuration does not address; AlreadyExists for a table
+// of that name with other rows or another hash spec.
 absl::Status RunImportCommand(const ImportOptions& options);
 
 }  // namespace engram::cli

@@ -1,5 +1,7 @@
 #include "common/hash_spec_proto.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace engram {
 
 v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index) {
@@ -33,6 +35,38 @@ absl::StatusOr<HashSpec> HashSpecLayerFromProto(const v1::HashSpec& proto) {
   return HashSpec::FromManifest(
       config, {{proto.multipliers().begin(), proto.multipliers().end()}},
       {{proto.head_sizes().begin(), proto.head_sizes().end()}});
+}
+
+absl::StatusOr<std::optional<HashSpec>> TableHashSpec(
+    const v1::TableInfo& info) {
+  if (!info.has_hash_spec()) return std::nullopt;
+  absl::StatusOr<HashSpec> spec = HashSpecLayerFromProto(info.hash_spec());
+  if (!spec.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table '", info.name(),
+                     "' has a bad hash spec: ", spec.status().message()));
+  }
+  // A shard is addressed as the whole table is.
+  const uint64_t rows =
+      info.total_rows() != 0 ? info.total_rows() : info.rows();
+  if (static_cast<uint64_t>(spec->rows_in_layer(0)) != rows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table '", info.name(), "' has ", rows,
+        " rows but its hash spec addresses ", spec->rows_in_layer(0)));
+  }
+  // Opaque rows (e.g. FP8 with scales) have no values to count.
+  if (info.element_type() != v1::ELEMENT_TYPE_OPAQUE) {
+    uint64_t values = 1;
+    for (const uint32_t dim : info.dims()) values *= dim;
+    if (values != static_cast<uint64_t>(spec->head_dim())) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table '", info.name(), "' has ", values,
+          " values per row but its hash spec's rows hold ", spec->head_dim(),
+          " (n_embed_per_ngram ", spec->n_embed_per_ngram(), " / ",
+          spec->heads_per_ngram(), " heads)"));
+    }
+  }
+  return spec;
 }
 
 }  // namespace engram

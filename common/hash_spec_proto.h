@@ -1,7 +1,10 @@
 // Conversion of a HashSpec layer to its wire form (engram.v1.HashSpec), the
-// one place the two meet.
+// one place the two meet, and the check of a table against the spec it
+// declares.
 #ifndef ENGRAM_COMMON_HASH_SPEC_PROTO_H_
 #define ENGRAM_COMMON_HASH_SPEC_PROTO_H_
+
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "common/addressing/hash_spec.h"
@@ -19,6 +22,13 @@ v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index);
 // Compression maps do not travel in the proto: the spec is identity.
 // InvalidArgument for an inconsistent proto.
 absl::StatusOr<HashSpec> HashSpecLayerFromProto(const v1::HashSpec& proto);
+
+// The addressing a table's `info` declares, checked against the table: a
+// valid spec that addresses exactly its rows (a shard's: total_rows) with
+// rows of its values (typed rows; opaque rows are not counted). Nullopt
+// for a table without one; InvalidArgument naming the table.
+absl::StatusOr<std::optional<HashSpec>> TableHashSpec(
+    const v1::TableInfo& info);
 
 }  // namespace engram
 

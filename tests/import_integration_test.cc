@@ -6,8 +6,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/addressing/sha256.h"
 #include "common/element_type.h"
+#include "common/status_macros.h"
 #include "engram/v1/admin_service.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
@@ -420,6 +422,146 @@ TEST(ImportOfflineTest, TablesWrittenIntoADataDirAreServedByTheNextServer) {
                   "more", npy});
   EXPECT_NE(busy.exit_code, 0);
   EXPECT_THAT(busy.err, HasSubstr("lock"));
+}
+
+// engramctl import --hash-layer: tables exported from the demo server come
+// back addressed as the model's own.
+class HashLayerImportTest : public DemoServerTest {
+ protected:
+  // The hash flags of SmallDemoConfig() with `extra` after them.
+  CommandResult ImportLayer(const std::string& table, int64_t layer,
+                            std::vector<std::string> extra = {}) {
+    const HashSpecConfig config = SmallDemoConfig();
+    std::vector<std::string> args = {"import",
+                                     table,
+                                     LayerFile(layer),
+                                     "--json",
+                                     "--hash-layer",
+                                     absl::StrCat(layer),
+                                     "--seed",
+                                     absl::StrCat(config.seed),
+                                     "--layer-ids",
+                                     absl::StrJoin(config.layer_ids, ","),
+                                     "--vocab-sizes",
+                                     absl::StrJoin(config.vocab_sizes, ","),
+                                     "--max-ngram",
+                                     absl::StrCat(config.max_ngram),
+                                     "--heads",
+                                     absl::StrCat(config.heads_per_ngram),
+                                     "--pad-id",
+                                     absl::StrCat(config.pad_id),
+                                     "--tokenizer-vocab",
+                                     absl::StrCat(config.tokenizer_vocab)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunEngramctl(server_->address(), args);
+  }
+
+  // Demo table layer_<layer>'s rows as a .npy, exported once.
+  std::string LayerFile(int64_t layer) {
+    const std::string path =
+        absl::StrCat(dir_.path(), "/layer_", layer, ".npy");
+    if (!std::filesystem::exists(path)) {
+      const CommandResult exported = RunEngramctl(
+          server_->address(), {"export", absl::StrCat("layer_", layer), path});
+      EXPECT_EQ(exported.exit_code, 0) << exported.err;
+    }
+    return path;
+  }
+
+  std::string SpecDigest(const std::string& table) {
+    const CommandResult described =
+        RunEngramctl(server_->address(), {"describe", table, "--json"});
+    EXPECT_EQ(described.exit_code, 0) << described.err;
+    return ParseJson(described.out)
+        .fields()
+        .at("hash_spec_digest")
+        .string_value();
+  }
+
+  // The rows the server addresses for a few tokens of `table`.
+  absl::StatusOr<std::string> TokenRows(const std::string& table) {
+    ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<client::EngramClient> client,
+                            Connect());
+    const std::vector<int64_t> tokens = {5, 900, 17, 64000, 3, 3};
+    const int rows_per_token =
+        (SmallDemoConfig().max_ngram - 1) * SmallDemoConfig().heads_per_ngram;
+    std::string out(tokens.size() * rows_per_token * kSmallDemoValues * 4,
+                    '\0');
+    ENGRAM_RETURN_IF_ERROR(
+        client->LookupTokens(table, tokens, 2, 3, {}, absl::MakeSpan(out))
+            .status());
+    return out;
+  }
+};
+
+TEST_F(HashLayerImportTest, AnImportedLayerIsAddressedAsTheModelsOwnTable) {
+  const CommandResult imported = ImportLayer("imported_3", 3);
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  const std::string digest = SpecDigest("layer_3");
+  ASSERT_FALSE(digest.empty());
+  EXPECT_EQ(
+      ParseJson(imported.out).fields().at("hash_spec_digest").string_value(),
+      digest);
+
+  for (int restart = 0; restart < 2; ++restart) {
+    EXPECT_EQ(SpecDigest("imported_3"), digest);
+    const absl::StatusOr<std::string> own = TokenRows("layer_3");
+    const absl::StatusOr<std::string> rows = TokenRows("imported_3");
+    ASSERT_TRUE(own.ok()) << own.status();
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    EXPECT_TRUE(*rows == *own);
+    // The second pass reads the table and its spec back from disk.
+    server_.reset();
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(dir_.path() + "/data", SmallDemoFlags());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+}
+
+TEST_F(HashLayerImportTest, LayersThatDoNotFitAreRefusedBeforeAnyRowIsSent) {
+  const CommandResult other_layer = ImportLayer("t", 3, {"--hash-layer", "7"});
+  EXPECT_EQ(other_layer.exit_code, 1);
+  EXPECT_THAT(
+      other_layer.err,
+      HasSubstr(absl::StrCat("--hash-layer 7: table 't' has ", LayerRows(3),
+                             " rows but its hash spec "
+                             "addresses ",
+                             LayerRows(7))));
+  const CommandResult no_layer = ImportLayer("t", 3, {"--hash-layer", "5"});
+  EXPECT_EQ(no_layer.exit_code, 1);
+  EXPECT_THAT(no_layer.err,
+              HasSubstr("--hash-layer 5 is not one of --layer-ids 3,7"));
+  const CommandResult wide = ImportLayer(
+      "t", 3, {"--n-embed-per-ngram", absl::StrCat(4 * kSmallDemoValues)});
+  EXPECT_EQ(wide.exit_code, 1);
+  EXPECT_THAT(wide.err, HasSubstr("values per row but its hash spec's rows"));
+  const CommandResult opaque = ImportLayer("t", 3, {"--dtype", "opaque"});
+  EXPECT_EQ(opaque.exit_code, 1);
+  EXPECT_THAT(opaque.err, HasSubstr("needs --n-embed-per-ngram"));
+  EXPECT_THAT(opaque.err, ::testing::Not(HasSubstr("%")));  // no progress
+  EXPECT_NE(RunEngramctl(server_->address(), {"describe", "t"}).exit_code, 0);
+
+  ASSERT_EQ(ImportLayer("t", 3).exit_code, 0);
+  const CommandResult reseeded = ImportLayer("t", 3, {"--seed", "1"});
+  EXPECT_EQ(reseeded.exit_code, 1);
+  EXPECT_THAT(reseeded.err,
+              HasSubstr(absl::StrCat("already exists with hash spec ",
+                                     SpecDigest("layer_3"))));
+  EXPECT_TRUE(server_->Running());
+}
+
+TEST_F(HashLayerImportTest, AShardKeepsItsSpecButLeavesTokensToTheShardMap) {
+  const CommandResult imported =
+      ImportLayer("shard_3", 3, {"--row-range", "0:100"});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_EQ(SpecDigest("shard_3"), SpecDigest("layer_3"));
+  const CommandResult row = RunEngramctl(
+      server_->address(), {"lookup", "shard_3", "--rows", "99", "--json"});
+  EXPECT_EQ(row.exit_code, 0) << row.err;
+  const absl::Status tokens = TokenRows("shard_3").status();
+  EXPECT_EQ(tokens.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(tokens.message(), HasSubstr("is a shard here (rows [0, 100)"));
 }
 
 // Raw ImportTable calls: streams that lie about their rows leave nothing.

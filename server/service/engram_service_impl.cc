@@ -283,6 +283,14 @@ absl::Status EngramServiceImpl::DoLookupTokens(
         absl::StrCat("table '", table->name(),
                      "' has no hash spec; look it up by row id instead"));
   }
+  if (table->rows() != table->total_rows()) {
+    // Its tokens address rows of every shard.
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table '", table->name(), "' is a shard here (rows [",
+        table->first_row(), ", ", table->first_row() + table->rows(), ") of ",
+        table->total_rows(),
+        "); compute the row ids and look them up through the shard map"));
+  }
   const uint64_t tokens = request.tokens().size() / sizeof(int64_t);
   if (request.tokens().size() % sizeof(int64_t) != 0 ||
       tokens != uint64_t{request.batch()} * request.time()) {

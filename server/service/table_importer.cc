@@ -12,6 +12,7 @@
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
+#include "server/tables/table.h"
 
 namespace engram::server {
 namespace {
@@ -109,10 +110,6 @@ absl::StatusOr<std::unique_ptr<TableWriter>> TableImporter::BeginImport(
                      " B exceeds the import limit of ", limits_.max_table_bytes,
                      " B (--max-import-bytes)"));
   }
-  if (info.has_hash_spec()) {
-    return absl::InvalidArgumentError(
-        "imported tables do not carry a hash spec yet");
-  }
   if (info.first_row() != 0 || info.total_rows() != 0) {
     if (IsSparse(info) || file != nullptr) {
       return absl::InvalidArgumentError(
@@ -126,6 +123,8 @@ absl::StatusOr<std::unique_ptr<TableWriter>> TableImporter::BeginImport(
           info.total_rows(), " rows"));
     }
   }
+  // Checked before any row arrives, not at commit.
+  ENGRAM_RETURN_IF_ERROR(TableHashSpec(info).status());
   info.set_placement(header.placement());
   info.set_version(1);
   info.clear_content_digest();

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/addressing/hash_spec.h"
+#include "common/hash_spec_proto.h"
 #include "common/packed_row_ids.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -141,6 +143,39 @@ TEST_F(ImportSessionTest, HeadersAreChecked) {
   v1::ImportTableResponse response;
   EXPECT_EQ(empty.Complete(&response).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ImportSessionTest, AHashSpecMustAddressTheTableBeforeAnyRowIsSent) {
+  HashSpecConfig config;
+  config.layer_ids = {4};
+  config.vocab_sizes = {10, 12};
+  config.heads_per_ngram = 1;
+  config.n_embed_per_ngram = 1;
+  config.tokenizer_vocab = 100;
+  const HashSpec spec = *HashSpec::FromConfig(config);
+  const uint64_t rows = spec.rows_in_layer(0);
+
+  ImportSession wrong(importer_.get());
+  v1::ImportTableRequest too_many = Header("t", rows + 1);
+  *too_many.mutable_header()->mutable_info()->mutable_hash_spec() =
+      HashSpecLayerToProto(spec, 0);
+  const absl::Status refused = wrong.Accept(too_many);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(), HasSubstr("hash spec addresses"));
+
+  ImportSession session(importer_.get());
+  v1::ImportTableRequest header = Header("t", rows);
+  *header.mutable_header()->mutable_info()->mutable_hash_spec() =
+      HashSpecLayerToProto(spec, 0);
+  ASSERT_TRUE(
+      AcceptAll(session, {header, Rows(std::string(rows * 4, 'r'))}).ok());
+  v1::ImportTableResponse response;
+  ASSERT_TRUE(session.Complete(&response).ok());
+  EXPECT_EQ(response.table().hash_spec().digest(), spec.Digest());
+  absl::StatusOr<std::shared_ptr<const Table>> table = tables_.Get("t");
+  ASSERT_TRUE(table.ok()) << table.status();
+  ASSERT_NE((*table)->hash_spec(), nullptr);
+  EXPECT_EQ((*table)->hash_spec()->rows_in_layer(0), spec.rows_in_layer(0));
 }
 
 }  // namespace

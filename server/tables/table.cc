@@ -33,25 +33,8 @@ absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
         "table '", info.name(), "' claims rows [", info.first_row(), ", ",
         info.first_row() + info.rows(), ") of ", info.total_rows()));
   }
-  std::optional<HashSpec> hash_spec;
-  if (info.has_hash_spec()) {
-    absl::StatusOr<HashSpec> spec = HashSpecLayerFromProto(info.hash_spec());
-    if (!spec.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("table '", info.name(),
-                       "' has a bad hash spec: ", spec.status().message()));
-    }
-    if (info.total_rows() != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "table '", info.name(), "' is a shard; shards carry no hash spec"));
-    }
-    if (static_cast<uint64_t>(spec->rows_in_layer(0)) != info.rows()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "table '", info.name(), "' has ", info.rows(),
-          " rows but its hash spec addresses ", spec->rows_in_layer(0)));
-    }
-    hash_spec = *std::move(spec);
-  }
+  ENGRAM_ASSIGN_OR_RETURN(std::optional<HashSpec> hash_spec,
+                          TableHashSpec(info));
   return std::shared_ptr<const Table>(new Table(
       std::move(info), std::move(store), std::move(hash_spec), nullptr));
 }
@@ -79,16 +62,16 @@ absl::Status Table::Lookup(const PackedRowIds& ids, char* out,
   if (!ids.empty() && (max_id >= end || min_id < first)) {
     for (size_t i = 0; i < ids.size(); ++i) {
       if (ids[i] >= total_rows()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "row id ", ids[i], " at position ", i,
-            " is out of range for table '", name(), "' with ", total_rows(),
-            " rows"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("row id ", ids[i], " at position ", i,
+                         " is out of range for table '", name(), "' with ",
+                         total_rows(), " rows"));
       }
       if (ids[i] < first || ids[i] >= end) {
         return absl::OutOfRangeError(absl::StrCat(
             "row id ", ids[i], " at position ", i,
-            " is not held by this server, which holds rows [", first, ", ",
-            end, ") of table '", name(), "'; ask the shard that holds it"));
+            " is not held by this server, which holds rows [", first, ", ", end,
+            ") of table '", name(), "'; ask the shard that holds it"));
       }
     }
   }

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/addressing/hash_spec.h"
+#include "common/hash_spec_proto.h"
 #include "common/packed_row_ids.h"
 #include "engram/v1/engram_service.pb.h"
 #include "server/storage/row_store.h"
@@ -27,9 +28,8 @@ namespace engram::server {
 
 class Table {
  public:
-  // Checks that `info` matches `store` (rows, row_bytes) and, when info has
-  // a hash spec, that the spec is valid and addresses exactly info.rows()
-  // rows. InvalidArgument otherwise.
+  // Checks that `info` matches `store` (rows, row_bytes) and its hash spec
+  // (TableHashSpec). InvalidArgument otherwise.
   static absl::StatusOr<std::shared_ptr<const Table>> Create(
       v1::TableInfo info, std::shared_ptr<const RowStore> store);
 
