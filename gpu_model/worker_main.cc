@@ -23,9 +23,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-#include "client/caching_client.h"
 #include "client/engram_client.h"
 #include "client/prefetcher.h"
+#include "client/shard_map.h"
+#include "client/worker_client.h"
 #include "common/cli_flags.h"
 #include "common/client_security_flags.h"
 #include "common/demo_rows.h"
@@ -43,8 +44,9 @@
 
 ABSL_FLAG(std::string, rows, "local",
           "Where Engram rows come from: local (the worker's own tables, the "
-          "baseline) or server=HOST:PORT (engram-server, through the client "
-          "library and its cache).");
+          "baseline), server=HOST:PORT (engram-server, through the client "
+          "library and its cache) or shards=FILE (the servers of a shard "
+          "map, client/shard_map.h, each row from its shard's replicas).");
 ABSL_FLAG(std::string, model_config, "",
           "JSON engram.v1.ModelConfig (proto/engram/v1/model_config.proto); "
           "empty: the demo model.");
@@ -63,7 +65,8 @@ ABSL_FLAG(std::string, local_rows_dtype, "bf16",
           "Element type of the local demo rows: f32, bf16 or f16 (as "
           "engram-server --demo-dtype).");
 ABSL_FLAG(uint64_t, cache_bytes, 256ull << 20,
-          "Server mode: worker-side row cache per table; 0 = none.");
+          "Server mode: worker-side row cache per table (with shards=: per "
+          "table and replica); 0 = none.");
 ABSL_FLAG(absl::Duration, row_timeout, absl::Seconds(10),
           "How long a layer waits for its rows before the run fails.");
 ABSL_FLAG(bool, compare_local, false,
@@ -77,63 +80,66 @@ namespace engram::gpu {
 namespace {
 
 constexpr absl::string_view kServerPrefix = "server=";
+constexpr absl::string_view kShardsPrefix = "shards=";
 
 // One way of getting rows, and the model reading through it.
 struct Pipeline {
-  std::unique_ptr<client::EngramClient> client;
-  client::CachingClient* cache = nullptr;  // owned by `client`; may be null
+  client::WorkerClient rows;
   std::unique_ptr<client::Prefetcher> prefetcher;
   std::unique_ptr<Model> model;
 };
 
-absl::StatusOr<std::unique_ptr<client::EngramClient>> RowClient(
-    const std::string& rows, const ModelConfig& config,
-    client::CachingClient** cache) {
+// The rows `rows` (the --rows flag) names: local, or through the client
+// library from one server or a shard map's.
+absl::StatusOr<client::WorkerClient> RowClient(const std::string& rows,
+                                               const ModelConfig& config) {
   if (rows == "local") {
     ENGRAM_ASSIGN_OR_RETURN(
         const ElementType type,
         ParseElementType(absl::GetFlag(FLAGS_local_rows_dtype)));
-    return LocalRowClient::CreateDemo(config.engram, type);
+    client::WorkerClient local;
+    ENGRAM_ASSIGN_OR_RETURN(local.client,
+                            LocalRowClient::CreateDemo(config.engram, type));
+    return local;
   }
-  if (!absl::StartsWith(rows, kServerPrefix) ||
-      rows.size() == kServerPrefix.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--rows must be local or server=HOST:PORT, not \"", rows, "\""));
+  client::WorkerClientOptions options;
+  if (absl::StartsWith(rows, kServerPrefix) &&
+      rows.size() > kServerPrefix.size()) {
+    options.client.server_address = rows.substr(kServerPrefix.size());
+  } else if (absl::StartsWith(rows, kShardsPrefix) &&
+             rows.size() > kShardsPrefix.size()) {
+    ENGRAM_ASSIGN_OR_RETURN(
+        options.shards,
+        client::ReadShardMapFile(rows.substr(kShardsPrefix.size())));
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rows must be local, server=HOST:PORT or "
+                     "shards=FILE, not \"",
+                     rows, "\""));
   }
   if (config.engram.compression != nullptr) {
     return absl::UnimplementedError(
         "server mode with a compression map: the tables' hash specs do not "
         "carry the map yet, so the client would address uncompressed ids");
   }
-  client::ClientOptions options;
-  options.server_address = rows.substr(kServerPrefix.size());
-  options.tls = ClientTlsFilesFromFlags();
-  ENGRAM_ASSIGN_OR_RETURN(options.bearer_token, BearerTokenFromFlags());
-  ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<client::EngramClient> client,
-                          client::EngramClient::Create(options));
-  const uint64_t cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
-  if (cache_bytes == 0) return client;
-  ENGRAM_ASSIGN_OR_RETURN(
-      std::unique_ptr<client::CachingClient> caching,
-      client::CachingClient::Create(std::move(client),
-                                    {.capacity_bytes = cache_bytes}));
-  *cache = caching.get();
-  return caching;
+  options.client.tls = ClientTlsFilesFromFlags();
+  ENGRAM_ASSIGN_OR_RETURN(options.client.bearer_token, BearerTokenFromFlags());
+  options.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
+  return client::ConnectWorkerClient(options);
 }
 
 absl::StatusOr<Pipeline> MakePipeline(const std::string& rows, Backend* backend,
                                       const ModelConfig& config,
                                       const ModelWeights& weights) {
   Pipeline pipeline;
-  ENGRAM_ASSIGN_OR_RETURN(pipeline.client,
-                          RowClient(rows, config, &pipeline.cache));
+  ENGRAM_ASSIGN_OR_RETURN(pipeline.rows, RowClient(rows, config));
   client::PrefetcherOptions prefetch;
   for (const int64_t layer : config.engram.layer_ids) {
     prefetch.tables.push_back(DemoTableName(layer));
   }
-  ENGRAM_ASSIGN_OR_RETURN(
-      pipeline.prefetcher,
-      client::Prefetcher::Create(pipeline.client.get(), std::move(prefetch)));
+  ENGRAM_ASSIGN_OR_RETURN(pipeline.prefetcher,
+                          client::Prefetcher::Create(pipeline.rows.client.get(),
+                                                     std::move(prefetch)));
   ModelOptions options;
   options.max_batch = absl::GetFlag(FLAGS_batch);
   options.max_positions =
@@ -245,8 +251,8 @@ absl::Status Run() {
   for (const int32_t token : run.tokens) json.Int(token);
   json.EndArray();
   WriteRun(run, json);
-  if (pipeline.cache != nullptr) {
-    const client::CacheStats stats = pipeline.cache->stats();
+  if (!pipeline.rows.caches.empty()) {
+    const client::CacheStats stats = pipeline.rows.cache_stats();
     const uint64_t lookups = stats.hits + stats.misses;
     json.Key("cache").BeginObject();
     json.Key("hits").Uint(stats.hits);

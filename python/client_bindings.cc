@@ -13,9 +13,8 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "client/shard_map.h"
-#include "client/sharded_client.h"
+#include "client/worker_client.h"
 #include "common/bearer_token.h"
-#include "common/status_macros.h"
 #include "pybind11/numpy.h"
 #include "pybind11/stl.h"
 #include "python/addressing_bindings.h"
@@ -96,42 +95,21 @@ std::shared_ptr<PyClient> Connect(
       {timeout, connections, max_response_bytes, token, token_file, tls_ca_file,
        tls_cert_file, tls_key_file, request_id});
   py::gil_scoped_release release;  // Discovery and TLS setup do I/O.
-  std::vector<client::CachingClient*> caches;
-  // A server's client as is, or behind a cache of cache_bytes per table.
-  const auto cached = [&caches,
-                       cache_bytes](std::unique_ptr<client::EngramClient> plain)
-      -> absl::StatusOr<std::unique_ptr<client::EngramClient>> {
-    if (cache_bytes == 0) return plain;
-    ENGRAM_ASSIGN_OR_RETURN(
-        std::unique_ptr<client::CachingClient> cache,
-        client::CachingClient::Create(std::move(plain),
-                                      {.capacity_bytes = cache_bytes}));
-    caches.push_back(cache.get());
-    return cache;
-  };
-  if (!server.empty()) {
-    client::ClientOptions single = options;
-    single.server_address = server;
-    std::shared_ptr<client::EngramClient> plain = ValueOrThrow(
-        cached(ValueOrThrow(client::EngramClient::Create(single))));
-    return std::make_shared<PyClient>(std::move(plain), std::move(caches));
-  }
-  client::ShardMap map;
+  client::WorkerClientOptions worker;
+  worker.client = options;
+  worker.client.server_address = server;
+  worker.cache_bytes = cache_bytes;
   if (!shard_map.empty()) {
-    map = ValueOrThrow(client::ReadShardMapFile(shard_map));
+    worker.shards = ValueOrThrow(client::ReadShardMapFile(shard_map));
   } else if (!shard_map_text.empty()) {
-    map = ValueOrThrow(client::ParseShardMap(shard_map_text));
-  } else {
-    map = ValueOrThrow(client::DiscoverShardMap(discover, options));
+    worker.shards = ValueOrThrow(client::ParseShardMap(shard_map_text));
+  } else if (!discover.empty()) {
+    worker.shards = ValueOrThrow(client::DiscoverShardMap(discover, options));
   }
-  client::ShardedClientOptions sharded;
-  sharded.client = options;
-  sharded.attempt_timeout = absl::Seconds(attempt_timeout);
-  sharded.hedge_after = Seconds(hedge_after);
-  sharded.wrap_replica = cached;
-  std::shared_ptr<client::EngramClient> routed =
-      ValueOrThrow(client::ShardedClient::Create(std::move(map), sharded));
-  return std::make_shared<PyClient>(std::move(routed), std::move(caches));
+  worker.sharded.attempt_timeout = absl::Seconds(attempt_timeout);
+  worker.sharded.hedge_after = Seconds(hedge_after);
+  return std::make_shared<PyClient>(
+      ValueOrThrow(client::ConnectWorkerClient(worker)));
 }
 
 client::LookupOptions MakeLookupOptions(double timeout, uint64_t version,
@@ -370,7 +348,7 @@ absl::StatusOr<PyClient::RowFormat> PyClient::Format(const std::string& table) {
   }
   // Described outside the lock: it is a network call.
   absl::StatusOr<client::TableDescription> description =
-      client_->DescribeTable(table);
+      client_.client->DescribeTable(table);
   if (!description.ok()) return description.status();
   RowFormat format{description->element_type, description->row_bytes,
                    description->dims,
@@ -380,12 +358,6 @@ absl::StatusOr<PyClient::RowFormat> PyClient::Format(const std::string& table) {
   absl::MutexLock lock(&mu_);
   formats_[table] = format;
   return format;
-}
-
-client::CacheStats PyClient::cache_stats() const {
-  client::CacheStats sum;
-  for (const client::CachingClient* cache : caches_) sum += cache->stats();
-  return sum;
 }
 
 void PyClient::ForgetFormat(const std::string& table) {

@@ -19,8 +19,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "client/caching_client.h"
 #include "client/engram_client.h"
+#include "client/worker_client.h"
 #include "pybind11/pybind11.h"
 
 namespace engram::python {
@@ -29,15 +29,11 @@ namespace engram::python {
 // each table to size their results.
 class PyClient {
  public:
-  // `caches`: the worker-side caches inside `client`, if any (one, or one
-  // per replica of a sharded client).
-  explicit PyClient(std::shared_ptr<client::EngramClient> client,
-                    std::vector<client::CachingClient*> caches = {})
-      : client_(std::move(client)), caches_(std::move(caches)) {}
+  explicit PyClient(client::WorkerClient client) : client_(std::move(client)) {}
 
-  client::EngramClient& client() const { return *client_; }
-  // The caches' counters, summed; all zero without a cache.
-  client::CacheStats cache_stats() const;
+  client::EngramClient& client() const { return *client_.client; }
+  // The worker-side caches' counters, summed; all zero without a cache.
+  client::CacheStats cache_stats() const { return client_.cache_stats(); }
 
   // How rows of `table` arrive: element type, bytes and shape of a row,
   // and how many a token addresses.
@@ -59,8 +55,7 @@ class PyClient {
   void ForgetFormat(const std::string& table) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  const std::shared_ptr<client::EngramClient> client_;
-  const std::vector<client::CachingClient*> caches_;
+  const client::WorkerClient client_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, RowFormat> formats_ ABSL_GUARDED_BY(mu_);
 };

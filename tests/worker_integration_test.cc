@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
@@ -133,13 +134,89 @@ TEST_F(WorkerTest, RefusesTablesOfAnotherModel) {
 TEST_F(WorkerTest, BadFlagsEndWithAClearMessage) {
   const CommandResult rows = Worker({"--rows=elsewhere"});
   EXPECT_EQ(rows.exit_code, 1);
-  EXPECT_THAT(rows.err, HasSubstr("--rows must be local or server=HOST:PORT"));
+  EXPECT_THAT(rows.err, HasSubstr("--rows must be local, server=HOST:PORT or "
+                                  "shards=FILE, not \"elsewhere\""));
   const CommandResult device = Worker({"--device=tpu"});
   EXPECT_EQ(device.exit_code, 1);
   EXPECT_THAT(device.err, HasSubstr("device must be auto, cpu or cuda"));
   const CommandResult weights = Worker({"--weights=/nonexistent.safetensors"});
   EXPECT_EQ(weights.exit_code, 1);
   EXPECT_THAT(weights.err, HasSubstr("cannot read /nonexistent.safetensors"));
+}
+
+// The demo tables exported, then imported with their layers' hash specs as
+// two shards over three servers (shard 0 twice): the worker reading through
+// the shard map computes what it computes with local rows.
+TEST_F(WorkerTest, ImportedShardsGiveTheSameLogitsAsLocalRows) {
+  struct Layer {
+    int layer;
+    std::string npy;
+    uint64_t rows = 0;
+  };
+  std::vector<Layer> layers = {{1, dir_.path() + "/layer_1.npy"},
+                               {3, dir_.path() + "/layer_3.npy"}};
+  for (Layer& layer : layers) {
+    const std::string table = absl::StrCat("layer_", layer.layer);
+    ASSERT_EQ(RunEngramctl(server_->address(), {"export", table, layer.npy})
+                  .exit_code,
+              0);
+    const CommandResult described =
+        RunEngramctl(server_->address(), {"describe", table, "--json"});
+    layer.rows = static_cast<uint64_t>(
+        ParseJson(described.out).fields().at("rows").number_value());
+  }
+  // Replicas 0 and 1 hold shard 0 (the first half of each table), 2 shard 1.
+  std::vector<std::unique_ptr<ServerProcess>> servers;
+  std::string map;
+  for (const Layer& layer : layers) {
+    absl::StrAppend(&map, "table layer_", layer.layer, " rows ", layer.rows,
+                    "\n");
+  }
+  for (int s = 0; s < 3; ++s) {
+    auto server = ServerProcess::Start(
+        absl::StrCat(dir_.path(), "/shard_server_", s), {});
+    ASSERT_TRUE(server.ok()) << server.status();
+    servers.push_back(*std::move(server));
+  }
+  for (const Layer& layer : layers) {
+    const uint64_t half = layer.rows / 2;
+    const uint64_t ranges[][2] = {{0, half}, {0, half}, {half, layer.rows}};
+    for (int s = 0; s < 3; ++s) {
+      const CommandResult imported = RunEngramctl(
+          servers[s]->address(),
+          {"import", absl::StrCat("layer_", layer.layer), layer.npy,
+           "--row-range", absl::StrCat(ranges[s][0], ":", ranges[s][1]),
+           "--hash-layer", absl::StrCat(layer.layer), "--layer-ids", "1,3",
+           "--vocab-sizes", "1009,1009", "--heads", "2", "--tokenizer-vocab",
+           "5000"});
+      ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    }
+    absl::StrAppend(&map, "shard layer_", layer.layer, " 0 ", half, " ",
+                    servers[0]->address(), " ", servers[1]->address(), "\n",
+                    "shard layer_", layer.layer, " ", half, " ", layer.rows,
+                    " ", servers[2]->address(), "\n");
+  }
+  const std::string map_file = dir_.path() + "/shards.txt";
+  std::ofstream(map_file) << map;
+
+  const std::string local_logits = dir_.path() + "/local.f32";
+  const std::string sharded_logits = dir_.path() + "/sharded.f32";
+  const CommandResult local =
+      Worker({"--rows=local", "--logits-out=" + local_logits});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  const CommandResult sharded =
+      Worker({"--rows=shards=" + map_file, "--logits-out=" + sharded_logits});
+  ASSERT_EQ(sharded.exit_code, 0) << sharded.err;
+  const google::protobuf::Struct parsed = ParseJson(sharded.out);
+  const auto& report = parsed.fields();
+  EXPECT_EQ(Numbers(report.at("tokens")),
+            Numbers(ParseJson(local.out).fields().at("tokens")));
+  const auto& cache = report.at("cache").struct_value().fields();
+  EXPECT_GT(cache.at("hits").number_value() + cache.at("misses").number_value(),
+            0);
+  const std::string local_bytes = ReadFile(local_logits);
+  EXPECT_FALSE(local_bytes.empty());
+  EXPECT_TRUE(local_bytes == ReadFile(sharded_logits));
 }
 
 TEST_F(WorkerTest, SavedWeightsRunTheSameModel) {

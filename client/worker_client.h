@@ -1,0 +1,58 @@
+// The client an inference worker embeds: of one server, or of the servers
+// of a shard map (ShardedClient), each server's connection behind a
+// worker-side hot-row cache (CachingClient) when one is asked for.
+//
+//   WorkerClientOptions options;
+//   options.client.server_address = "10.0.0.5:50051";  // or options.shards
+//   options.cache_bytes = 256 << 20;
+//   ENGRAM_ASSIGN_OR_RETURN(WorkerClient rows, ConnectWorkerClient(options));
+//   Prefetcher::Create(rows.client.get(), ...);
+//   rows.cache_stats().hits;
+#ifndef ENGRAM_CLIENT_WORKER_CLIENT_H_
+#define ENGRAM_CLIENT_WORKER_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/caching_client.h"
+#include "client/engram_client.h"
+#include "client/shard_map.h"
+#include "client/sharded_client.h"
+
+namespace engram::client {
+
+struct WorkerClientOptions {
+  // Every server's connection; without `shards`, server_address is the
+  // one server.
+  ClientOptions client;
+  // Set: rows are routed over these shards and their replicas.
+  std::optional<ShardMap> shards;
+  // With `shards`: deadlines, hedging and backoff (its `client` and
+  // `wrap_replica` are set from the fields here).
+  ShardedClientOptions sharded;
+  // Bytes of rows each server's cache holds per table; 0: no cache. With
+  // shards there is one cache per replica, holding its shard's rows, so a
+  // shard's hot rows may be held once per replica that served them.
+  uint64_t cache_bytes = 0;
+};
+
+struct WorkerClient {
+  std::unique_ptr<EngramClient> client;
+  // The caches inside `client`, one per server; empty without cache_bytes.
+  std::vector<CachingClient*> caches;
+
+  // The caches' counters, summed; all zero without a cache.
+  CacheStats cache_stats() const;
+};
+
+// Connection and shard map errors (ShardedClient::Create, CachingClient::
+// Create).
+absl::StatusOr<WorkerClient> ConnectWorkerClient(
+    const WorkerClientOptions& options);
+
+}  // namespace engram::client
+
+#endif  // ENGRAM_CLIENT_WORKER_CLIENT_H_
