@@ -16,6 +16,8 @@
 //   engramctl --shard-map shards.txt --token-file F patch apply TABLE
 //       --ids IDS.npy --rows ROWS.npy [--json]
 //   engramctl --shard-map shards.txt --token-file F drop TABLE [--force]
+//   engramctl --shard-map shards.txt --token-file F import TABLE FILE.npy
+//       [--hash-layer L ...]
 //   engramctl compression-map --tokenizer tokenizer.json --out map.npy
 //   engramctl patch diff OLD.npy NEW.npy --out-ids ids.npy --out-rows rows.npy
 //       [--tolerance T]
@@ -26,8 +28,9 @@
 // --server defaults to 127.0.0.1:50051. --shard-map (client/shard_map.h)
 // names the servers of a table split by row range instead: `tables`,
 // `describe`, `lookup` and `export` then read the table through its shards
-// (client/sharded_client.h), `patch apply` patches every replica of each
-// shard its ids fall in, and `drop` drops the table from every replica,
+// (client/sharded_client.h), `import` sends each shard's rows of the file
+// to every replica of the shard, `patch apply` patches every replica of
+// each shard its ids fall in, and `drop` drops the table from every replica,
 // one server after the other, with no atomicity across them (see
 // cli/patch_command.h, cli/drop_command.h).
 // --token-file names a file holding the server's admin token, sent on
@@ -82,10 +85,12 @@ ABSL_FLAG(std::string, server, "",
           "engram-server address; default 127.0.0.1:50051. Not with "
           "--shard-map.");
 ABSL_FLAG(std::string, shard_map, "",
-          "patch apply, drop: a shard map file (`table NAME rows N` / "
-          "`shard NAME FIRST END REPLICA...` lines): patch every replica of "
-          "the shards the ids fall in, or drop the table from every "
-          "replica, instead of one --server.");
+          "a shard map file (`table NAME rows N` / `shard NAME FIRST END "
+          "REPLICA...` lines) instead of one --server: tables, describe, "
+          "lookup and export read through the shards; import sends each "
+          "shard's rows to every replica of it; patch apply patches every "
+          "replica of the shards the ids fall in; drop drops the table from "
+          "every replica.");
 ABSL_FLAG(bool, json, false, "Print JSON instead of text.");
 ABSL_FLAG(std::string, rows, "",
           "lookup: row ids, e.g. 0,5,9 or 0-15. patch apply/upload: a 2-D "
@@ -204,6 +209,8 @@ constexpr char kUsage[] =
     "                         create a table from 2-D arrays or raw rows\n"
     "                         (--hash-layer: Engram layer L's, addressed by\n"
     "                         the hash flags, as for addresses)\n"
+    "                         (--shard-map FILE: each shard's rows to each\n"
+    "                         of its replicas, one after the other)\n"
     "  drop TABLE [--force]   stop serving a table and delete it, its\n"
     "                         versions and patches (--force: even if pinned;\n"
     "                         --shard-map FILE: on every server of it, one\n"
@@ -433,8 +440,9 @@ const std::map<std::string, Arity>& CommandArity() {
 
 // The commands --shard-map goes with, in the order usage errors list them.
 const std::vector<std::string>& ShardMapCommands() {
-  static const auto* commands = new std::vector<std::string>{
-      "tables", "describe", "lookup", "export", "patch apply", "drop"};
+  static const auto* commands =
+      new std::vector<std::string>{"tables", "describe",    "lookup", "export",
+                                   "import", "patch apply", "drop"};
   return *commands;
 }
 
@@ -557,6 +565,7 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.server_file = absl::GetFlag(FLAGS_server_file);
     options.data_dir = absl::GetFlag(FLAGS_data_dir);
     options.json = absl::GetFlag(FLAGS_json);
+    options.shard_map_file = absl::GetFlag(FLAGS_shard_map);
     if (const int64_t layer = absl::GetFlag(FLAGS_hash_layer); layer >= 0) {
       ENGRAM_ASSIGN_OR_RETURN(options.hash_config, HashSpecConfigFromFlags());
       options.hash_layer_id = layer;

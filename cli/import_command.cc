@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/progress_bar.h"
+#include "client/shard_map.h"
 #include "common/content_digest.h"
 #include "common/element_type.h"
 #include "common/hash_spec_proto.h"
@@ -260,38 +261,67 @@ class RowFeed {
   std::vector<uint64_t> order_;
 };
 
-absl::Status PrintTable(const v1::TableInfo& table, bool verified, bool json) {
-  if (!json) {
-    std::cout << (verified ? "verified " : "imported ") << table.name() << ": "
-              << table.rows_written() << " of " << table.rows() << " rows x "
-              << table.row_bytes() << " B on " << table.placement()
-              << ", sha256 " << table.content_digest()
-              << (table.has_hash_spec()
-                      ? absl::StrCat(", hash spec ", table.hash_spec().digest())
-                      : "")
-              << "\n";
-    return absl::OkStatus();
-  }
+// A table an import made, or found already there with the same rows.
+struct Imported {
+  v1::TableInfo table;
+  bool verified = false;
+};
+
+std::string ImportedText(const Imported& imported) {
+  const v1::TableInfo& table = imported.table;
+  return absl::StrCat(
+      imported.verified ? "verified " : "imported ", table.name(), ": ",
+      table.rows_written(), " of ", table.rows(), " rows x ", table.row_bytes(),
+      " B on ", table.placement(), ", sha256 ", table.content_digest(),
+      table.has_hash_spec()
+          ? absl::StrCat(", hash spec ", table.hash_spec().digest())
+          : "");
+}
+
+// The fields of `imported`'s JSON object.
+void WriteImportedFields(const Imported& imported, JsonWriter& json) {
+  const v1::TableInfo& table = imported.table;
   absl::StatusOr<ElementType> type = FromProto(table.element_type());
-  JsonWriter out;
-  out.BeginObject();
-  out.Key("table").String(table.name());
-  out.Key("rows").Uint(table.rows());
-  out.Key("rows_written").Uint(table.rows_written());
-  out.Key("row_bytes").Uint(table.row_bytes());
-  out.Key("dtype").String(type.ok() ? ElementTypeName(*type) : "unknown");
-  out.Key("placement").String(table.placement());
-  out.Key("version").Uint(table.version());
-  out.Key("content_digest").String(table.content_digest());
-  out.Key("hash_spec_digest").String(table.hash_spec().digest());
-  out.Key("verified").Bool(verified);
-  out.EndObject();
-  std::cout << out.str() << "\n";
-  return absl::OkStatus();
+  json.Key("table").String(table.name());
+  json.Key("rows").Uint(table.rows());
+  json.Key("rows_written").Uint(table.rows_written());
+  json.Key("row_bytes").Uint(table.row_bytes());
+  json.Key("dtype").String(type.ok() ? ElementTypeName(*type) : "unknown");
+  json.Key("placement").String(table.placement());
+  json.Key("version").Uint(table.version());
+  json.Key("content_digest").String(table.content_digest());
+  json.Key("hash_spec_digest").String(table.hash_spec().digest());
+  json.Key("verified").Bool(imported.verified);
+}
+
+void PrintImported(const Imported& imported, bool as_json) {
+  if (!as_json) {
+    std::cout << ImportedText(imported) << "\n";
+    return;
+  }
+  JsonWriter json;
+  json.BeginObject();
+  WriteImportedFields(imported, json);
+  json.EndObject();
+  std::cout << json.str() << "\n";
+}
+
+// What the progress bar of options' import says.
+std::string ProgressLabel(const ImportOptions& options) {
+  if (options.shard_map_file.empty()) {
+    return absl::StrCat("import ", options.table);
+  }
+  return absl::StrCat(
+      "import ", options.table,
+      options.end_row == 0
+          ? ""
+          : absl::StrCat(" [", options.first_row, ", ", options.end_row, ")"),
+      " to ", options.server.address);
 }
 
 // Offline: writes the table into a data directory no server has open.
-absl::Status ImportOffline(const ImportOptions& options, const RowFeed& feed) {
+absl::StatusOr<Imported> ImportOffline(const ImportOptions& options,
+                                       const RowFeed& feed) {
   ENGRAM_ASSIGN_OR_RETURN(
       std::unique_ptr<server::TableStorage> storage,
       server::TableStorage::Create({.data_dir = options.data_dir}));
@@ -300,7 +330,7 @@ absl::Status ImportOffline(const ImportOptions& options, const RowFeed& feed) {
   info.set_version(1);
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<server::TableWriter> writer,
                           storage->BeginTable(std::move(info), {}));
-  ProgressBar progress(absl::StrCat("import ", options.table), feed.bytes());
+  ProgressBar progress(ProgressLabel(options), feed.bytes());
   ENGRAM_RETURN_IF_ERROR(feed.ForEachMessage(
       [&](const v1::ImportTableRequest& request) {
         if (request.has_sparse_rows()) {
@@ -313,7 +343,7 @@ absl::Status ImportOffline(const ImportOptions& options, const RowFeed& feed) {
       [&](uint64_t done) { progress.Update(done); }));
   progress.Finish();
   ENGRAM_ASSIGN_OR_RETURN(server::StoredTable stored, writer->Commit(""));
-  return PrintTable(stored.info, false, options.json);
+  return Imported{std::move(stored.info)};
 }
 
 // The served table `name`, or nullopt when there is none.
@@ -344,37 +374,35 @@ absl::StatusOr<v1::TableInfo> StreamImport(
   return std::move(*response.mutable_table());
 }
 
-}  // namespace
-
-absl::Status RunImportCommand(const ImportOptions& options) {
-  if (options.server_file) {
-    if (!options.ids_file.empty() || !options.data_dir.empty()) {
-      return absl::InvalidArgumentError(
-          "--server-file takes neither --ids nor --data-dir");
-    }
-    v1::ImportTableHeader header;
-    header.mutable_info()->set_name(options.table);
-    header.set_placement(options.placement);
-    v1::SourceFile* source = header.mutable_source_file();
-    source->set_path(options.file);
-    source->set_dtype(options.dtype);
-    for (const std::string& tensor : options.tensors) {
-      source->add_tensors(tensor);
-    }
-    source->set_row_bytes(options.row_bytes);
-    ENGRAM_RETURN_IF_ERROR(AttachHashSpec(options, *header.mutable_info()));
-    std::cerr << "import " << options.table << ": the server reads "
-              << options.file << "\n";
-    ENGRAM_ASSIGN_OR_RETURN(
-        v1::TableInfo table,
-        StreamImport(AdminChannel(options.server), header,
-                     [](RowsMessageFn) { return absl::OkStatus(); }));
-    return PrintTable(table, false, options.json);
+// The server reads options.file itself.
+absl::StatusOr<Imported> ImportServerFile(const ImportOptions& options) {
+  if (!options.ids_file.empty() || !options.data_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "--server-file takes neither --ids nor --data-dir");
   }
+  v1::ImportTableHeader header;
+  header.mutable_info()->set_name(options.table);
+  header.set_placement(options.placement);
+  v1::SourceFile* source = header.mutable_source_file();
+  source->set_path(options.file);
+  source->set_dtype(options.dtype);
+  for (const std::string& tensor : options.tensors) {
+    source->add_tensors(tensor);
+  }
+  source->set_row_bytes(options.row_bytes);
+  ENGRAM_RETURN_IF_ERROR(AttachHashSpec(options, *header.mutable_info()));
+  std::cerr << "import " << options.table << ": the server reads "
+            << options.file << "\n";
+  ENGRAM_ASSIGN_OR_RETURN(
+      v1::TableInfo table,
+      StreamImport(AdminChannel(options.server), header,
+                   [](RowsMessageFn) { return absl::OkStatus(); }));
+  return Imported{std::move(table)};
+}
 
-  ENGRAM_ASSIGN_OR_RETURN(const RowFeed feed, RowFeed::Open(options));
-  if (!options.data_dir.empty()) return ImportOffline(options, feed);
-
+// Streams `feed` to options.server, or verifies the table it already has.
+absl::StatusOr<Imported> ImportToServer(const ImportOptions& options,
+                                        const RowFeed& feed) {
   ENGRAM_ASSIGN_OR_RETURN(const v1::TableInfo info, feed.Info(options));
   const AdminChannel channel(options.server);
   ENGRAM_ASSIGN_OR_RETURN(std::optional<v1::TableInfo> served,
@@ -398,13 +426,13 @@ absl::Status RunImportCommand(const ImportOptions& options) {
                                            : served->content_digest(),
           "; ", options.file, " has ", digest));
     }
-    return PrintTable(*served, true, options.json);
+    return Imported{*std::move(served), /*verified=*/true};
   }
 
   v1::ImportTableHeader header;
   *header.mutable_info() = info;
   header.set_placement(options.placement);
-  ProgressBar progress(absl::StrCat("import ", options.table), feed.bytes());
+  ProgressBar progress(ProgressLabel(options), feed.bytes());
   ContentDigest digest;
   const uint32_t row_bytes = feed.file().row_bytes();
   ENGRAM_ASSIGN_OR_RETURN(
@@ -421,7 +449,114 @@ absl::Status RunImportCommand(const ImportOptions& options) {
         return write(last);
       }));
   progress.Finish();
-  return PrintTable(table, false, options.json);
+  return Imported{std::move(table)};
+}
+
+// One import, to a server or a data directory.
+absl::StatusOr<Imported> ImportOne(const ImportOptions& options) {
+  if (options.server_file) return ImportServerFile(options);
+  ENGRAM_ASSIGN_OR_RETURN(const RowFeed feed, RowFeed::Open(options));
+  if (!options.data_dir.empty()) return ImportOffline(options, feed);
+  return ImportToServer(options, feed);
+}
+
+// One replica's import of a sharded one.
+struct ReplicaImport {
+  const client::Shard* shard;
+  std::string address;
+  Imported imported;
+};
+
+std::string ImportedSoFar(const std::vector<ReplicaImport>& done) {
+  if (done.empty()) return "nothing was imported";
+  std::vector<std::string> where;
+  for (const ReplicaImport& replica : done) {
+    where.push_back(absl::StrCat(client::ShardName(*replica.shard), " at ",
+                                 replica.address));
+  }
+  return absl::StrCat("done before: ", absl::StrJoin(where, ", "),
+                      " (the same command again verifies those and goes on)");
+}
+
+void PrintShardedImport(const std::string& table,
+                        const std::vector<ReplicaImport>& done, bool as_json) {
+  if (!as_json) {
+    for (const ReplicaImport& replica : done) {
+      std::cout << client::ShardName(*replica.shard) << " at "
+                << replica.address << ": " << ImportedText(replica.imported)
+                << "\n";
+    }
+    return;
+  }
+  JsonWriter json;
+  json.BeginObject();
+  json.Key("table").String(table);
+  json.Key("replicas").BeginArray();
+  for (const ReplicaImport& replica : done) {
+    json.BeginObject();
+    json.Key("address").String(replica.address);
+    json.Key("first_row").Uint(replica.shard->first_row);
+    json.Key("end_row").Uint(replica.shard->end_row);
+    WriteImportedFields(replica.imported, json);
+    json.EndObject();
+  }
+  json.EndArray();
+  json.EndObject();
+  std::cout << json.str() << "\n";
+}
+
+// Each shard's rows of the file to every replica of the shard, one after
+// the other.
+absl::Status ImportShards(const ImportOptions& options) {
+  if (options.server_file || !options.data_dir.empty() ||
+      !options.ids_file.empty() || options.end_row != 0) {
+    return absl::InvalidArgumentError(
+        "import --shard-map streams a dense file's rows to each shard's "
+        "replicas; it takes no --server-file, --data-dir, --ids or "
+        "--row-range");
+  }
+  ENGRAM_ASSIGN_OR_RETURN(
+      const client::TableShards shards,
+      client::ReadTableShards(options.shard_map_file, options.table));
+  ENGRAM_ASSIGN_OR_RETURN(const RowFeed whole, RowFeed::Open(options));
+  if (whole.file().rows() != shards.rows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.file, " holds ", whole.file().rows(), " rows but ",
+                     options.shard_map_file, " gives table '", options.table,
+                     "' ", shards.rows));
+  }
+  std::vector<ReplicaImport> done;
+  for (const client::Shard& shard : shards.shards) {
+    ImportOptions part = options;
+    // A table in one shard is imported whole.
+    const bool whole_table =
+        shard.first_row == 0 && shard.end_row == shards.rows;
+    part.first_row = whole_table ? 0 : shard.first_row;
+    part.end_row = whole_table ? 0 : shard.end_row;
+    for (const std::string& address : shard.replicas) {
+      part.server.address = address;
+      absl::StatusOr<Imported> imported = ImportOne(part);
+      if (!imported.ok()) {
+        return Annotate(
+            imported.status(),
+            absl::StrCat("importing ", client::ShardName(shard), " of table '",
+                         options.table, "' to replica ", address, ": "),
+            absl::StrCat("; ", ImportedSoFar(done)));
+      }
+      done.push_back({&shard, address, *std::move(imported)});
+    }
+  }
+  PrintShardedImport(options.table, done, options.json);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunImportCommand(const ImportOptions& options) {
+  if (!options.shard_map_file.empty()) return ImportShards(options);
+  ENGRAM_ASSIGN_OR_RETURN(const Imported imported, ImportOne(options));
+  PrintImported(imported, options.json);
+  return absl::OkStatus();
 }
 
 }  // namespace engram::cli

@@ -12,6 +12,8 @@
 //       data directory of a stopped server)
 //   engramctl --server ADDR import TABLE FILE.npy --row-range A:B
 //       (one shard: rows [A, B) of the file's, served as the table's ids)
+//   engramctl --shard-map shards.txt import TABLE FILE.npy
+//       (each shard's rows to each of its replicas, one after the other)
 //   engramctl --server ADDR import TABLE FILE.npy --hash-layer 15
 //       [--seed ... --layer-ids ... (cli/hash_spec_flags.h)]
 //       (the table is Engram layer 15's, addressed as that configuration
@@ -64,6 +66,9 @@ struct ImportOptions {
   // the file's values per row times heads_per_ngram.
   std::optional<HashSpecConfig> hash_config;
   int64_t hash_layer_id = 0;
+  // Set: import each shard's rows of `file` (client/shard_map.h) to every
+  // replica of the shard instead of to `server`.
+  std::string shard_map_file;
   bool json = false;
 };
 

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -36,6 +37,26 @@ absl::Status CheckCoverage(ShardMap& map) {
       return absl::InvalidArgumentError(absl::StrCat("the shards of table '",
                                                      name, "' end at row ",
                                                      next, " of ", table.rows));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A server holds one row range of a table, so it is one replica of one of
+// its shards; listed twice, it would be patched or dropped twice.
+absl::Status CheckEachServerOnce(const ShardMap& map) {
+  for (const auto& [name, table] : map) {
+    absl::flat_hash_map<absl::string_view, const Shard*> seen;
+    for (const Shard& shard : table.shards) {
+      for (const std::string& address : shard.replicas) {
+        const auto [it, added] = seen.emplace(address, &shard);
+        if (!added) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "server ", address, " is listed twice for table '", name, "' (",
+              ShardName(*it->second), " and ", ShardName(shard),
+              "); a server holds one row range of a table"));
+        }
+      }
     }
   }
   return absl::OkStatus();
@@ -86,6 +107,7 @@ absl::StatusOr<ShardMap> ParseShardMap(absl::string_view text) {
     }
   }
   ENGRAM_RETURN_IF_ERROR(CheckCoverage(map));
+  ENGRAM_RETURN_IF_ERROR(CheckEachServerOnce(map));
   return map;
 }
 
@@ -146,6 +168,7 @@ absl::StatusOr<ShardMap> DiscoverShardMap(
     }
   }
   ENGRAM_RETURN_IF_ERROR(CheckCoverage(map));
+  ENGRAM_RETURN_IF_ERROR(CheckEachServerOnce(map));
   return map;
 }
 

@@ -11,7 +11,8 @@
 //   shard layer_1 500000 1000000 10.0.0.3:50051 10.0.0.4:50051
 //
 // or from the servers themselves (DiscoverShardMap: each reports the range
-// it holds). A table's shards must cover [0, rows) without gap or overlap.
+// it holds). A table's shards must cover [0, rows) without gap or overlap,
+// and a server holds one range of a table, so it is listed once per table.
 #ifndef ENGRAM_CLIENT_SHARD_MAP_H_
 #define ENGRAM_CLIENT_SHARD_MAP_H_
 

@@ -28,6 +28,7 @@
 #include "client/shard_map.h"
 #include "client/sharded_client.h"
 #include "common/addressing/npy.h"
+#include "common/addressing/sha256.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
@@ -75,11 +76,6 @@ class ShardedTest : public ::testing::Test {
         replica.data_dir = absl::StrCat(dir_.path(), "/s", s, "r", r);
         replica.port = FreePort();
         ASSERT_NO_FATAL_FAILURE(StartReplica(replica));
-        const CommandResult imported =
-            RunEngramctl(replica.process->address(),
-                         {"import", "t", dir_.path() + "/table.npy",
-                          "--row-range", absl::StrCat(first, ":", end)});
-        ASSERT_EQ(imported.exit_code, 0) << imported.err;
         absl::StrAppend(&map_text, " ", replica.process->address());
         replicas_.push_back(std::move(replica));
       }
@@ -90,6 +86,17 @@ class ShardedTest : public ::testing::Test {
     map_ = *std::move(map);
     map_file_ = dir_.path() + "/shards.txt";
     std::ofstream(map_file_) << map_text;
+    const CommandResult imported = ShardMapCtl({"import", "t", NpyFile()});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  }
+
+  std::string NpyFile() const { return dir_.path() + "/table.npy"; }
+
+  // engramctl --shard-map (the fixture's map) with `args`.
+  CommandResult ShardMapCtl(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {EngramctlPath(), "--shard-map", map_file_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return RunCommand(argv);
   }
 
   struct Replica {
@@ -158,9 +165,8 @@ class ShardedTest : public ::testing::Test {
     std::string rows;
     for (int64_t id : ids) rows += F32Rows(1, kCols, base + id);
     WriteNpyFile(rows_file, "<f4", {ids.size(), kCols}, rows);
-    return RunCommand({EngramctlPath(), "--shard-map", map_file_, "patch",
-                       "apply", "t", "--ids", ids_file, "--rows", rows_file,
-                       "--json"});
+    return ShardMapCtl({"patch", "apply", "t", "--ids", ids_file, "--rows",
+                        rows_file, "--json"});
   }
 
   // `table` with rows `ids` patched to base + id + c / 100.
@@ -485,9 +491,8 @@ TEST_F(ShardedTest, ShardMapPatchChangesExactlyItsRowsOnEveryReplica) {
   WriteNpyFile(dir_.path() + "/one_row.npy", "<f4", {1, kCols},
                F32Rows(1, kCols, kSecondPatch));
   const CommandResult text =
-      RunCommand({EngramctlPath(), "--shard-map", map_file_, "patch", "apply",
-                  "t", "--ids", dir_.path() + "/one.npy", "--rows",
-                  dir_.path() + "/one_row.npy"});
+      ShardMapCtl({"patch", "apply", "t", "--ids", dir_.path() + "/one.npy",
+                   "--rows", dir_.path() + "/one_row.npy"});
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_EQ(text.out, absl::StrCat("t shard [10000, 20000) 1 rows: ",
                                    replicas_[Index(1, 0)].process->address(),
@@ -665,8 +670,8 @@ TEST_F(ShardedTest, ShardMapExportAndLookupReadThroughTheShards) {
 
   // lookup and describe go through the shard map too.
   const CommandResult looked =
-      RunCommand({EngramctlPath(), "--shard-map", map_file_, "lookup", "t",
-                  "--rows", absl::StrCat(ids[1], ",", kRows / 2), "--json"});
+      ShardMapCtl({"lookup", "t", "--rows",
+                   absl::StrCat(ids[1], ",", kRows / 2), "--json"});
   ASSERT_EQ(looked.exit_code, 0) << looked.err;
   const google::protobuf::Struct found = ParseJson(looked.out);
   const auto& rows = found.fields().at("rows").list_value().values();
@@ -675,8 +680,7 @@ TEST_F(ShardedTest, ShardMapExportAndLookupReadThroughTheShards) {
                   kFirstPatch + ids[1] + 0.01f);
   EXPECT_FLOAT_EQ(rows[1].list_value().values(1).number_value(),
                   kRows / 2 + 0.01f);
-  const CommandResult described = RunCommand(
-      {EngramctlPath(), "--shard-map", map_file_, "describe", "t", "--json"});
+  const CommandResult described = ShardMapCtl({"describe", "t", "--json"});
   ASSERT_EQ(described.exit_code, 0) << described.err;
   EXPECT_EQ(ParseJson(described.out).fields().at("rows").number_value(), kRows);
 }
@@ -732,12 +736,80 @@ TEST_F(ShardedTest, CachesOfTheReplicasKeepHotRowsAndFollowPatches) {
   EXPECT_GT(total().invalidated, 0);
 }
 
+TEST_F(ShardedTest, ShardMapImportSendsEachShardToItsReplicasAndGoesOn) {
+  // The fixture's import put each shard's rows, and only those, on each of
+  // its replicas.
+  for (int i = 0; i < kShards * kReplicas; ++i) {
+    const uint64_t first = i / kReplicas * kRows / kShards;
+    const uint64_t end = (i / kReplicas + 1) * kRows / kShards;
+    absl::StatusOr<client::TableDescription> table = ReplicaTable(i);
+    ASSERT_TRUE(table.ok()) << table.status();
+    EXPECT_EQ(table->first_row, first) << i;
+    EXPECT_EQ(table->rows, end - first) << i;
+    internal::Sha256 hash;
+    hash.Update(rows_.data() + first * kRowBytes, (end - first) * kRowBytes);
+    EXPECT_EQ(table->content_digest, internal::Sha256::ToHex(hash.Finish()));
+  }
+
+  // The last shard dropped, and one of its replicas down: the import
+  // verifies the others and stops there, saying so.
+  const int down_index = Index(kShards - 1, 0);
+  Replica& down = replicas_[down_index];
+  const std::string down_address = down.process->address();
+  for (int r = 0; r < kReplicas; ++r) {
+    ASSERT_EQ(RunEngramctl(replicas_[Index(kShards - 1, r)].process->address(),
+                           {"drop", "t"})
+                  .exit_code,
+              0);
+  }
+  down.process.reset();
+  CommandResult result = ShardMapCtl({"import", "t", NpyFile()});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat("UNAVAILABLE: importing shard [20000, "
+                                     "30000) of table 't' to replica ",
+                                     down_address, ": ")));
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat("; done before: shard [0, 10000) at ",
+                                     replicas_[0].process->address())));
+  EXPECT_THAT(result.err, HasSubstr("(the same command again verifies those "
+                                    "and goes on)"));
+
+  // Run again: it goes on where it stopped.
+  ASSERT_NO_FATAL_FAILURE(StartReplica(down));
+  result = ShardMapCtl({"import", "t", NpyFile(), "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const google::protobuf::Struct json = ParseJson(result.out);
+  const auto& replicas = json.fields().at("replicas").list_value().values();
+  ASSERT_EQ(replicas.size(), kShards * kReplicas) << result.out;
+  for (int i = 0; i < kShards * kReplicas; ++i) {
+    const auto& replica = replicas[i].struct_value().fields();
+    EXPECT_EQ(replica.at("address").string_value(),
+              replicas_[i].process->address());
+    EXPECT_EQ(replica.at("verified").bool_value(), i < down_index) << i;
+  }
+  const CommandResult looked =
+      ShardMapCtl({"lookup", "t", "--rows", "29999", "--json"});
+  EXPECT_THAT(looked.out, HasSubstr("[[29999,29999.0098"));
+
+  // A file of another size, or flags that do not go with a shard map.
+  const std::string small = dir_.path() + "/small.npy";
+  WriteNpyFile(small, "<f4", {10, kCols}, F32Rows(10, kCols));
+  result = ShardMapCtl({"import", "t", small});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat(small, " holds 10 rows but ", map_file_,
+                                     " gives table 't' 30000")));
+  result = ShardMapCtl({"import", "t", NpyFile(), "--row-range", "0:10"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr("it takes no --server-file"));
+}
+
 TEST_F(ShardedTest, ShardMapDropRemovesTheTableFromEveryReplica) {
   const auto drop = [&](const std::vector<std::string>& flags) {
-    std::vector<std::string> argv = {EngramctlPath(), "--shard-map", map_file_,
-                                     "drop", "t"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    return RunCommand(argv);
+    std::vector<std::string> args = {"drop", "t"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    return ShardMapCtl(args);
   };
   const auto has_table = [&](int index) {
     const absl::Status described = ReplicaTable(index).status();
@@ -837,12 +909,11 @@ TEST_F(ShardedTest, BadPinsAndPatchesAreRefused) {
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_THAT(refused.err,
               HasSubstr("--server and --shard-map exclude each other"));
-  refused = RunCommand(
-      {EngramctlPath(), "--shard-map", map_file_, "patch", "list", "t"});
+  refused = ShardMapCtl({"patch", "list", "t"});
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_THAT(refused.err,
-              HasSubstr("'export', 'patch apply', 'drop' only, not 'patch "
-                        "list'"));
+              HasSubstr("'export', 'import', 'patch apply', 'drop' only, not "
+                        "'patch list'"));
 
   // An id beyond the table: nothing applied anywhere.
   const std::vector<int64_t> beyond = {1, kRows};
