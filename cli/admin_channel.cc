@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "common/bearer_token.h"
+#include "common/channel_arguments.h"
 #include "common/request_id.h"
 #include "common/tls_credentials.h"
 #include "grpcpp/create_channel.h"
@@ -18,9 +19,10 @@ AdminChannel::AdminChannel(AdminChannelOptions options)
   // against a TLS server).
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       ChannelCredentialsFor(options_.tls);
-  const std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
+  const std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
       options_.address,
-      credentials.ok() ? *credentials : grpc::InsecureChannelCredentials());
+      credentials.ok() ? *credentials : grpc::InsecureChannelCredentials(),
+      OwnConnectionChannelArguments());
   admin_ = v1::EngramAdmin::NewStub(channel);
   data_ = v1::EngramService::NewStub(channel);
 }

@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/bearer_token.h"
+#include "common/channel_arguments.h"
 #include "common/grpc_status.h"
 #include "common/hash_spec_proto.h"
 #include "common/lookup_wire.h"
@@ -384,11 +385,10 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
       ChannelCredentialsFor(options.tls));
   std::vector<Connection> connections;
   for (int i = 0; i < options.connections; ++i) {
-    grpc::ChannelArguments args;
+    // Each channel has a connection of its own, so the client's load is
+    // spread over `connections` of them.
+    grpc::ChannelArguments args = OwnConnectionChannelArguments();
     args.SetMaxReceiveMessageSize(options.max_response_bytes);
-    // A distinct argument per channel keeps gRPC from sharing one
-    // connection between them.
-    args.SetInt("engram.connection_index", i);
     std::shared_ptr<grpc::Channel> channel =
         grpc::CreateCustomChannel(options.server_address, credentials, args);
     connections.push_back({v1::EngramService::NewStub(channel),

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cli/admin_channel.h"
 #include "client/engram_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -69,6 +70,36 @@ TEST(ServerLifecycleTest, SigtermExitsZeroAndRestartServesTheSameRows) {
       Connect(**server)->ListTables();
   ASSERT_TRUE(tables.ok());
   EXPECT_EQ(tables->size(), 2);
+}
+
+TEST(ServerLifecycleTest, ANewClientReachesARestartedServerAtOnce) {
+  TempDir dir;
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(dir.path() + "/data", {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address = (*server)->address();
+  // Idle clients still hold their connections to the killed server.
+  const std::unique_ptr<client::EngramClient> old_client = Connect(**server);
+  ASSERT_TRUE(old_client->ListTables().ok());
+  const cli::AdminChannel old_admin({.address = address});
+  ASSERT_TRUE(old_admin
+                  .Call(old_admin.data(), &v1::EngramService::Stub::ListTables,
+                        v1::ListTablesRequest())
+                  .ok());
+  server->reset();
+  server = ServerProcess::Start(dir.path() + "/data", {"--listen", address});
+  ASSERT_TRUE(server.ok()) << server.status();
+  // Clients made now have connections of their own: their first calls are
+  // served.
+  const cli::AdminChannel admin({.address = address});
+  const absl::Status first_admin_call =
+      admin
+          .Call(admin.data(), &v1::EngramService::Stub::ListTables,
+                v1::ListTablesRequest())
+          .status();
+  EXPECT_TRUE(first_admin_call.ok()) << first_admin_call;
+  const absl::Status first_call = Connect(**server)->ListTables().status();
+  EXPECT_TRUE(first_call.ok()) << first_call;
 }
 
 TEST(ServerLifecycleTest, SigtermDrainsInFlightLookups) {
