@@ -291,6 +291,7 @@ void WriteTableJson(const TableDescription& table, JsonWriter& json) {
   for (uint32_t dim : table.dims) json.Uint(dim);
   json.EndArray();
   json.Key("hash_spec_digest").String(table.hash_spec_digest);
+  json.Key("compression_digest").String(table.compression_digest);
   json.Key("placement").String(table.placement);
   json.Key("content_digest").String(table.content_digest);
   json.Key("rows_written").Uint(table.rows_written);

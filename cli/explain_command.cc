@@ -12,6 +12,7 @@
 #include "common/addressing/addresser.h"
 #include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
+#include "common/addressing/sha256.h"
 #include "common/hash_spec_proto.h"
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
@@ -179,12 +180,31 @@ absl::Status RunExplainCommand(const ExplainOptions& options) {
   ENGRAM_ASSIGN_OR_RETURN(TokenBatch batch,
                           ParseTokenBatch(options.tokens, spec.pad_id()));
   const TokenBatch given = batch;
+  const std::string& table_map = info.hash_spec().compression_digest();
+  if (options.compression_file.empty() != table_map.empty()) {
+    return absl::InvalidArgumentError(
+        table_map.empty()
+            ? absl::StrCat("table '", options.table,
+                           "' hashes raw token ids; --compression does not "
+                           "apply")
+            : absl::StrCat("table '", options.table,
+                           "' hashes token ids compressed by map ", table_map,
+                           ": give it as --compression"));
+  }
   if (!options.compression_file.empty()) {
     CompressionMap::Options map_options;
     map_options.compressed_vocab = spec.tokenizer_vocab();
     ENGRAM_ASSIGN_OR_RETURN(
         const std::unique_ptr<CompressionMap> map,
         CompressionMap::Load(options.compression_file, map_options));
+    if (const std::string given_map =
+            internal::Sha256::ToHex(map->content_digest());
+        given_map != table_map) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--compression ", options.compression_file, " is map ",
+                       given_map, "; table '", options.table,
+                       "' hashes ids compressed by map ", table_map));
+    }
     ENGRAM_RETURN_IF_ERROR(CompressRealTokens(*map, batch));
   }
   const int heads = spec.rows_per_token();

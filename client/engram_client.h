@@ -104,6 +104,10 @@ struct TableDescription {
   // That spec, as a one-layer HashSpec (layer_index 0 addresses the
   // table); null if none.
   std::shared_ptr<const HashSpec> hash_spec;
+  // Set when the spec hashes compressed token ids: the digest of the
+  // compression map (v1::HashSpec.compression_digest) raw ids go through
+  // before hash_spec addresses them.
+  std::string compression_digest;
   // Where the server keeps the rows: "ram" or "ssd".
   std::string placement;
   // The content digest of imported tables (TableInfo.content_digest);

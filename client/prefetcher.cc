@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/addressing/addresser.h"
+#include "common/addressing/sha256.h"
 #include "common/request_id.h"
 #include "common/status_macros.h"
 
@@ -72,6 +73,21 @@ absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
           "-grams but '", layers.front().name, "' ",
           layers.front().spec->max_ngram(), "-grams"));
     }
+    const std::string given =
+        options.compression == nullptr
+            ? ""
+            : internal::Sha256::ToHex(options.compression->content_digest());
+    if (table.compression_digest != given) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table '", name, "' hashes ",
+          table.compression_digest.empty()
+              ? "raw token ids"
+              : absl::StrCat("token ids compressed by map ",
+                             table.compression_digest),
+          " but the prefetcher was given ",
+          given.empty() ? "no compression map"
+                        : absl::StrCat("compression map ", given)));
+    }
     layers.push_back({name,
                       table.hash_spec,
                       table.hash_spec_digest,
@@ -111,12 +127,31 @@ absl::Status Prefetcher::CheckOutputs(const std::vector<absl::Span<char>>& out,
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<int64_t>> Prefetcher::HashedTokens(
+    absl::Span<const int64_t> tokens) const {
+  std::vector<int64_t> hashed(tokens.begin(), tokens.end());
+  const CompressionMap* map = options_.compression.get();
+  if (map == nullptr) return hashed;
+  for (size_t i = 0; i < hashed.size(); ++i) {
+    if (hashed[i] < 0 || hashed[i] >= map->raw_vocab()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token ", hashed[i], " at position ", i,
+                       " is outside the compression map's raw vocabulary [0, ",
+                       map->raw_vocab(), ")"));
+    }
+    hashed[i] = map->Compress(hashed[i]);
+  }
+  return hashed;
+}
+
 absl::StatusOr<std::unique_ptr<PrefetchStep>> Prefetcher::Prefill(
-    absl::Span<const int64_t> tokens, int batch, int time,
+    absl::Span<const int64_t> raw_tokens, int batch, int time,
     absl::Span<const int32_t> lengths, std::vector<absl::Span<char>> out,
     absl::string_view request_id) {
   ENGRAM_RETURN_IF_ERROR(CheckOptionalRequestId(request_id));
   ENGRAM_RETURN_IF_ERROR(CheckOutputs(out, uint64_t(batch) * time));
+  ENGRAM_ASSIGN_OR_RETURN(const std::vector<int64_t> tokens,
+                          HashedTokens(raw_tokens));
   std::vector<std::vector<int64_t>> row_ids(layers_.size());
   for (size_t l = 0; l < layers_.size(); ++l) {
     row_ids[l].resize(size_t(batch) * time * rows_per_token(l));
@@ -140,10 +175,10 @@ absl::StatusOr<std::unique_ptr<PrefetchStep>> Prefetcher::Prefill(
 }
 
 absl::StatusOr<std::unique_ptr<PrefetchStep>> Prefetcher::Decode(
-    absl::Span<const int64_t> new_tokens, std::vector<absl::Span<char>> out,
+    absl::Span<const int64_t> raw_new_tokens, std::vector<absl::Span<char>> out,
     absl::string_view request_id) {
   ENGRAM_RETURN_IF_ERROR(CheckOptionalRequestId(request_id));
-  const int batch = static_cast<int>(new_tokens.size());
+  const int batch = static_cast<int>(raw_new_tokens.size());
   if (history_lengths_.empty()) {
     history_tokens_.assign(size_t(batch) * history_, 0);
     history_lengths_.assign(batch, 0);
@@ -154,6 +189,8 @@ absl::StatusOr<std::unique_ptr<PrefetchStep>> Prefetcher::Decode(
                      history_lengths_.size(), " sequences"));
   }
   ENGRAM_RETURN_IF_ERROR(CheckOutputs(out, batch));
+  ENGRAM_ASSIGN_OR_RETURN(const std::vector<int64_t> new_tokens,
+                          HashedTokens(raw_new_tokens));
   const int window = history_ + 1;
   std::vector<int64_t> windows(size_t(batch) * window);
   std::vector<int32_t> window_lengths(batch);

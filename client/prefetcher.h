@@ -34,6 +34,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "client/engram_client.h"
+#include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
 
 namespace engram::client {
@@ -45,6 +46,11 @@ struct PrefetcherOptions {
   // rows arrive as stored; each layer's lookups name its own table's
   // hash_spec_digest).
   LookupOptions lookup;
+  // The model's token compression (the reference's CompressedTokenizer),
+  // for tables whose hash spec hashes compressed ids: raw ids go through
+  // it first. Required exactly when the tables' specs name a compression
+  // map, and must be that map.
+  std::shared_ptr<const CompressionMap> compression;
 };
 
 // The lookups of one step, one per layer.
@@ -74,8 +80,10 @@ class PrefetchStep {
 
 class Prefetcher {
  public:
-  // Describes each table. InvalidArgument for a table without a hash spec
-  // or layers whose specs disagree on max_ngram; the client's errors.
+  // Describes each table. InvalidArgument for a table without a hash spec,
+  // layers whose specs disagree on max_ngram, or options.compression that
+  // is not the map a table's spec names (or is missing, or names none);
+  // the client's errors.
   // `client` must outlive the prefetcher and its steps.
   static absl::StatusOr<std::unique_ptr<Prefetcher>> Create(
       EngramClient* client, PrefetcherOptions options);
@@ -93,9 +101,14 @@ class Prefetcher {
     return layers_[layer].format.element_type;
   }
   const HashSpec& hash_spec(int layer) const { return *layers_[layer].spec; }
+  // The map raw token ids are compressed with first; null if none.
+  const CompressionMap* compression() const {
+    return options_.compression.get();
+  }
 
   // Starts fetching the rows of a prefill batch: `tokens` [batch][time] raw
-  // ids, sequence b's real tokens its last lengths[b] positions (`lengths`
+  // ids (compressed with options.compression first, when set), sequence
+  // b's real tokens its last lengths[b] positions (`lengths`
   // empty: all full). `out[l]` receives layer l's rows [batch][time]
   // [rows_per_token(l)], and must stay valid while the step lives. Starts
   // the sequences' decode history afresh from these tokens.
@@ -131,6 +144,10 @@ class Prefetcher {
   Prefetcher(EngramClient* client, PrefetcherOptions options,
              std::vector<LayerTable> layers, int history);
 
+  // `tokens` as the specs hash them: compressed when options.compression
+  // is set. InvalidArgument for a raw id outside the map.
+  absl::StatusOr<std::vector<int64_t>> HashedTokens(
+      absl::Span<const int64_t> tokens) const;
   // Checks out[l] holds `positions` positions' rows of every layer.
   absl::Status CheckOutputs(const std::vector<absl::Span<char>>& out,
                             uint64_t positions) const;

@@ -1,6 +1,7 @@
 #include "common/hash_spec_proto.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/addressing/sha256.h"
 
 namespace engram {
 
@@ -18,6 +19,10 @@ v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index) {
   for (int64_t size : spec.head_sizes(layer_index)) proto.add_head_sizes(size);
   proto.set_digest(spec.Digest());
   proto.set_n_embed_per_ngram(spec.n_embed_per_ngram());
+  if (spec.compression() != nullptr) {
+    proto.set_compression_digest(
+        internal::Sha256::ToHex(spec.compression()->content_digest()));
+  }
   return proto;
 }
 

@@ -19,7 +19,9 @@ v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index);
 // A one-layer HashSpec that addresses exactly like the layer `proto` was
 // made from (its multipliers and head sizes are taken as given). Its
 // Digest() is the one-layer spec's; the model's digest stays in `proto`.
-// Compression maps do not travel in the proto: the spec is identity.
+// Compression maps do not travel in the proto (only their digest): the
+// spec is identity, and hashes compressed ids where the layer's model
+// compresses them.
 // InvalidArgument for an inconsistent proto.
 absl::StatusOr<HashSpec> HashSpecLayerFromProto(const v1::HashSpec& proto);
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "common/addressing/sha256.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -45,6 +46,24 @@ TEST(HashSpecProtoTest, ALayerComesBackAddressingAlike) {
   EXPECT_EQ(layer->rows_in_layer(0), spec.rows_in_layer(1));
   EXPECT_THAT(layer->head_sizes(0), ElementsAreArray(spec.head_sizes(1)));
   EXPECT_THAT(layer->multipliers(0), ElementsAreArray(spec.multipliers(1)));
+}
+
+TEST(HashSpecProtoTest, ACompressedSpecNamesItsMapAndComesBackIdentity) {
+  EXPECT_TRUE(
+      HashSpecLayerToProto(TwoLayerSpec(), 0).compression_digest().empty());
+  HashSpecConfig config = TwoLayerSpec().config();
+  config.compression = *CompressionMap::FromLookup(
+      {0, 1, 1, 2, 999}, {.compressed_vocab = config.tokenizer_vocab});
+  const HashSpec compressed = *HashSpec::FromConfig(config);
+  const v1::HashSpec proto = HashSpecLayerToProto(compressed, 0);
+  EXPECT_EQ(proto.compression_digest(),
+            internal::Sha256::ToHex(config.compression->content_digest()));
+  // The spec hashes compressed ids: its pad id is the compressed one.
+  const absl::StatusOr<HashSpec> layer = HashSpecLayerFromProto(proto);
+  ASSERT_TRUE(layer.ok()) << layer.status();
+  EXPECT_EQ(layer->compression(), nullptr);
+  EXPECT_EQ(layer->pad_id(), compressed.pad_id());
+  EXPECT_EQ(layer->pad_id(), 1);
 }
 
 TEST(TableHashSpecTest, ATableWithoutASpecHasNone) {

@@ -36,6 +36,7 @@ absl::StatusOr<std::unique_ptr<LocalRowClient>> LocalRowClient::CreateDemo(
     d.row_bytes = static_cast<uint32_t>(spec.head_dim() * ElementBytes(type));
     d.version = 1;
     d.hash_spec_digest = layer_spec.Digest();
+    d.compression_digest = layer_proto.compression_digest();
     d.hash_spec = std::make_shared<const HashSpec>(std::move(layer_spec));
     d.placement = "local";
     tables.push_back(std::move(table));

@@ -76,6 +76,17 @@ absl::Status CheckPrefetcher(const ModelConfig& config,
         "the model has ", engram_layers, " Engram layers but the prefetcher ",
         prefetcher->num_layers(), " tables"));
   }
+  // The layer specs below are the identity ones the tables carry; whether
+  // token ids are compressed first, and how, is the prefetcher's map.
+  const CompressionMap* model_map = config.engram.compression.get();
+  const CompressionMap* prefetcher_map = prefetcher->compression();
+  if ((model_map == nullptr) != (prefetcher_map == nullptr) ||
+      (model_map != nullptr &&
+       model_map->content_digest() != prefetcher_map->content_digest())) {
+    return absl::InvalidArgumentError(
+        "the prefetcher compresses token ids otherwise than the model "
+        "config's compression_map");
+  }
   ENGRAM_ASSIGN_OR_RETURN(const HashSpec spec,
                           HashSpec::FromConfig(config.engram));
   for (int l = 0; l < prefetcher->num_layers(); ++l) {

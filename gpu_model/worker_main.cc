@@ -117,11 +117,6 @@ absl::StatusOr<client::WorkerClient> RowClient(const std::string& rows,
                      "shards=FILE, not \"",
                      rows, "\""));
   }
-  if (config.engram.compression != nullptr) {
-    return absl::UnimplementedError(
-        "server mode with a compression map: the tables' hash specs do not "
-        "carry the map yet, so the client would address uncompressed ids");
-  }
   options.client.tls = ClientTlsFilesFromFlags();
   ENGRAM_ASSIGN_OR_RETURN(options.client.bearer_token, BearerTokenFromFlags());
   options.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
@@ -137,6 +132,7 @@ absl::StatusOr<Pipeline> MakePipeline(const std::string& rows, Backend* backend,
   for (const int64_t layer : config.engram.layer_ids) {
     prefetch.tables.push_back(DemoTableName(layer));
   }
+  prefetch.compression = config.engram.compression;
   ENGRAM_ASSIGN_OR_RETURN(pipeline.prefetcher,
                           client::Prefetcher::Create(pipeline.rows.client.get(),
                                                      std::move(prefetch)));

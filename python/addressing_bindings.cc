@@ -17,6 +17,16 @@
 
 namespace engram::python {
 namespace py = pybind11;
+std::shared_ptr<const CompressionMap> CompressionFromLookup(
+    const TokenArray& lookup, int64_t compressed_vocab) {
+  if (lookup.ndim() != 1) {
+    throw py::value_error("compression must be a 1-D int64 lookup");
+  }
+  std::vector<int64_t> values(lookup.data(), lookup.data() + lookup.size());
+  return ValueOrThrow(CompressionMap::FromLookup(
+      std::move(values), {.compressed_vocab = compressed_vocab}));
+}
+
 namespace {
 
 PyHashSpec MakeSpec(int64_t seed, std::vector<int64_t> layer_ids,
@@ -34,13 +44,7 @@ PyHashSpec MakeSpec(int64_t seed, std::vector<int64_t> layer_ids,
   config.pad_id = pad_id;
   config.tokenizer_vocab = tokenizer_vocab;
   if (compression.has_value()) {
-    if (compression->ndim() != 1) {
-      throw py::value_error("compression must be a 1-D int64 lookup");
-    }
-    std::vector<int64_t> lookup(compression->data(),
-                                compression->data() + compression->size());
-    config.compression = ValueOrThrow(CompressionMap::FromLookup(
-        std::move(lookup), {.compressed_vocab = tokenizer_vocab}));
+    config.compression = CompressionFromLookup(*compression, tokenizer_vocab);
   }
   return {std::make_shared<const HashSpec>(
       ValueOrThrow(HashSpec::FromConfig(config)))};

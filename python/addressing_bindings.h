@@ -11,8 +11,10 @@
 
 #include <memory>
 
+#include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
 #include "pybind11/pybind11.h"
+#include "python/numpy_arrays.h"
 
 namespace engram::python {
 
@@ -21,6 +23,11 @@ namespace engram::python {
 struct PyHashSpec {
   std::shared_ptr<const HashSpec> spec;
 };
+
+// A compression map from a 1-D int64 lookup (raw id -> compressed id)
+// whose values lie in [0, compressed_vocab). Raises ValueError otherwise.
+std::shared_ptr<const CompressionMap> CompressionFromLookup(
+    const TokenArray& lookup, int64_t compressed_vocab);
 
 void RegisterAddressing(pybind11::module_& module);
 

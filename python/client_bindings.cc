@@ -308,6 +308,10 @@ void RegisterDescription(py::module_& module) {
             return py::cast(PyHashSpec{d.hash_spec});
           },
           "The one-layer HashSpec addressing the table, or None.")
+      .def_readonly("compression_digest",
+                    &TableDescription::compression_digest,
+                    "SHA-256 of the compression map raw token ids go "
+                    "through before hash_spec addresses them; empty: none.")
       .def_readonly("placement", &TableDescription::placement)
       .def_readonly("content_digest", &TableDescription::content_digest)
       .def_readonly("rows_written", &TableDescription::rows_written)

@@ -1,5 +1,6 @@
 #include "python/prefetcher_bindings.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <utility>
@@ -161,9 +162,17 @@ class PyPrefetcher {
 // timeout (s), version and pin_id go into every lookup.
 std::shared_ptr<PyPrefetcher> MakePrefetcher(
     std::shared_ptr<PyClient> client, const std::vector<std::string>& tables,
-    double timeout, uint64_t version, uint64_t pin_id) {
+    double timeout, uint64_t version, uint64_t pin_id,
+    std::optional<TokenArray> compression) {
   client::PrefetcherOptions options;
   options.tables = tables;
+  if (compression.has_value()) {
+    // The bound is the lookup's own: the tables' specs check the ids.
+    const int64_t* values = compression->data();
+    const int64_t* end = values + compression->size();
+    options.compression = CompressionFromLookup(
+        *compression, values == end ? 1 : *std::max_element(values, end) + 1);
+  }
   options.lookup.timeout = Seconds(timeout);
   options.lookup.version = version;
   options.lookup.pin_id = pin_id;
@@ -267,8 +276,12 @@ void RegisterPrefetcher(py::module_& module) {
   client_class.def(
       "prefetcher", &MakePrefetcher, py::arg("tables"), py::kw_only(),
       py::arg("timeout") = 0.0, py::arg("version") = 0, py::arg("pin_id") = 0,
+      py::arg("compression") = py::none(),
       "A Prefetcher over one table per Engram layer (each with its hash "
-      "spec). timeout (s), version, pin_id apply to every lookup.");
+      "spec). timeout (s), version, pin_id apply to every lookup. "
+      "compression: the model's token compression lookup (1-D int64, raw "
+      "id -> compressed id), required for tables whose specs hash "
+      "compressed ids (HashSpec.compression_digest) and refused for others.");
 }
 
 }  // namespace engram::python

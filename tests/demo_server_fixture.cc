@@ -1,6 +1,9 @@
 #include "tests/demo_server_fixture.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "server/tables/demo_tables.h"
 
@@ -28,6 +31,41 @@ std::vector<std::string> SmallDemoFlags() {
           absl::StrCat(kSmallDemoValues),
           "--demo-dtype",
           "f32"};
+}
+
+CommandResult ImportDemoLayerAs(const std::string& address,
+                                const std::string& dir, int64_t layer,
+                                const std::string& table,
+                                const std::vector<std::string>& extra) {
+  const std::string rows = absl::StrCat(dir, "/layer_", layer, ".npy");
+  if (!std::filesystem::exists(rows)) {
+    const CommandResult exported =
+        RunEngramctl(address, {"export", absl::StrCat("layer_", layer), rows});
+    if (exported.exit_code != 0) return exported;
+  }
+  const HashSpecConfig config = SmallDemoConfig();
+  std::vector<std::string> args = {"import",
+                                   table,
+                                   rows,
+                                   "--json",
+                                   "--hash-layer",
+                                   absl::StrCat(layer),
+                                   "--seed",
+                                   absl::StrCat(config.seed),
+                                   "--layer-ids",
+                                   absl::StrJoin(config.layer_ids, ","),
+                                   "--vocab-sizes",
+                                   absl::StrJoin(config.vocab_sizes, ","),
+                                   "--max-ngram",
+                                   absl::StrCat(config.max_ngram),
+                                   "--heads",
+                                   absl::StrCat(config.heads_per_ngram),
+                                   "--pad-id",
+                                   absl::StrCat(config.pad_id),
+                                   "--tokenizer-vocab",
+                                   absl::StrCat(config.tokenizer_vocab)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return RunEngramctl(address, args);
 }
 
 std::string ExpectedDemoRows(int64_t layer_id,

@@ -30,6 +30,15 @@ uint64_t LayerRows(int64_t layer_id);
 // engram-server flags creating SmallDemoConfig()'s tables.
 std::vector<std::string> SmallDemoFlags();
 
+// Demo table layer_<layer> of the server at `address` imported there again
+// as `table`, with SmallDemoConfig()'s hash flags (engramctl import
+// --hash-layer) and `extra` flags: the rows are exported to
+// `dir`/layer_<layer>.npy first, unless that file exists.
+CommandResult ImportDemoLayerAs(const std::string& address,
+                                const std::string& dir, int64_t layer,
+                                const std::string& table,
+                                const std::vector<std::string>& extra = {});
+
 // The bytes of `rows` of demo layer `layer_id` (SmallDemoConfig) back to back.
 std::string ExpectedDemoRows(int64_t layer_id,
                              const std::vector<uint64_t>& rows);

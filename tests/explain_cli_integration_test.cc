@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/addressing/addresser.h"
+#include "common/addressing/compression_map.h"
 #include "common/addressing/sha256.h"
 #include "common/demo_rows.h"
 #include "gmock/gmock.h"
@@ -177,6 +178,70 @@ TEST_F(ExplainCliTest, BadRequestsExitNonZeroWithTheServersCode) {
   result = Ctl({"explain", "--table", "plain", "--tokens", "1,2"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.err, HasSubstr("FAILED_PRECONDITION"));
+}
+
+TEST_F(ExplainCliTest, ATableOfCompressedIdsIsExplainedWithItsMapOnly) {
+  // 130000 raw ids onto the 129280 compressed ones of SmallDemoConfig.
+  HashSpecConfig config = SmallDemoConfig();
+  std::vector<int64_t> lookup(130000);
+  for (size_t i = 0; i < lookup.size(); ++i) {
+    lookup[i] = int64_t(i) * 7919 % config.tokenizer_vocab;
+  }
+  const std::string map_file = dir_.path() + "/map.npy";
+  WriteNpyFile(map_file, "<i8", {lookup.size()}, Int64s(lookup));
+  const std::string other_map = dir_.path() + "/other.npy";
+  WriteNpyFile(other_map, "<i8", {3}, Int64s({0, 1, 2}));
+  ASSERT_EQ(ImportDemoLayerAs(server_->address(), dir_.path(), kLayer,
+                              "compressed", {"--compression", map_file})
+                .exit_code,
+            0);
+
+  internal::Sha256 map_hash;
+  map_hash.Update(Int64s(lookup));
+  const CommandResult described = Ctl({"describe", "compressed", "--json"});
+  EXPECT_EQ(
+      ParseJson(described.out).fields().at("compression_digest").string_value(),
+      internal::Sha256::ToHex(map_hash.Finish()));
+
+  CommandResult result =
+      Ctl({"explain", "--table", "compressed", "--tokens", "129999,10"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr("give it as --compression"));
+  result = Ctl({"explain", "--table", "compressed", "--tokens", "1",
+                "--compression", other_map});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr("; table 'compressed' hashes ids "
+                                    "compressed by map "));
+  result = Ctl({"explain", "--table", DemoTableName(kLayer), "--tokens", "1",
+                "--compression", map_file});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr("hashes raw token ids; --compression "
+                                    "does not apply"));
+
+  result = Ctl({"explain", "--table", "compressed", "--tokens", "129999,10",
+                "--compression", map_file, "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  config.compression = *CompressionMap::FromLookup(
+      lookup, {.compressed_vocab = config.tokenizer_vocab});
+  absl::StatusOr<HashSpec> spec = HashSpec::FromConfig(config);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  std::vector<int64_t> rows(2 * heads_);
+  ASSERT_TRUE(ComputeRowIds(*spec, *spec->LayerIndex(kLayer), {129999, 10}, 1,
+                            2, {}, absl::MakeSpan(rows))
+                  .ok());
+  const google::protobuf::Struct json = ParseJson(result.out);
+  const auto& positions = json.fields().at("positions").list_value().values();
+  ASSERT_EQ(positions.size(), 2);
+  for (int p = 0; p < 2; ++p) {
+    const auto& heads =
+        positions[p].struct_value().fields().at("heads").list_value().values();
+    ASSERT_EQ(heads.size(), heads_);
+    for (int h = 0; h < heads_; ++h) {
+      EXPECT_EQ(heads[h].struct_value().fields().at("row").number_value(),
+                rows[p * heads_ + h])
+          << "position " << p << " head " << h;
+    }
+  }
 }
 
 }  // namespace

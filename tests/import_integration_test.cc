@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/addressing/sha256.h"
 #include "common/element_type.h"
 #include "common/status_macros.h"
@@ -428,44 +427,10 @@ TEST(ImportOfflineTest, TablesWrittenIntoADataDirAreServedByTheNextServer) {
 // back addressed as the model's own.
 class HashLayerImportTest : public DemoServerTest {
  protected:
-  // The hash flags of SmallDemoConfig() with `extra` after them.
   CommandResult ImportLayer(const std::string& table, int64_t layer,
-                            std::vector<std::string> extra = {}) {
-    const HashSpecConfig config = SmallDemoConfig();
-    std::vector<std::string> args = {"import",
-                                     table,
-                                     LayerFile(layer),
-                                     "--json",
-                                     "--hash-layer",
-                                     absl::StrCat(layer),
-                                     "--seed",
-                                     absl::StrCat(config.seed),
-                                     "--layer-ids",
-                                     absl::StrJoin(config.layer_ids, ","),
-                                     "--vocab-sizes",
-                                     absl::StrJoin(config.vocab_sizes, ","),
-                                     "--max-ngram",
-                                     absl::StrCat(config.max_ngram),
-                                     "--heads",
-                                     absl::StrCat(config.heads_per_ngram),
-                                     "--pad-id",
-                                     absl::StrCat(config.pad_id),
-                                     "--tokenizer-vocab",
-                                     absl::StrCat(config.tokenizer_vocab)};
-    args.insert(args.end(), extra.begin(), extra.end());
-    return RunEngramctl(server_->address(), args);
-  }
-
-  // Demo table layer_<layer>'s rows as a .npy, exported once.
-  std::string LayerFile(int64_t layer) {
-    const std::string path =
-        absl::StrCat(dir_.path(), "/layer_", layer, ".npy");
-    if (!std::filesystem::exists(path)) {
-      const CommandResult exported = RunEngramctl(
-          server_->address(), {"export", absl::StrCat("layer_", layer), path});
-      EXPECT_EQ(exported.exit_code, 0) << exported.err;
-    }
-    return path;
+                            const std::vector<std::string>& extra = {}) {
+    return ImportDemoLayerAs(server_->address(), dir_.path(), layer, table,
+                             extra);
   }
 
   std::string SpecDigest(const std::string& table) {

@@ -5,8 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "client/prefetcher.h"
 #include "common/addressing/addresser.h"
+#include "common/addressing/compression_map.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/demo_server_fixture.h"
@@ -178,6 +180,128 @@ TEST_F(PrefetcherTest, RefusesBadShapesBeforeFetching) {
                 .status()
                 .code(),
             absl::StatusCode::kNotFound);
+}
+
+// Tables imported with --compression (as a model with the reference's
+// CompressedTokenizer has them): a prefetcher given the model's map
+// compresses raw ids before addressing them, as the reference does.
+class CompressedPrefetcherTest : public PrefetcherTest {
+ protected:
+  // Raw ids beyond the compressed vocabulary (SmallDemoConfig's 129280).
+  static constexpr int64_t kRawVocab = 130000;
+
+  void SetUp() override {
+    PrefetcherTest::SetUp();
+    if (HasFatalFailure()) return;
+    HashSpecConfig config = SmallDemoConfig();
+    map_ = Map(7919);
+    config.compression = map_;
+    auto spec = HashSpec::FromConfig(config);
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    spec_ = std::make_unique<HashSpec>(*std::move(spec));
+    const std::string map_file = dir_.path() + "/map.npy";
+    WriteNpyFile(map_file, "<i8", {kRawVocab},
+                 Int64s(std::vector<int64_t>(map_->lookup().begin(),
+                                             map_->lookup().end())));
+    for (const int layer : kLayerIds) {
+      const CommandResult imported = ImportDemoLayerAs(
+          server_->address(), dir_.path(), layer,
+          absl::StrCat("compressed_", layer), {"--compression", map_file});
+      ASSERT_EQ(imported.exit_code, 0) << imported.err;
+    }
+  }
+
+  // Raw id i -> i * factor modulo the compressed vocabulary.
+  static std::shared_ptr<const CompressionMap> Map(int64_t factor) {
+    const int64_t compressed = SmallDemoConfig().tokenizer_vocab;
+    std::vector<int64_t> lookup(kRawVocab);
+    for (int64_t i = 0; i < kRawVocab; ++i) lookup[i] = i * factor % compressed;
+    return *CompressionMap::FromLookup(std::move(lookup),
+                                       {.compressed_vocab = compressed});
+  }
+
+  absl::StatusOr<std::unique_ptr<client::Prefetcher>> Compressed(
+      std::shared_ptr<const CompressionMap> map) {
+    return client::Prefetcher::Create(
+        client_.get(), {.tables = {"compressed_3", "compressed_7"},
+                        .compression = std::move(map)});
+  }
+
+  std::shared_ptr<const CompressionMap> map_;
+};
+
+TEST_F(CompressedPrefetcherTest, PrefillAndDecodeRowsAreTheReferenceRows) {
+  auto prefetcher = Compressed(map_);
+  ASSERT_TRUE(prefetcher.ok()) << prefetcher.status();
+  // 129290 and 10 compress alike; 129999 is beyond the compressed ids.
+  const std::vector<int64_t> prompt = {129999, 10, 129290};
+  const std::vector<int64_t> next = {129300};
+  const std::vector<int64_t> whole = {129999, 10, 129290, 129300};
+  const int rows_per_token = spec_->rows_per_token();
+  std::vector<std::string> prefill_out(
+      2, std::string(3 * rows_per_token * kRowBytes, '?'));
+  auto prefill =
+      (*prefetcher)
+          ->Prefill(
+              prompt, 1, 3, {},
+              {absl::MakeSpan(prefill_out[0].data(), prefill_out[0].size()),
+               absl::MakeSpan(prefill_out[1].data(), prefill_out[1].size())});
+  ASSERT_TRUE(prefill.ok()) << prefill.status();
+  std::vector<std::string> decode_out(
+      2, std::string(rows_per_token * kRowBytes, '?'));
+  auto decode =
+      (*prefetcher)
+          ->Decode(
+              next,
+              {absl::MakeSpan(decode_out[0].data(), decode_out[0].size()),
+               absl::MakeSpan(decode_out[1].data(), decode_out[1].size())});
+  ASSERT_TRUE(decode.ok()) << decode.status();
+  for (int layer = 0; layer < 2; ++layer) {
+    ASSERT_TRUE((*prefill)->Wait(layer, absl::Now() + absl::Seconds(10)).ok());
+    ASSERT_TRUE((*decode)->Wait(layer, absl::Now() + absl::Seconds(10)).ok());
+    const std::string reference = ExpectedRows(layer, whole, 1, 4, {});
+    const size_t token_bytes = size_t(rows_per_token) * kRowBytes;
+    EXPECT_EQ(prefill_out[layer], reference.substr(0, 3 * token_bytes))
+        << "layer " << layer;
+    EXPECT_EQ(decode_out[layer], reference.substr(3 * token_bytes))
+        << "layer " << layer;
+  }
+  // A raw id beyond the map.
+  EXPECT_THAT(
+      (*prefetcher)
+          ->Decode(std::vector<int64_t>{kRawVocab},
+                   {absl::MakeSpan(decode_out[0].data(), decode_out[0].size()),
+                    absl::MakeSpan(decode_out[1].data(), decode_out[1].size())})
+          .status()
+          .message(),
+      HasSubstr("outside the compression map's raw vocabulary"));
+}
+
+TEST_F(CompressedPrefetcherTest, TheMapMustBeTheTablesOwn) {
+  const absl::Status none = Compressed(nullptr).status();
+  EXPECT_EQ(none.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(none.message(),
+              HasSubstr("table 'compressed_3' hashes token ids compressed by "
+                        "map "));
+  EXPECT_THAT(none.message(), HasSubstr("given no compression map"));
+  EXPECT_THAT(Compressed(Map(3)).status().message(),
+              HasSubstr("but the prefetcher was given compression map"));
+  // The demo tables hash raw ids.
+  EXPECT_THAT(client::Prefetcher::Create(
+                  client_.get(),
+                  {.tables = {"layer_3", "layer_7"}, .compression = map_})
+                  .status()
+                  .message(),
+              HasSubstr("table 'layer_3' hashes raw token ids"));
+  // The server has no map, so it cannot address the tokens itself.
+  std::string out(2 * spec_->rows_per_token() * kRowBytes, '?');
+  const absl::Status tokens =
+      client_
+          ->LookupTokens("compressed_3", std::vector<int64_t>{1, 2}, 1, 2, {},
+                         absl::MakeSpan(out.data(), out.size()))
+          .status();
+  EXPECT_EQ(tokens.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(tokens.message(), HasSubstr("which the server does not hold"));
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // engram-worker as users run it: against a real engram-server serving demo
 // tables, and with local rows; both modes must compute the same logits.
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -63,6 +64,52 @@ class WorkerTest : public ::testing::Test {
 
   std::string ServerRows() const {
     return "--rows=server=" + server_->address();
+  }
+
+  // Demo table layer_<layer>'s rows exported to a .npy (once), and their
+  // count.
+  struct ExportedLayer {
+    std::string npy;
+    uint64_t rows = 0;
+  };
+  ExportedLayer ExportLayer(int layer) const {
+    const std::string table = absl::StrCat("layer_", layer);
+    ExportedLayer exported{absl::StrCat(dir_.path(), "/", table, ".npy")};
+    if (!std::filesystem::exists(exported.npy)) {
+      EXPECT_EQ(
+          RunEngramctl(server_->address(), {"export", table, exported.npy})
+              .exit_code,
+          0);
+    }
+    const CommandResult described =
+        RunEngramctl(server_->address(), {"describe", table, "--json"});
+    exported.rows = static_cast<uint64_t>(
+        ParseJson(described.out).fields().at("rows").number_value());
+    return exported;
+  }
+
+  // engramctl `target` (--server ADDR or --shard-map FILE) import of the
+  // exported layer_<layer> with the test model's hash flags and `extra`.
+  CommandResult ImportLayer(std::vector<std::string> target, int layer,
+                            const std::vector<std::string>& extra = {}) const {
+    std::vector<std::string> argv = {EngramctlPath()};
+    argv.insert(argv.end(), target.begin(), target.end());
+    const std::vector<std::string> import = {"import",
+                                             absl::StrCat("layer_", layer),
+                                             ExportLayer(layer).npy,
+                                             "--hash-layer",
+                                             absl::StrCat(layer),
+                                             "--layer-ids",
+                                             "1,3",
+                                             "--vocab-sizes",
+                                             "1009,1009",
+                                             "--heads",
+                                             "2",
+                                             "--tokenizer-vocab",
+                                             "5000"};
+    argv.insert(argv.end(), import.begin(), import.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return RunCommand(argv);
   }
 
   TempDir dir_;
@@ -148,56 +195,31 @@ TEST_F(WorkerTest, BadFlagsEndWithAClearMessage) {
 // two shards over three servers (shard 0 twice): the worker reading through
 // the shard map computes what it computes with local rows.
 TEST_F(WorkerTest, ImportedShardsGiveTheSameLogitsAsLocalRows) {
-  struct Layer {
-    int layer;
-    std::string npy;
-    uint64_t rows = 0;
-  };
-  std::vector<Layer> layers = {{1, dir_.path() + "/layer_1.npy"},
-                               {3, dir_.path() + "/layer_3.npy"}};
-  for (Layer& layer : layers) {
-    const std::string table = absl::StrCat("layer_", layer.layer);
-    ASSERT_EQ(RunEngramctl(server_->address(), {"export", table, layer.npy})
-                  .exit_code,
-              0);
-    const CommandResult described =
-        RunEngramctl(server_->address(), {"describe", table, "--json"});
-    layer.rows = static_cast<uint64_t>(
-        ParseJson(described.out).fields().at("rows").number_value());
-  }
   // Replicas 0 and 1 hold shard 0 (the first half of each table), 2 shard 1.
   std::vector<std::unique_ptr<ServerProcess>> servers;
-  std::string map;
-  for (const Layer& layer : layers) {
-    absl::StrAppend(&map, "table layer_", layer.layer, " rows ", layer.rows,
-                    "\n");
-  }
   for (int s = 0; s < 3; ++s) {
     auto server = ServerProcess::Start(
         absl::StrCat(dir_.path(), "/shard_server_", s), {});
     ASSERT_TRUE(server.ok()) << server.status();
     servers.push_back(*std::move(server));
   }
-  for (const Layer& layer : layers) {
-    const uint64_t half = layer.rows / 2;
-    const uint64_t ranges[][2] = {{0, half}, {0, half}, {half, layer.rows}};
-    for (int s = 0; s < 3; ++s) {
-      const CommandResult imported = RunEngramctl(
-          servers[s]->address(),
-          {"import", absl::StrCat("layer_", layer.layer), layer.npy,
-           "--row-range", absl::StrCat(ranges[s][0], ":", ranges[s][1]),
-           "--hash-layer", absl::StrCat(layer.layer), "--layer-ids", "1,3",
-           "--vocab-sizes", "1009,1009", "--heads", "2", "--tokenizer-vocab",
-           "5000"});
-      ASSERT_EQ(imported.exit_code, 0) << imported.err;
-    }
-    absl::StrAppend(&map, "shard layer_", layer.layer, " 0 ", half, " ",
+  std::string map;
+  for (const int layer : {1, 3}) {
+    const uint64_t rows = ExportLayer(layer).rows;
+    const uint64_t half = rows / 2;
+    absl::StrAppend(&map, "table layer_", layer, " rows ", rows, "\n",
+                    "shard layer_", layer, " 0 ", half, " ",
                     servers[0]->address(), " ", servers[1]->address(), "\n",
-                    "shard layer_", layer.layer, " ", half, " ", layer.rows,
-                    " ", servers[2]->address(), "\n");
+                    "shard layer_", layer, " ", half, " ", rows, " ",
+                    servers[2]->address(), "\n");
   }
   const std::string map_file = dir_.path() + "/shards.txt";
   std::ofstream(map_file) << map;
+  for (const int layer : {1, 3}) {
+    const CommandResult imported =
+        ImportLayer({"--shard-map", map_file}, layer);
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  }
 
   const std::string local_logits = dir_.path() + "/local.f32";
   const std::string sharded_logits = dir_.path() + "/sharded.f32";
@@ -217,6 +239,54 @@ TEST_F(WorkerTest, ImportedShardsGiveTheSameLogitsAsLocalRows) {
   const std::string local_bytes = ReadFile(local_logits);
   EXPECT_FALSE(local_bytes.empty());
   EXPECT_TRUE(local_bytes == ReadFile(sharded_logits));
+}
+
+// A model whose tokens are compressed before hashing (the reference's
+// CompressedTokenizer) reads tables imported with its map, and computes
+// what it computes with local rows; tables of raw ids are refused.
+TEST_F(WorkerTest, ACompressedModelReadsTablesImportedWithItsMap) {
+  // 6000 raw ids onto the 5000 the hash specs know.
+  std::vector<int64_t> lookup(6000);
+  for (int64_t i = 0; i < 6000; ++i) lookup[i] = i * 7 % 5000;
+  const std::string map_file = dir_.path() + "/map.npy";
+  WriteNpyFile(map_file, "<i8", {lookup.size()}, Int64s(lookup));
+  std::string config = kModelConfig;
+  config.replace(
+      config.find("\"tokenizer_vocab\": 5000"), 23,
+      "\"tokenizer_vocab\": 5000, \"compression_map\": \"" + map_file + "\"");
+  const std::string compressed_config = dir_.path() + "/compressed.json";
+  std::ofstream(compressed_config) << config;
+
+  auto server = ServerProcess::Start(dir_.path() + "/compressed_data", {});
+  ASSERT_TRUE(server.ok()) << server.status();
+  for (const int layer : {1, 3}) {
+    const CommandResult imported = ImportLayer(
+        {"--server", (*server)->address()}, layer, {"--compression", map_file});
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  }
+  const std::string plain_logits = dir_.path() + "/plain.f32";
+  const std::string local_logits = dir_.path() + "/local.f32";
+  const std::string server_logits = dir_.path() + "/server.f32";
+  ASSERT_EQ(Worker({"--rows=local", "--logits-out=" + plain_logits}).exit_code,
+            0);
+  const CommandResult local =
+      Worker({"--rows=local", "--model-config=" + compressed_config,
+              "--logits-out=" + local_logits});
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  const CommandResult remote = Worker({"--rows=server=" + (*server)->address(),
+                                       "--model-config=" + compressed_config,
+                                       "--logits-out=" + server_logits});
+  ASSERT_EQ(remote.exit_code, 0) << remote.err;
+  EXPECT_TRUE(ReadFile(local_logits) == ReadFile(server_logits));
+  // The map changes the rows, so the logits.
+  EXPECT_FALSE(ReadFile(local_logits) == ReadFile(plain_logits));
+
+  const CommandResult raw_tables =
+      Worker({ServerRows(), "--model-config=" + compressed_config});
+  EXPECT_EQ(raw_tables.exit_code, 1);
+  EXPECT_THAT(raw_tables.err,
+              HasSubstr("hashes raw token ids but the prefetcher was given "
+                        "compression map"));
 }
 
 TEST_F(WorkerTest, SavedWeightsRunTheSameModel) {

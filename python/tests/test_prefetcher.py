@@ -2,6 +2,7 @@
 prefetched rows against plain lookups, and wait() deadlines."""
 
 import gc
+import hashlib
 import json
 import os
 import time
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import engram_client as ec
-from conftest import SMALL_DEMO_FLAGS, SMALL_DEMO_SPEC, SOURCE_DIR
+from conftest import SMALL_DEMO_FLAGS, SMALL_DEMO_SPEC, SOURCE_DIR, engramctl
 
 VECTOR_FILES = ("addressing-vectors-default.json",
                 "addressing-vectors-small.json")
@@ -213,3 +214,40 @@ def test_steps_carry_their_request_ids(start_server):
     with pytest.raises(ec.Error):
         prefetcher.decode(np.array([5])).wait(0, timeout=20)
     assert "request_id=py-worker-2 call failed: NOT_FOUND" in server.log()
+
+
+def test_prefetcher_compresses_raw_ids_with_the_tables_map(demo_server,
+                                                          tmp_path):
+    # 130000 raw ids onto the 129280 the spec knows, as a model's
+    # CompressedTokenizer folds them.
+    lookup = np.arange(130000, dtype=np.int64) * 7919 % 129280
+    map_file = str(tmp_path / "map.npy")
+    np.save(map_file, lookup)
+    spec = SMALL_DEMO_SPEC
+    tables = []
+    for layer_id, table in zip(spec["layer_ids"], DEMO_TABLES):
+        rows = str(tmp_path / f"{table}.npy")
+        engramctl("--server", demo_server.address, "export", table, rows)
+        tables.append(f"compressed_{layer_id}")
+        engramctl("--server", demo_server.address, "import", tables[-1], rows,
+                  "--compression", map_file, "--hash-layer", str(layer_id),
+                  "--layer-ids", "3,7", "--vocab-sizes", "1000,1200",
+                  "--heads", "2", "--tokenizer-vocab", "129280")
+    client = ec.Client(demo_server.address)
+    assert (client.describe(tables[0]).compression_digest ==
+            hashlib.sha256(lookup.astype("<i8").tobytes()).hexdigest())
+    with pytest.raises(ec.Error) as error:
+        client.prefetcher(tables)
+    assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
+    assert "compressed by map" in str(error.value)
+
+    prefetcher = client.prefetcher(tables, compression=lookup)
+    model = ec.HashSpec(**spec, compression=lookup)
+    tokens = np.array([[129999, 10, 129290]], dtype=np.int64)
+    step = prefetcher.prefill(tokens)
+    for layer in range(2):
+        ids = ec.addresses(model, tokens, layer=layer)
+        expected = client.lookup(tables[layer], ids.ravel())
+        np.testing.assert_array_equal(
+            step.wait(layer, timeout=10),
+            expected.reshape(ids.shape + expected.shape[1:]))

@@ -283,6 +283,13 @@ absl::Status EngramServiceImpl::DoLookupTokens(
         absl::StrCat("table '", table->name(),
                      "' has no hash spec; look it up by row id instead"));
   }
+  if (const std::string& map = table->info().hash_spec().compression_digest();
+      !map.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table '", table->name(), "' hashes token ids compressed by map ", map,
+        ", which the server does not hold; address the tokens on the client "
+        "(a Prefetcher given the map) and look the rows up by id"));
+  }
   if (table->rows() != table->total_rows()) {
     // Its tokens address rows of every shard.
     return absl::FailedPreconditionError(absl::StrCat(
