@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/addressing/addresser.h"
 #include "common/logging.h"
 #include "common/status_context.h"
 #include "common/status_macros.h"
@@ -69,14 +70,22 @@ struct ShardState {
   }
 };
 
+// What lookups need to know of a table, from a replica's description.
+struct TableLayout {
+  RowFormat format;
+  // Null for a table without a hash spec.
+  std::shared_ptr<const HashSpec> hash_spec;
+  std::string compression_digest;
+};
+
 struct TableState {
   uint64_t rows = 0;
   std::vector<std::unique_ptr<ShardState>> shards;
   // Learnt from a replica at the first lookup; empty until then, and
   // again after a lookup fails with an error of the caller's (the table
   // may have been replaced).
-  absl::Mutex format_mu;
-  std::optional<RowFormat> format ABSL_GUARDED_BY(format_mu);
+  absl::Mutex layout_mu;
+  std::optional<TableLayout> layout ABSL_GUARDED_BY(layout_mu);
 };
 
 // One shard's part of a sharded pin.
@@ -183,6 +192,10 @@ class ShardedClient::Impl {
     return it->second.get();
   }
 
+  // The table's layout, asking a replica the first time.
+  absl::StatusOr<TableLayout> Layout(absl::string_view table,
+                                     TableState& state);
+
   std::vector<std::string> TableNames() const {
     std::vector<std::string> names;
     for (const auto& [name, table] : tables_) names.push_back(name);
@@ -244,8 +257,6 @@ class ShardedClient::Impl {
   // Hands the call's answer to its lookup, which ends with its last call.
   static void Complete(ShardCall& call,
                        const absl::StatusOr<LookupResult>& result);
-  // The table's row format, asking a replica the first time.
-  absl::StatusOr<RowFormat> Format(absl::string_view table, TableState& state);
   void ScheduleHedge(const std::shared_ptr<ShardCall>& call);
   void MarkFailed(Replica& replica);
   void MarkSucceeded(Replica& replica);
@@ -379,8 +390,9 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
           " (of the first shard), not ", options.version)));
     }
   }
-  absl::StatusOr<RowFormat> format = Format(table, state);
-  if (!format.ok()) return std::move(done)(format.status());
+  absl::StatusOr<TableLayout> layout = Layout(table, state);
+  if (!layout.ok()) return std::move(done)(layout.status());
+  const RowFormat format = layout->format;
   // Ids by shard.
   std::vector<std::vector<uint32_t>> positions(state.shards.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -396,14 +408,14 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
         static_cast<uint32_t>(i));
   }
   auto fanout = std::make_shared<Fanout>();
-  if (out.size() < ids.size() * uint64_t{format->row_bytes}) {
+  if (out.size() < ids.size() * uint64_t{format.row_bytes}) {
     return std::move(done)(absl::InvalidArgumentError(absl::StrCat(
         "output buffer of ", out.size(), " bytes is too small for ", ids.size(),
-        " rows of ", format->row_bytes, " bytes")));
+        " rows of ", format.row_bytes, " bytes")));
   }
   fanout->out = out;
   fanout->table = &state;
-  fanout->format = *format;
+  fanout->format = format;
   fanout->row_count = ids.size();
   fanout->done = std::move(done);
   std::vector<std::shared_ptr<ShardCall>> calls;
@@ -429,7 +441,7 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   if (calls.empty()) {
     LookupCallback finish = std::move(fanout->done);
     return std::move(finish)(
-        LookupResult{0, format->row_bytes, 0, "", format->element_type});
+        LookupResult{0, format.row_bytes, 0, "", format.element_type});
   }
   fanout->pending = calls.size();
   for (const auto& call : calls) {
@@ -440,21 +452,23 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   }
 }
 
-absl::StatusOr<RowFormat> ShardedClient::Impl::Format(absl::string_view table,
-                                                      TableState& state) {
+absl::StatusOr<TableLayout> ShardedClient::Impl::Layout(absl::string_view table,
+                                                        TableState& state) {
   {
-    absl::ReaderMutexLock lock(&state.format_mu);
-    if (state.format.has_value()) return *state.format;
+    absl::ReaderMutexLock lock(&state.layout_mu);
+    if (state.layout.has_value()) return *state.layout;
   }
   absl::Status last = absl::UnavailableError("no replica answered");
   for (const auto& replica : state.shards.front()->replicas) {
     absl::StatusOr<TableDescription> description =
         replica->client->DescribeTable(table);
     if (description.ok()) {
-      const RowFormat format{description->row_bytes, description->element_type};
-      absl::MutexLock lock(&state.format_mu);
-      state.format = format;
-      return format;
+      TableLayout layout{{description->row_bytes, description->element_type},
+                         description->hash_spec,
+                         description->compression_digest};
+      absl::MutexLock lock(&state.layout_mu);
+      state.layout = layout;
+      return layout;
     }
     last = description.status();
     if (!IsRetryable(last)) break;
@@ -736,8 +750,8 @@ void ShardedClient::Impl::Complete(ShardCall& call,
   if (!result.ok() && !IsRetryable(result.status())) {
     // The table may have been dropped and imported again in another
     // format: the next lookup asks a replica for it.
-    absl::MutexLock lock(&fanout.table->format_mu);
-    fanout.table->format.reset();
+    absl::MutexLock lock(&fanout.table->layout_mu);
+    fanout.table->layout.reset();
   }
   {
     absl::MutexLock lock(&fanout.mu);
@@ -850,9 +864,36 @@ void ShardedClient::LookupAsync(absl::string_view table,
 }
 
 absl::StatusOr<LookupResult> ShardedClient::LookupTokens(
-    absl::string_view, absl::Span<const int64_t>, int, int,
-    absl::Span<const int32_t>, absl::Span<char>, const LookupOptions&) {
-  return NotAcrossShards("a token lookup");
+    absl::string_view table, absl::Span<const int64_t> tokens, int batch,
+    int time, absl::Span<const int32_t> lengths, absl::Span<char> out,
+    const LookupOptions& options) {
+  ENGRAM_ASSIGN_OR_RETURN(TableState * state, impl_->Find(table));
+  ENGRAM_ASSIGN_OR_RETURN(const TableLayout layout,
+                          impl_->Layout(table, *state));
+  // As the server would, but here: its tokens address every shard.
+  if (layout.hash_spec == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table '", table, "' has no hash spec; look it up by row id instead"));
+  }
+  if (!layout.compression_digest.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("table '", table, "' hashes token ids compressed by map ",
+                     layout.compression_digest,
+                     "; address them with a Prefetcher given the map"));
+  }
+  if (batch < 0 || time < 0 ||
+      tokens.size() != static_cast<size_t>(batch) * time) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        tokens.size(), " tokens for batch ", batch, " x time ", time));
+  }
+  std::vector<int64_t> row_ids(tokens.size() *
+                               layout.hash_spec->rows_per_token());
+  ENGRAM_RETURN_IF_ERROR(ComputeRowIds(*layout.hash_spec, /*layer_index=*/0,
+                                       tokens, batch, time, lengths,
+                                       absl::MakeSpan(row_ids)));
+  // Row ids are non-negative.
+  const std::vector<uint64_t> ids(row_ids.begin(), row_ids.end());
+  return Lookup(table, ids, out, options);
 }
 
 absl::StatusOr<VersionPin> ShardedClient::PinVersion(absl::string_view table,

@@ -35,8 +35,10 @@
 //
 // A sharded pin fixes each shard at its own version (the one active on it
 // when pinned), held by a server pin on each of its replicas; its lookups
-// go only to replicas holding the pin. Token lookups, conversions
-// (output_type) and watches span shards and are not offered
+// go only to replicas holding the pin. Token lookups are addressed here,
+// with the hash spec a replica describes, and routed as row ids (a table
+// whose spec hashes compressed ids needs the map: FAILED_PRECONDITION).
+// Conversions (output_type) and watches span shards and are not offered
 // (UNIMPLEMENTED). Thread-safe.
 #ifndef ENGRAM_CLIENT_SHARDED_CLIENT_H_
 #define ENGRAM_CLIENT_SHARDED_CLIENT_H_

@@ -37,35 +37,48 @@ CommandResult ImportDemoLayerAs(const std::string& address,
                                 const std::string& dir, int64_t layer,
                                 const std::string& table,
                                 const std::vector<std::string>& extra) {
+  return ImportDemoLayerTo({"--server", address}, address, dir, layer, table,
+                           extra);
+}
+
+CommandResult ImportDemoLayerTo(const std::vector<std::string>& destination,
+                                const std::string& source,
+                                const std::string& dir, int64_t layer,
+                                const std::string& table,
+                                const std::vector<std::string>& extra) {
   const std::string rows = absl::StrCat(dir, "/layer_", layer, ".npy");
   if (!std::filesystem::exists(rows)) {
     const CommandResult exported =
-        RunEngramctl(address, {"export", absl::StrCat("layer_", layer), rows});
+        RunEngramctl(source, {"export", absl::StrCat("layer_", layer), rows});
     if (exported.exit_code != 0) return exported;
   }
   const HashSpecConfig config = SmallDemoConfig();
-  std::vector<std::string> args = {"import",
-                                   table,
-                                   rows,
-                                   "--json",
-                                   "--hash-layer",
-                                   absl::StrCat(layer),
-                                   "--seed",
-                                   absl::StrCat(config.seed),
-                                   "--layer-ids",
-                                   absl::StrJoin(config.layer_ids, ","),
-                                   "--vocab-sizes",
-                                   absl::StrJoin(config.vocab_sizes, ","),
-                                   "--max-ngram",
-                                   absl::StrCat(config.max_ngram),
-                                   "--heads",
-                                   absl::StrCat(config.heads_per_ngram),
-                                   "--pad-id",
-                                   absl::StrCat(config.pad_id),
-                                   "--tokenizer-vocab",
-                                   absl::StrCat(config.tokenizer_vocab)};
+  std::vector<std::string> args = {EngramctlPath()};
+  args.insert(args.end(), destination.begin(), destination.end());
+  const std::vector<std::string> import = {
+      "import",
+      table,
+      rows,
+      "--json",
+      "--hash-layer",
+      absl::StrCat(layer),
+      "--seed",
+      absl::StrCat(config.seed),
+      "--layer-ids",
+      absl::StrJoin(config.layer_ids, ","),
+      "--vocab-sizes",
+      absl::StrJoin(config.vocab_sizes, ","),
+      "--max-ngram",
+      absl::StrCat(config.max_ngram),
+      "--heads",
+      absl::StrCat(config.heads_per_ngram),
+      "--pad-id",
+      absl::StrCat(config.pad_id),
+      "--tokenizer-vocab",
+      absl::StrCat(config.tokenizer_vocab)};
+  args.insert(args.end(), import.begin(), import.end());
   args.insert(args.end(), extra.begin(), extra.end());
-  return RunEngramctl(address, args);
+  return RunCommand(args);
 }
 
 std::string ExpectedDemoRows(int64_t layer_id,

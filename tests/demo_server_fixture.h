@@ -39,6 +39,14 @@ CommandResult ImportDemoLayerAs(const std::string& address,
                                 const std::string& table,
                                 const std::vector<std::string>& extra = {});
 
+// The same, exported from the server at `source` and imported through
+// engramctl's `destination` flags (e.g. {"--shard-map", FILE}).
+CommandResult ImportDemoLayerTo(const std::vector<std::string>& destination,
+                                const std::string& source,
+                                const std::string& dir, int64_t layer,
+                                const std::string& table,
+                                const std::vector<std::string>& extra = {});
+
 // The bytes of `rows` of demo layer `layer_id` (SmallDemoConfig) back to back.
 std::string ExpectedDemoRows(int64_t layer_id,
                              const std::vector<uint64_t>& rows);

@@ -32,6 +32,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
+#include "tests/demo_server_fixture.h"
 #include "tests/test_processes.h"
 
 namespace engram::testing {
@@ -1041,6 +1042,61 @@ TEST(ShardedSparseTest, ReplicasOfASparseTableReportItsMissingRows) {
       internal::ReadNpyInt64(dir.path() + "/out_ids.npy");
   ASSERT_TRUE(exported_ids.ok()) << exported_ids.status();
   EXPECT_EQ(*exported_ids, std::vector<int64_t>({3, 90}));
+}
+
+// Demo layer 3 imported with its hash spec as two shards: a ShardedClient
+// addresses token lookups itself and gets the rows the demo server does.
+class ShardedTokensTest : public DemoServerTest {};
+
+TEST_F(ShardedTokensTest, TokenLookupsAcrossShardsEqualTheWholeTables) {
+  std::vector<std::unique_ptr<ServerProcess>> servers;
+  for (int s = 0; s < 2; ++s) {
+    auto server =
+        ServerProcess::Start(absl::StrCat(dir_.path(), "/shard", s), {});
+    ASSERT_TRUE(server.ok()) << server.status();
+    servers.push_back(*std::move(server));
+  }
+  const uint64_t rows = LayerRows(3);
+  const std::string map_text =
+      absl::StrCat("table layer_3 rows ", rows, "\nshard layer_3 0 ", rows / 2,
+                   " ", servers[0]->address(), "\nshard layer_3 ", rows / 2,
+                   " ", rows, " ", servers[1]->address(), "\n");
+  const std::string map_file = dir_.path() + "/shards.txt";
+  std::ofstream(map_file) << map_text;
+  const CommandResult imported = ImportDemoLayerTo(
+      {"--shard-map", map_file}, server_->address(), dir_.path(), 3, "layer_3");
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+
+  absl::StatusOr<client::ShardMap> map = client::ParseShardMap(map_text);
+  ASSERT_TRUE(map.ok()) << map.status();
+  auto sharded = client::ShardedClient::Create(*std::move(map), {});
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  auto whole = Connect();
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  // Two sequences, the second left-padded.
+  const std::vector<int64_t> tokens = {5, 17, 900, 0, 42, 43};
+  const std::vector<int32_t> lengths = {3, 2};
+  const size_t bytes =
+      tokens.size() * 4 * kSmallDemoValues * 4;  // 4 rows per token
+  std::string expected(bytes, '?');
+  std::string got(bytes, '!');
+  ASSERT_TRUE((*whole)
+                  ->LookupTokens("layer_3", tokens, 2, 3, lengths,
+                                 absl::MakeSpan(expected))
+                  .ok());
+  const absl::StatusOr<client::LookupResult> result = (*sharded)->LookupTokens(
+      "layer_3", tokens, 2, 3, lengths, absl::MakeSpan(got));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->row_count, tokens.size() * 4);
+  EXPECT_TRUE(got == expected);
+  for (const client::ReplicaStats& replica : (*sharded)->replica_stats()) {
+    EXPECT_GT(replica.successes, 0) << replica.address;
+  }
+  EXPECT_EQ((*sharded)
+                ->LookupTokens("layer_3", tokens, 2, 2, {}, absl::MakeSpan(got))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
