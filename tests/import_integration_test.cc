@@ -427,6 +427,11 @@ TEST(ImportOfflineTest, TablesWrittenIntoADataDirAreServedByTheNextServer) {
 // back addressed as the model's own.
 class HashLayerImportTest : public DemoServerTest {
  protected:
+  // The exported layers lie in dir_, which the server may read from.
+  std::vector<std::string> ExtraServerFlags() const override {
+    return {"--import-dir", dir_.path()};
+  }
+
   CommandResult ImportLayer(const std::string& table, int64_t layer,
                             const std::vector<std::string>& extra = {}) {
     return ImportDemoLayerAs(server_->address(), dir_.path(), layer, table,
@@ -514,6 +519,29 @@ TEST_F(HashLayerImportTest, LayersThatDoNotFitAreRefusedBeforeAnyRowIsSent) {
               HasSubstr(absl::StrCat("already exists with hash spec ",
                                      SpecDigest("layer_3"))));
   EXPECT_TRUE(server_->Running());
+}
+
+TEST_F(HashLayerImportTest, AFileTheServerReadsIsCheckedThereAgainstItsSpec) {
+  // engramctl does not read the file, so it cannot count its values.
+  const CommandResult uncounted =
+      ImportLayer("server_read", 3, {"--server-file"});
+  EXPECT_EQ(uncounted.exit_code, 1);
+  EXPECT_THAT(uncounted.err, HasSubstr("needs --n-embed-per-ngram"));
+  // The server refuses a width its rows do not have, before reading them.
+  const CommandResult wide =
+      ImportLayer("server_read", 3,
+                  {"--server-file", "--n-embed-per-ngram",
+                   absl::StrCat(4 * kSmallDemoValues)});
+  EXPECT_EQ(wide.exit_code, 1);
+  EXPECT_THAT(wide.err, HasSubstr("INVALID_ARGUMENT: table 'server_read' has "
+                                  "8 values per row but its hash spec's rows "
+                                  "hold 16 (n_embed_per_ngram 32 / 2 heads)"));
+  const CommandResult read =
+      ImportLayer("server_read", 3,
+                  {"--server-file", "--n-embed-per-ngram",
+                   absl::StrCat(2 * kSmallDemoValues)});
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(SpecDigest("server_read"), SpecDigest("layer_3"));
 }
 
 TEST_F(HashLayerImportTest, AShardKeepsItsSpecButLeavesTokensToTheShardMap) {
