@@ -75,6 +75,7 @@ struct TableLayout {
   RowFormat format;
   // Null for a table without a hash spec.
   std::shared_ptr<const HashSpec> hash_spec;
+  std::string hash_spec_digest;
   std::string compression_digest;
 };
 
@@ -465,6 +466,7 @@ absl::StatusOr<TableLayout> ShardedClient::Impl::Layout(absl::string_view table,
     if (description.ok()) {
       TableLayout layout{{description->row_bytes, description->element_type},
                          description->hash_spec,
+                         description->hash_spec_digest,
                          description->compression_digest};
       absl::MutexLock lock(&state.layout_mu);
       state.layout = layout;
@@ -893,7 +895,12 @@ absl::StatusOr<LookupResult> ShardedClient::LookupTokens(
                                        absl::MakeSpan(row_ids)));
   // Row ids are non-negative.
   const std::vector<uint64_t> ids(row_ids.begin(), row_ids.end());
-  return Lookup(table, ids, out, options);
+  // Every shard checks that it is addressed by the spec used here.
+  LookupOptions addressed = options;
+  if (addressed.hash_spec_digest.empty()) {
+    addressed.hash_spec_digest = layout.hash_spec_digest;
+  }
+  return Lookup(table, ids, out, addressed);
 }
 
 absl::StatusOr<VersionPin> ShardedClient::PinVersion(absl::string_view table,

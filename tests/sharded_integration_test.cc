@@ -1046,57 +1046,93 @@ TEST(ShardedSparseTest, ReplicasOfASparseTableReportItsMissingRows) {
 
 // Demo layer 3 imported with its hash spec as two shards: a ShardedClient
 // addresses token lookups itself and gets the rows the demo server does.
-class ShardedTokensTest : public DemoServerTest {};
+class ShardedTokensTest : public DemoServerTest {
+ protected:
+  void SetUp() override {
+    DemoServerTest::SetUp();
+    if (HasFatalFailure()) return;
+    for (int s = 0; s < 2; ++s) {
+      auto server =
+          ServerProcess::Start(absl::StrCat(dir_.path(), "/shard", s), {});
+      ASSERT_TRUE(server.ok()) << server.status();
+      shards_.push_back(*std::move(server));
+    }
+    const uint64_t rows = LayerRows(3);
+    ranges_ = {{0, rows / 2}, {rows / 2, rows}};
+    std::string map_text = absl::StrCat("table layer_3 rows ", rows, "\n");
+    for (int s = 0; s < 2; ++s) {
+      absl::StrAppend(&map_text, "shard layer_3 ", ranges_[s].first, " ",
+                      ranges_[s].second, " ", shards_[s]->address(), "\n");
+    }
+    absl::StatusOr<client::ShardMap> map = client::ParseShardMap(map_text);
+    ASSERT_TRUE(map.ok()) << map.status();
+    map_ = *std::move(map);
+  }
+
+  // Imports shard `s` of demo layer 3 with the demo's hash flags and
+  // `extra` ones.
+  void ImportShard(int s, const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> flags = {
+        "--row-range", absl::StrCat(ranges_[s].first, ":", ranges_[s].second)};
+    flags.insert(flags.end(), extra.begin(), extra.end());
+    const CommandResult imported =
+        ImportDemoLayerTo({"--server", shards_[s]->address()},
+                          server_->address(), dir_.path(), 3, "layer_3", flags);
+    ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  }
+
+  // Two sequences, the second left-padded; 4 rows per token.
+  const std::vector<int64_t> tokens_ = {5, 17, 900, 0, 42, 43};
+  const std::vector<int32_t> lengths_ = {3, 2};
+  const size_t bytes_ = tokens_.size() * 4 * kSmallDemoValues * 4;
+
+  std::vector<std::unique_ptr<ServerProcess>> shards_;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges_;
+  client::ShardMap map_;
+};
 
 TEST_F(ShardedTokensTest, TokenLookupsAcrossShardsEqualTheWholeTables) {
-  std::vector<std::unique_ptr<ServerProcess>> servers;
-  for (int s = 0; s < 2; ++s) {
-    auto server =
-        ServerProcess::Start(absl::StrCat(dir_.path(), "/shard", s), {});
-    ASSERT_TRUE(server.ok()) << server.status();
-    servers.push_back(*std::move(server));
-  }
-  const uint64_t rows = LayerRows(3);
-  const std::string map_text =
-      absl::StrCat("table layer_3 rows ", rows, "\nshard layer_3 0 ", rows / 2,
-                   " ", servers[0]->address(), "\nshard layer_3 ", rows / 2,
-                   " ", rows, " ", servers[1]->address(), "\n");
-  const std::string map_file = dir_.path() + "/shards.txt";
-  std::ofstream(map_file) << map_text;
-  const CommandResult imported = ImportDemoLayerTo(
-      {"--shard-map", map_file}, server_->address(), dir_.path(), 3, "layer_3");
-  ASSERT_EQ(imported.exit_code, 0) << imported.err;
-
-  absl::StatusOr<client::ShardMap> map = client::ParseShardMap(map_text);
-  ASSERT_TRUE(map.ok()) << map.status();
-  auto sharded = client::ShardedClient::Create(*std::move(map), {});
+  ASSERT_NO_FATAL_FAILURE(ImportShard(0));
+  ASSERT_NO_FATAL_FAILURE(ImportShard(1));
+  auto sharded = client::ShardedClient::Create(map_, {});
   ASSERT_TRUE(sharded.ok()) << sharded.status();
   auto whole = Connect();
   ASSERT_TRUE(whole.ok()) << whole.status();
-  // Two sequences, the second left-padded.
-  const std::vector<int64_t> tokens = {5, 17, 900, 0, 42, 43};
-  const std::vector<int32_t> lengths = {3, 2};
-  const size_t bytes =
-      tokens.size() * 4 * kSmallDemoValues * 4;  // 4 rows per token
-  std::string expected(bytes, '?');
-  std::string got(bytes, '!');
+  std::string expected(bytes_, '?');
+  std::string got(bytes_, '!');
   ASSERT_TRUE((*whole)
-                  ->LookupTokens("layer_3", tokens, 2, 3, lengths,
+                  ->LookupTokens("layer_3", tokens_, 2, 3, lengths_,
                                  absl::MakeSpan(expected))
                   .ok());
   const absl::StatusOr<client::LookupResult> result = (*sharded)->LookupTokens(
-      "layer_3", tokens, 2, 3, lengths, absl::MakeSpan(got));
+      "layer_3", tokens_, 2, 3, lengths_, absl::MakeSpan(got));
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->row_count, tokens.size() * 4);
+  EXPECT_EQ(result->row_count, tokens_.size() * 4);
   EXPECT_TRUE(got == expected);
   for (const client::ReplicaStats& replica : (*sharded)->replica_stats()) {
     EXPECT_GT(replica.successes, 0) << replica.address;
   }
-  EXPECT_EQ((*sharded)
-                ->LookupTokens("layer_3", tokens, 2, 2, {}, absl::MakeSpan(got))
-                .status()
-                .code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      (*sharded)
+          ->LookupTokens("layer_3", tokens_, 2, 2, {}, absl::MakeSpan(got))
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ShardedTokensTest, AShardAddressedByAnotherSpecServesNoRows) {
+  ASSERT_NO_FATAL_FAILURE(ImportShard(0));
+  ASSERT_NO_FATAL_FAILURE(ImportShard(1, {"--seed", "1"}));
+  auto sharded = client::ShardedClient::Create(map_, {});
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  std::string out(bytes_, '?');
+  const absl::Status refused = (*sharded)
+                                   ->LookupTokens("layer_3", tokens_, 2, 3,
+                                                  lengths_, absl::MakeSpan(out))
+                                   .status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.message(), HasSubstr("row ids were computed under hash "
+                                           "spec "));
 }
 
 }  // namespace
