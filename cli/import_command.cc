@@ -198,16 +198,15 @@ class RowFeed {
 
   absl::Status SetRange(const ImportOptions& options) {
     if (sparse()) {
-      return absl::InvalidArgumentError(
-          "--row-range makes a dense shard; "
-          "it does not go with --ids");
+      return absl::InvalidArgumentError("--row-range makes a dense shard; "
+                                        "it does not go with --ids");
     }
     if (options.first_row >= options.end_row ||
         options.end_row > file_->rows()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--row-range ", options.first_row, ":", options.end_row,
-                       " is not a non-empty range within the file's ",
-                       file_->rows(), " rows"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--row-range ", options.first_row, ":", options.end_row,
+          " is not a non-empty range within the file's ", file_->rows(),
+          " rows"));
     }
     first_row_ = options.first_row;
     end_row_ = options.end_row;
