@@ -570,6 +570,11 @@ absl::Status Run(const std::vector<std::string>& args) {
     if (const int64_t layer = absl::GetFlag(FLAGS_hash_layer); layer >= 0) {
       ENGRAM_ASSIGN_OR_RETURN(options.hash_config, HashSpecConfigFromFlags());
       options.hash_layer_id = layer;
+    } else if (!absl::GetFlag(FLAGS_compression).empty()) {
+      // Alone it would be ignored, and the table taken for one of raw ids.
+      return absl::InvalidArgumentError(
+          "import --compression is part of a table's hash spec: give "
+          "--hash-layer too");
     }
     if (const std::string range = absl::GetFlag(FLAGS_row_range);
         !range.empty()) {

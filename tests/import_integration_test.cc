@@ -506,6 +506,11 @@ TEST_F(HashLayerImportTest, LayersThatDoNotFitAreRefusedBeforeAnyRowIsSent) {
       "t", 3, {"--n-embed-per-ngram", absl::StrCat(4 * kSmallDemoValues)});
   EXPECT_EQ(wide.exit_code, 1);
   EXPECT_THAT(wide.err, HasSubstr("values per row but its hash spec's rows"));
+  const CommandResult map_alone = RunEngramctl(
+      server_->address(), {"import", "t", dir_.path() + "/layer_3.npy",
+                           "--compression", "map.npy"});
+  EXPECT_EQ(map_alone.exit_code, 1);
+  EXPECT_THAT(map_alone.err, HasSubstr("give --hash-layer too"));
   const CommandResult opaque = ImportLayer("t", 3, {"--dtype", "opaque"});
   EXPECT_EQ(opaque.exit_code, 1);
   EXPECT_THAT(opaque.err, HasSubstr("needs --n-embed-per-ngram"));
