@@ -59,6 +59,16 @@ require_engram_binaries() {
   done
 }
 
+# require_engram_worker BUILD_DIR: sets WORKER to BUILD_DIR's engram-worker,
+# or exits 1 when it is not built.
+require_engram_worker() {
+  WORKER=$1/gpu_model/engram-worker
+  if [[ ! -x $WORKER ]]; then
+    log "$WORKER not built (cmake --build $1)"
+    exit 1
+  fi
+}
+
 # supervise COMMAND...: runs COMMAND in the background and waits for it, so
 # that a signal to this script is handled at once, not after the command.
 supervise() {

@@ -39,11 +39,7 @@ while (($#)); do
 done
 
 require_engram_binaries "$BUILD_DIR"
-WORKER=$BUILD_DIR/gpu_model/engram-worker
-if [[ ! -x $WORKER ]]; then
-  log "$WORKER not built (cmake --build $BUILD_DIR)"
-  exit 1
-fi
+require_engram_worker "$BUILD_DIR"
 
 log "building the demo tables (about 2.6 GB) and starting engram-server"
 start_engram_server "$SERVER" "$WORK/data" --demo
