@@ -19,9 +19,9 @@
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/engram_client.h"
 #include "client/prefetcher.h"
@@ -45,8 +45,9 @@
 ABSL_FLAG(std::string, rows, "local",
           "Where Engram rows come from: local (the worker's own tables, the "
           "baseline), server=HOST:PORT (engram-server, through the client "
-          "library and its cache) or shards=FILE (the servers of a shard "
-          "map, client/shard_map.h, each row from its shard's replicas).");
+          "library and its cache), shards=FILE (the servers of a shard "
+          "map, client/shard_map.h, each row from its shard's replicas) or "
+          "discover=HOST:PORT,... (the shard map those servers describe).");
 ABSL_FLAG(std::string, model_config, "",
           "JSON engram.v1.ModelConfig (proto/engram/v1/model_config.proto); "
           "empty: the demo model.");
@@ -65,8 +66,8 @@ ABSL_FLAG(std::string, local_rows_dtype, "bf16",
           "Element type of the local demo rows: f32, bf16 or f16 (as "
           "engram-server --demo-dtype).");
 ABSL_FLAG(uint64_t, cache_bytes, 256ull << 20,
-          "Server mode: worker-side row cache per table (with shards=: per "
-          "table and replica); 0 = none.");
+          "Server mode: worker-side row cache per table (with shards= or "
+          "discover=: per table and replica); 0 = none.");
 ABSL_FLAG(absl::Duration, row_timeout, absl::Seconds(10),
           "How long a layer waits for its rows before the run fails.");
 ABSL_FLAG(bool, compare_local, false,
@@ -78,9 +79,6 @@ ABSL_FLAG(bool, json, false, "Print the report as one JSON object.");
 
 namespace engram::gpu {
 namespace {
-
-constexpr absl::string_view kServerPrefix = "server=";
-constexpr absl::string_view kShardsPrefix = "shards=";
 
 // One way of getting rows, and the model reading through it.
 struct Pipeline {
@@ -103,23 +101,26 @@ absl::StatusOr<client::WorkerClient> RowClient(const std::string& rows,
     return local;
   }
   client::WorkerClientOptions options;
-  if (absl::StartsWith(rows, kServerPrefix) &&
-      rows.size() > kServerPrefix.size()) {
-    options.client.server_address = rows.substr(kServerPrefix.size());
-  } else if (absl::StartsWith(rows, kShardsPrefix) &&
-             rows.size() > kShardsPrefix.size()) {
-    ENGRAM_ASSIGN_OR_RETURN(
-        options.shards,
-        client::ReadShardMapFile(rows.substr(kShardsPrefix.size())));
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--rows must be local, server=HOST:PORT or "
-                     "shards=FILE, not \"",
-                     rows, "\""));
-  }
   options.client.tls = ClientTlsFilesFromFlags();
   ENGRAM_ASSIGN_OR_RETURN(options.client.bearer_token, BearerTokenFromFlags());
   options.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
+  const std::pair<std::string, std::string> source =
+      absl::StrSplit(rows, absl::MaxSplits('=', 1));
+  const std::string& where = source.second;
+  if (source.first == "server" && !where.empty()) {
+    options.client.server_address = where;
+  } else if (source.first == "shards" && !where.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(options.shards, client::ReadShardMapFile(where));
+  } else if (source.first == "discover" && !where.empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(
+        options.shards,
+        client::DiscoverShardMap(absl::StrSplit(where, ','), options.client));
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--rows must be local, server=HOST:PORT, shards=FILE "
+                     "or discover=HOST:PORT,..., not \"",
+                     rows, "\""));
+  }
   return client::ConnectWorkerClient(options);
 }
 

@@ -181,8 +181,9 @@ TEST_F(WorkerTest, RefusesTablesOfAnotherModel) {
 TEST_F(WorkerTest, BadFlagsEndWithAClearMessage) {
   const CommandResult rows = Worker({"--rows=elsewhere"});
   EXPECT_EQ(rows.exit_code, 1);
-  EXPECT_THAT(rows.err, HasSubstr("--rows must be local, server=HOST:PORT or "
-                                  "shards=FILE, not \"elsewhere\""));
+  EXPECT_THAT(rows.err,
+              HasSubstr("--rows must be local, server=HOST:PORT, shards=FILE "
+                        "or discover=HOST:PORT,..., not \"elsewhere\""));
   const CommandResult device = Worker({"--device=tpu"});
   EXPECT_EQ(device.exit_code, 1);
   EXPECT_THAT(device.err, HasSubstr("device must be auto, cpu or cuda"));
@@ -239,6 +240,15 @@ TEST_F(WorkerTest, ImportedShardsGiveTheSameLogitsAsLocalRows) {
   const std::string local_bytes = ReadFile(local_logits);
   EXPECT_FALSE(local_bytes.empty());
   EXPECT_TRUE(local_bytes == ReadFile(sharded_logits));
+
+  // The same shard map, as the servers describe it.
+  const std::string discovered_logits = dir_.path() + "/discovered.f32";
+  const CommandResult discovered =
+      Worker({absl::StrCat("--rows=discover=", servers[0]->address(), ",",
+                           servers[1]->address(), ",", servers[2]->address()),
+              "--logits-out=" + discovered_logits});
+  ASSERT_EQ(discovered.exit_code, 0) << discovered.err;
+  EXPECT_TRUE(local_bytes == ReadFile(discovered_logits));
 }
 
 // A model whose tokens are compressed before hashing (the reference's
