@@ -313,13 +313,16 @@ void WriteTableJson(const TableDescription& table, JsonWriter& json) {
 
 void PrintTableText(const TableDescription& table) {
   std::cout << absl::StrFormat(
-      "%-24s rows=%d row_bytes=%d dtype=%s dims=[%s] version=%d%s\n",
+      "%-24s rows=%d row_bytes=%d dtype=%s dims=[%s] version=%d%s%s\n",
       table.name, table.rows, table.row_bytes,
       ElementTypeName(table.element_type), absl::StrJoin(table.dims, ","),
       table.version,
       table.hash_spec_digest.empty()
           ? ""
-          : absl::StrCat(" hash_spec=", table.hash_spec_digest));
+          : absl::StrCat(" hash_spec=", table.hash_spec_digest),
+      table.compression_digest.empty()
+          ? ""
+          : absl::StrCat(" compression=", table.compression_digest));
 }
 
 absl::Status ListTables(EngramClient& client) {

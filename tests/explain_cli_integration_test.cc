@@ -199,9 +199,12 @@ TEST_F(ExplainCliTest, ATableOfCompressedIdsIsExplainedWithItsMapOnly) {
   internal::Sha256 map_hash;
   map_hash.Update(Int64s(lookup));
   const CommandResult described = Ctl({"describe", "compressed", "--json"});
+  const std::string map_digest = internal::Sha256::ToHex(map_hash.Finish());
   EXPECT_EQ(
       ParseJson(described.out).fields().at("compression_digest").string_value(),
-      internal::Sha256::ToHex(map_hash.Finish()));
+      map_digest);
+  EXPECT_THAT(Ctl({"describe", "compressed"}).out,
+              HasSubstr(absl::StrCat(" compression=", map_digest)));
 
   CommandResult result =
       Ctl({"explain", "--table", "compressed", "--tokens", "129999,10"});
