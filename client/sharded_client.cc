@@ -61,6 +61,8 @@ struct ShardState {
   uint64_t first_row = 0;
   uint64_t end_row = 0;
   std::vector<std::unique_ptr<Replica>> replicas;
+  // Where the search for a replica starts: advanced by every call (round
+  // robin), or fixed at a random replica (prefer_one_replica).
   std::atomic<uint32_t> next{0};
 
   // For messages: "shard [first, end) of table 'NAME'".
@@ -608,8 +610,11 @@ void ShardedClient::Impl::StartAttempt(const std::shared_ptr<ShardCall>& call) {
   {
     absl::MutexLock lock(&call->mu);
     if (call->finished) return;
-    // Round robin over the untried replicas, healthy ones first.
-    const size_t start = shard.next.fetch_add(1, std::memory_order_relaxed);
+    // The untried replicas from `start` on, healthy ones first.
+    const size_t start =
+        options_.prefer_one_replica
+            ? shard.next.load(std::memory_order_relaxed)
+            : shard.next.fetch_add(1, std::memory_order_relaxed);
     const absl::Time now = absl::Now();
     for (int pass = 0; pass < 2 && chosen == replicas; ++pass) {
       for (size_t k = 0; k < replicas; ++k) {
@@ -782,6 +787,7 @@ void ShardedClient::Impl::Complete(ShardCall& call,
 absl::StatusOr<std::unique_ptr<ShardedClient>> ShardedClient::Create(
     ShardMap map, const ShardedClientOptions& options) {
   absl::flat_hash_map<std::string, std::unique_ptr<TableState>> tables;
+  std::mt19937 random(std::random_device{}());
   for (auto& [name, shards] : map) {
     auto table = std::make_unique<TableState>();
     table->rows = shards.rows;
@@ -794,6 +800,7 @@ absl::StatusOr<std::unique_ptr<ShardedClient>> ShardedClient::Create(
       auto state = std::make_unique<ShardState>();
       state->first_row = shard.first_row;
       state->end_row = shard.end_row;
+      state->next = random() % shard.replicas.size();
       for (std::string& address : shard.replicas) {
         ClientOptions replica_options = options.client;
         replica_options.server_address = address;

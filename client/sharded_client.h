@@ -9,8 +9,9 @@
 // A lookup sends one request per shard its ids fall in, to one replica
 // each (round robin over the healthy ones), and puts the rows back in
 // request order (rows a sparse table lacks are flagged at their positions
-// in LookupResult::missing, as one server flags them). A replica that
-// answers UNAVAILABLE, DEADLINE_EXCEEDED,
+// in LookupResult::missing, as one server flags them); with
+// prefer_one_replica, each shard's requests go to one replica while it is
+// healthy. A replica that answers UNAVAILABLE, DEADLINE_EXCEEDED,
 // CANCELLED or ABORTED, or cannot be reached, is skipped for a backoff
 // that doubles on each failure (initial_backoff .. max_backoff) and resets
 // on success, so a replica that comes back gets traffic again; the request
@@ -69,10 +70,16 @@ struct ShardedClientOptions {
   absl::Duration hedge_after = absl::ZeroDuration();
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // Send each shard's lookups to one replica, picked at random when the
+  // client is made, instead of round robin over them: the others take
+  // over while it fails, and hedges go to them. With a cache per replica
+  // (wrap_replica) a shard's hot rows are then cached once; many clients
+  // still spread over the replicas.
+  bool prefer_one_replica = false;
   // When set, each replica's client is made through it from the plain one;
   // e.g. a worker-side cache per replica, each coherent with its own
   // server's versions (a shard's hot rows may then be held once per
-  // replica that served them):
+  // replica that served them; see prefer_one_replica):
   //   options.wrap_replica = [](std::unique_ptr<EngramClient> replica) {
   //     return CachingClient::Create(std::move(replica), {...});
   //   };

@@ -35,6 +35,8 @@ absl::StatusOr<WorkerClient> ConnectWorkerClient(
   ShardedClientOptions sharded = options.sharded;
   sharded.client = options.client;
   sharded.wrap_replica = cached;
+  // Each shard's hot rows in one replica's cache, not in all of them.
+  if (options.cache_bytes > 0) sharded.prefer_one_replica = true;
   ENGRAM_ASSIGN_OR_RETURN(connected.client,
                           ShardedClient::Create(*options.shards, sharded));
   return connected;

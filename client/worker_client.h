@@ -30,12 +30,15 @@ struct WorkerClientOptions {
   ClientOptions client;
   // Set: rows are routed over these shards and their replicas.
   std::optional<ShardMap> shards;
-  // With `shards`: deadlines, hedging and backoff (its `client` and
-  // `wrap_replica` are set from the fields here).
+  // With `shards`: deadlines, hedging and backoff (its `client`,
+  // `wrap_replica` and, with a cache, `prefer_one_replica` are set from the
+  // fields here).
   ShardedClientOptions sharded;
   // Bytes of rows each server's cache holds per table; 0: no cache. With
-  // shards there is one cache per replica, holding its shard's rows, so a
-  // shard's hot rows may be held once per replica that served them.
+  // shards there is one cache per replica, holding its shard's rows, and
+  // each shard's lookups go to one replica while it is healthy
+  // (ShardedClientOptions::prefer_one_replica), so its hot rows are cached
+  // once.
   uint64_t cache_bytes = 0;
 };
 

@@ -93,6 +93,23 @@ class ShardedTest : public ::testing::Test {
 
   std::string NpyFile() const { return dir_.path() + "/table.npy"; }
 
+  // Options wrapping each replica's client in a 1 MiB CachingClient, which
+  // `caches` gets in replica order (Index(s, r)).
+  static client::ShardedClientOptions CachedReplicas(
+      std::vector<client::CachingClient*>* caches) {
+    client::ShardedClientOptions options;
+    options.wrap_replica = [caches](std::unique_ptr<client::EngramClient> plain)
+        -> absl::StatusOr<std::unique_ptr<client::EngramClient>> {
+      absl::StatusOr<std::unique_ptr<client::CachingClient>> cache =
+          client::CachingClient::Create(std::move(plain),
+                                        {.capacity_bytes = 1 << 20});
+      if (!cache.ok()) return cache.status();
+      caches->push_back(cache->get());
+      return *std::move(cache);
+    };
+    return options;
+  }
+
   // The fields of each entry of the "replicas" of a --shard-map command's
   // JSON `json`, which must name the fixture's replicas in order.
   std::vector<google::protobuf::Struct> ReplicaReports(
@@ -705,17 +722,7 @@ TEST_F(ShardedTest, ShardMapExportAndLookupReadThroughTheShards) {
 
 TEST_F(ShardedTest, CachesOfTheReplicasKeepHotRowsAndFollowPatches) {
   std::vector<client::CachingClient*> caches;
-  client::ShardedClientOptions options;
-  options.wrap_replica = [&caches](std::unique_ptr<client::EngramClient> plain)
-      -> absl::StatusOr<std::unique_ptr<client::EngramClient>> {
-    absl::StatusOr<std::unique_ptr<client::CachingClient>> cache =
-        client::CachingClient::Create(std::move(plain),
-                                      {.capacity_bytes = 1 << 20});
-    if (!cache.ok()) return cache.status();
-    caches.push_back(cache->get());
-    return *std::move(cache);
-  };
-  auto sharded = client::ShardedClient::Create(map_, options);
+  auto sharded = client::ShardedClient::Create(map_, CachedReplicas(&caches));
   ASSERT_TRUE(sharded.ok()) << sharded.status();
   ASSERT_EQ(caches.size(), kShards * kReplicas);
   const auto total = [&caches] {
@@ -752,6 +759,74 @@ TEST_F(ShardedTest, CachesOfTheReplicasKeepHotRowsAndFollowPatches) {
     ASSERT_EQ(read_hot(), expected) << "round " << round;
   }
   EXPECT_GT(total().invalidated, 0);
+}
+
+TEST_F(ShardedTest, PreferringOneReplicaCachesEachShardsHotRowsOnce) {
+  std::vector<client::CachingClient*> caches;
+  client::ShardedClientOptions options = CachedReplicas(&caches);
+  options.prefer_one_replica = true;
+  options.initial_backoff = absl::Milliseconds(50);
+  options.max_backoff = absl::Milliseconds(200);
+  auto sharded = client::ShardedClient::Create(map_, options);
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  const std::vector<uint64_t> hot = {1, 2, 15000, 15001, 29998};
+  const auto read_hot = [&] {
+    std::string out(hot.size() * kRowBytes, '?');
+    absl::StatusOr<client::LookupResult> result =
+        (*sharded)->Lookup("t", hot, absl::MakeSpan(out.data(), out.size()));
+    EXPECT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(out == Expected(hot));
+  };
+  // The replicas of shard `s` whose caches hold rows.
+  const auto caching = [&](int s) {
+    std::vector<int> found;
+    for (int r = 0; r < kReplicas; ++r) {
+      if (caches[Index(s, r)]->stats().entries > 0) found.push_back(r);
+    }
+    return found;
+  };
+  // Caches fill once their watches are up; then more rounds.
+  const absl::Time filled = absl::Now() + absl::Seconds(10);
+  for (int s = 0; s < kShards; ++s) {
+    while (caching(s).empty() && absl::Now() < filled) {
+      read_hot();
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  for (int round = 0; round < 8; ++round) read_hot();
+  for (int s = 0; s < kShards; ++s) {
+    EXPECT_EQ(caching(s).size(), 1) << "shard " << s;
+  }
+
+  // Its preferred replica down, shard 1's lookups go to the other, whose
+  // cache fills once its watch is up.
+  ASSERT_EQ(caching(1).size(), 1);
+  const int preferred = caching(1).front();
+  const int other = 1 - preferred;
+  Replica& down = replicas_[Index(1, preferred)];
+  down.process.reset();
+  const auto successes = [&](int r) {
+    return (*sharded)->replica_stats()[Index(1, r)].successes;
+  };
+  const uint64_t other_before = successes(other);
+  absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (caches[Index(1, other)]->stats().entries == 0 &&
+         absl::Now() < deadline) {
+    read_hot();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_GT(caches[Index(1, other)]->stats().entries, 0);
+  EXPECT_GT(successes(other), other_before);
+
+  // Back up, it takes the shard's lookups again.
+  ASSERT_NO_FATAL_FAILURE(StartReplica(down));
+  const uint64_t before = successes(preferred);
+  deadline = absl::Now() + absl::Seconds(10);
+  while (successes(preferred) == before && absl::Now() < deadline) {
+    read_hot();
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_GT(successes(preferred), before);
 }
 
 TEST_F(ShardedTest, ShardMapImportSendsEachShardToItsReplicasAndGoesOn) {
