@@ -12,7 +12,6 @@
 #include "common/addressing/addresser.h"
 #include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
-#include "common/addressing/sha256.h"
 #include "common/hash_spec_proto.h"
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
@@ -197,8 +196,7 @@ absl::Status RunExplainCommand(const ExplainOptions& options) {
     ENGRAM_ASSIGN_OR_RETURN(
         const std::unique_ptr<CompressionMap> map,
         CompressionMap::Load(options.compression_file, map_options));
-    if (const std::string given_map =
-            internal::Sha256::ToHex(map->content_digest());
+    if (const std::string given_map = CompressionDigest(map.get());
         given_map != table_map) {
       return absl::InvalidArgumentError(
           absl::StrCat("--compression ", options.compression_file, " is map ",

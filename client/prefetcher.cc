@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/addressing/addresser.h"
-#include "common/addressing/sha256.h"
+#include "common/hash_spec_proto.h"
 #include "common/request_id.h"
 #include "common/status_macros.h"
 
@@ -56,6 +56,7 @@ absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
     return absl::InvalidArgumentError(
         "a prefetcher fetches rows as stored; output_type is not supported");
   }
+  const std::string given = CompressionDigest(options.compression.get());
   std::vector<LayerTable> layers;
   for (const std::string& name : options.tables) {
     ENGRAM_ASSIGN_OR_RETURN(TableDescription table,
@@ -73,10 +74,6 @@ absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
           "-grams but '", layers.front().name, "' ",
           layers.front().spec->max_ngram(), "-grams"));
     }
-    const std::string given =
-        options.compression == nullptr
-            ? ""
-            : internal::Sha256::ToHex(options.compression->content_digest());
     if (table.compression_digest != given) {
       return absl::InvalidArgumentError(absl::StrCat(
           "table '", name, "' hashes ",

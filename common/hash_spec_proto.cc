@@ -5,6 +5,10 @@
 
 namespace engram {
 
+std::string CompressionDigest(const CompressionMap* map) {
+  return map == nullptr ? "" : internal::Sha256::ToHex(map->content_digest());
+}
+
 v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index) {
   const HashSpecConfig& config = spec.config();
   v1::HashSpec proto;
@@ -19,10 +23,7 @@ v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index) {
   for (int64_t size : spec.head_sizes(layer_index)) proto.add_head_sizes(size);
   proto.set_digest(spec.Digest());
   proto.set_n_embed_per_ngram(spec.n_embed_per_ngram());
-  if (spec.compression() != nullptr) {
-    proto.set_compression_digest(
-        internal::Sha256::ToHex(spec.compression()->content_digest()));
-  }
+  proto.set_compression_digest(CompressionDigest(spec.compression()));
   return proto;
 }
 

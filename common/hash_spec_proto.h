@@ -5,6 +5,7 @@
 #define ENGRAM_COMMON_HASH_SPEC_PROTO_H_
 
 #include <optional>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "common/addressing/hash_spec.h"
@@ -15,6 +16,10 @@ namespace engram {
 // The spec of layer `layer_index` of `spec`, digest included.
 // REQUIRES: 0 <= layer_index < spec.num_layers().
 v1::HashSpec HashSpecLayerToProto(const HashSpec& spec, int layer_index);
+
+// v1::HashSpec.compression_digest of `map`: the lowercase hex SHA-256 of
+// its lookup; empty for null (ids are hashed as given).
+std::string CompressionDigest(const CompressionMap* map);
 
 // A one-layer HashSpec that addresses exactly like the layer `proto` was
 // made from (its multipliers and head sizes are taken as given). Its

@@ -78,11 +78,8 @@ absl::Status CheckPrefetcher(const ModelConfig& config,
   }
   // The layer specs below are the identity ones the tables carry; whether
   // token ids are compressed first, and how, is the prefetcher's map.
-  const CompressionMap* model_map = config.engram.compression.get();
-  const CompressionMap* prefetcher_map = prefetcher->compression();
-  if ((model_map == nullptr) != (prefetcher_map == nullptr) ||
-      (model_map != nullptr &&
-       model_map->content_digest() != prefetcher_map->content_digest())) {
+  if (CompressionDigest(config.engram.compression.get()) !=
+      CompressionDigest(prefetcher->compression())) {
     return absl::InvalidArgumentError(
         "the prefetcher compresses token ids otherwise than the model "
         "config's compression_map");
