@@ -87,8 +87,9 @@ struct TableState {
   // Learnt from a replica at the first lookup; empty until then, and
   // again after a lookup fails with an error of the caller's (the table
   // may have been replaced).
+  // Shared, so that a lookup takes it without copying its strings.
   absl::Mutex layout_mu;
-  std::optional<TableLayout> layout ABSL_GUARDED_BY(layout_mu);
+  std::shared_ptr<const TableLayout> layout ABSL_GUARDED_BY(layout_mu);
 };
 
 // One shard's part of a sharded pin.
@@ -196,8 +197,8 @@ class ShardedClient::Impl {
   }
 
   // The table's layout, asking a replica the first time.
-  absl::StatusOr<TableLayout> Layout(absl::string_view table,
-                                     TableState& state);
+  absl::StatusOr<std::shared_ptr<const TableLayout>> Layout(
+      absl::string_view table, TableState& state);
 
   std::vector<std::string> TableNames() const {
     std::vector<std::string> names;
@@ -393,9 +394,10 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
           " (of the first shard), not ", options.version)));
     }
   }
-  absl::StatusOr<TableLayout> layout = Layout(table, state);
+  absl::StatusOr<std::shared_ptr<const TableLayout>> layout =
+      Layout(table, state);
   if (!layout.ok()) return std::move(done)(layout.status());
-  const RowFormat format = layout->format;
+  const RowFormat format = (*layout)->format;
   // Ids by shard.
   std::vector<std::vector<uint32_t>> positions(state.shards.size());
   for (size_t i = 0; i < ids.size(); ++i) {
@@ -455,21 +457,22 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
   }
 }
 
-absl::StatusOr<TableLayout> ShardedClient::Impl::Layout(absl::string_view table,
-                                                        TableState& state) {
+absl::StatusOr<std::shared_ptr<const TableLayout>> ShardedClient::Impl::Layout(
+    absl::string_view table, TableState& state) {
   {
     absl::ReaderMutexLock lock(&state.layout_mu);
-    if (state.layout.has_value()) return *state.layout;
+    if (state.layout != nullptr) return state.layout;
   }
   absl::Status last = absl::UnavailableError("no replica answered");
   for (const auto& replica : state.shards.front()->replicas) {
     absl::StatusOr<TableDescription> description =
         replica->client->DescribeTable(table);
     if (description.ok()) {
-      TableLayout layout{{description->row_bytes, description->element_type},
-                         description->hash_spec,
-                         description->hash_spec_digest,
-                         description->compression_digest};
+      auto layout = std::make_shared<const TableLayout>(
+          TableLayout{{description->row_bytes, description->element_type},
+                      description->hash_spec,
+                      description->hash_spec_digest,
+                      description->compression_digest});
       absl::MutexLock lock(&state.layout_mu);
       state.layout = layout;
       return layout;
@@ -877,8 +880,9 @@ absl::StatusOr<LookupResult> ShardedClient::LookupTokens(
     int time, absl::Span<const int32_t> lengths, absl::Span<char> out,
     const LookupOptions& options) {
   ENGRAM_ASSIGN_OR_RETURN(TableState * state, impl_->Find(table));
-  ENGRAM_ASSIGN_OR_RETURN(const TableLayout layout,
+  ENGRAM_ASSIGN_OR_RETURN(const std::shared_ptr<const TableLayout> found,
                           impl_->Layout(table, *state));
+  const TableLayout& layout = *found;
   // As the server would, but here: its tokens address every shard.
   if (layout.hash_spec == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -890,11 +894,7 @@ absl::StatusOr<LookupResult> ShardedClient::LookupTokens(
                      layout.compression_digest,
                      "; address them with a Prefetcher given the map"));
   }
-  if (batch < 0 || time < 0 ||
-      tokens.size() != static_cast<size_t>(batch) * time) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        tokens.size(), " tokens for batch ", batch, " x time ", time));
-  }
+  // ComputeRowIds refuses a batch and time that do not match the tokens.
   std::vector<int64_t> row_ids(tokens.size() *
                                layout.hash_spec->rows_per_token());
   ENGRAM_RETURN_IF_ERROR(ComputeRowIds(*layout.hash_spec, /*layer_index=*/0,
