@@ -93,6 +93,19 @@ class ShardedTest : public ::testing::Test {
 
   std::string NpyFile() const { return dir_.path() + "/table.npy"; }
 
+  // Hot rows of every shard, for caches to keep.
+  inline static const std::vector<uint64_t> kHotRows = {1, 2, 15000, 15001,
+                                                        29998};
+
+  // kHotRows as `client` reads them (a failed lookup fails the test).
+  static std::string ReadHotRows(client::EngramClient& client) {
+    std::string out(kHotRows.size() * kRowBytes, '?');
+    absl::StatusOr<client::LookupResult> result =
+        client.Lookup("t", kHotRows, absl::MakeSpan(out.data(), out.size()));
+    EXPECT_TRUE(result.ok()) << result.status();
+    return out;
+  }
+
   // Options wrapping each replica's client in a 1 MiB CachingClient, which
   // `caches` gets in replica order (Index(s, r)).
   static client::ShardedClientOptions CachedReplicas(
@@ -730,17 +743,9 @@ TEST_F(ShardedTest, CachesOfTheReplicasKeepHotRowsAndFollowPatches) {
     for (client::CachingClient* cache : caches) sum += cache->stats();
     return sum;
   };
-  // Hot rows of every shard, read again and again.
-  const std::vector<uint64_t> hot = {1, 2, 15000, 15001, 29998};
-  const auto read_hot = [&] {
-    std::string out(hot.size() * kRowBytes, '?');
-    absl::StatusOr<client::LookupResult> result =
-        (*sharded)->Lookup("t", hot, absl::MakeSpan(out.data(), out.size()));
-    EXPECT_TRUE(result.ok()) << result.status();
-    return out;
-  };
+  const auto read_hot = [&] { return ReadHotRows(**sharded); };
   for (int round = 0; round < 8; ++round) {
-    ASSERT_EQ(read_hot(), Expected(hot)) << "round " << round;
+    ASSERT_EQ(read_hot(), Expected(kHotRows)) << "round " << round;
   }
   EXPECT_GT(total().hits, 0);
 
@@ -750,7 +755,9 @@ TEST_F(ShardedTest, CachesOfTheReplicasKeepHotRowsAndFollowPatches) {
   ASSERT_EQ(ApplyPatch(patched_ids, kFirstPatch).exit_code, 0);
   const std::string patched = Patched(rows_, patched_ids, kFirstPatch);
   std::string expected;
-  for (uint64_t id : hot) expected += patched.substr(id * kRowBytes, kRowBytes);
+  for (uint64_t id : kHotRows) {
+    expected += patched.substr(id * kRowBytes, kRowBytes);
+  }
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (read_hot() != expected && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(20));
@@ -769,13 +776,8 @@ TEST_F(ShardedTest, PreferringOneReplicaCachesEachShardsHotRowsOnce) {
   options.max_backoff = absl::Milliseconds(200);
   auto sharded = client::ShardedClient::Create(map_, options);
   ASSERT_TRUE(sharded.ok()) << sharded.status();
-  const std::vector<uint64_t> hot = {1, 2, 15000, 15001, 29998};
   const auto read_hot = [&] {
-    std::string out(hot.size() * kRowBytes, '?');
-    absl::StatusOr<client::LookupResult> result =
-        (*sharded)->Lookup("t", hot, absl::MakeSpan(out.data(), out.size()));
-    EXPECT_TRUE(result.ok()) << result.status();
-    EXPECT_TRUE(out == Expected(hot));
+    EXPECT_TRUE(ReadHotRows(**sharded) == Expected(kHotRows));
   };
   // The replicas of shard `s` whose caches hold rows.
   const auto caching = [&](int s) {
