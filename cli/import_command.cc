@@ -73,6 +73,28 @@ absl::Status AttachHashSpec(const ImportOptions& options, v1::TableInfo& info) {
   return absl::OkStatus();
 }
 
+// The map the table's hash spec compresses token ids with (--compression
+// with --hash-layer); null when it hashes raw ids. The server keeps it with
+// the table, for token lookups.
+std::shared_ptr<const CompressionMap> TableCompression(
+    const ImportOptions& options) {
+  return options.hash_config.has_value() ? options.hash_config->compression
+                                         : nullptr;
+}
+
+// An import header for `info` from options.
+v1::ImportTableHeader ImportHeader(const ImportOptions& options,
+                                   v1::TableInfo info) {
+  v1::ImportTableHeader header;
+  *header.mutable_info() = std::move(info);
+  header.set_placement(options.placement);
+  if (const std::shared_ptr<const CompressionMap> map =
+          TableCompression(options)) {
+    header.set_compression_lookup(map->LittleEndian());
+  }
+  return header;
+}
+
 // The rows of an import as the messages that carry them: a dense file in
 // order, or a sparse file's rows sorted by id with their ids.
 class RowFeed {
@@ -329,6 +351,7 @@ absl::StatusOr<Imported> ImportOffline(const ImportOptions& options,
   info.set_version(1);
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<server::TableWriter> writer,
                           storage->BeginTable(std::move(info), {}));
+  writer->KeepCompression(TableCompression(options));
   ProgressBar progress(ProgressLabel(options), feed.bytes());
   ENGRAM_RETURN_IF_ERROR(feed.ForEachMessage(
       [&](const v1::ImportTableRequest& request) {
@@ -379,9 +402,10 @@ absl::StatusOr<Imported> ImportServerFile(const ImportOptions& options) {
     return absl::InvalidArgumentError(
         "--server-file takes neither --ids nor --data-dir");
   }
-  v1::ImportTableHeader header;
-  header.mutable_info()->set_name(options.table);
-  header.set_placement(options.placement);
+  v1::TableInfo info;
+  info.set_name(options.table);
+  ENGRAM_RETURN_IF_ERROR(AttachHashSpec(options, info));
+  v1::ImportTableHeader header = ImportHeader(options, std::move(info));
   v1::SourceFile* source = header.mutable_source_file();
   source->set_path(options.file);
   source->set_dtype(options.dtype);
@@ -389,7 +413,6 @@ absl::StatusOr<Imported> ImportServerFile(const ImportOptions& options) {
     source->add_tensors(tensor);
   }
   source->set_row_bytes(options.row_bytes);
-  ENGRAM_RETURN_IF_ERROR(AttachHashSpec(options, *header.mutable_info()));
   std::cerr << "import " << options.table << ": the server reads "
             << options.file << "\n";
   ENGRAM_ASSIGN_OR_RETURN(
@@ -428,9 +451,7 @@ absl::StatusOr<Imported> ImportToServer(const ImportOptions& options,
     return Imported{*std::move(served), /*verified=*/true};
   }
 
-  v1::ImportTableHeader header;
-  *header.mutable_info() = info;
-  header.set_placement(options.placement);
+  const v1::ImportTableHeader header = ImportHeader(options, info);
   ProgressBar progress(ProgressLabel(options), feed.bytes());
   ContentDigest digest;
   const uint32_t row_bytes = feed.file().row_bytes();

@@ -127,16 +127,9 @@ absl::Status Prefetcher::CheckOutputs(const std::vector<absl::Span<char>>& out,
 absl::StatusOr<std::vector<int64_t>> Prefetcher::HashedTokens(
     absl::Span<const int64_t> tokens) const {
   std::vector<int64_t> hashed(tokens.begin(), tokens.end());
-  const CompressionMap* map = options_.compression.get();
-  if (map == nullptr) return hashed;
-  for (size_t i = 0; i < hashed.size(); ++i) {
-    if (hashed[i] < 0 || hashed[i] >= map->raw_vocab()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("token ", hashed[i], " at position ", i,
-                       " is outside the compression map's raw vocabulary [0, ",
-                       map->raw_vocab(), ")"));
-    }
-    hashed[i] = map->Compress(hashed[i]);
+  if (options_.compression != nullptr) {
+    ENGRAM_RETURN_IF_ERROR(
+        options_.compression->CompressInPlace(absl::MakeSpan(hashed)));
   }
   return hashed;
 }

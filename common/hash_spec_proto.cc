@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/addressing/sha256.h"
+#include "common/status_context.h"
 
 namespace engram {
 
@@ -73,6 +74,29 @@ absl::StatusOr<std::optional<HashSpec>> TableHashSpec(
     }
   }
   return spec;
+}
+
+absl::StatusOr<std::shared_ptr<const CompressionMap>> TableCompressionMap(
+    const v1::TableInfo& info, absl::string_view lookup) {
+  const std::string& expected = info.hash_spec().compression_digest();
+  if (expected.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("table '", info.name(),
+                     "' hashes raw token ids, so it takes no compression map"));
+  }
+  absl::StatusOr<std::unique_ptr<CompressionMap>> map =
+      CompressionMap::FromLittleEndian(
+          lookup, {.compressed_vocab = info.hash_spec().tokenizer_vocab()});
+  if (!map.ok()) {
+    return Annotate(map.status(), absl::StrCat("table '", info.name(), "': "));
+  }
+  if (const std::string digest = CompressionDigest(map->get());
+      digest != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table '", info.name(), "' hashes token ids compressed by map ",
+        expected, "; the compression lookup given is map ", digest));
+  }
+  return std::shared_ptr<const CompressionMap>(*std::move(map));
 }
 
 }  // namespace engram

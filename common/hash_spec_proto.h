@@ -4,10 +4,13 @@
 #ifndef ENGRAM_COMMON_HASH_SPEC_PROTO_H_
 #define ENGRAM_COMMON_HASH_SPEC_PROTO_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
 #include "engram/v1/engram_service.pb.h"
 
@@ -36,6 +39,15 @@ absl::StatusOr<HashSpec> HashSpecLayerFromProto(const v1::HashSpec& proto);
 // for a table without one; InvalidArgument naming the table.
 absl::StatusOr<std::optional<HashSpec>> TableHashSpec(
     const v1::TableInfo& info);
+
+// The compression map of a table whose `info` declares a spec that hashes
+// compressed ids, from `lookup` (little-endian int64 values, raw id ->
+// compressed id): each value must be a compressed id of the spec (below
+// its tokenizer_vocab) and the lookup must hash to its compression_digest.
+// InvalidArgument naming the table otherwise, or when the table hashes raw
+// ids (no spec, or no compression_digest).
+absl::StatusOr<std::shared_ptr<const CompressionMap>> TableCompressionMap(
+    const v1::TableInfo& info, absl::string_view lookup);
 
 }  // namespace engram
 

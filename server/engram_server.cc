@@ -85,7 +85,8 @@ absl::Status ServeTables(std::vector<StoredTable> stored,
                          TableStorage& storage, VersionManager& versions) {
   for (StoredTable& stored_table : stored) {
     absl::StatusOr<std::shared_ptr<const Table>> table = Table::Create(
-        std::move(stored_table.info), std::move(stored_table.store));
+        std::move(stored_table.info), std::move(stored_table.store),
+        std::move(stored_table.compression));
     if (!table.ok()) {
       // As with damaged files: serve the other tables.
       LOG(ERROR) << "not serving a table: " << table.status();

@@ -92,7 +92,8 @@ std::string ExpectedDemoRows(int64_t layer_id,
   return bytes;
 }
 
-void DemoServerTest::SetUp() {
+void DemoServerTest::StartServer() {
+  server_.reset();
   std::vector<std::string> flags = SmallDemoFlags();
   const std::vector<std::string> extra = ExtraServerFlags();
   flags.insert(flags.end(), extra.begin(), extra.end());
@@ -100,6 +101,26 @@ void DemoServerTest::SetUp() {
       ServerProcess::Start(dir_.path() + "/data", flags);
   ASSERT_TRUE(server.ok()) << server.status();
   server_ = *std::move(server);
+}
+
+std::shared_ptr<const CompressionMap> DemoCompressionMap(int64_t factor) {
+  const int64_t compressed = SmallDemoConfig().tokenizer_vocab;
+  std::vector<int64_t> lookup(kDemoRawVocab);
+  for (int64_t i = 0; i < kDemoRawVocab; ++i) {
+    lookup[i] = i * factor % compressed;
+  }
+  absl::StatusOr<std::unique_ptr<CompressionMap>> map =
+      CompressionMap::FromLookup(std::move(lookup),
+                                 {.compressed_vocab = compressed});
+  EXPECT_TRUE(map.ok()) << map.status();
+  return map.ok() ? std::shared_ptr<const CompressionMap>(*std::move(map))
+                  : nullptr;
+}
+
+void WriteCompressionMapNpy(const std::string& path,
+                            const CompressionMap& map) {
+  WriteNpyFile(path, "<i8", {static_cast<uint64_t>(map.raw_vocab())},
+               map.LittleEndian());
 }
 
 uint64_t LayerRows(int64_t layer_id) {

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "client/engram_client.h"
 #include "client/prefetcher.h"
+#include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
 #include "common/element_type.h"
 #include "gtest/gtest.h"
@@ -29,6 +30,15 @@ uint64_t LayerRows(int64_t layer_id);
 
 // engram-server flags creating SmallDemoConfig()'s tables.
 std::vector<std::string> SmallDemoFlags();
+
+// A token compression map onto SmallDemoConfig()'s vocabulary (129280)
+// from kDemoRawVocab raw ids: raw id i -> i * factor modulo 129280, so
+// some raw ids lie beyond the compressed ones and some fold together.
+inline constexpr int64_t kDemoRawVocab = 130000;
+std::shared_ptr<const CompressionMap> DemoCompressionMap(int64_t factor);
+
+// Saves `map` as the .npy `path` that engramctl --compression reads.
+void WriteCompressionMapNpy(const std::string& path, const CompressionMap& map);
 
 // Demo table layer_<layer> of the server at `address` imported there again
 // as `table`, with SmallDemoConfig()'s hash flags (engramctl import
@@ -67,8 +77,12 @@ absl::StatusOr<DemoPrefetcher> ConnectDemoPrefetcher(
 class DemoServerTest : public ::testing::Test {
  protected:
   // Starts the server with SmallDemoFlags() plus ExtraServerFlags().
-  void SetUp() override;
+  void SetUp() override { StartServer(); }
   virtual std::vector<std::string> ExtraServerFlags() const { return {}; }
+
+  // Stops the server, if running, and starts it again on the same data
+  // directory (tables imported meanwhile are read back from disk).
+  void StartServer();
 
   // A client of the fixture's server (10 s default timeout).
   absl::StatusOr<std::unique_ptr<client::EngramClient>> Connect() const;

@@ -6,8 +6,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/addressing/addresser.h"
+#include "common/addressing/compression_map.h"
 #include "common/addressing/sha256.h"
 #include "common/element_type.h"
+#include "common/hash_spec_proto.h"
 #include "common/status_macros.h"
 #include "engram/v1/admin_service.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -20,6 +23,21 @@
 
 namespace engram::testing {
 namespace {
+
+// One ImportTable call to the server at `address` sending `messages`.
+grpc::Status RawImport(const std::string& address,
+                       const std::vector<v1::ImportTableRequest>& messages) {
+  auto stub = v1::EngramAdmin::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::ImportTableResponse response;
+  auto writer = stub->ImportTable(&context, &response);
+  for (const v1::ImportTableRequest& message : messages) {
+    writer->Write(message);
+  }
+  writer->WritesDone();
+  return writer->Finish();
+}
 
 using ::testing::HasSubstr;
 
@@ -481,11 +499,8 @@ TEST_F(HashLayerImportTest, AnImportedLayerIsAddressedAsTheModelsOwnTable) {
     ASSERT_TRUE(rows.ok()) << rows.status();
     EXPECT_TRUE(*rows == *own);
     // The second pass reads the table and its spec back from disk.
-    server_.reset();
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(dir_.path() + "/data", SmallDemoFlags());
-    ASSERT_TRUE(server.ok()) << server.status();
-    server_ = *std::move(server);
+    StartServer();
+    if (HasFatalFailure()) return;
   }
 }
 
@@ -562,34 +577,149 @@ TEST_F(HashLayerImportTest, AShardKeepsItsSpecButLeavesTokensToTheShardMap) {
   EXPECT_THAT(tokens.message(), HasSubstr("is a shard here (rows [0, 100)"));
 }
 
+// A layer of a model that compresses token ids (the reference's
+// CompressedTokenizer), imported with its map: the server compresses raw
+// ids itself, so token lookups of raw ids get the model's rows.
+class CompressedLayerImportTest : public HashLayerImportTest {
+ protected:
+  void SetUp() override {
+    HashLayerImportTest::SetUp();
+    if (HasFatalFailure()) return;
+    map_ = DemoCompressionMap(7919);
+    map_file_ = dir_.path() + "/map.npy";
+    WriteCompressionMapNpy(map_file_, *map_);
+  }
+
+  // Layer 3's spec with `map` (the model's when it is map_).
+  static HashSpec Spec(std::shared_ptr<const CompressionMap> map) {
+    HashSpecConfig config = SmallDemoConfig();
+    config.compression = std::move(map);
+    return *HashSpec::FromConfig(config);
+  }
+
+  // The reference's rows of `raw_tokens` (2 x 3) in layer 3 of the model.
+  std::string ModelRows(const std::vector<int64_t>& raw_tokens) {
+    const HashSpec spec = Spec(map_);
+    std::vector<int64_t> ids(raw_tokens.size() * spec.rows_per_token());
+    EXPECT_TRUE(
+        ComputeRowIds(spec, 0, raw_tokens, 2, 3, {}, absl::MakeSpan(ids)).ok());
+    return ExpectedDemoRows(3, std::vector<uint64_t>(ids.begin(), ids.end()));
+  }
+
+  // A raw import of exported layer 3 as `table`, read by the server, with
+  // `spec` and `lookup` as given (engramctl always sends its map).
+  grpc::Status ImportWithLookup(const std::string& table, const HashSpec& spec,
+                                const std::string& lookup) {
+    v1::ImportTableRequest request;
+    v1::ImportTableHeader* header = request.mutable_header();
+    header->mutable_info()->set_name(table);
+    *header->mutable_info()->mutable_hash_spec() =
+        HashSpecLayerToProto(spec, 0);
+    header->mutable_source_file()->set_path(dir_.path() + "/layer_3.npy");
+    header->set_compression_lookup(lookup);
+    return RawImport(server_->address(), {request});
+  }
+
+  std::shared_ptr<const CompressionMap> map_;
+  std::string map_file_;
+};
+
+TEST_F(CompressedLayerImportTest,
+       TheServerCompressesRawTokensWithTheLayersMap) {
+  ASSERT_EQ(ImportLayer("ram_3", 3, {"--compression", map_file_}).exit_code, 0);
+  const CommandResult ssd = ImportLayer(
+      "ssd_3", 3, {"--compression", map_file_, "--placement", "ssd"});
+  ASSERT_EQ(ssd.exit_code, 0) << ssd.err;
+  // 129999 lies beyond the compressed ids; 10 and 129290 compress alike.
+  const std::vector<int64_t> beyond_vocab = {129999, 10, 129290, 64000, 3, 3};
+  const std::vector<int64_t> in_vocab = {10, 20, 30, 40, 50, 60};
+  for (int restart = 0; restart < 2; ++restart) {
+    absl::StatusOr<std::unique_ptr<client::EngramClient>> connected = Connect();
+    ASSERT_TRUE(connected.ok()) << connected.status();
+    client::EngramClient* const client = connected->get();
+    for (const std::string table : {"ram_3", "ssd_3"}) {
+      for (const std::vector<int64_t>& raw : {beyond_vocab, in_vocab}) {
+        const std::string expected = ModelRows(raw);
+        std::string out(expected.size(), '?');
+        const auto looked_up =
+            client->LookupTokens(table, raw, 2, 3, {}, absl::MakeSpan(out));
+        ASSERT_TRUE(looked_up.ok()) << table << ": " << looked_up.status();
+        EXPECT_TRUE(out == expected) << table << ", pass " << restart;
+      }
+      std::string out(ModelRows(in_vocab).size(), '?');
+      const std::vector<int64_t> beyond_map = {0, 1, 2, 3, kDemoRawVocab, 5};
+      const absl::Status refused =
+          client->LookupTokens(table, beyond_map, 2, 3, {}, absl::MakeSpan(out))
+              .status();
+      EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(refused.message(),
+                  HasSubstr("token 130000 at position 4 is outside the "
+                            "compression map's raw vocabulary [0, 130000)"));
+    }
+    // The model's raw ids are compressed, not hashed as they are.
+    std::string uncompressed(ModelRows(in_vocab).size(), '?');
+    ASSERT_TRUE(client
+                    ->LookupTokens("layer_3", in_vocab, 2, 3, {},
+                                   absl::MakeSpan(uncompressed))
+                    .ok());
+    EXPECT_FALSE(uncompressed == ModelRows(in_vocab));
+    // The second pass reads the tables and their maps back from disk.
+    StartServer();
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST_F(CompressedLayerImportTest, TheLookupMustBeTheOneTheSpecNames) {
+  ASSERT_EQ(ImportLayer("ram_3", 3, {"--compression", map_file_}).exit_code, 0);
+  const grpc::Status other =
+      ImportWithLookup("t", Spec(map_), DemoCompressionMap(3)->LittleEndian());
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(
+      other.error_message(),
+      HasSubstr(absl::StrCat("table 't' hashes token ids compressed by map ",
+                             CompressionDigest(map_.get()),
+                             "; the compression lookup given is map ",
+                             CompressionDigest(DemoCompressionMap(3).get()))));
+  const grpc::Status raw_ids =
+      ImportWithLookup("t", Spec(nullptr), map_->LittleEndian());
+  EXPECT_EQ(raw_ids.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(raw_ids.error_message(),
+              HasSubstr("hashes raw token ids, so it takes no compression "
+                        "map"));
+  const grpc::Status torn =
+      ImportWithLookup("t", Spec(map_), map_->LittleEndian().substr(3));
+  EXPECT_EQ(torn.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(torn.error_message(), HasSubstr("not a whole number"));
+  EXPECT_NE(RunEngramctl(server_->address(), {"describe", "t"}).exit_code, 0);
+
+  // Without the map the table is served by row id, and token lookups say
+  // what is missing.
+  ASSERT_TRUE(ImportWithLookup("mapless_3", Spec(map_), "").ok());
+  const absl::Status tokens = TokenRows("mapless_3").status();
+  EXPECT_EQ(tokens.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(tokens.message(),
+              HasSubstr("which the server does not hold (the table was "
+                        "imported without it)"));
+  EXPECT_TRUE(server_->Running());
+}
+
 // Raw ImportTable calls: streams that lie about their rows leave nothing.
 class ImportStreamTest : public ImportTest {
  protected:
   grpc::Status Import(const std::string& name, uint64_t rows,
                       const std::vector<std::string>& chunks,
                       const std::string& digest) {
-    auto stub = v1::EngramAdmin::NewStub(grpc::CreateChannel(
-        server_->address(), grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    v1::ImportTableResponse response;
-    auto writer = stub->ImportTable(&context, &response);
-    v1::ImportTableRequest request;
-    v1::TableInfo* info = request.mutable_header()->mutable_info();
+    std::vector<v1::ImportTableRequest> messages(1);
+    v1::TableInfo* info = messages[0].mutable_header()->mutable_info();
     info->set_name(name);
     info->set_rows(rows);
     info->set_row_bytes(4);
     info->set_element_type(v1::ELEMENT_TYPE_OPAQUE);
-    writer->Write(request);
     for (const std::string& chunk : chunks) {
-      request.set_rows(chunk);
-      writer->Write(request);
+      messages.emplace_back().set_rows(chunk);
     }
-    if (!digest.empty()) {
-      request.set_content_digest(digest);
-      writer->Write(request);
-    }
-    writer->WritesDone();
-    return writer->Finish();
+    if (!digest.empty()) messages.emplace_back().set_content_digest(digest);
+    return RawImport(server_->address(), messages);
   }
 
   void ExpectAbsent(const std::string& name) {

@@ -3,9 +3,9 @@
 // command runs with their output.
 //
 //   TempDir dir;
-//   ENGRAM_ASSERT_OK_AND_ASSIGN(auto server, ServerProcess::Start(
-//       dir.path() + "/data", {"--demo", "--demo-heads", "2"}));
-//   CommandResult result = RunEngramctl(server->address(), {"tables"});
+//   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+//       ServerProcess::Start(dir.path() + "/data", {"--demo"});
+//   CommandResult result = RunEngramctl((*server)->address(), {"tables"});
 #ifndef ENGRAM_TESTS_TEST_PROCESSES_H_
 #define ENGRAM_TESTS_TEST_PROCESSES_H_
 

@@ -21,7 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "common/addressing/sha256.h"
 
@@ -49,6 +51,12 @@ class CompressionMap {
   static absl::StatusOr<std::unique_ptr<CompressionMap>> FromLookup(
       std::vector<int64_t> lookup, const Options& options);
 
+  // FromLittleEndian validates a lookup given as little-endian int64 values
+  // (as LittleEndian() writes it) like Load; InvalidArgument also for a
+  // size that is not a multiple of 8 bytes.
+  static absl::StatusOr<std::unique_ptr<CompressionMap>> FromLittleEndian(
+      absl::string_view bytes, const Options& options);
+
   // raw_vocab is the lookup's length: valid raw ids are [0, raw_vocab).
   int64_t raw_vocab() const { return static_cast<int64_t>(lookup_.size()); }
   int64_t compressed_vocab() const { return compressed_vocab_; }
@@ -56,6 +64,15 @@ class CompressionMap {
 
   // Compress maps one raw id. REQUIRES: 0 <= raw_id < raw_vocab().
   int64_t Compress(int64_t raw_id) const { return lookup_[raw_id]; }
+
+  // CompressInPlace maps every id of `ids`. InvalidArgument naming the
+  // first id outside [0, raw_vocab()) and its position (`ids` are then
+  // partly mapped).
+  absl::Status CompressInPlace(absl::Span<int64_t> ids) const;
+
+  // The lookup as little-endian int64 values: the bytes content_digest
+  // covers, and what FromLittleEndian reads.
+  std::string LittleEndian() const;
 
   // content_digest is SHA-256 over the lookup as little-endian int64 values
   // (the same bytes as the .npy data section); HashSpec::Digest covers it.

@@ -16,6 +16,7 @@
 namespace engram {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 TEST(CompressionMapTest, LoadsNumpyFile) {
@@ -93,6 +94,41 @@ TEST(CompressionMapTest, DigestDependsOnContents) {
   EXPECT_EQ((*a)->content_digest(), (*b)->content_digest());
   EXPECT_NE((*a)->content_digest(), (*c)->content_digest());
   EXPECT_NE((*a)->content_digest(), (*d)->content_digest());
+}
+
+TEST(CompressionMapTest, LittleEndianBytesRoundTrip) {
+  const CompressionMap::Options options = {.compressed_vocab = 300};
+  auto map = CompressionMap::FromLookup({1, 256}, options);
+  ASSERT_TRUE(map.ok()) << map.status();
+  const std::string bytes = (*map)->LittleEndian();
+  EXPECT_EQ(bytes, std::string("\x01\0\0\0\0\0\0\0\0\x01\0\0\0\0\0\0", 16));
+  auto back = CompressionMap::FromLittleEndian(bytes, options);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_THAT((*back)->lookup(), ElementsAre(1, 256));
+  EXPECT_EQ((*back)->content_digest(), (*map)->content_digest());
+  EXPECT_THAT(CompressionMap::FromLittleEndian(bytes.substr(1), options)
+                  .status()
+                  .message(),
+              HasSubstr("not a whole number of 8-byte int64 values"));
+  // The values are checked as FromLookup checks them.
+  EXPECT_FALSE(
+      CompressionMap::FromLittleEndian(bytes, {.compressed_vocab = 256}).ok());
+}
+
+TEST(CompressionMapTest, CompressInPlaceMapsEveryIdOrNamesTheFirstOutside) {
+  auto map = CompressionMap::FromLookup({2, 0, 1}, {.compressed_vocab = 3});
+  ASSERT_TRUE(map.ok()) << map.status();
+  std::vector<int64_t> ids = {0, 1, 2, 2};
+  ASSERT_TRUE((*map)->CompressInPlace(absl::MakeSpan(ids)).ok());
+  EXPECT_THAT(ids, ElementsAre(2, 0, 1, 1));
+  std::vector<int64_t> outside = {0, 3};
+  const absl::Status status = (*map)->CompressInPlace(absl::MakeSpan(outside));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              HasSubstr("token 3 at position 1 is outside the compression "
+                        "map's raw vocabulary [0, 3)"));
+  std::vector<int64_t> negative = {-1};
+  EXPECT_FALSE((*map)->CompressInPlace(absl::MakeSpan(negative)).ok());
 }
 
 }  // namespace

@@ -283,12 +283,15 @@ absl::Status EngramServiceImpl::DoLookupTokens(
         absl::StrCat("table '", table->name(),
                      "' has no hash spec; look it up by row id instead"));
   }
+  const CompressionMap* compression = table->compression();
   if (const std::string& map = table->info().hash_spec().compression_digest();
-      !map.empty()) {
+      !map.empty() && compression == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "table '", table->name(), "' hashes token ids compressed by map ", map,
-        ", which the server does not hold; address the tokens on the client "
-        "(a Prefetcher given the map) and look the rows up by id"));
+        ", which the server does not hold (the table was imported without "
+        "it); import it again with engramctl import --compression, or "
+        "address the tokens on the client (a Prefetcher given the map) and "
+        "look the rows up by id"));
   }
   if (table->rows() != table->total_rows()) {
     // Its tokens address rows of every shard.
@@ -314,6 +317,10 @@ absl::Status EngramServiceImpl::DoLookupTokens(
   if (tokens > 0) {
     std::memcpy(token_ids.data(), request.tokens().data(),
                 request.tokens().size());
+  }
+  if (compression != nullptr) {
+    ENGRAM_RETURN_IF_ERROR(
+        compression->CompressInPlace(absl::MakeSpan(token_ids)));
   }
   std::vector<int64_t> row_ids(rows);
   ENGRAM_RETURN_IF_ERROR(ComputeRowIds(

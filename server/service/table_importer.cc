@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/element_type.h"
+#include "common/hash_spec_proto.h"
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
 #include "common/status_macros.h"
@@ -130,7 +131,15 @@ absl::StatusOr<std::unique_ptr<TableWriter>> TableImporter::BeginImport(
   info.clear_content_digest();
   info.clear_rows_written();
   info.clear_stats();
-  return storage_->BeginTable(std::move(info), {});
+  std::shared_ptr<const CompressionMap> compression;
+  if (!header.compression_lookup().empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(
+        compression, TableCompressionMap(info, header.compression_lookup()));
+  }
+  ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<TableWriter> writer,
+                          storage_->BeginTable(std::move(info), {}));
+  writer->KeepCompression(std::move(compression));
+  return writer;
 }
 
 absl::Status TableImporter::CheckSparseImportSize(uint64_t bytes) const {
@@ -147,7 +156,8 @@ absl::Status TableImporter::Publish(StoredTable stored) const {
             << ", sha256 " << info.content_digest() << ")";
   ENGRAM_ASSIGN_OR_RETURN(
       std::shared_ptr<const Table> table,
-      Table::Create(std::move(stored.info), std::move(stored.store)));
+      Table::Create(std::move(stored.info), std::move(stored.store),
+                    std::move(stored.compression)));
   return versions_->AddNewTable(std::move(table));
 }
 

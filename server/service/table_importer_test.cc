@@ -1,10 +1,12 @@
 #include "server/service/table_importer.h"
 
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
 #include "common/hash_spec_proto.h"
 #include "common/packed_row_ids.h"
@@ -39,6 +41,17 @@ class ImportSessionTest : public ::testing::Test {
     header->mutable_info()->set_element_type(v1::ELEMENT_TYPE_OPAQUE);
     header->set_placement("ram");
     return request;
+  }
+
+  // One layer of 4-byte rows over a vocabulary of 100 token ids.
+  static HashSpecConfig SmallConfig() {
+    HashSpecConfig config;
+    config.layer_ids = {4};
+    config.vocab_sizes = {10, 12};
+    config.heads_per_ngram = 1;
+    config.n_embed_per_ngram = 1;
+    config.tokenizer_vocab = 100;
+    return config;
   }
 
   static v1::ImportTableRequest Rows(const std::string& rows) {
@@ -146,13 +159,7 @@ TEST_F(ImportSessionTest, HeadersAreChecked) {
 }
 
 TEST_F(ImportSessionTest, AHashSpecMustAddressTheTableBeforeAnyRowIsSent) {
-  HashSpecConfig config;
-  config.layer_ids = {4};
-  config.vocab_sizes = {10, 12};
-  config.heads_per_ngram = 1;
-  config.n_embed_per_ngram = 1;
-  config.tokenizer_vocab = 100;
-  const HashSpec spec = *HashSpec::FromConfig(config);
+  const HashSpec spec = *HashSpec::FromConfig(SmallConfig());
   const uint64_t rows = spec.rows_in_layer(0);
 
   ImportSession wrong(importer_.get());
@@ -176,6 +183,65 @@ TEST_F(ImportSessionTest, AHashSpecMustAddressTheTableBeforeAnyRowIsSent) {
   ASSERT_TRUE(table.ok()) << table.status();
   ASSERT_NE((*table)->hash_spec(), nullptr);
   EXPECT_EQ((*table)->hash_spec()->rows_in_layer(0), spec.rows_in_layer(0));
+}
+
+TEST_F(ImportSessionTest, ACompressionLookupIsKeptWithTheTableOnEitherTier) {
+  HashSpecConfig config = SmallConfig();
+  config.compression = *CompressionMap::FromLookup(
+      {7, 0, 99, 7}, {.compressed_vocab = config.tokenizer_vocab});
+  const HashSpec spec = *HashSpec::FromConfig(config);
+  const uint64_t rows = spec.rows_in_layer(0);
+  const std::string digest = CompressionDigest(config.compression.get());
+  for (const std::string placement : {"ram", "ssd"}) {
+    const std::string name = "t_" + placement;
+    ImportSession session(importer_.get());
+    v1::ImportTableRequest header = Header(name, rows);
+    header.mutable_header()->set_placement(placement);
+    *header.mutable_header()->mutable_info()->mutable_hash_spec() =
+        HashSpecLayerToProto(spec, 0);
+    header.mutable_header()->set_compression_lookup(
+        config.compression->LittleEndian());
+    ASSERT_TRUE(
+        AcceptAll(session, {header, Rows(std::string(rows * 4, 'r'))}).ok());
+    v1::ImportTableResponse response;
+    ASSERT_TRUE(session.Complete(&response).ok());
+    absl::StatusOr<std::shared_ptr<const Table>> table = tables_.Get(name);
+    ASSERT_TRUE(table.ok()) << table.status();
+    EXPECT_EQ(CompressionDigest((*table)->compression()), digest);
+  }
+  // Read back from disk, each table has its map again.
+  ASSERT_TRUE(tables_.Remove("t_ram").ok());
+  ASSERT_TRUE(tables_.Remove("t_ssd").ok());
+  importer_.reset();
+  versions_.reset();
+  storage_.reset();
+  storage_ = *TableStorage::Create({.data_dir = dir_.path() + "/data"});
+  absl::StatusOr<std::vector<StoredTable>> stored = storage_->LoadTables();
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 2);
+  for (const StoredTable& table : *stored) {
+    EXPECT_EQ(CompressionDigest(table.compression.get()), digest)
+        << table.info.name();
+    EXPECT_THAT(table.compression->lookup(),
+                ::testing::ElementsAre(7, 0, 99, 7));
+  }
+  // A map that is not the one the manifest's spec names is damage: the
+  // table is not served.
+  stored->clear();
+  storage_.reset();
+  const std::string map_file =
+      dir_.path() + "/data/tables/t_ram/" + kCompressionFileName;
+  {
+    std::ofstream out(map_file, std::ios::binary | std::ios::trunc);
+    out << CompressionMap::FromLookup({7, 0, 99, 8}, {.compressed_vocab = 100})
+               .value()
+               ->LittleEndian();
+  }
+  storage_ = *TableStorage::Create({.data_dir = dir_.path() + "/data"});
+  stored = storage_->LoadTables();
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 1);
+  EXPECT_EQ((*stored)[0].info.name(), "t_ssd");
 }
 
 }  // namespace

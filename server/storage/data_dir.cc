@@ -12,7 +12,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/hash_spec_proto.h"
 #include "common/logging.h"
+#include "common/read_file.h"
 #include "common/status_macros.h"
 #include "common/sync_path.h"
 #include "engram/v1/table_manifest.pb.h"
@@ -65,6 +67,23 @@ absl::Status WriteFile(const std::string& path, const char* data, uint64_t size,
   return absl::OkStatus();
 }
 
+// The compression map stored with table `info`. DataLoss if it cannot be
+// read or is not the map the table's hash spec names.
+absl::StatusOr<std::shared_ptr<const CompressionMap>> LoadCompression(
+    const fs::path& path, const v1::TableInfo& info) {
+  absl::StatusOr<std::string> lookup = ReadFileToString(path.string());
+  if (!lookup.ok()) {
+    return absl::DataLossError(lookup.status().message());
+  }
+  absl::StatusOr<std::shared_ptr<const CompressionMap>> map =
+      TableCompressionMap(info, *lookup);
+  if (!map.ok()) {
+    return absl::DataLossError(
+        absl::StrCat(path.string(), ": ", map.status().message()));
+  }
+  return map;
+}
+
 absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir,
                                          SsdOpener open_ssd) {
   const std::string manifest_path = (dir / kManifestFile).string();
@@ -86,17 +105,23 @@ absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir,
         "manifest ", manifest_path, " names table '", info.name(),
         "' but lives in directory '", dir.filename().string(), "'"));
   }
+  StoredTable table{.info = info};
+  if (!manifest.compression_file().empty()) {
+    ENGRAM_ASSIGN_OR_RETURN(
+        table.compression,
+        LoadCompression(dir / manifest.compression_file(), info));
+  }
   if (info.placement() == kSsdPlacement) {
-    ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const RowStore> store,
-                            open_ssd(info));
-    return StoredTable{info, std::move(store)};
+    ENGRAM_ASSIGN_OR_RETURN(table.store, open_ssd(info));
+    return table;
   }
   ENGRAM_ASSIGN_OR_RETURN(
       std::unique_ptr<RamRowStore> store,
       RamRowStore::MapFile((dir / manifest.rows_file()).string(), info.rows(),
                            info.row_bytes()));
   if (manifest.present_file().empty()) {
-    return StoredTable{info, std::move(store)};
+    table.store = std::move(store);
+    return table;
   }
   const std::string present_path = (dir / manifest.present_file()).string();
   std::ifstream present_in(present_path, std::ios::binary);
@@ -111,7 +136,8 @@ absl::StatusOr<StoredTable> LoadTableDir(const fs::path& dir,
     return absl::DataLossError(
         absl::StrCat(present_path, ": ", sparse.status().message()));
   }
-  return StoredTable{info, *std::move(sparse)};
+  table.store = *std::move(sparse);
+  return table;
 }
 
 // Makes each staging directory name unique within the process.
@@ -212,6 +238,14 @@ absl::Status StagedTable::WriteFile(absl::string_view file_name,
   return ::engram::server::WriteFile(
       (fs::path(path_) / std::string(file_name)).string(), data.data(),
       data.size(), {.sync = sync_});
+}
+
+absl::Status StagedTable::WriteCompression(const CompressionMap* map,
+                                           v1::TableManifest& manifest) const {
+  if (map == nullptr) return absl::OkStatus();
+  ENGRAM_RETURN_IF_ERROR(WriteFile(kCompressionFileName, map->LittleEndian()));
+  manifest.set_compression_file(kCompressionFileName);
+  return absl::OkStatus();
 }
 
 absl::Status StagedTable::Publish(const v1::TableManifest& manifest) {

@@ -4,6 +4,9 @@
 //   DATA_DIR/tables/<name>/manifest.textproto   engram.v1.TableManifest
 //   DATA_DIR/tables/<name>/rows.bin             rows x row_bytes raw bytes
 //   DATA_DIR/tables/<name>/present.bin          sparse tables: written rows
+//   DATA_DIR/tables/<name>/compression.bin      tables hashing compressed
+//                                               token ids: the compression
+//                                               lookup, little-endian int64
 // Tables placed on "ssd" have no rows.bin: their rows are in RocksDB (see
 // table_storage.h), opened through the caller's SsdOpener.
 //
@@ -26,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/addressing/compression_map.h"
 #include "engram/v1/engram_service.pb.h"
 #include "engram/v1/table_manifest.pb.h"
 #include "server/storage/row_store.h"
@@ -35,11 +39,15 @@ namespace engram::server {
 // Files of a table directory besides its manifest.
 inline constexpr char kRowsFileName[] = "rows.bin";
 inline constexpr char kPresentFileName[] = "present.bin";
+inline constexpr char kCompressionFileName[] = "compression.bin";
 
 // A table read back from disk.
 struct StoredTable {
   v1::TableInfo info;
   std::shared_ptr<const RowStore> store;
+  // The map its hash spec compresses token ids with, when it was stored
+  // with the table; else null.
+  std::shared_ptr<const CompressionMap> compression;
 };
 
 // InvalidArgument unless `name` is 1-128 characters of [A-Za-z0-9_.-] not
@@ -70,6 +78,11 @@ class StagedTable {
   // sync). Internal on I/O errors.
   absl::Status WriteFile(absl::string_view file_name,
                          absl::string_view data) const;
+
+  // Writes `map`'s lookup as the staged compression file and names it in
+  // `manifest`; nothing for a null map. Internal on I/O errors.
+  absl::Status WriteCompression(const CompressionMap* map,
+                                v1::TableManifest& manifest) const;
 
   // Writes `manifest`, fsyncs (when staged with sync) and renames the
   // directory into place. AlreadyExists if a table of the name appeared

@@ -123,6 +123,8 @@ class TableStorage::RamTableWriter final : public TableWriter {
       manifest.set_present_file(kPresentFileName);
       ENGRAM_RETURN_IF_ERROR(staged_->WriteFile(kPresentFileName, present_));
     }
+    ENGRAM_RETURN_IF_ERROR(
+        staged_->WriteCompression(compression().get(), manifest));
     ENGRAM_RETURN_IF_ERROR(staged_->Publish(manifest));
     committed_ = true;
     return storage_->data_dir_.LoadTable(info.name());
@@ -183,7 +185,10 @@ class TableStorage::SsdTableWriter final : public TableWriter {
     *manifest.mutable_info() = info;
     // The manifest makes the ingested rows a table; without it they are
     // dropped at the next start.
-    if (absl::Status published = staged_->Publish(manifest); !published.ok()) {
+    absl::Status published =
+        staged_->WriteCompression(compression().get(), manifest);
+    if (published.ok()) published = staged_->Publish(manifest);
+    if (!published.ok()) {
       storage_->database_->DropTable(info.name()).IgnoreError();
       return published;
     }
@@ -191,7 +196,7 @@ class TableStorage::SsdTableWriter final : public TableWriter {
                             storage_->OpenSsdTable(info));
     ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const RowStore> cached,
                             storage_->AddCache(info, std::move(rows)));
-    return StoredTable{info, std::move(cached)};
+    return StoredTable{info, std::move(cached), compression()};
   }
 
   TableStorage* const storage_;

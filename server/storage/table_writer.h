@@ -14,11 +14,13 @@
 #define ENGRAM_SERVER_STORAGE_TABLE_WRITER_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/addressing/compression_map.h"
 #include "common/content_digest.h"
 #include "common/packed_row_ids.h"
 #include "engram/v1/engram_service.pb.h"
@@ -60,6 +62,16 @@ class TableWriter {
   // info carrying content_digest and rows_written. Call once.
   absl::StatusOr<StoredTable> Commit(absl::string_view expected_digest);
 
+  // Stores `map` with the table (the committed table carries it), so that
+  // token lookups can compress raw ids. It must be the map info()'s hash
+  // spec names, as TableCompressionMap (common/hash_spec_proto.h) checks.
+  void KeepCompression(std::shared_ptr<const CompressionMap> map) {
+    compression_ = std::move(map);
+  }
+  const std::shared_ptr<const CompressionMap>& compression() const {
+    return compression_;
+  }
+
  protected:
   explicit TableWriter(v1::TableInfo info) : info_(std::move(info)) {}
 
@@ -71,6 +83,7 @@ class TableWriter {
 
  private:
   v1::TableInfo info_;
+  std::shared_ptr<const CompressionMap> compression_;
   ContentDigest digest_;
   // The head of a dense row split across Append calls.
   std::string partial_row_;

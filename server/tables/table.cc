@@ -12,14 +12,17 @@ namespace engram::server {
 
 Table::Table(v1::TableInfo info, std::shared_ptr<const RowStore> store,
              std::optional<HashSpec> hash_spec,
+             std::shared_ptr<const CompressionMap> compression,
              std::shared_ptr<const PatchOverlay> overlay)
     : info_(std::move(info)),
       store_(std::move(store)),
       hash_spec_(std::move(hash_spec)),
+      compression_(std::move(compression)),
       overlay_(std::move(overlay)) {}
 
 absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
-    v1::TableInfo info, std::shared_ptr<const RowStore> store) {
+    v1::TableInfo info, std::shared_ptr<const RowStore> store,
+    std::shared_ptr<const CompressionMap> compression) {
   if (info.rows() != store->rows() || info.row_bytes() != store->row_bytes()) {
     return absl::InvalidArgumentError(
         absl::StrCat("table '", info.name(), "' declares ", info.rows(),
@@ -35,8 +38,18 @@ absl::StatusOr<std::shared_ptr<const Table>> Table::Create(
   }
   ENGRAM_ASSIGN_OR_RETURN(std::optional<HashSpec> hash_spec,
                           TableHashSpec(info));
-  return std::shared_ptr<const Table>(new Table(
-      std::move(info), std::move(store), std::move(hash_spec), nullptr));
+  if (compression != nullptr && CompressionDigest(compression.get()) !=
+                                    info.hash_spec().compression_digest()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "table '", info.name(), "' is given compression map ",
+        CompressionDigest(compression.get()), " but its hash spec names ",
+        info.hash_spec().compression_digest().empty()
+            ? "none"
+            : info.hash_spec().compression_digest()));
+  }
+  return std::shared_ptr<const Table>(
+      new Table(std::move(info), std::move(store), std::move(hash_spec),
+                std::move(compression), nullptr));
 }
 
 std::shared_ptr<const Table> Table::WithPatches(
@@ -44,8 +57,8 @@ std::shared_ptr<const Table> Table::WithPatches(
   v1::TableInfo info = info_;
   info.set_version(version);
   if (overlay != nullptr) info.clear_content_digest();
-  return std::shared_ptr<const Table>(
-      new Table(std::move(info), store_, hash_spec_, std::move(overlay)));
+  return std::shared_ptr<const Table>(new Table(
+      std::move(info), store_, hash_spec_, compression_, std::move(overlay)));
 }
 
 absl::Status Table::Lookup(const PackedRowIds& ids, char* out,

@@ -28,10 +28,13 @@ namespace engram::server {
 
 class Table {
  public:
-  // Checks that `info` matches `store` (rows, row_bytes) and its hash spec
-  // (TableHashSpec). InvalidArgument otherwise.
+  // Checks that `info` matches `store` (rows, row_bytes), its hash spec
+  // (TableHashSpec) and `compression`, the map that spec compresses token
+  // ids with when the server holds it (else null). InvalidArgument
+  // otherwise.
   static absl::StatusOr<std::shared_ptr<const Table>> Create(
-      v1::TableInfo info, std::shared_ptr<const RowStore> store);
+      v1::TableInfo info, std::shared_ptr<const RowStore> store,
+      std::shared_ptr<const CompressionMap> compression = nullptr);
 
   // Version `version` of this table: its base rows under `overlay` (null:
   // the base itself). Shares the base's store. The content digest, which
@@ -58,6 +61,9 @@ class Table {
   const HashSpec* hash_spec() const {
     return hash_spec_ ? &*hash_spec_ : nullptr;
   }
+  // The map raw token ids are compressed with before hash_spec() addresses
+  // them; null if the spec hashes raw ids or the server lacks the map.
+  const CompressionMap* compression() const { return compression_.get(); }
 
   // Whether lookups report the rows this (sparse) table lacks.
   bool reports_missing() const {
@@ -78,6 +84,7 @@ class Table {
  private:
   Table(v1::TableInfo info, std::shared_ptr<const RowStore> store,
         std::optional<HashSpec> hash_spec,
+        std::shared_ptr<const CompressionMap> compression,
         std::shared_ptr<const PatchOverlay> overlay);
 
   // The store's part of Lookup: `local_ids` count from the shard's first.
@@ -87,6 +94,7 @@ class Table {
   const v1::TableInfo info_;
   const std::shared_ptr<const RowStore> store_;
   const std::optional<HashSpec> hash_spec_;
+  const std::shared_ptr<const CompressionMap> compression_;
   const std::shared_ptr<const PatchOverlay> overlay_;
 };
 
