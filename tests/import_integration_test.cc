@@ -669,6 +669,27 @@ TEST_F(CompressedLayerImportTest,
   }
 }
 
+TEST_F(CompressedLayerImportTest, AnOfflineImportKeepsTheMapToo) {
+  const std::string offline_dir = dir_.path() + "/offline";
+  const CommandResult imported = ImportDemoLayerTo(
+      {"--data-dir", offline_dir}, server_->address(), dir_.path(), 3,
+      "offline_3", {"--compression", map_file_});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  absl::StatusOr<std::unique_ptr<ServerProcess>> offline_server =
+      ServerProcess::Start(offline_dir, {});
+  ASSERT_TRUE(offline_server.ok()) << offline_server.status();
+  absl::StatusOr<std::unique_ptr<client::EngramClient>> client =
+      ConnectClient((*offline_server)->address());
+  ASSERT_TRUE(client.ok()) << client.status();
+  const std::vector<int64_t> raw = {129999, 10, 129290, 64000, 3, 3};
+  const std::string expected = ModelRows(raw);
+  std::string out(expected.size(), '?');
+  const auto looked_up =
+      (*client)->LookupTokens("offline_3", raw, 2, 3, {}, absl::MakeSpan(out));
+  ASSERT_TRUE(looked_up.ok()) << looked_up.status();
+  EXPECT_TRUE(out == expected);
+}
+
 TEST_F(CompressedLayerImportTest, TheLookupMustBeTheOneTheSpecNames) {
   ASSERT_EQ(ImportLayer("ram_3", 3, {"--compression", map_file_}).exit_code, 0);
   const grpc::Status other =
