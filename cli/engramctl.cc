@@ -17,7 +17,7 @@
 //       --ids IDS.npy --rows ROWS.npy [--json]
 //   engramctl --shard-map shards.txt --token-file F drop TABLE [--force]
 //   engramctl --shard-map shards.txt --token-file F import TABLE FILE.npy
-//       [--hash-layer L ...]
+//       [--jobs N] [--hash-layer L ...]
 //   engramctl compression-map --tokenizer tokenizer.json --out map.npy
 //   engramctl patch diff OLD.npy NEW.npy --out-ids ids.npy --out-rows rows.npy
 //       [--tolerance T]
@@ -128,6 +128,9 @@ ABSL_FLAG(int64_t, hash_layer, -1,
           "--vocab-sizes, --max-ngram, --heads, --pad-id, --tokenizer-vocab, "
           "--n-embed-per-ngram and --compression, so token lookups and "
           "prefetchers can use it; -1: no addressing.");
+ABSL_FLAG(int32_t, jobs, 1,
+          "import --shard-map: how many replicas to import at once (each "
+          "reads its rows of FILE and streams them itself).");
 ABSL_FLAG(bool, server_file, false,
           "import: FILE is a path on the server, which reads it itself "
           "(it must lie within the server's --import-dir).");
@@ -570,6 +573,7 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.data_dir = absl::GetFlag(FLAGS_data_dir);
     options.json = absl::GetFlag(FLAGS_json);
     options.shard_map_file = absl::GetFlag(FLAGS_shard_map);
+    options.jobs = absl::GetFlag(FLAGS_jobs);
     if (const int64_t layer = absl::GetFlag(FLAGS_hash_layer); layer >= 0) {
       ENGRAM_ASSIGN_OR_RETURN(options.hash_config, HashSpecConfigFromFlags());
       options.hash_layer_id = layer;

@@ -5,11 +5,13 @@
 #include <memory>
 #include <numeric>
 #include <optional>
+#include <thread>
 
 #include "absl/algorithm/container.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "cli/progress_bar.h"
 #include "client/shard_map.h"
 #include "common/content_digest.h"
@@ -340,6 +342,13 @@ std::string ProgressLabel(const ImportOptions& options) {
       " to ", options.server.address);
 }
 
+// The progress bar of options' import of `bytes`: lines when several
+// imports run at once.
+ProgressBar ImportProgress(const ImportOptions& options, uint64_t bytes) {
+  return ProgressBar(ProgressLabel(options), bytes,
+                     /*lines=*/options.jobs > 1);
+}
+
 // Offline: writes the table into a data directory no server has open.
 absl::StatusOr<Imported> ImportOffline(const ImportOptions& options,
                                        const RowFeed& feed) {
@@ -352,7 +361,7 @@ absl::StatusOr<Imported> ImportOffline(const ImportOptions& options,
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<server::TableWriter> writer,
                           storage->BeginTable(std::move(info), {}));
   writer->KeepCompression(TableCompression(options));
-  ProgressBar progress(ProgressLabel(options), feed.bytes());
+  ProgressBar progress = ImportProgress(options, feed.bytes());
   ENGRAM_RETURN_IF_ERROR(feed.ForEachMessage(
       [&](const v1::ImportTableRequest& request) {
         if (request.has_sparse_rows()) {
@@ -452,7 +461,7 @@ absl::StatusOr<Imported> ImportToServer(const ImportOptions& options,
   }
 
   const v1::ImportTableHeader header = ImportHeader(options, info);
-  ProgressBar progress(ProgressLabel(options), feed.bytes());
+  ProgressBar progress = ImportProgress(options, feed.bytes());
   ContentDigest digest;
   const uint32_t row_bytes = feed.file().row_bytes();
   ENGRAM_ASSIGN_OR_RETURN(
@@ -525,8 +534,8 @@ void PrintShardedImport(const std::string& table,
   std::cout << json.str() << "\n";
 }
 
-// Each shard's rows of the file to every replica of the shard, one after
-// the other.
+// Each shard's rows of the file to every replica of the shard,
+// options.jobs replicas at a time.
 absl::Status ImportShards(const ImportOptions& options) {
   if (options.server_file || !options.data_dir.empty() ||
       !options.ids_file.empty() || options.end_row != 0) {
@@ -534,6 +543,10 @@ absl::Status ImportShards(const ImportOptions& options) {
         "import --shard-map streams a dense file's rows to each shard's "
         "replicas; it takes no --server-file, --data-dir, --ids or "
         "--row-range");
+  }
+  if (options.jobs < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--jobs ", options.jobs, " must be at least 1"));
   }
   ENGRAM_ASSIGN_OR_RETURN(
       const client::TableShards shards,
@@ -545,26 +558,61 @@ absl::Status ImportShards(const ImportOptions& options) {
                      options.shard_map_file, " gives table '", options.table,
                      "' ", shards.rows));
   }
-  std::vector<ReplicaImport> done;
+  std::vector<ReplicaImport> replicas;
   for (const client::Shard& shard : shards.shards) {
-    ImportOptions part = options;
-    // A table in one shard is imported whole.
-    const bool whole_table =
-        shard.first_row == 0 && shard.end_row == shards.rows;
-    part.first_row = whole_table ? 0 : shard.first_row;
-    part.end_row = whole_table ? 0 : shard.end_row;
     for (const std::string& address : shard.replicas) {
-      part.server.address = address;
-      absl::StatusOr<Imported> imported = ImportOne(part);
-      if (!imported.ok()) {
-        return Annotate(
-            imported.status(),
-            absl::StrCat("importing ", client::ShardName(shard), " of table '",
-                         options.table, "' to replica ", address, ": "),
-            absl::StrCat("; ", ImportedSoFar(done)));
-      }
-      done.push_back({&shard, address, *std::move(imported)});
+      replicas.push_back({&shard, address, {}});
     }
+  }
+  // Replicas are handed out in order until one fails; those already
+  // running then finish.
+  absl::Mutex mu;
+  size_t next = 0;
+  absl::Status failure;
+  std::vector<bool> imported(replicas.size(), false);
+  const auto import_replicas = [&] {
+    while (true) {
+      size_t index;
+      {
+        absl::MutexLock lock(&mu);
+        if (!failure.ok() || next == replicas.size()) return;
+        index = next++;
+      }
+      ReplicaImport& replica = replicas[index];
+      const client::Shard& shard = *replica.shard;
+      ImportOptions part = options;
+      part.server.address = replica.address;
+      // A table in one shard is imported whole.
+      const bool whole_table =
+          shard.first_row == 0 && shard.end_row == shards.rows;
+      part.first_row = whole_table ? 0 : shard.first_row;
+      part.end_row = whole_table ? 0 : shard.end_row;
+      absl::StatusOr<Imported> result = ImportOne(part);
+      absl::MutexLock lock(&mu);
+      if (result.ok()) {
+        replica.imported = *std::move(result);
+        imported[index] = true;
+      } else if (failure.ok()) {
+        failure =
+            Annotate(result.status(),
+                     absl::StrCat("importing ", client::ShardName(shard),
+                                  " of table '", options.table, "' to replica ",
+                                  replica.address, ": "));
+      }
+    }
+  };
+  std::vector<std::thread> helpers;
+  for (size_t i = 1; i < std::min<size_t>(options.jobs, replicas.size()); ++i) {
+    helpers.emplace_back(import_replicas);
+  }
+  import_replicas();
+  for (std::thread& helper : helpers) helper.join();
+  std::vector<ReplicaImport> done;
+  for (size_t i = 0; i < replicas.size(); ++i) {
+    if (imported[i]) done.push_back(std::move(replicas[i]));
+  }
+  if (!failure.ok()) {
+    return Annotate(failure, "", absl::StrCat("; ", ImportedSoFar(done)));
   }
   PrintShardedImport(options.table, done, options.json);
   return absl::OkStatus();

@@ -12,8 +12,8 @@
 //       data directory of a stopped server)
 //   engramctl --server ADDR import TABLE FILE.npy --row-range A:B
 //       (one shard: rows [A, B) of the file's, served as the table's ids)
-//   engramctl --shard-map shards.txt import TABLE FILE.npy
-//       (each shard's rows to each of its replicas, one after the other)
+//   engramctl --shard-map shards.txt import TABLE FILE.npy [--jobs N]
+//       (each shard's rows to each of its replicas, N replicas at a time)
 //   engramctl --server ADDR import TABLE FILE.npy --hash-layer 15
 //       [--seed ... --layer-ids ... (cli/hash_spec_flags.h)]
 //       (the table is Engram layer 15's, addressed as that configuration
@@ -67,8 +67,10 @@ struct ImportOptions {
   std::optional<HashSpecConfig> hash_config;
   int64_t hash_layer_id = 0;
   // Set: import each shard's rows of `file` (client/shard_map.h) to every
-  // replica of the shard instead of to `server`.
+  // replica of the shard instead of to `server`, `jobs` replicas at a time
+  // (each with its own reader of the file, stream and progress lines).
   std::string shard_map_file;
+  int jobs = 1;
   bool json = false;
 };
 

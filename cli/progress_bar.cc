@@ -18,10 +18,10 @@ constexpr int kBarWidth = 30;
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label, uint64_t total_bytes)
+ProgressBar::ProgressBar(std::string label, uint64_t total_bytes, bool lines)
     : label_(std::move(label)),
       total_(total_bytes),
-      terminal_(isatty(STDERR_FILENO) == 1),
+      terminal_(!lines && isatty(STDERR_FILENO) == 1),
       start_(absl::Now()) {}
 
 std::string ProgressBar::Render(const std::string& label, uint64_t done,

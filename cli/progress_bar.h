@@ -17,7 +17,10 @@ namespace engram::cli {
 
 class ProgressBar {
  public:
-  ProgressBar(std::string label, uint64_t total_bytes);
+  // `lines`: a plain line per redraw even on a terminal, for bars that
+  // concurrent tasks draw at once (redrawn in place, they would overwrite
+  // each other).
+  ProgressBar(std::string label, uint64_t total_bytes, bool lines = false);
 
   // Records `done_bytes` and redraws when it is time to.
   void Update(uint64_t done_bytes);

@@ -630,6 +630,18 @@ TEST_F(CompressedLayerImportTest,
   const CommandResult ssd = ImportLayer(
       "ssd_3", 3, {"--compression", map_file_, "--placement", "ssd"});
   ASSERT_EQ(ssd.exit_code, 0) << ssd.err;
+  // A patched version keeps its base's map (the patch changes a row that
+  // the tokens below do not address).
+  const std::string patch_ids = dir_.path() + "/patch_ids.npy";
+  const std::string patch_rows = dir_.path() + "/patch_rows.npy";
+  WriteNpyFile(patch_ids, "<i8", {1},
+               Int64s({static_cast<int64_t>(LayerRows(3) - 1)}));
+  WriteNpyFile(patch_rows, "<f4", {1, kSmallDemoValues},
+               F32Rows(1, kSmallDemoValues));
+  const CommandResult patched = RunEngramctl(
+      server_->address(),
+      {"patch", "apply", "ram_3", "--ids", patch_ids, "--rows", patch_rows});
+  ASSERT_EQ(patched.exit_code, 0) << patched.err;
   // 129999 lies beyond the compressed ids; 10 and 129290 compress alike.
   const std::vector<int64_t> beyond_vocab = {129999, 10, 129290, 64000, 3, 3};
   const std::vector<int64_t> in_vocab = {10, 20, 30, 40, 50, 60};

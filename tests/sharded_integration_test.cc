@@ -87,7 +87,10 @@ class ShardedTest : public ::testing::Test {
     map_ = *std::move(map);
     map_file_ = dir_.path() + "/shards.txt";
     std::ofstream(map_file_) << map_text;
-    const CommandResult imported = ShardMapCtl({"import", "t", NpyFile()});
+    // Every replica at once.
+    const CommandResult imported =
+        ShardMapCtl({"import", "t", NpyFile(), "--jobs",
+                     absl::StrCat(kShards * kReplicas)});
     ASSERT_EQ(imported.exit_code, 0) << imported.err;
   }
 
@@ -884,6 +887,41 @@ TEST_F(ShardedTest, ShardMapImportSendsEachShardToItsReplicasAndGoesOn) {
   const CommandResult looked =
       ShardMapCtl({"lookup", "t", "--rows", "29999", "--json"});
   EXPECT_THAT(looked.out, HasSubstr("[[29999,29999.0098"));
+
+  // The same with every replica at once: the failure names the replica, and
+  // the run again goes on.
+  const std::string jobs = absl::StrCat(kShards * kReplicas);
+  for (int r = 0; r < kReplicas; ++r) {
+    ASSERT_EQ(RunEngramctl(replicas_[Index(kShards - 1, r)].process->address(),
+                           {"drop", "t"})
+                  .exit_code,
+              0);
+  }
+  Replica& last = replicas_[Index(kShards - 1, kReplicas - 1)];
+  const std::string last_address = last.process->address();
+  last.process.reset();
+  result = ShardMapCtl({"import", "t", NpyFile(), "--jobs", jobs});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat("UNAVAILABLE: importing shard [20000, "
+                                     "30000) of table 't' to replica ",
+                                     last_address, ": ")));
+  EXPECT_THAT(result.err, HasSubstr("; done before: shard [0, 10000) at "));
+  ASSERT_NO_FATAL_FAILURE(StartReplica(last));
+  result = ShardMapCtl({"import", "t", NpyFile(), "--jobs", jobs, "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::vector<google::protobuf::Struct> again =
+      ReplicaReports(ParseJson(result.out));
+  ASSERT_EQ(again.size(), kShards * kReplicas) << result.out;
+  for (int i = 0; i < Index(kShards - 1, 0); ++i) {
+    EXPECT_TRUE(again[i].fields().at("verified").bool_value()) << i;
+  }
+  EXPECT_FALSE(again.back().fields().at("verified").bool_value());
+  EXPECT_THAT(ShardMapCtl({"lookup", "t", "--rows", "29999", "--json"}).out,
+              HasSubstr("[[29999,29999.0098"));
+  result = ShardMapCtl({"import", "t", NpyFile(), "--jobs", "0"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err, HasSubstr("--jobs 0 must be at least 1"));
 
   // A file of another size, or flags that do not go with a shard map.
   const std::string small = dir_.path() + "/small.npy";
