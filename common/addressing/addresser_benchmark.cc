@@ -32,15 +32,14 @@ void SetRate(benchmark::State& state, double rows_per_iteration) {
       rows_per_iteration, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// All layers of the default config for one prefill batch.
-void BM_PrefillAllLayers(benchmark::State& state) {
-  const HashSpec spec = *HashSpec::FromConfig(HashSpecConfig{});
-  const std::vector<int64_t> tokens =
-      RandomTokens(kBatch * kTime, spec.tokenizer_vocab());
+// Times ComputeRowIdsAllLayers of `spec` over a [kBatch, kTime] prefill.
+void AddressAllLayers(benchmark::State& state, const HashSpec& spec,
+                      const std::vector<int64_t>& tokens,
+                      const std::vector<int32_t>& lengths) {
   std::vector<int64_t> rows(static_cast<size_t>(spec.num_layers()) * kBatch *
                             kTime * spec.rows_per_token());
   for (auto _ : state) {
-    if (!ComputeRowIdsAllLayers(spec, tokens, kBatch, kTime, {},
+    if (!ComputeRowIdsAllLayers(spec, tokens, kBatch, kTime, lengths,
                                 absl::MakeSpan(rows))
              .ok()) {
       state.SkipWithError("ComputeRowIdsAllLayers failed");
@@ -50,6 +49,14 @@ void BM_PrefillAllLayers(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   SetRate(state, static_cast<double>(rows.size()));
+}
+
+// All layers of the default config for one prefill batch.
+void BM_PrefillAllLayers(benchmark::State& state) {
+  const HashSpec spec = *HashSpec::FromConfig(HashSpecConfig{});
+  const std::vector<int64_t> tokens =
+      RandomTokens(kBatch * kTime, spec.tokenizer_vocab());
+  AddressAllLayers(state, spec, tokens, {});
 }
 BENCHMARK(BM_PrefillAllLayers)->Unit(benchmark::kMillisecond);
 
@@ -67,19 +74,7 @@ void BM_PrefillAllLayersCompressedPadded(benchmark::State& state) {
       RandomTokens(kBatch * kTime, spec.raw_vocab());
   std::vector<int32_t> lengths(kBatch);
   for (int b = 0; b < kBatch; ++b) lengths[b] = kTime - 97 * b;
-  std::vector<int64_t> rows(static_cast<size_t>(spec.num_layers()) * kBatch *
-                            kTime * spec.rows_per_token());
-  for (auto _ : state) {
-    if (!ComputeRowIdsAllLayers(spec, tokens, kBatch, kTime, lengths,
-                                absl::MakeSpan(rows))
-             .ok()) {
-      state.SkipWithError("ComputeRowIdsAllLayers failed");
-      break;
-    }
-    benchmark::DoNotOptimize(rows.data());
-    benchmark::ClobberMemory();
-  }
-  SetRate(state, static_cast<double>(rows.size()));
+  AddressAllLayers(state, spec, tokens, lengths);
 }
 BENCHMARK(BM_PrefillAllLayersCompressedPadded)->Unit(benchmark::kMillisecond);
 

@@ -1,8 +1,6 @@
 #include "common/addressing/npy.h"
 
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,13 +14,6 @@ namespace engram::internal {
 namespace {
 
 using ::testing::HasSubstr;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 // The files numpy wrote at build time: each either parses to its values or
 // fails naming the problem (manifest.json says which).
@@ -49,7 +40,7 @@ TEST(NpyTest, NumpyWrittenFiles) {
 }
 
 TEST(NpyTest, EncodeIsByteIdenticalToNumpySave) {
-  const std::string numpy_bytes = ReadFile(TestDataPath("npy/v1.npy"));
+  const std::string numpy_bytes = ReadTestFile(TestDataPath("npy/v1.npy"));
   absl::StatusOr<std::vector<int64_t>> values = ParseNpyInt64(numpy_bytes);
   ASSERT_TRUE(values.ok()) << values.status();
   EXPECT_EQ(EncodeNpyInt64(*values), numpy_bytes);

@@ -1,8 +1,6 @@
 #include "common/addressing/vector_json.h"
 
 #include <cstdint>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,20 +19,14 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 // Re-creating each shared vector file from its config and tokens gives the
 // same bytes (the files are Python json.dumps output).
 TEST(VectorJsonTest, ReproducesReferenceFilesByteForByte) {
   for (const char* name :
        {"addressing-vectors-default.json", "addressing-vectors-small.json"}) {
     SCOPED_TRACE(name);
-    const std::string text = ReadFile(internal::ReferenceVectorPath(name));
+    const std::string text =
+        internal::ReadTestFile(internal::ReferenceVectorPath(name));
     absl::StatusOr<internal::JsonValue> doc = internal::ParseJson(text);
     ASSERT_TRUE(doc.ok());
     const internal::JsonValue& c = (*doc)["config"];
