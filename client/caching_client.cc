@@ -286,6 +286,11 @@ absl::StatusOr<std::vector<TableDescription>> CachingClient::ListTables() {
   return base_->ListTables();
 }
 
+absl::StatusOr<std::shared_ptr<const CompressionMap>>
+CachingClient::GetCompressionMap(absl::string_view table) {
+  return base_->GetCompressionMap(table);
+}
+
 absl::StatusOr<TableDescription> CachingClient::DescribeTable(
     absl::string_view table) {
   return base_->DescribeTable(table);

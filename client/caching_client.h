@@ -78,6 +78,8 @@ class CachingClient final : public EngramClient {
   absl::StatusOr<std::vector<TableDescription>> ListTables() override;
   absl::StatusOr<TableDescription> DescribeTable(
       absl::string_view table) override;
+  absl::StatusOr<std::shared_ptr<const CompressionMap>> GetCompressionMap(
+      absl::string_view table) override;
   absl::StatusOr<LookupResult> LookupTokens(
       absl::string_view table, absl::Span<const int64_t> tokens, int batch,
       int time, absl::Span<const int32_t> lengths, absl::Span<char> out,

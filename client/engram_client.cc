@@ -212,6 +212,30 @@ class GrpcEngramClient final : public EngramClient {
     return ToDescription(info);
   }
 
+  absl::StatusOr<std::shared_ptr<const CompressionMap>> GetCompressionMap(
+      absl::string_view table) override {
+    grpc::ClientContext context;
+    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
+    v1::GetCompressionMapRequest request;
+    request.set_table(std::string(table));
+    v1::CompressionLookup response;
+    ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(
+        NextStub().GetCompressionMap(&context, request, &response)));
+    absl::StatusOr<std::unique_ptr<CompressionMap>> map =
+        CompressionMap::FromLittleEndian(
+            response.lookup(),
+            {.compressed_vocab = response.compressed_vocab()});
+    if (!map.ok() || CompressionDigest(map->get()) != response.digest()) {
+      return absl::DataLossError(absl::StrCat(
+          "the compression map of table '", table, "' came back damaged",
+          map.ok()
+              ? absl::StrCat(": it hashes to ", CompressionDigest(map->get()),
+                             ", not ", response.digest())
+              : absl::StrCat(": ", map.status().message())));
+    }
+    return std::shared_ptr<const CompressionMap>(*std::move(map));
+  }
+
   absl::StatusOr<LookupResult> LookupTokens(
       absl::string_view table, absl::Span<const int64_t> tokens, int batch,
       int time, absl::Span<const int32_t> lengths, absl::Span<char> out,

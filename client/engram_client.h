@@ -41,6 +41,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
 #include "common/element_type.h"
 #include "common/tls_files.h"
@@ -201,6 +202,13 @@ class EngramClient {
   virtual absl::StatusOr<std::vector<TableDescription>> ListTables() = 0;
   virtual absl::StatusOr<TableDescription> DescribeTable(
       absl::string_view table) = 0;
+
+  // The map raw token ids of `table` are compressed with before its hash
+  // spec hashes them (TableDescription::compression_digest), as the server
+  // keeps it, checked against that digest. FAILED_PRECONDITION for a table
+  // that hashes raw ids or was imported without its map.
+  virtual absl::StatusOr<std::shared_ptr<const CompressionMap>>
+  GetCompressionMap(absl::string_view table) = 0;
 
   // Fetches rows `ids` of `table` into `out`, back to back in id order.
   // InvalidArgument (nothing written) if `out` is smaller than

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/addressing/addresser.h"
+#include "common/hash_spec_proto.h"
 #include "common/logging.h"
 #include "common/status_context.h"
 #include "common/status_macros.h"
@@ -79,6 +80,8 @@ struct TableLayout {
   std::shared_ptr<const HashSpec> hash_spec;
   std::string hash_spec_digest;
   std::string compression_digest;
+  // The map of compression_digest, fetched by the first token lookup.
+  std::shared_ptr<const CompressionMap> compression;
 };
 
 struct TableState {
@@ -199,6 +202,10 @@ class ShardedClient::Impl {
   // The table's layout, asking a replica the first time.
   absl::StatusOr<std::shared_ptr<const TableLayout>> Layout(
       absl::string_view table, TableState& state);
+  // `layout` with its compression map, asking a replica the first time.
+  absl::StatusOr<std::shared_ptr<const TableLayout>> WithCompression(
+      absl::string_view table, TableState& state,
+      std::shared_ptr<const TableLayout> layout);
 
   std::vector<std::string> TableNames() const {
     std::vector<std::string> names;
@@ -455,6 +462,32 @@ void ShardedClient::Impl::LookupAsync(absl::string_view table,
     Release(call);
     if (options_.hedge_after > absl::ZeroDuration()) ScheduleHedge(call);
   }
+}
+
+absl::StatusOr<std::shared_ptr<const TableLayout>>
+ShardedClient::Impl::WithCompression(
+    absl::string_view table, TableState& state,
+    std::shared_ptr<const TableLayout> layout) {
+  if (layout->compression_digest.empty() || layout->compression != nullptr) {
+    return layout;
+  }
+  ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const CompressionMap> map,
+                          AnyClient(state).GetCompressionMap(table));
+  if (CompressionDigest(map.get()) != layout->compression_digest) {
+    // Replaced since its layout was learnt.
+    absl::MutexLock lock(&state.layout_mu);
+    if (state.layout == layout) state.layout.reset();
+    return absl::FailedPreconditionError(
+        absl::StrCat("table '", table, "' changed its compression map (",
+                     layout->compression_digest, " -> ",
+                     CompressionDigest(map.get()), "); ask again"));
+  }
+  TableLayout with_map = *layout;
+  with_map.compression = std::move(map);
+  auto updated = std::make_shared<const TableLayout>(std::move(with_map));
+  absl::MutexLock lock(&state.layout_mu);
+  if (state.layout == layout) state.layout = updated;
+  return updated;
 }
 
 absl::StatusOr<std::shared_ptr<const TableLayout>> ShardedClient::Impl::Layout(
@@ -848,6 +881,12 @@ absl::StatusOr<std::vector<TableDescription>> ShardedClient::ListTables() {
   return tables;
 }
 
+absl::StatusOr<std::shared_ptr<const CompressionMap>>
+ShardedClient::GetCompressionMap(absl::string_view table) {
+  ENGRAM_ASSIGN_OR_RETURN(TableState * state, impl_->Find(table));
+  return impl_->AnyClient(*state).GetCompressionMap(table);
+}
+
 absl::StatusOr<TableDescription> ShardedClient::DescribeTable(
     absl::string_view table) {
   ENGRAM_ASSIGN_OR_RETURN(TableState * state, impl_->Find(table));
@@ -880,19 +919,22 @@ absl::StatusOr<LookupResult> ShardedClient::LookupTokens(
     int time, absl::Span<const int32_t> lengths, absl::Span<char> out,
     const LookupOptions& options) {
   ENGRAM_ASSIGN_OR_RETURN(TableState * state, impl_->Find(table));
-  ENGRAM_ASSIGN_OR_RETURN(const std::shared_ptr<const TableLayout> found,
+  ENGRAM_ASSIGN_OR_RETURN(std::shared_ptr<const TableLayout> found,
                           impl_->Layout(table, *state));
-  const TableLayout& layout = *found;
   // As the server would, but here: its tokens address every shard.
-  if (layout.hash_spec == nullptr) {
+  if (found->hash_spec == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "table '", table, "' has no hash spec; look it up by row id instead"));
   }
-  if (!layout.compression_digest.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("table '", table, "' hashes token ids compressed by map ",
-                     layout.compression_digest,
-                     "; address them with a Prefetcher given the map"));
+  ENGRAM_ASSIGN_OR_RETURN(
+      found, impl_->WithCompression(table, *state, std::move(found)));
+  const TableLayout& layout = *found;
+  std::vector<int64_t> compressed;
+  if (layout.compression != nullptr) {
+    compressed.assign(tokens.begin(), tokens.end());
+    ENGRAM_RETURN_IF_ERROR(
+        layout.compression->CompressInPlace(absl::MakeSpan(compressed)));
+    tokens = compressed;
   }
   // ComputeRowIds refuses a batch and time that do not match the tokens.
   std::vector<int64_t> row_ids(tokens.size() *

@@ -37,8 +37,9 @@
 // A sharded pin fixes each shard at its own version (the one active on it
 // when pinned), held by a server pin on each of its replicas; its lookups
 // go only to replicas holding the pin. Token lookups are addressed here,
-// with the hash spec a replica describes, and routed as row ids (a table
-// whose spec hashes compressed ids needs the map: FAILED_PRECONDITION).
+// with the hash spec a replica describes (and, where it hashes compressed
+// ids, the map a replica keeps: GetCompressionMap, fetched once), and
+// routed as row ids.
 // Conversions (output_type) and watches span shards and are not offered
 // (UNIMPLEMENTED). Thread-safe.
 #ifndef ENGRAM_CLIENT_SHARDED_CLIENT_H_
@@ -111,6 +112,9 @@ class ShardedClient final : public EngramClient {
   absl::StatusOr<std::vector<TableDescription>> ListTables() override;
   // The table as a whole: rows is the map's, first_row 0.
   absl::StatusOr<TableDescription> DescribeTable(
+      absl::string_view table) override;
+  // The first shard's (every shard keeps the map of the whole table).
+  absl::StatusOr<std::shared_ptr<const CompressionMap>> GetCompressionMap(
       absl::string_view table) override;
   // With options.pin_id, a pin of this client's PinVersion: each shard's
   // request names the server pin of the replica it goes to, and fails over

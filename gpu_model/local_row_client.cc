@@ -41,7 +41,8 @@ absl::StatusOr<std::unique_ptr<LocalRowClient>> LocalRowClient::CreateDemo(
     d.placement = "local";
     tables.push_back(std::move(table));
   }
-  return std::unique_ptr<LocalRowClient>(new LocalRowClient(std::move(tables)));
+  return std::unique_ptr<LocalRowClient>(
+      new LocalRowClient(std::move(tables), config.compression));
 }
 
 absl::StatusOr<const LocalRowClient::Table*> LocalRowClient::Find(
@@ -63,6 +64,17 @@ absl::StatusOr<client::TableDescription> LocalRowClient::DescribeTable(
     absl::string_view table) {
   ENGRAM_ASSIGN_OR_RETURN(const Table* found, Find(table));
   return found->description;
+}
+
+absl::StatusOr<std::shared_ptr<const CompressionMap>>
+LocalRowClient::GetCompressionMap(absl::string_view table) {
+  ENGRAM_ASSIGN_OR_RETURN(const Table* found, Find(table));
+  if (found->description.compression_digest.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("local table ", table,
+                     " hashes raw token ids: it has no compression map"));
+  }
+  return compression_;
 }
 
 absl::StatusOr<client::LookupResult> LocalRowClient::Lookup(

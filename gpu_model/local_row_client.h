@@ -14,8 +14,9 @@
 // the demo's two 1.3 GB tables need no memory.
 //
 // Lookups complete on the calling thread before LookupAsync returns. Only
-// DescribeTable, ListTables and lookups by row id are served; pins and
-// watches are Unimplemented (local tables have one version). Thread-safe.
+// DescribeTable, ListTables, GetCompressionMap (the config's) and lookups
+// by row id are served; pins and watches are Unimplemented (local tables
+// have one version). Thread-safe.
 #ifndef ENGRAM_GPU_MODEL_LOCAL_ROW_CLIENT_H_
 #define ENGRAM_GPU_MODEL_LOCAL_ROW_CLIENT_H_
 
@@ -39,6 +40,8 @@ class LocalRowClient final : public client::EngramClient {
   absl::StatusOr<std::vector<client::TableDescription>> ListTables() override;
   absl::StatusOr<client::TableDescription> DescribeTable(
       absl::string_view table) override;
+  absl::StatusOr<std::shared_ptr<const CompressionMap>> GetCompressionMap(
+      absl::string_view table) override;
   absl::StatusOr<client::LookupResult> LookupTokens(
       absl::string_view table, absl::Span<const int64_t> tokens, int batch,
       int time, absl::Span<const int32_t> lengths, absl::Span<char> out,
@@ -59,14 +62,17 @@ class LocalRowClient final : public client::EngramClient {
     int64_t layer_id = 0;
   };
 
-  explicit LocalRowClient(std::vector<Table> tables)
-      : tables_(std::move(tables)) {}
+  LocalRowClient(std::vector<Table> tables,
+                 std::shared_ptr<const CompressionMap> compression)
+      : tables_(std::move(tables)), compression_(std::move(compression)) {}
   absl::StatusOr<const Table*> Find(absl::string_view name) const;
   absl::StatusOr<client::LookupResult> Lookup(absl::string_view table,
                                               absl::Span<const uint64_t> ids,
                                               absl::Span<char> out) const;
 
   const std::vector<Table> tables_;
+  // The config's map; null when its tables hash raw ids.
+  const std::shared_ptr<const CompressionMap> compression_;
 };
 
 }  // namespace engram::gpu

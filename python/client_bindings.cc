@@ -1,5 +1,6 @@
 #include "python/client_bindings.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -14,6 +15,7 @@
 #include "absl/types/span.h"
 #include "client/shard_map.h"
 #include "client/worker_client.h"
+#include "common/addressing/compression_map.h"
 #include "common/bearer_token.h"
 #include "pybind11/numpy.h"
 #include "pybind11/stl.h"
@@ -419,6 +421,25 @@ void RegisterClient(py::module_& module) {
             return ValueOrThrow(c.client().DescribeTable(table));
           },
           py::arg("table"), "The table's TableDescription; NOT_FOUND.")
+      .def(
+          "compression_map",
+          [](PyClient& c, const std::string& table) {
+            std::shared_ptr<const CompressionMap> map;
+            {
+              py::gil_scoped_release release;
+              map = ValueOrThrow(c.client().GetCompressionMap(table));
+            }
+            const absl::Span<const int64_t> lookup = map->lookup();
+            py::array_t<int64_t> out(static_cast<py::ssize_t>(lookup.size()));
+            std::copy(lookup.begin(), lookup.end(), out.mutable_data());
+            return out;
+          },
+          py::arg("table"),
+          "The table's token compression lookup as the server keeps it "
+          "(int64, raw id -> compressed id; its SHA-256 is "
+          "describe(table).compression_digest), e.g. for "
+          "prefetcher(tables, compression=...). FAILED_PRECONDITION for a "
+          "table of raw ids or one imported without its map.")
       .def(
           "list_tables",
           [](PyClient& c) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "common/addressing/addresser.h"
 #include "common/addressing/compression_map.h"
@@ -725,14 +726,31 @@ TEST_F(CompressedLayerImportTest, TheLookupMustBeTheOneTheSpecNames) {
   EXPECT_THAT(torn.error_message(), HasSubstr("not a whole number"));
   EXPECT_NE(RunEngramctl(server_->address(), {"describe", "t"}).exit_code, 0);
 
-  // Without the map the table is served by row id, and token lookups say
-  // what is missing.
+  // Clients can take the map from the server.
+  absl::StatusOr<std::unique_ptr<client::EngramClient>> client = Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  const auto held = (*client)->GetCompressionMap("ram_3");
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ(CompressionDigest(held->get()), CompressionDigest(map_.get()));
+  EXPECT_TRUE(absl::c_equal((*held)->lookup(), map_->lookup()));
+  const absl::Status raw_table =
+      (*client)->GetCompressionMap("layer_3").status();
+  EXPECT_EQ(raw_table.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(raw_table.message(), HasSubstr("hashes raw token ids"));
+  EXPECT_EQ((*client)->GetCompressionMap("nope").status().code(),
+            absl::StatusCode::kNotFound);
+
+  // Without the map the table is served by row id, and token lookups (and
+  // requests for the map) say what is missing.
   ASSERT_TRUE(ImportWithLookup("mapless_3", Spec(map_), "").ok());
-  const absl::Status tokens = TokenRows("mapless_3").status();
-  EXPECT_EQ(tokens.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(tokens.message(),
-              HasSubstr("which the server does not hold (the table was "
-                        "imported without it)"));
+  for (const absl::Status& status :
+       {TokenRows("mapless_3").status(),
+        (*client)->GetCompressionMap("mapless_3").status()}) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(status.message(),
+                HasSubstr("which the server does not hold (the table was "
+                          "imported without it)"));
+  }
   EXPECT_TRUE(server_->Running());
 }
 

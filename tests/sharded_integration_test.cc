@@ -29,6 +29,7 @@
 #include "client/sharded_client.h"
 #include "common/addressing/npy.h"
 #include "common/addressing/sha256.h"
+#include "common/hash_spec_proto.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/struct.pb.h"
 #include "gtest/gtest.h"
@@ -1233,6 +1234,46 @@ TEST_F(ShardedTokensTest, TokenLookupsAcrossShardsEqualTheWholeTables) {
           .status()
           .code(),
       absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ShardedTokensTest, RawTokensOfACompressedModelAreCompressedWithItsMap) {
+  const std::shared_ptr<const CompressionMap> map = DemoCompressionMap(7919);
+  const std::string map_file = dir_.path() + "/map.npy";
+  WriteCompressionMapNpy(map_file, *map);
+  ASSERT_NO_FATAL_FAILURE(ImportShard(0, {"--compression", map_file}));
+  ASSERT_NO_FATAL_FAILURE(ImportShard(1, {"--compression", map_file}));
+  // The whole layer, on one server that compresses the tokens itself.
+  ASSERT_EQ(ImportDemoLayerAs(server_->address(), dir_.path(), 3, "whole_3",
+                              {"--compression", map_file})
+                .exit_code,
+            0);
+  auto sharded = client::ShardedClient::Create(map_, {});
+  ASSERT_TRUE(sharded.ok()) << sharded.status();
+  auto whole = Connect();
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  // 129999 lies beyond the compressed ids.
+  const std::vector<int64_t> raw = {129999, 10, 129290, 0, 42, 43};
+  std::string expected(bytes_, '?');
+  std::string got(bytes_, '!');
+  ASSERT_TRUE((*whole)
+                  ->LookupTokens("whole_3", raw, 2, 3, lengths_,
+                                 absl::MakeSpan(expected))
+                  .ok());
+  const absl::StatusOr<client::LookupResult> result = (*sharded)->LookupTokens(
+      "layer_3", raw, 2, 3, lengths_, absl::MakeSpan(got));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(got == expected);
+  const auto fetched = (*sharded)->GetCompressionMap("layer_3");
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  EXPECT_EQ(CompressionDigest(fetched->get()), CompressionDigest(map.get()));
+  const std::vector<int64_t> beyond = {0, 1, 2, 3, kDemoRawVocab, 5};
+  const absl::Status refused =
+      (*sharded)
+          ->LookupTokens("layer_3", beyond, 2, 3, {}, absl::MakeSpan(got))
+          .status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.message(),
+              HasSubstr("outside the compression map's raw vocabulary"));
 }
 
 TEST_F(ShardedTokensTest, AShardAddressedByAnotherSpecServesNoRows) {

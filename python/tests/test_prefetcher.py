@@ -241,7 +241,11 @@ def test_prefetcher_compresses_raw_ids_with_the_tables_map(demo_server,
     assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
     assert "compressed by map" in str(error.value)
 
-    prefetcher = client.prefetcher(tables, compression=lookup)
+    # The server keeps the map it was imported with, for clients without it.
+    held = client.compression_map(tables[0])
+    assert held.dtype == np.int64
+    np.testing.assert_array_equal(held, lookup)
+    prefetcher = client.prefetcher(tables, compression=held)
     model = ec.HashSpec(**spec, compression=lookup)
     tokens = np.array([[129999, 10, 129290]], dtype=np.int64)
     step = prefetcher.prefill(tokens)

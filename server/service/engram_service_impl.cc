@@ -162,6 +162,24 @@ class StreamLookupReactor final : public StreamReactor {
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// The map `table`'s token ids are compressed with before its spec hashes
+// them; null when the spec hashes raw ids. FAILED_PRECONDITION when the
+// server does not hold it (the table was imported without it).
+absl::StatusOr<const CompressionMap*> HeldCompression(const Table& table) {
+  const std::string& digest = table.info().hash_spec().compression_digest();
+  if (digest.empty()) return nullptr;
+  if (table.compression() == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table '", table.name(), "' hashes token ids compressed by map ",
+        digest,
+        ", which the server does not hold (the table was imported without "
+        "it); import it again with engramctl import --compression, or "
+        "address the tokens on the client (a Prefetcher given the map) and "
+        "look the rows up by id"));
+  }
+  return table.compression();
+}
+
 }  // namespace
 
 EngramServiceImpl::EngramServiceImpl(const TableManager* tables,
@@ -283,16 +301,8 @@ absl::Status EngramServiceImpl::DoLookupTokens(
         absl::StrCat("table '", table->name(),
                      "' has no hash spec; look it up by row id instead"));
   }
-  const CompressionMap* compression = table->compression();
-  if (const std::string& map = table->info().hash_spec().compression_digest();
-      !map.empty() && compression == nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "table '", table->name(), "' hashes token ids compressed by map ", map,
-        ", which the server does not hold (the table was imported without "
-        "it); import it again with engramctl import --compression, or "
-        "address the tokens on the client (a Prefetcher given the map) and "
-        "look the rows up by id"));
-  }
+  ENGRAM_ASSIGN_OR_RETURN(const CompressionMap* const compression,
+                          HeldCompression(*table));
   if (table->rows() != table->total_rows()) {
     // Its tokens address rows of every shard.
     return absl::FailedPreconditionError(absl::StrCat(
@@ -434,6 +444,32 @@ grpc::ServerUnaryReactor* EngramServiceImpl::DescribeTable(
     const v1::DescribeTableRequest* request, v1::TableInfo* response) {
   return FinishUnaryCall(context, *auth_,
                          [&] { return DoDescribeTable(*request, response); });
+}
+
+grpc::ServerUnaryReactor* EngramServiceImpl::GetCompressionMap(
+    grpc::CallbackServerContext* context,
+    const v1::GetCompressionMapRequest* request,
+    v1::CompressionLookup* response) {
+  return FinishUnaryCall(
+      context, *auth_, [&] { return DoGetCompressionMap(*request, response); });
+}
+
+absl::Status EngramServiceImpl::DoGetCompressionMap(
+    const v1::GetCompressionMapRequest& request,
+    v1::CompressionLookup* response) const {
+  ENGRAM_ASSIGN_OR_RETURN(const std::shared_ptr<const Table> table,
+                          tables_->Get(request.table()));
+  ENGRAM_ASSIGN_OR_RETURN(const CompressionMap* const compression,
+                          HeldCompression(*table));
+  if (compression == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("table '", table->name(),
+                     "' hashes raw token ids: it has no compression map"));
+  }
+  response->set_digest(table->info().hash_spec().compression_digest());
+  response->set_lookup(compression->LittleEndian());
+  response->set_compressed_vocab(compression->compressed_vocab());
+  return absl::OkStatus();
 }
 
 absl::Status EngramServiceImpl::DoDescribeTable(

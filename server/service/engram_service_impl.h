@@ -70,6 +70,10 @@ class EngramServiceImpl final
       grpc::CallbackServerContext* context,
       const v1::DescribeTableRequest* request,
       v1::TableInfo* response) override;
+  grpc::ServerUnaryReactor* GetCompressionMap(
+      grpc::CallbackServerContext* context,
+      const v1::GetCompressionMapRequest* request,
+      v1::CompressionLookup* response) override;
   grpc::ServerUnaryReactor* PinVersion(
       grpc::CallbackServerContext* context,
       const v1::PinVersionRequest* request,
@@ -93,12 +97,15 @@ class EngramServiceImpl final
   absl::Status DoLookupTokens(const v1::LookupTokensRequest& request,
                               v1::LookupResponse* response) const;
 
-  // ListTables, DescribeTable, PinVersion and ReleasePin once the caller
+  // ListTables, DescribeTable, GetCompressionMap, PinVersion and ReleasePin
+  // once the caller
   // is let in (the gRPC methods check the data-plane token first).
   // Thread-safe.
   absl::Status DoListTables(v1::ListTablesResponse* response) const;
   absl::Status DoDescribeTable(const v1::DescribeTableRequest& request,
                                v1::TableInfo* response) const;
+  absl::Status DoGetCompressionMap(const v1::GetCompressionMapRequest& request,
+                                   v1::CompressionLookup* response) const;
   absl::Status DoPinVersion(const v1::PinVersionRequest& request,
                             v1::PinVersionResponse* response) const;
   absl::Status DoReleasePin(const v1::ReleasePinRequest& request) const;
