@@ -6,6 +6,7 @@
 //   engramctl addresses --seed 0 --layer-ids 1,15 --vocab-sizes 646400,646400
 //       --max-ngram 3 --heads 8 --pad-id 2 --tokenizer-vocab 129280
 //       [--compression FILE.npy] --tokens "1,2,3;4,5,6"
+//   engramctl addresses --model-config model.json --tokens "1,2,3;4,5,6"
 //   engramctl --server 127.0.0.1:50051 import TABLE FILE.npy [--dtype T]
 //   engramctl --server 127.0.0.1:50051 --token-file F patch apply TABLE
 //       --ids IDS.npy --rows ROWS.npy          (and patch create, upload,
@@ -17,7 +18,7 @@
 //       --ids IDS.npy --rows ROWS.npy [--json]
 //   engramctl --shard-map shards.txt --token-file F drop TABLE [--force]
 //   engramctl --shard-map shards.txt --token-file F import TABLE FILE.npy
-//       [--jobs N] [--hash-layer L ...]
+//       [--jobs N] [--hash-layer L [--model-config model.json | ...]]
 //   engramctl compression-map --tokenizer tokenizer.json --out map.npy
 //   engramctl patch diff OLD.npy NEW.npy --out-ids ids.npy --out-rows rows.npy
 //       [--tolerance T]
@@ -179,7 +180,6 @@ ABSL_FLAG(uint64_t, at_version, 0,
           "--version); 0: the active one.");
 // Defined with the addresses command and the hash flags, which share them.
 ABSL_DECLARE_FLAG(std::string, tokens);
-ABSL_DECLARE_FLAG(std::string, compression);
 
 namespace engram::cli {
 namespace {
@@ -202,18 +202,21 @@ constexpr char kUsage[] =
     "  describe TABLE         show one table's metadata\n"
     "  lookup TABLE --rows 0,5,9   fetch rows (numbers, or hex if opaque)\n"
     "  addresses --tokens \"1,2,3;4,5,6\" [--seed --layer-ids --vocab-sizes\n"
-    "      --max-ngram --heads --pad-id --tokenizer-vocab --compression]\n"
-    "                         compute Engram row addresses (no server)\n"
+    "      --max-ngram --heads --pad-id --tokenizer-vocab --compression\n"
+    "      | --model-config MODEL.json]\n"
+    "                         compute Engram row addresses (no server;\n"
+    "                         --model-config: engram-worker's config)\n"
     "  import TABLE FILE.npy|FILE.safetensors|FILE [--tensor A,B] [--dtype T]\n"
     "      [--row-bytes N] [--placement ram|ssd|auto]\n"
     "      [--ids IDS.npy --id-space N --missing report|zeros]\n"
     "      [--server-file | --data-dir DIR] [--row-range A:B]\n"
-    "      [--hash-layer L [--seed ... --n-embed-per-ngram N]]\n"
+    "      [--hash-layer L [--seed ... --n-embed-per-ngram N\n"
+    "                       | --model-config MODEL.json]]\n"
     "                         create a table from 2-D arrays or raw rows\n"
     "                         (--hash-layer: Engram layer L's, addressed by\n"
     "                         the hash flags, as for addresses)\n"
     "                         (--shard-map FILE: each shard's rows to each\n"
-    "                         of its replicas, one after the other)\n"
+    "                         of its replicas, --jobs N at a time)\n"
     "  drop TABLE [--force]   stop serving a table and delete it, its\n"
     "                         versions and patches (--force: even if pinned;\n"
     "                         --shard-map FILE: on every server of it, one\n"
@@ -238,7 +241,8 @@ constexpr char kUsage[] =
     "  compression-map --tokenizer tokenizer.json --out map.npy\n"
     "                         the token compression map (no server)\n"
     "  explain --table TABLE --tokens \"1,2,3;4,5\" [--version V]\n"
-    "      [--compression MAP.npy]  each position's rows: base or patch\n"
+    "      [--compression MAP.npy | --model-config MODEL.json]\n"
+    "                         each position's rows: base or patch\n"
     "  export TABLE OUT.npy [--version V] [--ids IDS.npy] [--max-rate-mb R]\n"
     "      [--resume]         write a version's rows to a file import takes\n"
     "                         (--ids: a sparse table's, with their ids)\n"
@@ -542,7 +546,8 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.table = absl::GetFlag(FLAGS_table);
     options.tokens = absl::GetFlag(FLAGS_tokens);
     options.version = absl::GetFlag(FLAGS_at_version);
-    options.compression_file = absl::GetFlag(FLAGS_compression);
+    ENGRAM_ASSIGN_OR_RETURN(options.compression_file,
+                            CompressionFileFromFlags());
     options.json = absl::GetFlag(FLAGS_json);
     return RunExplainCommand(options);
   }
@@ -577,11 +582,11 @@ absl::Status Run(const std::vector<std::string>& args) {
     if (const int64_t layer = absl::GetFlag(FLAGS_hash_layer); layer >= 0) {
       ENGRAM_ASSIGN_OR_RETURN(options.hash_config, HashSpecConfigFromFlags());
       options.hash_layer_id = layer;
-    } else if (!absl::GetFlag(FLAGS_compression).empty()) {
-      // Alone it would be ignored, and the table taken for one of raw ids.
+    } else if (AddressingFlagsGiven()) {
+      // Alone they would be ignored, and the table taken for one of raw ids.
       return absl::InvalidArgumentError(
-          "import --compression is part of a table's hash spec: give "
-          "--hash-layer too");
+          "import --compression and --model-config describe a table's hash "
+          "spec: give --hash-layer too");
     }
     if (const std::string range = absl::GetFlag(FLAGS_row_range);
         !range.empty()) {

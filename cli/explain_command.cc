@@ -15,6 +15,7 @@
 #include "common/hash_spec_proto.h"
 #include "common/json_writer.h"
 #include "common/packed_row_ids.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 
 namespace engram::cli {
@@ -154,6 +155,29 @@ void PrintJson(const v1::ExplainRowsResponse& response, const HashSpec& spec,
   std::cout << json.str() << "\n";
 }
 
+// The compression map the server keeps with `table`. FailedPrecondition
+// saying to give --compression for a table imported without one.
+absl::StatusOr<std::shared_ptr<const CompressionMap>> ServerCompressionMap(
+    const AdminChannel& channel, const std::string& table) {
+  v1::GetCompressionMapRequest request;
+  request.set_table(table);
+  absl::StatusOr<v1::CompressionLookup> reply = channel.Call(
+      channel.data(), &v1::EngramService::Stub::GetCompressionMap, request);
+  if (absl::IsFailedPrecondition(reply.status())) {
+    return Annotate(reply.status(), "", "; give the map as --compression");
+  }
+  ENGRAM_RETURN_IF_ERROR(reply.status());
+  return CompressionMapFromReply(table, *reply);
+}
+
+// The map in file `path`, onto the spec's `tokenizer_vocab` ids.
+absl::StatusOr<std::shared_ptr<const CompressionMap>> GivenCompressionMap(
+    const std::string& path, int64_t tokenizer_vocab) {
+  CompressionMap::Options options;
+  options.compressed_vocab = tokenizer_vocab;
+  return CompressionMap::Load(path, options);
+}
+
 }  // namespace
 
 absl::Status RunExplainCommand(const ExplainOptions& options) {
@@ -180,27 +204,26 @@ absl::Status RunExplainCommand(const ExplainOptions& options) {
                           ParseTokenBatch(options.tokens, spec.pad_id()));
   const TokenBatch given = batch;
   const std::string& table_map = info.hash_spec().compression_digest();
-  if (options.compression_file.empty() != table_map.empty()) {
-    return absl::InvalidArgumentError(
-        table_map.empty()
-            ? absl::StrCat("table '", options.table,
-                           "' hashes raw token ids; --compression does not "
-                           "apply")
-            : absl::StrCat("table '", options.table,
-                           "' hashes token ids compressed by map ", table_map,
-                           ": give it as --compression"));
-  }
-  if (!options.compression_file.empty()) {
-    CompressionMap::Options map_options;
-    map_options.compressed_vocab = spec.tokenizer_vocab();
-    ENGRAM_ASSIGN_OR_RETURN(
-        const std::unique_ptr<CompressionMap> map,
-        CompressionMap::Load(options.compression_file, map_options));
-    if (const std::string given_map = CompressionDigest(map.get());
-        given_map != table_map) {
+  if (table_map.empty()) {
+    if (!options.compression_file.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--compression ", options.compression_file, " is map ",
-                       given_map, "; table '", options.table,
+          absl::StrCat("table '", options.table,
+                       "' hashes raw token ids; --compression does not "
+                       "apply"));
+    }
+  } else {
+    ENGRAM_ASSIGN_OR_RETURN(const std::shared_ptr<const CompressionMap> map,
+                            options.compression_file.empty()
+                                ? ServerCompressionMap(channel, options.table)
+                                : GivenCompressionMap(options.compression_file,
+                                                      spec.tokenizer_vocab()));
+    if (const std::string map_digest = CompressionDigest(map.get());
+        map_digest != table_map) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.compression_file.empty()
+                           ? "the server's map"
+                           : "--compression " + options.compression_file,
+                       " is map ", map_digest, "; table '", options.table,
                        "' hashes ids compressed by map ", table_map));
     }
     ENGRAM_RETURN_IF_ERROR(CompressRealTokens(*map, batch));

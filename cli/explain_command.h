@@ -3,13 +3,15 @@
 // the phrases they care about:
 //
 //   engramctl --server ADDR [--token-file F] explain --table TABLE
-//       --tokens "1,2,3;4,5" [--version V] [--compression MAP.npy] [--json]
+//       --tokens "1,2,3;4,5" [--version V]
+//       [--compression MAP.npy | --model-config MODEL.json] [--json]
 //
-// The tokens are addressed with the table's hash spec (DescribeTable), as
-// a worker addresses them; --compression maps raw tokenizer ids to the
-// compressed ids the spec hashes (without it the ids are taken as
-// compressed, as LookupTokens takes them). The server's ExplainRows then
-// says, for each position's (max_ngram - 1) x heads rows, the row id,
+// The tokens are raw tokenizer ids, addressed with the table's hash spec
+// (DescribeTable) as a worker addresses them: for a table whose spec hashes
+// compressed ids they are first compressed with the map the server keeps
+// with the table (GetCompressionMap), or with the one given, which must be
+// the same (--compression, or the model config's). The server's ExplainRows
+// then says, for each position's (max_ngram - 1) x heads rows, the row id,
 // whether the base table or which patch (and the version its commit made)
 // provides it in version V (default: the active one), and a fingerprint:
 // the first 8 bytes of the SHA-256 of the row as served, in hex. Text
@@ -36,10 +38,11 @@ namespace engram::cli {
 
 struct ExplainOptions {
   AdminChannelOptions server;
-  std::string table;             // --table, required
-  std::string tokens;            // --tokens, required
-  uint64_t version = 0;          // --version; 0: the active one
-  std::string compression_file;  // --compression; empty: ids as compressed
+  std::string table;     // --table, required
+  std::string tokens;    // --tokens, required
+  uint64_t version = 0;  // --version; 0: the active one
+  // --compression; empty: the server's map for a table of compressed ids.
+  std::string compression_file;
   bool json = false;
 };
 

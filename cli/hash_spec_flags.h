@@ -6,9 +6,15 @@
 //   --heads 8 --pad-id 2 --tokenizer-vocab 129280 [--compression FILE.npy]
 //   [--n-embed-per-ngram N]
 //
+// or, in their place, the engram section of engram-worker's model config:
+//
+//   --model-config model.json
+//
 // The defaults are the reference's demo configuration (engram_demo_v1.py).
 #ifndef ENGRAM_CLI_HASH_SPEC_FLAGS_H_
 #define ENGRAM_CLI_HASH_SPEC_FLAGS_H_
+
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "common/addressing/hash_spec.h"
@@ -16,9 +22,19 @@
 namespace engram::cli {
 
 // The flags' configuration; n_embed_per_ngram is --n-embed-per-ngram, 0
-// when not given. InvalidArgument for unparsable lists; the compression
-// map's errors.
+// when not given. With --model-config, the file's (LoadEngramConfig, its
+// n_embed_per_ngram included). InvalidArgument for unparsable lists or an
+// addressing flag given beside --model-config; the config file's and the
+// compression map's errors.
 absl::StatusOr<HashSpecConfig> HashSpecConfigFromFlags();
+
+// The compression map file the flags name: --compression, or the
+// --model-config's compression_map; empty for none. Errors as above.
+absl::StatusOr<std::string> CompressionFileFromFlags();
+
+// Whether --compression or --model-config is given: flags that describe a
+// table's addressing, meaningless to an import without --hash-layer.
+bool AddressingFlagsGiven();
 
 }  // namespace engram::cli
 

@@ -65,11 +65,15 @@ absl::Status AttachHashSpec(const ImportOptions& options, v1::TableInfo& info) {
   const auto layer = absl::c_find(config.layer_ids, options.hash_layer_id);
   if (layer == config.layer_ids.end()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--hash-layer ", options.hash_layer_id, " is not one of --layer-ids ",
-        absl::StrJoin(config.layer_ids, ",")));
+        "--hash-layer ", options.hash_layer_id,
+        " is not one of the Engram layer ids ",
+        absl::StrJoin(config.layer_ids, ","),
+        " (--layer-ids or the --model-config's engram.layer_ids)"));
   }
   absl::StatusOr<HashSpec> spec = HashSpec::FromConfig(config);
-  ENGRAM_RETURN_IF_ERROR(Annotate(spec.status(), "the hash flags: "));
+  ENGRAM_RETURN_IF_ERROR(
+      Annotate(spec.status(), "the Engram addressing (hash flags or "
+                              "--model-config): "));
   *info.mutable_hash_spec() =
       HashSpecLayerToProto(*spec, layer - config.layer_ids.begin());
   return absl::OkStatus();

@@ -221,19 +221,7 @@ class GrpcEngramClient final : public EngramClient {
     v1::CompressionLookup response;
     ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(
         NextStub().GetCompressionMap(&context, request, &response)));
-    absl::StatusOr<std::unique_ptr<CompressionMap>> map =
-        CompressionMap::FromLittleEndian(
-            response.lookup(),
-            {.compressed_vocab = response.compressed_vocab()});
-    if (!map.ok() || CompressionDigest(map->get()) != response.digest()) {
-      return absl::DataLossError(absl::StrCat(
-          "the compression map of table '", table, "' came back damaged",
-          map.ok()
-              ? absl::StrCat(": it hashes to ", CompressionDigest(map->get()),
-                             ", not ", response.digest())
-              : absl::StrCat(": ", map.status().message())));
-    }
-    return std::shared_ptr<const CompressionMap>(*std::move(map));
+    return CompressionMapFromReply(table, response);
   }
 
   absl::StatusOr<LookupResult> LookupTokens(

@@ -1,5 +1,8 @@
 #include "common/hash_spec_proto.h"
 
+#include <memory>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "common/addressing/sha256.h"
 #include "common/status_context.h"
@@ -95,6 +98,22 @@ absl::StatusOr<std::shared_ptr<const CompressionMap>> TableCompressionMap(
     return absl::InvalidArgumentError(absl::StrCat(
         "table '", info.name(), "' hashes token ids compressed by map ",
         expected, "; the compression lookup given is map ", digest));
+  }
+  return std::shared_ptr<const CompressionMap>(*std::move(map));
+}
+
+absl::StatusOr<std::shared_ptr<const CompressionMap>> CompressionMapFromReply(
+    absl::string_view table, const v1::CompressionLookup& reply) {
+  absl::StatusOr<std::unique_ptr<CompressionMap>> map =
+      CompressionMap::FromLittleEndian(
+          reply.lookup(), {.compressed_vocab = reply.compressed_vocab()});
+  if (!map.ok() || CompressionDigest(map->get()) != reply.digest()) {
+    return absl::DataLossError(absl::StrCat(
+        "the compression map of table '", table, "' came back damaged",
+        map.ok()
+            ? absl::StrCat(": it hashes to ", CompressionDigest(map->get()),
+                           ", not ", reply.digest())
+            : absl::StrCat(": ", map.status().message())));
   }
   return std::shared_ptr<const CompressionMap>(*std::move(map));
 }

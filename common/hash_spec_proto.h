@@ -49,6 +49,11 @@ absl::StatusOr<std::optional<HashSpec>> TableHashSpec(
 absl::StatusOr<std::shared_ptr<const CompressionMap>> TableCompressionMap(
     const v1::TableInfo& info, absl::string_view lookup);
 
+// The map a GetCompressionMap `reply` for `table` carries. DataLoss naming
+// the table when its lookup is not a map or does not hash to its digest.
+absl::StatusOr<std::shared_ptr<const CompressionMap>> CompressionMapFromReply(
+    absl::string_view table, const v1::CompressionLookup& reply);
+
 }  // namespace engram
 
 #endif  // ENGRAM_COMMON_HASH_SPEC_PROTO_H_

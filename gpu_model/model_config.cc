@@ -1,17 +1,13 @@
 #include "gpu_model/model_config.h"
 
-#include <memory>
 #include <string>
-#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "common/addressing/compression_map.h"
-#include "common/read_file.h"
+#include "common/engram_model_config.h"
 #include "common/status_context.h"
 #include "common/status_macros.h"
 #include "engram/v1/model_config.pb.h"
-#include "google/protobuf/util/json_util.h"
 
 namespace engram::gpu {
 namespace {
@@ -34,36 +30,10 @@ absl::Status ApplyProto(const v1::ModelConfig& proto, ModelConfig& config) {
   if (proto.has_rope_theta()) config.rope_theta = proto.rope_theta();
   if (proto.has_norm_eps()) config.norm_eps = proto.norm_eps();
   if (proto.has_hc_mult()) config.hc_mult = proto.hc_mult();
-  const v1::EngramModelConfig& engram = proto.engram();
-  HashSpecConfig& spec = config.engram;
-  if (engram.layer_ids_size() > 0) {
-    spec.layer_ids.assign(engram.layer_ids().begin(), engram.layer_ids().end());
+  if (proto.engram().has_conv_kernel()) {
+    config.conv_kernel = proto.engram().conv_kernel();
   }
-  if (engram.vocab_sizes_size() > 0) {
-    spec.vocab_sizes.assign(engram.vocab_sizes().begin(),
-                            engram.vocab_sizes().end());
-  }
-  if (engram.has_seed()) spec.seed = engram.seed();
-  if (engram.has_max_ngram()) spec.max_ngram = engram.max_ngram();
-  if (engram.has_heads_per_ngram()) {
-    spec.heads_per_ngram = engram.heads_per_ngram();
-  }
-  if (engram.has_n_embed_per_ngram()) {
-    spec.n_embed_per_ngram = engram.n_embed_per_ngram();
-  }
-  if (engram.has_pad_id()) spec.pad_id = engram.pad_id();
-  if (engram.has_tokenizer_vocab()) {
-    spec.tokenizer_vocab = engram.tokenizer_vocab();
-  }
-  if (engram.has_conv_kernel()) config.conv_kernel = engram.conv_kernel();
-  if (engram.has_compression_map()) {
-    ENGRAM_ASSIGN_OR_RETURN(
-        std::unique_ptr<CompressionMap> map,
-        CompressionMap::Load(engram.compression_map(),
-                             {.compressed_vocab = spec.tokenizer_vocab}));
-    spec.compression = std::move(map);
-  }
-  return absl::OkStatus();
+  return ApplyEngramModelConfig(proto.engram(), config.engram);
 }
 
 }  // namespace
@@ -103,14 +73,8 @@ absl::Status ValidateModelConfig(const ModelConfig& config) {
 }
 
 absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
-  ENGRAM_ASSIGN_OR_RETURN(const std::string text,
-                          ReadFileToString(path, "model config "));
-  v1::ModelConfig proto;
-  const auto parsed = google::protobuf::util::JsonStringToMessage(text, &proto);
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", parsed.message().as_string()));
-  }
+  ENGRAM_ASSIGN_OR_RETURN(const v1::ModelConfig proto,
+                          ReadModelConfigJson(path));
   ModelConfig config;
   absl::Status status = ApplyProto(proto, config);
   if (status.ok()) status = ValidateModelConfig(config);

@@ -180,18 +180,37 @@ TEST_P(CliAddressesTest, MatchesTheReferenceVectors) {
   auto integer = [&](const char* key) {
     return absl::StrCat(static_cast<int64_t>(config.at(key).number_value()));
   };
-  const CommandResult result = RunCommand(
-      {EngramctlPath(), "addresses", "--seed", integer("seed"), "--layer-ids",
-       JoinNumbers(config.at("layer_ids").list_value()), "--vocab-sizes",
-       JoinNumbers(config.at("vocab_sizes").list_value()), "--max-ngram",
-       integer("max_ngram"), "--heads", integer("heads_per_ngram"), "--pad-id",
-       integer("pad_id"), "--tokenizer-vocab", integer("tokenizer_vocab"),
-       "--tokens", tokens});
-  ASSERT_EQ(result.exit_code, 0) << result.err;
-  const google::protobuf::Struct printed = ParseJson(result.out);
-  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
-      printed.fields().at("layers"), vectors.fields().at("layers")))
-      << result.out;
+  const std::string layer_ids =
+      JoinNumbers(config.at("layer_ids").list_value());
+  const std::string vocab_sizes =
+      JoinNumbers(config.at("vocab_sizes").list_value());
+  // The same config as engramctl's hash flags and as engram-worker's model
+  // config file.
+  TempDir dir;
+  const std::string model_config = dir.path() + "/model.json";
+  std::ofstream(model_config) << absl::StrCat(
+      R"({"engram": {"seed": )", integer("seed"), R"(, "layer_ids": [)",
+      layer_ids, R"(], "vocab_sizes": [)", vocab_sizes, R"(], "max_ngram": )",
+      integer("max_ngram"), R"(, "heads_per_ngram": )",
+      integer("heads_per_ngram"), R"(, "pad_id": )", integer("pad_id"),
+      R"(, "tokenizer_vocab": )", integer("tokenizer_vocab"), "}}");
+  const std::vector<std::vector<std::string>> addressings = {
+      {"--seed", integer("seed"), "--layer-ids", layer_ids, "--vocab-sizes",
+       vocab_sizes, "--max-ngram", integer("max_ngram"), "--heads",
+       integer("heads_per_ngram"), "--pad-id", integer("pad_id"),
+       "--tokenizer-vocab", integer("tokenizer_vocab")},
+      {"--model-config", model_config}};
+  for (const std::vector<std::string>& addressing : addressings) {
+    std::vector<std::string> argv = {EngramctlPath(), "addresses", "--tokens",
+                                     tokens};
+    argv.insert(argv.end(), addressing.begin(), addressing.end());
+    const CommandResult result = RunCommand(argv);
+    ASSERT_EQ(result.exit_code, 0) << addressing[0] << ": " << result.err;
+    const google::protobuf::Struct printed = ParseJson(result.out);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+        printed.fields().at("layers"), vectors.fields().at("layers")))
+        << addressing[0] << ": " << result.out;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(SharedVectors, CliAddressesTest,
@@ -231,6 +250,21 @@ TEST(CliAddressesErrorsTest, BadInputIsAClearErrorNeverAnAddress) {
                        "--tokens", "1"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("INVALID_ARGUMENT"));
+
+  TempDir dir;
+  const std::string model_config = dir.path() + "/model.json";
+  std::ofstream(model_config) << R"({"engram": {"vocab_sizes": [1, 1000]}})";
+  result = RunCommand({EngramctlPath(), "addresses", "--model-config",
+                       model_config, "--tokens", "1"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("INVALID_ARGUMENT"));
+  result = run({"--tokens", "1", "--model-config", model_config});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("--layer-ids and --model-config"));
+  result = RunCommand({EngramctlPath(), "addresses", "--model-config",
+                       dir.path() + "/none.json", "--tokens", "1"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err, HasSubstr("cannot read model config"));
 }
 
 TEST(CliAddressesErrorsTest, RaggedSequencesSayHowTheyWerePadded) {

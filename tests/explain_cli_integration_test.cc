@@ -1,6 +1,8 @@
 // engramctl explain against a real engram-server serving the small demo
 // tables: each position's rows, whether a patch provides them, and their
 // fingerprints, checked against addresses and rows computed here.
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <string>
 #include <vector>
@@ -206,12 +208,8 @@ TEST_F(ExplainCliTest, ATableOfCompressedIdsIsExplainedWithItsMapOnly) {
   EXPECT_THAT(Ctl({"describe", "compressed"}).out,
               HasSubstr(absl::StrCat(" compression=", map_digest)));
 
-  CommandResult result =
-      Ctl({"explain", "--table", "compressed", "--tokens", "129999,10"});
-  EXPECT_EQ(result.exit_code, 1);
-  EXPECT_THAT(result.err, HasSubstr("give it as --compression"));
-  result = Ctl({"explain", "--table", "compressed", "--tokens", "1",
-                "--compression", other_map});
+  CommandResult result = Ctl({"explain", "--table", "compressed", "--tokens",
+                              "1", "--compression", other_map});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.err, HasSubstr("; table 'compressed' hashes ids "
                                     "compressed by map "));
@@ -221,9 +219,24 @@ TEST_F(ExplainCliTest, ATableOfCompressedIdsIsExplainedWithItsMapOnly) {
   EXPECT_THAT(result.err, HasSubstr("hashes raw token ids; --compression "
                                     "does not apply"));
 
-  result = Ctl({"explain", "--table", "compressed", "--tokens", "129999,10",
-                "--compression", map_file, "--json"});
+  // The map comes from the server, the file, or engram-worker's model
+  // config naming the file; all three explain alike.
+  const std::string model_config = dir_.path() + "/model.json";
+  std::ofstream(model_config)
+      << R"({"engram": {"compression_map": ")" << map_file << R"("}})";
+  const std::string explain[] = {"explain",  "--table",   "compressed",
+                                 "--tokens", "129999,10", "--json"};
+  result = Ctl({std::begin(explain), std::end(explain)});
   ASSERT_EQ(result.exit_code, 0) << result.err;
+  for (const std::vector<std::string>& map_flags :
+       std::vector<std::vector<std::string>>{
+           {"--compression", map_file}, {"--model-config", model_config}}) {
+    std::vector<std::string> args(std::begin(explain), std::end(explain));
+    args.insert(args.end(), map_flags.begin(), map_flags.end());
+    const CommandResult given = Ctl(args);
+    ASSERT_EQ(given.exit_code, 0) << map_flags[0] << ": " << given.err;
+    EXPECT_EQ(given.out, result.out) << map_flags[0];
+  }
   config.compression = *CompressionMap::FromLookup(
       lookup, {.compressed_vocab = config.tokenizer_vocab});
   absl::StatusOr<HashSpec> spec = HashSpec::FromConfig(config);

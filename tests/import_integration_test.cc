@@ -7,6 +7,7 @@
 
 #include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/addressing/addresser.h"
 #include "common/addressing/compression_map.h"
 #include "common/addressing/sha256.h"
@@ -516,8 +517,9 @@ TEST_F(HashLayerImportTest, LayersThatDoNotFitAreRefusedBeforeAnyRowIsSent) {
                              LayerRows(7))));
   const CommandResult no_layer = ImportLayer("t", 3, {"--hash-layer", "5"});
   EXPECT_EQ(no_layer.exit_code, 1);
-  EXPECT_THAT(no_layer.err,
-              HasSubstr("--hash-layer 5 is not one of --layer-ids 3,7"));
+  EXPECT_THAT(
+      no_layer.err,
+      HasSubstr("--hash-layer 5 is not one of the Engram layer ids 3,7"));
   const CommandResult wide = ImportLayer(
       "t", 3, {"--n-embed-per-ngram", absl::StrCat(4 * kSmallDemoValues)});
   EXPECT_EQ(wide.exit_code, 1);
@@ -540,6 +542,59 @@ TEST_F(HashLayerImportTest, LayersThatDoNotFitAreRefusedBeforeAnyRowIsSent) {
               HasSubstr(absl::StrCat("already exists with hash spec ",
                                      SpecDigest("layer_3"))));
   EXPECT_TRUE(server_->Running());
+}
+
+// engram-worker's model config JSON for `config`'s addressing.
+std::string ModelConfigJson(const HashSpecConfig& config) {
+  return absl::StrCat(
+      R"({"layers": 8, "engram": {"layer_ids": [)",
+      absl::StrJoin(config.layer_ids, ","), R"(], "seed": )", config.seed,
+      R"(, "vocab_sizes": [)", absl::StrJoin(config.vocab_sizes, ","),
+      R"(], "max_ngram": )", config.max_ngram, R"(, "heads_per_ngram": )",
+      config.heads_per_ngram, R"(, "n_embed_per_ngram": )",
+      config.n_embed_per_ngram, R"(, "pad_id": )", config.pad_id,
+      R"(, "tokenizer_vocab": )", config.tokenizer_vocab, "}}");
+}
+
+TEST_F(HashLayerImportTest, AModelConfigAddressesLikeTheHashFlags) {
+  ASSERT_EQ(ImportLayer("by_flags", 3).exit_code, 0);
+  const std::string model_config = dir_.path() + "/model.json";
+  std::ofstream(model_config) << ModelConfigJson(SmallDemoConfig());
+  const std::string layer_rows = dir_.path() + "/layer_3.npy";
+  const CommandResult imported = RunEngramctl(
+      server_->address(), {"import", "by_config", layer_rows, "--hash-layer",
+                           "3", "--model-config", model_config});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_EQ(SpecDigest("by_config"), SpecDigest("layer_3"));
+  EXPECT_EQ(SpecDigest("by_config"), SpecDigest("by_flags"));
+  const absl::StatusOr<std::string> own = TokenRows("layer_3");
+  const absl::StatusOr<std::string> rows = TokenRows("by_config");
+  ASSERT_TRUE(own.ok()) << own.status();
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_TRUE(*rows == *own);
+
+  const CommandResult both = RunEngramctl(
+      server_->address(), {"import", "t", layer_rows, "--hash-layer", "3",
+                           "--model-config", model_config, "--seed", "1"});
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_THAT(both.err,
+              HasSubstr(absl::StrCat("--seed and --model-config ", model_config,
+                                     " both give the Engram addressing")));
+  const CommandResult config_alone =
+      RunEngramctl(server_->address(),
+                   {"import", "t", layer_rows, "--model-config", model_config});
+  EXPECT_EQ(config_alone.exit_code, 1);
+  EXPECT_THAT(config_alone.err, HasSubstr("give --hash-layer too"));
+  // The config's row width is checked against the file's, as the flag's is.
+  HashSpecConfig wider = SmallDemoConfig();
+  wider.n_embed_per_ngram *= 2;
+  std::ofstream(model_config) << ModelConfigJson(wider);
+  const CommandResult wide = RunEngramctl(
+      server_->address(), {"import", "t", layer_rows, "--hash-layer", "3",
+                           "--model-config", model_config});
+  EXPECT_EQ(wide.exit_code, 1);
+  EXPECT_THAT(wide.err, HasSubstr("values per row but its hash spec's rows"));
+  EXPECT_NE(RunEngramctl(server_->address(), {"describe", "t"}).exit_code, 0);
 }
 
 TEST_F(HashLayerImportTest, AFileTheServerReadsIsCheckedThereAgainstItsSpec) {
@@ -751,6 +806,11 @@ TEST_F(CompressedLayerImportTest, TheLookupMustBeTheOneTheSpecNames) {
                 HasSubstr("which the server does not hold (the table was "
                           "imported without it)"));
   }
+  const CommandResult explained =
+      RunEngramctl(server_->address(),
+                   {"explain", "--table", "mapless_3", "--tokens", "1,2"});
+  EXPECT_EQ(explained.exit_code, 1);
+  EXPECT_THAT(explained.err, HasSubstr("; give the map as --compression"));
   EXPECT_TRUE(server_->Running());
 }
 

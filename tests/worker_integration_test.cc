@@ -89,26 +89,17 @@ class WorkerTest : public ::testing::Test {
   }
 
   // engramctl `target` (--server ADDR or --shard-map FILE) import of the
-  // exported layer_<layer> with the test model's hash flags and `extra`.
+  // exported layer_<layer>, addressed as the model config file
+  // `model_config` says, the file engram-worker reads.
   CommandResult ImportLayer(std::vector<std::string> target, int layer,
-                            const std::vector<std::string>& extra = {}) const {
+                            const std::string& model_config) const {
     std::vector<std::string> argv = {EngramctlPath()};
     argv.insert(argv.end(), target.begin(), target.end());
-    const std::vector<std::string> import = {"import",
-                                             absl::StrCat("layer_", layer),
-                                             ExportLayer(layer).npy,
-                                             "--hash-layer",
-                                             absl::StrCat(layer),
-                                             "--layer-ids",
-                                             "1,3",
-                                             "--vocab-sizes",
-                                             "1009,1009",
-                                             "--heads",
-                                             "2",
-                                             "--tokenizer-vocab",
-                                             "5000"};
+    const std::vector<std::string> import = {
+        "import",       absl::StrCat("layer_", layer), ExportLayer(layer).npy,
+        "--hash-layer", absl::StrCat(layer),           "--model-config",
+        model_config};
     argv.insert(argv.end(), import.begin(), import.end());
-    argv.insert(argv.end(), extra.begin(), extra.end());
     return RunCommand(argv);
   }
 
@@ -218,7 +209,7 @@ TEST_F(WorkerTest, ImportedShardsGiveTheSameLogitsAsLocalRows) {
   std::ofstream(map_file) << map;
   for (const int layer : {1, 3}) {
     const CommandResult imported =
-        ImportLayer({"--shard-map", map_file}, layer);
+        ImportLayer({"--shard-map", map_file}, layer, config_path_);
     ASSERT_EQ(imported.exit_code, 0) << imported.err;
   }
 
@@ -271,7 +262,7 @@ TEST_F(WorkerTest, ACompressedModelReadsTablesImportedWithItsMap) {
   ASSERT_TRUE(server.ok()) << server.status();
   for (const int layer : {1, 3}) {
     const CommandResult imported = ImportLayer(
-        {"--server", (*server)->address()}, layer, {"--compression", map_file});
+        {"--server", (*server)->address()}, layer, compressed_config);
     ASSERT_EQ(imported.exit_code, 0) << imported.err;
   }
   const std::string plain_logits = dir_.path() + "/plain.f32";
