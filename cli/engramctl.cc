@@ -299,6 +299,7 @@ void WriteTableJson(const TableDescription& table, JsonWriter& json) {
   json.EndArray();
   json.Key("hash_spec_digest").String(table.hash_spec_digest);
   json.Key("compression_digest").String(table.compression_digest);
+  json.Key("compression_map_held").Bool(table.compression_map_held);
   json.Key("placement").String(table.placement);
   json.Key("content_digest").String(table.content_digest);
   json.Key("rows_written").Uint(table.rows_written);
@@ -329,7 +330,8 @@ void PrintTableText(const TableDescription& table) {
           : absl::StrCat(" hash_spec=", table.hash_spec_digest),
       table.compression_digest.empty()
           ? ""
-          : absl::StrCat(" compression=", table.compression_digest));
+          : absl::StrCat(" compression=", table.compression_digest,
+                         table.compression_map_held ? "" : " (map not held)"));
 }
 
 absl::Status ListTables(EngramClient& client) {

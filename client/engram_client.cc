@@ -45,6 +45,7 @@ absl::StatusOr<TableDescription> ToDescription(const v1::TableInfo& info) {
   description.version = info.version();
   description.hash_spec_digest = info.hash_spec().digest();
   description.compression_digest = info.hash_spec().compression_digest();
+  description.compression_map_held = info.compression_map_held();
   if (info.has_hash_spec()) {
     ENGRAM_ASSIGN_OR_RETURN(HashSpec spec,
                             HashSpecLayerFromProto(info.hash_spec()));

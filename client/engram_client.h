@@ -109,6 +109,9 @@ struct TableDescription {
   // compression map (v1::HashSpec.compression_digest) raw ids go through
   // before hash_spec addresses them.
   std::string compression_digest;
+  // Whether the server holds that map (TableInfo.compression_map_held):
+  // false for a table imported before servers kept maps.
+  bool compression_map_held = false;
   // Where the server keeps the rows: "ram" or "ssd".
   std::string placement;
   // The content digest of imported tables (TableInfo.content_digest);

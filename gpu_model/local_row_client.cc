@@ -37,6 +37,7 @@ absl::StatusOr<std::unique_ptr<LocalRowClient>> LocalRowClient::CreateDemo(
     d.version = 1;
     d.hash_spec_digest = layer_spec.Digest();
     d.compression_digest = layer_proto.compression_digest();
+    d.compression_map_held = config.compression != nullptr;
     d.hash_spec = std::make_shared<const HashSpec>(std::move(layer_spec));
     d.placement = "local";
     tables.push_back(std::move(table));

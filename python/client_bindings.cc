@@ -314,6 +314,11 @@ void RegisterDescription(py::module_& module) {
                     &TableDescription::compression_digest,
                     "SHA-256 of the compression map raw token ids go "
                     "through before hash_spec addresses them; empty: none.")
+      .def_readonly("compression_map_held",
+                    &TableDescription::compression_map_held,
+                    "Whether the server holds that map (lookup_tokens and "
+                    "compression_map need it); False for a table imported "
+                    "before servers kept maps.")
       .def_readonly("placement", &TableDescription::placement)
       .def_readonly("content_digest", &TableDescription::content_digest)
       .def_readonly("rows_written", &TableDescription::rows_written)

@@ -811,6 +811,18 @@ TEST_F(CompressedLayerImportTest, TheLookupMustBeTheOneTheSpecNames) {
                    {"explain", "--table", "mapless_3", "--tokens", "1,2"});
   EXPECT_EQ(explained.exit_code, 1);
   EXPECT_THAT(explained.err, HasSubstr("; give the map as --compression"));
+  // DescribeTable says which tables' maps the server holds.
+  for (const auto& [table, held] : std::vector<std::pair<std::string, bool>>{
+           {"ram_3", true}, {"mapless_3", false}, {"layer_3", false}}) {
+    const absl::StatusOr<client::TableDescription> described =
+        (*client)->DescribeTable(table);
+    ASSERT_TRUE(described.ok()) << described.status();
+    EXPECT_EQ(described->compression_map_held, held) << table;
+  }
+  EXPECT_THAT(
+      RunEngramctl(server_->address(), {"tables"}).out,
+      HasSubstr(absl::StrCat("compression=", CompressionDigest(map_.get()),
+                             " (map not held)")));
   EXPECT_TRUE(server_->Running());
 }
 

@@ -236,6 +236,7 @@ def test_prefetcher_compresses_raw_ids_with_the_tables_map(demo_server,
     client = ec.Client(demo_server.address)
     assert (client.describe(tables[0]).compression_digest ==
             hashlib.sha256(lookup.astype("<i8").tobytes()).hexdigest())
+    assert client.describe(tables[0]).compression_map_held
     with pytest.raises(ec.Error) as error:
         client.prefetcher(tables)
     assert error.value.code == ec.StatusCode.INVALID_ARGUMENT

@@ -180,6 +180,13 @@ absl::StatusOr<const CompressionMap*> HeldCompression(const Table& table) {
   return table.compression();
 }
 
+// `table`'s info as DescribeTable and ListTables give it.
+v1::TableInfo ServedInfo(const Table& table) {
+  v1::TableInfo info = table.info();
+  info.set_compression_map_held(table.compression() != nullptr);
+  return info;
+}
+
 }  // namespace
 
 EngramServiceImpl::EngramServiceImpl(const TableManager* tables,
@@ -431,7 +438,7 @@ grpc::ServerUnaryReactor* EngramServiceImpl::ListTables(
 absl::Status EngramServiceImpl::DoListTables(
     v1::ListTablesResponse* response) const {
   for (const std::shared_ptr<const Table>& table : tables_->List()) {
-    *response->add_tables() = table->info();
+    *response->add_tables() = ServedInfo(*table);
   }
   const RamUse ram = storage_->ram_use();
   response->mutable_memory()->set_ram_budget_bytes(ram.budget_bytes);
@@ -476,7 +483,7 @@ absl::Status EngramServiceImpl::DoDescribeTable(
     const v1::DescribeTableRequest& request, v1::TableInfo* response) const {
   ENGRAM_ASSIGN_OR_RETURN(const std::shared_ptr<const Table> table,
                           tables_->Get(request.table()));
-  *response = table->info();
+  *response = ServedInfo(*table);
   const RowStoreStats stats = table->store().Stats();
   v1::TableStats* out = response->mutable_stats();
   out->set_bytes_in_ram(stats.bytes_in_ram);
