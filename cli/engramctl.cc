@@ -130,8 +130,9 @@ ABSL_FLAG(int64_t, hash_layer, -1,
           "--n-embed-per-ngram and --compression, so token lookups and "
           "prefetchers can use it; -1: no addressing.");
 ABSL_FLAG(int32_t, jobs, 1,
-          "import --shard-map: how many replicas to import at once (each "
-          "reads its rows of FILE and streams them itself).");
+          "import --shard-map: how many shards to import at once (each "
+          "reads its rows of FILE once and streams them to all its "
+          "replicas).");
 ABSL_FLAG(bool, server_file, false,
           "import: FILE is a path on the server, which reads it itself "
           "(it must lie within the server's --import-dir).");
@@ -215,8 +216,9 @@ constexpr char kUsage[] =
     "                         create a table from 2-D arrays or raw rows\n"
     "                         (--hash-layer: Engram layer L's, addressed by\n"
     "                         the hash flags, as for addresses)\n"
-    "                         (--shard-map FILE: each shard's rows to each\n"
-    "                         of its replicas, --jobs N at a time)\n"
+    "                         (--shard-map FILE: each shard's rows, read\n"
+    "                         once, to all its replicas; --jobs N shards\n"
+    "                         at a time)\n"
     "  drop TABLE [--force]   stop serving a table and delete it, its\n"
     "                         versions and patches (--force: even if pinned;\n"
     "                         --shard-map FILE: on every server of it, one\n"

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "cli/message_fan_out.h"
 #include "cli/progress_bar.h"
 #include "client/shard_map.h"
 #include "common/content_digest.h"
@@ -71,9 +72,9 @@ absl::Status AttachHashSpec(const ImportOptions& options, v1::TableInfo& info) {
         " (--layer-ids or the --model-config's engram.layer_ids)"));
   }
   absl::StatusOr<HashSpec> spec = HashSpec::FromConfig(config);
-  ENGRAM_RETURN_IF_ERROR(
-      Annotate(spec.status(), "the Engram addressing (hash flags or "
-                              "--model-config): "));
+  ENGRAM_RETURN_IF_ERROR(Annotate(spec.status(),
+                                  "the Engram addressing (hash flags or "
+                                  "--model-config): "));
   *info.mutable_hash_spec() =
       HashSpecLayerToProto(*spec, layer - config.layer_ids.begin());
   return absl::OkStatus();
@@ -333,8 +334,9 @@ void PrintImported(const Imported& imported, bool as_json) {
   std::cout << json.str() << "\n";
 }
 
-// What the progress bar of options' import says.
-std::string ProgressLabel(const ImportOptions& options) {
+// What the progress bar of options' import to `addresses` says.
+std::string ProgressLabel(const ImportOptions& options,
+                          const std::vector<std::string>& addresses) {
   if (options.shard_map_file.empty()) {
     return absl::StrCat("import ", options.table);
   }
@@ -343,13 +345,14 @@ std::string ProgressLabel(const ImportOptions& options) {
       options.end_row == 0
           ? ""
           : absl::StrCat(" [", options.first_row, ", ", options.end_row, ")"),
-      " to ", options.server.address);
+      " to ", absl::StrJoin(addresses, ", "));
 }
 
-// The progress bar of options' import of `bytes`: lines when several
-// imports run at once.
-ProgressBar ImportProgress(const ImportOptions& options, uint64_t bytes) {
-  return ProgressBar(ProgressLabel(options), bytes,
+// The progress bar of options' import of `bytes` to `addresses`: lines
+// when several imports run at once.
+ProgressBar ImportProgress(const ImportOptions& options, uint64_t bytes,
+                           const std::vector<std::string>& addresses = {}) {
+  return ProgressBar(ProgressLabel(options, addresses), bytes,
                      /*lines=*/options.jobs > 1);
 }
 
@@ -435,54 +438,159 @@ absl::StatusOr<Imported> ImportServerFile(const ImportOptions& options) {
   return Imported{std::move(table)};
 }
 
-// Streams `feed` to options.server, or verifies the table it already has.
-absl::StatusOr<Imported> ImportToServer(const ImportOptions& options,
-                                        const RowFeed& feed) {
-  ENGRAM_ASSIGN_OR_RETURN(const v1::TableInfo info, feed.Info(options));
-  const AdminChannel channel(options.server);
-  ENGRAM_ASSIGN_OR_RETURN(std::optional<v1::TableInfo> served,
-                          DescribeIfServed(channel, options.table));
-  if (served.has_value()) {
-    if (info.has_hash_spec() &&
-        served->hash_spec().digest() != info.hash_spec().digest()) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "table '", options.table, "' already exists with ",
-          served->has_hash_spec()
-              ? absl::StrCat("hash spec ", served->hash_spec().digest())
-              : "no hash spec",
-          "; --hash-layer ", options.hash_layer_id, " makes ",
-          info.hash_spec().digest()));
-    }
-    ENGRAM_ASSIGN_OR_RETURN(const std::string digest, feed.Digest());
-    if (served->content_digest() != digest) {
-      return absl::AlreadyExistsError(absl::StrCat(
-          "table '", options.table, "' already exists with content digest ",
-          served->content_digest().empty() ? "(none)"
-                                           : served->content_digest(),
-          "; ", options.file, " has ", digest));
-    }
-    return Imported{*std::move(served), /*verified=*/true};
+// AlreadyExists when the table `served` by a server is addressed otherwise
+// than the import's `info`.
+absl::Status CheckServedSpec(const ImportOptions& options,
+                             const v1::TableInfo& info,
+                             const v1::TableInfo& served) {
+  if (!info.has_hash_spec() ||
+      served.hash_spec().digest() == info.hash_spec().digest()) {
+    return absl::OkStatus();
   }
+  return absl::AlreadyExistsError(
+      absl::StrCat("table '", options.table, "' already exists with ",
+                   served.has_hash_spec()
+                       ? absl::StrCat("hash spec ", served.hash_spec().digest())
+                       : "no hash spec",
+                   "; --hash-layer ", options.hash_layer_id, " makes ",
+                   info.hash_spec().digest()));
+}
 
-  const v1::ImportTableHeader header = ImportHeader(options, info);
-  ProgressBar progress = ImportProgress(options, feed.bytes());
+// The table `served` by a server, verified to hold the file's rows (their
+// content `digest`); AlreadyExists otherwise.
+absl::StatusOr<Imported> VerifyServed(const ImportOptions& options,
+                                      v1::TableInfo served,
+                                      const std::string& digest) {
+  if (served.content_digest() != digest) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "table '", options.table, "' already exists with content digest ",
+        served.content_digest().empty() ? "(none)" : served.content_digest(),
+        "; ", options.file, " has ", digest));
+  }
+  return Imported{std::move(served), /*verified=*/true};
+}
+
+// Messages a server's import may lag behind the file's reader: a few
+// chunks per server in memory.
+constexpr size_t kFanOutDepth = 4;
+
+// Streams `feed`'s rows, read once, to every one of `channels` at once, each
+// at its own pace; results[i] gets import i's table or error. The rows'
+// content digest, or the reading error.
+absl::StatusOr<std::string> StreamToAll(
+    const ImportOptions& options, const RowFeed& feed,
+    const v1::ImportTableHeader& header,
+    const std::vector<const AdminChannel*>& channels,
+    const std::vector<std::string>& addresses,
+    const std::vector<absl::StatusOr<Imported>*>& results) {
+  MessageFanOut<v1::ImportTableRequest> fan_out(
+      static_cast<int>(channels.size()), kFanOutDepth);
+  std::vector<std::thread> senders;
+  for (size_t i = 0; i < channels.size(); ++i) {
+    senders.emplace_back([&, i] {
+      const int consumer = static_cast<int>(i);
+      absl::StatusOr<v1::TableInfo> table = StreamImport(
+          *channels[i], header, [&](RowsMessageFn write) -> absl::Status {
+            while (true) {
+              ENGRAM_ASSIGN_OR_RETURN(
+                  const std::shared_ptr<const v1::ImportTableRequest> next,
+                  fan_out.Pop(consumer));
+              if (next == nullptr) return absl::OkStatus();
+              ENGRAM_RETURN_IF_ERROR(write(*next));
+            }
+          });
+      if (!table.ok()) {
+        fan_out.Leave(consumer);
+        *results[i] = table.status();
+        return;
+      }
+      *results[i] = Imported{*std::move(table)};
+    });
+  }
+  ProgressBar progress = ImportProgress(options, feed.bytes(), addresses);
   ContentDigest digest;
   const uint32_t row_bytes = feed.file().row_bytes();
-  ENGRAM_ASSIGN_OR_RETURN(
-      v1::TableInfo table,
-      StreamImport(channel, header, [&](RowsMessageFn write) {
-        ENGRAM_RETURN_IF_ERROR(feed.ForEachMessage(
-            [&](const v1::ImportTableRequest& request) {
-              AddToDigest(request, row_bytes, digest);
-              return write(request);
-            },
-            [&](uint64_t done) { progress.Update(done); }));
-        v1::ImportTableRequest last;
-        last.set_content_digest(std::move(digest).Finish());
-        return write(last);
-      }));
-  progress.Finish();
-  return Imported{std::move(table)};
+  const auto send = [&](const v1::ImportTableRequest& request) {
+    if (!fan_out.Push(
+            std::make_shared<const v1::ImportTableRequest>(request))) {
+      return absl::CancelledError("every server's import failed");
+    }
+    return absl::OkStatus();
+  };
+  absl::Status read = feed.ForEachMessage(
+      [&](const v1::ImportTableRequest& request) {
+        AddToDigest(request, row_bytes, digest);
+        return send(request);
+      },
+      [&](uint64_t done) { progress.Update(done); });
+  std::string finished;
+  if (read.ok()) {
+    finished = std::move(digest).Finish();
+    v1::ImportTableRequest last;
+    last.set_content_digest(finished);
+    read = send(last);
+    progress.Finish();
+  }
+  fan_out.Close(read);
+  for (std::thread& sender : senders) sender.join();
+  ENGRAM_RETURN_IF_ERROR(read);
+  return finished;
+}
+
+// Imports `feed` into the servers at `addresses` (one server, or a shard's
+// replicas), reading it once: a server that has the table already has it
+// verified against the rows' content digest; the others are sent the rows
+// at once. Each server's result, in order.
+std::vector<absl::StatusOr<Imported>> ImportToServers(
+    const ImportOptions& options, const RowFeed& feed,
+    const std::vector<std::string>& addresses) {
+  const absl::StatusOr<v1::TableInfo> info = feed.Info(options);
+  if (!info.ok()) {
+    return std::vector<absl::StatusOr<Imported>>(addresses.size(),
+                                                 info.status());
+  }
+  std::vector<absl::StatusOr<Imported>> results(
+      addresses.size(), absl::UnknownError("not imported"));
+  std::vector<std::unique_ptr<AdminChannel>> channels;
+  std::vector<std::optional<v1::TableInfo>> served(addresses.size());
+  std::vector<const AdminChannel*> stream_channels;
+  std::vector<std::string> stream_addresses;
+  std::vector<absl::StatusOr<Imported>*> stream_results;
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    AdminChannelOptions server = options.server;
+    server.address = addresses[i];
+    channels.push_back(std::make_unique<AdminChannel>(server));
+    absl::StatusOr<std::optional<v1::TableInfo>> found =
+        DescribeIfServed(*channels.back(), options.table);
+    if (!found.ok()) {
+      results[i] = found.status();
+    } else if (!found->has_value()) {
+      stream_channels.push_back(channels.back().get());
+      stream_addresses.push_back(addresses[i]);
+      stream_results.push_back(&results[i]);
+    } else if (absl::Status spec = CheckServedSpec(options, *info, **found);
+               !spec.ok()) {
+      results[i] = spec;
+    } else {
+      served[i] = *std::move(*found);
+    }
+  }
+  const bool verify = absl::c_any_of(
+      served, [](const auto& table) { return table.has_value(); });
+  absl::StatusOr<std::string> digest;
+  if (!stream_channels.empty()) {
+    digest = StreamToAll(options, feed, ImportHeader(options, *info),
+                         stream_channels, stream_addresses, stream_results);
+  } else if (verify) {
+    digest = feed.Digest();
+  }
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    if (!served[i].has_value()) continue;
+    results[i] = digest.ok()
+                     ? VerifyServed(options, *std::move(served[i]), *digest)
+                     : digest.status();
+  }
+  return results;
 }
 
 // One import, to a server or a data directory.
@@ -490,7 +598,7 @@ absl::StatusOr<Imported> ImportOne(const ImportOptions& options) {
   if (options.server_file) return ImportServerFile(options);
   ENGRAM_ASSIGN_OR_RETURN(const RowFeed feed, RowFeed::Open(options));
   if (!options.data_dir.empty()) return ImportOffline(options, feed);
-  return ImportToServer(options, feed);
+  return std::move(ImportToServers(options, feed, {options.server.address})[0]);
 }
 
 // One replica's import of a sharded one.
@@ -538,8 +646,8 @@ void PrintShardedImport(const std::string& table,
   std::cout << json.str() << "\n";
 }
 
-// Each shard's rows of the file to every replica of the shard,
-// options.jobs replicas at a time.
+// Each shard's rows of the file, read once, to every replica of the shard
+// at once; options.jobs shards at a time.
 absl::Status ImportShards(const ImportOptions& options) {
   if (options.server_file || !options.data_dir.empty() ||
       !options.ids_file.empty() || options.end_row != 0) {
@@ -562,58 +670,59 @@ absl::Status ImportShards(const ImportOptions& options) {
                      options.shard_map_file, " gives table '", options.table,
                      "' ", shards.rows));
   }
-  std::vector<ReplicaImport> replicas;
-  for (const client::Shard& shard : shards.shards) {
-    for (const std::string& address : shard.replicas) {
-      replicas.push_back({&shard, address, {}});
-    }
-  }
-  // Replicas are handed out in order until one fails; those already
+  // Shards are handed out in order until a replica fails; those already
   // running then finish.
   absl::Mutex mu;
   size_t next = 0;
   absl::Status failure;
-  std::vector<bool> imported(replicas.size(), false);
-  const auto import_replicas = [&] {
+  std::vector<std::vector<absl::StatusOr<Imported>>> results(
+      shards.shards.size());
+  const auto import_shards = [&] {
     while (true) {
       size_t index;
       {
         absl::MutexLock lock(&mu);
-        if (!failure.ok() || next == replicas.size()) return;
+        if (!failure.ok() || next == shards.shards.size()) return;
         index = next++;
       }
-      ReplicaImport& replica = replicas[index];
-      const client::Shard& shard = *replica.shard;
+      const client::Shard& shard = shards.shards[index];
       ImportOptions part = options;
-      part.server.address = replica.address;
       // A table in one shard is imported whole.
       const bool whole_table =
           shard.first_row == 0 && shard.end_row == shards.rows;
       part.first_row = whole_table ? 0 : shard.first_row;
       part.end_row = whole_table ? 0 : shard.end_row;
-      absl::StatusOr<Imported> result = ImportOne(part);
+      absl::StatusOr<RowFeed> feed = RowFeed::Open(part);
+      std::vector<absl::StatusOr<Imported>> shard_results =
+          feed.ok() ? ImportToServers(part, *feed, shard.replicas)
+                    : std::vector<absl::StatusOr<Imported>>(
+                          shard.replicas.size(), feed.status());
       absl::MutexLock lock(&mu);
-      if (result.ok()) {
-        replica.imported = *std::move(result);
-        imported[index] = true;
-      } else if (failure.ok()) {
+      for (size_t r = 0; r < shard_results.size() && failure.ok(); ++r) {
+        if (shard_results[r].ok()) continue;
         failure =
-            Annotate(result.status(),
+            Annotate(shard_results[r].status(),
                      absl::StrCat("importing ", client::ShardName(shard),
                                   " of table '", options.table, "' to replica ",
-                                  replica.address, ": "));
+                                  shard.replicas[r], ": "));
       }
+      results[index] = std::move(shard_results);
     }
   };
   std::vector<std::thread> helpers;
-  for (size_t i = 1; i < std::min<size_t>(options.jobs, replicas.size()); ++i) {
-    helpers.emplace_back(import_replicas);
+  for (size_t i = 1; i < std::min<size_t>(options.jobs, shards.shards.size());
+       ++i) {
+    helpers.emplace_back(import_shards);
   }
-  import_replicas();
+  import_shards();
   for (std::thread& helper : helpers) helper.join();
   std::vector<ReplicaImport> done;
-  for (size_t i = 0; i < replicas.size(); ++i) {
-    if (imported[i]) done.push_back(std::move(replicas[i]));
+  for (size_t i = 0; i < results.size(); ++i) {
+    for (size_t r = 0; r < results[i].size(); ++r) {
+      if (!results[i][r].ok()) continue;
+      done.push_back({&shards.shards[i], shards.shards[i].replicas[r],
+                      *std::move(results[i][r])});
+    }
   }
   if (!failure.ok()) {
     return Annotate(failure, "", absl::StrCat("; ", ImportedSoFar(done)));

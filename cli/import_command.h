@@ -13,9 +13,11 @@
 //   engramctl --server ADDR import TABLE FILE.npy --row-range A:B
 //       (one shard: rows [A, B) of the file's, served as the table's ids)
 //   engramctl --shard-map shards.txt import TABLE FILE.npy [--jobs N]
-//       (each shard's rows to each of its replicas, N replicas at a time)
+//       (each shard's rows, read once, to all its replicas at once; N
+//       shards at a time)
 //   engramctl --server ADDR import TABLE FILE.npy --hash-layer 15
-//       [--seed ... --layer-ids ... (cli/hash_spec_flags.h)]
+//       [--model-config model.json | --seed ... --layer-ids ...
+//        (cli/hash_spec_flags.h)]
 //       (the table is Engram layer 15's, addressed as that configuration
 //       says: token lookups and prefetchers can then use it)
 //
@@ -67,8 +69,9 @@ struct ImportOptions {
   std::optional<HashSpecConfig> hash_config;
   int64_t hash_layer_id = 0;
   // Set: import each shard's rows of `file` (client/shard_map.h) to every
-  // replica of the shard instead of to `server`, `jobs` replicas at a time
-  // (each with its own reader of the file, stream and progress lines).
+  // replica of the shard instead of to `server`: the shard's rows are read
+  // once and streamed to all its replicas at once, `jobs` shards at a time
+  // (each with its own reader of the file and progress lines).
   std::string shard_map_file;
   int jobs = 1;
   bool json = false;
