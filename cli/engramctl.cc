@@ -78,6 +78,7 @@
 #include "common/cli_flags.h"
 #include "common/client_security_flags.h"
 #include "common/json_writer.h"
+#include "common/malloc_tuning.h"
 #include "common/request_id.h"
 #include "common/status_macros.h"
 #include "common/tls_credentials.h"
@@ -645,6 +646,9 @@ std::vector<std::string> RenameVersionFlag(int argc, char** argv) {
 }  // namespace engram::cli
 
 int main(int argc, char** argv) {
+  // Imports, exports and lookups move MiB-sized messages; see
+  // malloc_tuning.h.
+  engram::TuneMallocForLargeBuffers();
   std::vector<std::string> renamed = engram::cli::RenameVersionFlag(argc, argv);
   std::vector<char*> renamed_argv;
   for (std::string& arg : renamed) renamed_argv.push_back(arg.data());
