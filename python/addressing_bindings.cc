@@ -10,6 +10,7 @@
 #include "absl/types/span.h"
 #include "common/addressing/addresser.h"
 #include "common/addressing/compression_map.h"
+#include "common/engram_model_config.h"
 #include "pybind11/numpy.h"
 #include "pybind11/stl.h"
 #include "python/numpy_arrays.h"
@@ -117,9 +118,30 @@ void RegisterAddressing(py::module_& module) {
            "Derives the spec as the reference does; compression is an "
            "optional raw id -> compressed id lookup (int64). Error "
            "(INVALID_ARGUMENT) naming a bad field.")
+      .def_static(
+          "from_model_config",
+          [](const std::string& path) {
+            return PyHashSpec{std::make_shared<const HashSpec>(ValueOrThrow(
+                HashSpec::FromConfig(ValueOrThrow(LoadEngramConfig(path)))))};
+          },
+          py::arg("path"),
+          "The addressing of engram-worker's model config JSON `path`: its "
+          "engram section over the defaults above, its compression_map "
+          "loaded. Error: NOT_FOUND for an unreadable file or map, "
+          "INVALID_ARGUMENT naming the file and the problem.")
       .def_property_readonly(
           "digest", [](const PyHashSpec& s) { return s.spec->Digest(); },
           "Stable hex id: equal digests address alike.")
+      .def_property_readonly(
+          "compression",
+          [](const PyHashSpec& s) -> py::object {
+            const CompressionMap* map = s.spec->compression();
+            if (map == nullptr) return py::none();
+            return py::array_t<int64_t>(map->lookup().size(),
+                                        map->lookup().data());
+          },
+          "The raw id -> compressed id lookup (int64), or None: what "
+          "Client.prefetcher(compression=) takes.")
       .def_property_readonly(
           "num_layers",
           [](const PyHashSpec& s) { return s.spec->num_layers(); })

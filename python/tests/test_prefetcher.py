@@ -54,6 +54,25 @@ def test_addresses_reject_bad_tokens():
         ec.addresses(spec, [[0, 1]], layer=2)
 
 
+def test_a_model_config_gives_the_workers_addressing(tmp_path):
+    lookup = np.arange(130000, dtype=np.int64) * 7919 % 129280
+    map_file = str(tmp_path / "map.npy")
+    np.save(map_file, lookup)
+    config = str(tmp_path / "model.json")
+    with open(config, "w") as f:
+        json.dump({"layers": 8, "engram": {**SMALL_DEMO_SPEC,
+                                           "compression_map": map_file}}, f)
+    spec = ec.HashSpec.from_model_config(config)
+    assert spec.digest == ec.HashSpec(**SMALL_DEMO_SPEC,
+                                      compression=lookup).digest
+    assert spec.digest != ec.HashSpec(**SMALL_DEMO_SPEC).digest
+    np.testing.assert_array_equal(spec.compression, lookup)
+    assert ec.HashSpec(**SMALL_DEMO_SPEC).compression is None
+    with pytest.raises(ec.Error) as error:
+        ec.HashSpec.from_model_config(str(tmp_path / "none.json"))
+    assert error.value.code == ec.StatusCode.NOT_FOUND
+
+
 def test_table_spec_is_the_models(demo_server):
     client = ec.Client(demo_server.address)
     model = ec.HashSpec(**SMALL_DEMO_SPEC)
