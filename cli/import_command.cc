@@ -474,23 +474,31 @@ absl::StatusOr<Imported> VerifyServed(const ImportOptions& options,
 // chunks per server in memory.
 constexpr size_t kFanOutDepth = 4;
 
-// Streams `feed`'s rows, read once, to every one of `channels` at once, each
-// at its own pace; results[i] gets import i's table or error. The rows'
-// content digest, or the reading error.
+// A server that an import streams rows to, and where its result goes.
+struct StreamTarget {
+  const AdminChannel* channel;
+  std::string address;
+  absl::StatusOr<Imported>* result;
+};
+
+// Streams `feed`'s rows, read once, to every one of `targets` at once, each
+// at its own pace; each target's result gets its import's table or error.
+// The rows' content digest, or the reading error.
 absl::StatusOr<std::string> StreamToAll(
     const ImportOptions& options, const RowFeed& feed,
     const v1::ImportTableHeader& header,
-    const std::vector<const AdminChannel*>& channels,
-    const std::vector<std::string>& addresses,
-    const std::vector<absl::StatusOr<Imported>*>& results) {
+    const std::vector<StreamTarget>& targets) {
   MessageFanOut<v1::ImportTableRequest> fan_out(
-      static_cast<int>(channels.size()), kFanOutDepth);
+      static_cast<int>(targets.size()), kFanOutDepth);
   std::vector<std::thread> senders;
-  for (size_t i = 0; i < channels.size(); ++i) {
+  std::vector<std::string> addresses;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    addresses.push_back(targets[i].address);
     senders.emplace_back([&, i] {
       const int consumer = static_cast<int>(i);
       absl::StatusOr<v1::TableInfo> table = StreamImport(
-          *channels[i], header, [&](RowsMessageFn write) -> absl::Status {
+          *targets[i].channel, header,
+          [&](RowsMessageFn write) -> absl::Status {
             while (true) {
               ENGRAM_ASSIGN_OR_RETURN(
                   const std::shared_ptr<const v1::ImportTableRequest> next,
@@ -501,10 +509,10 @@ absl::StatusOr<std::string> StreamToAll(
           });
       if (!table.ok()) {
         fan_out.Leave(consumer);
-        *results[i] = table.status();
+        *targets[i].result = table.status();
         return;
       }
-      *results[i] = Imported{*std::move(table)};
+      *targets[i].result = Imported{*std::move(table)};
     });
   }
   ProgressBar progress = ImportProgress(options, feed.bytes(), addresses);
@@ -553,9 +561,7 @@ std::vector<absl::StatusOr<Imported>> ImportToServers(
       addresses.size(), absl::UnknownError("not imported"));
   std::vector<std::unique_ptr<AdminChannel>> channels;
   std::vector<std::optional<v1::TableInfo>> served(addresses.size());
-  std::vector<const AdminChannel*> stream_channels;
-  std::vector<std::string> stream_addresses;
-  std::vector<absl::StatusOr<Imported>*> stream_results;
+  std::vector<StreamTarget> streamed;
   for (size_t i = 0; i < addresses.size(); ++i) {
     AdminChannelOptions server = options.server;
     server.address = addresses[i];
@@ -565,9 +571,7 @@ std::vector<absl::StatusOr<Imported>> ImportToServers(
     if (!found.ok()) {
       results[i] = found.status();
     } else if (!found->has_value()) {
-      stream_channels.push_back(channels.back().get());
-      stream_addresses.push_back(addresses[i]);
-      stream_results.push_back(&results[i]);
+      streamed.push_back({channels.back().get(), addresses[i], &results[i]});
     } else if (absl::Status spec = CheckServedSpec(options, *info, **found);
                !spec.ok()) {
       results[i] = spec;
@@ -578,9 +582,8 @@ std::vector<absl::StatusOr<Imported>> ImportToServers(
   const bool verify = absl::c_any_of(
       served, [](const auto& table) { return table.has_value(); });
   absl::StatusOr<std::string> digest;
-  if (!stream_channels.empty()) {
-    digest = StreamToAll(options, feed, ImportHeader(options, *info),
-                         stream_channels, stream_addresses, stream_results);
+  if (!streamed.empty()) {
+    digest = StreamToAll(options, feed, ImportHeader(options, *info), streamed);
   } else if (verify) {
     digest = feed.Digest();
   }

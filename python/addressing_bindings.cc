@@ -28,6 +28,12 @@ std::shared_ptr<const CompressionMap> CompressionFromLookup(
       std::move(values), {.compressed_vocab = compressed_vocab}));
 }
 
+py::array_t<int64_t> LookupArray(const CompressionMap& map) {
+  const absl::Span<const int64_t> lookup = map.lookup();
+  return py::array_t<int64_t>(static_cast<py::ssize_t>(lookup.size()),
+                              lookup.data());
+}
+
 namespace {
 
 PyHashSpec MakeSpec(int64_t seed, std::vector<int64_t> layer_ids,
@@ -137,8 +143,7 @@ void RegisterAddressing(py::module_& module) {
           [](const PyHashSpec& s) -> py::object {
             const CompressionMap* map = s.spec->compression();
             if (map == nullptr) return py::none();
-            return py::array_t<int64_t>(map->lookup().size(),
-                                        map->lookup().data());
+            return LookupArray(*map);
           },
           "The raw id -> compressed id lookup (int64), or None: what "
           "Client.prefetcher(compression=) takes.")

@@ -9,10 +9,12 @@
 #ifndef ENGRAM_PYTHON_ADDRESSING_BINDINGS_H_
 #define ENGRAM_PYTHON_ADDRESSING_BINDINGS_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "common/addressing/compression_map.h"
 #include "common/addressing/hash_spec.h"
+#include "pybind11/numpy.h"
 #include "pybind11/pybind11.h"
 #include "python/numpy_arrays.h"
 
@@ -28,6 +30,9 @@ struct PyHashSpec {
 // whose values lie in [0, compressed_vocab). Raises ValueError otherwise.
 std::shared_ptr<const CompressionMap> CompressionFromLookup(
     const TokenArray& lookup, int64_t compressed_vocab);
+
+// `map`'s lookup (raw id -> compressed id) as a new 1-D int64 array.
+pybind11::array_t<int64_t> LookupArray(const CompressionMap& map);
 
 void RegisterAddressing(pybind11::module_& module);
 

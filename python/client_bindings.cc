@@ -1,6 +1,5 @@
 #include "python/client_bindings.h"
 
-#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -434,10 +433,7 @@ void RegisterClient(py::module_& module) {
               py::gil_scoped_release release;
               map = ValueOrThrow(c.client().GetCompressionMap(table));
             }
-            const absl::Span<const int64_t> lookup = map->lookup();
-            py::array_t<int64_t> out(static_cast<py::ssize_t>(lookup.size()));
-            std::copy(lookup.begin(), lookup.end(), out.mutable_data());
-            return out;
+            return LookupArray(*map);
           },
           py::arg("table"),
           "The table's token compression lookup as the server keeps it "

@@ -98,8 +98,8 @@ class EngramServiceImpl final
                               v1::LookupResponse* response) const;
 
   // ListTables, DescribeTable, GetCompressionMap, PinVersion and ReleasePin
-  // once the caller
-  // is let in (the gRPC methods check the data-plane token first).
+  // once the caller is let in (the gRPC methods check the data-plane token
+  // first).
   // Thread-safe.
   absl::Status DoListTables(v1::ListTablesResponse* response) const;
   absl::Status DoDescribeTable(const v1::DescribeTableRequest& request,
