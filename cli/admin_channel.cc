@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/bearer_token.h"
 #include "common/channel_arguments.h"
@@ -22,7 +23,7 @@ AdminChannel::AdminChannel(AdminChannelOptions options)
   const std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
       options_.address,
       credentials.ok() ? *credentials : grpc::InsecureChannelCredentials(),
-      OwnConnectionChannelArguments());
+      StallTimeoutChannelArguments(options_.stall_timeout));
   admin_ = v1::EngramAdmin::NewStub(channel);
   data_ = v1::EngramService::NewStub(channel);
 }
@@ -33,6 +34,22 @@ void AdminChannel::Prepare(bool deadline, grpc::ClientContext* context) const {
   }
   AddBearerToken(options_.bearer_token, context);
   AddRequestId(options_.request_id, context);
+}
+
+absl::Status AdminChannel::StreamStatus(
+    const grpc::Status& status, absl::Duration failed_write_blocked) const {
+  // Writes block at once when a server stops reading, so a cut for the
+  // stall comes about stall_timeout into the blocked write; half of it
+  // leaves room for the data the socket took first.
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      options_.stall_timeout > absl::ZeroDuration() &&
+      failed_write_blocked >= options_.stall_timeout / 2) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        options_.address, " took no data for ",
+        absl::FormatDuration(options_.stall_timeout),
+        " (--stall-timeout) and was cut off: ", status.error_message()));
+  }
+  return FromGrpcStatus(status);
 }
 
 }  // namespace engram::cli

@@ -17,6 +17,7 @@
 #ifndef ENGRAM_CLI_ADMIN_CHANNEL_H_
 #define ENGRAM_CLI_ADMIN_CHANNEL_H_
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -24,6 +25,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -45,6 +47,12 @@ struct AdminChannelOptions {
   // Deadline of each unary call. Streams (imports, uploads) have none: they
   // last as long as their data takes.
   absl::Duration timeout = absl::Seconds(10);
+  // The connection to a server that takes none of a stream's data for
+  // this long (hung, or its network gone) is cut, failing the stream with
+  // DeadlineExceeded instead of blocking it for ever. Zero: wait for ever.
+  // Not the server's commit after the last message, which takes what it
+  // takes (the server only has to answer a keepalive ping meanwhile).
+  absl::Duration stall_timeout = absl::Minutes(1);
   // Sent as `x-request-id` on every call when non-empty, so the server's
   // log lines for them carry it; checked by ServerFromFlags.
   std::string request_id;
@@ -83,7 +91,8 @@ class AdminChannel {
   // then finishes the call. When a write fails (the server ended the call)
   // `send` should return that error: the server's status then says why.
   // An error of `send`'s own (a bad file) cancels the call and is
-  // returned.
+  // returned. A server that takes no data for options.stall_timeout:
+  // DeadlineExceeded.
   template <typename Request, typename Response>
   absl::StatusOr<Response> Stream(
       std::unique_ptr<grpc::ClientWriter<Request>> (
@@ -95,9 +104,24 @@ class AdminChannel {
     Response response;
     std::unique_ptr<grpc::ClientWriter<Request>> writer =
         (admin_.get()->*method)(&context, &response);
+    // How long the writes were blocked when one failed: about
+    // stall_timeout when the connection was cut for it (the cut may end
+    // the blocked write, or fail the next one at once).
+    absl::Duration last_write;
+    absl::Duration failed_write_blocked;
+    const auto timed = [&](absl::FunctionRef<bool()> write) {
+      const absl::Time start = absl::Now();
+      const bool written = write();
+      const absl::Duration took = absl::Now() - start;
+      if (!written) failed_write_blocked = std::max(last_write, took);
+      last_write = took;
+      return written;
+    };
     bool server_ended = false;
     const absl::Status sending = send([&](const Request& message) {
-      if (writer->Write(message)) return absl::OkStatus();
+      if (timed([&] { return writer->Write(message); })) {
+        return absl::OkStatus();
+      }
       server_ended = true;
       return absl::CancelledError("the server ended the call");
     });
@@ -106,14 +130,19 @@ class AdminChannel {
       writer->Finish().IgnoreError();
       return sending;
     }
-    writer->WritesDone();
-    ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(writer->Finish()));
+    timed([&] { return writer->WritesDone(); });
+    ENGRAM_RETURN_IF_ERROR(
+        StreamStatus(writer->Finish(), failed_write_blocked));
     return response;
   }
 
  private:
   // Adds the token, the request id and, for unary calls, the deadline.
   void Prepare(bool deadline, grpc::ClientContext* context) const;
+  // A stream's `status`; DeadlineExceeded naming the stall when the
+  // connection was cut while a write was blocked for about stall_timeout.
+  absl::Status StreamStatus(const grpc::Status& status,
+                            absl::Duration failed_write_blocked) const;
 
   const AdminChannelOptions options_;
   std::unique_ptr<v1::EngramAdmin::Stub> admin_;

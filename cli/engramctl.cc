@@ -154,6 +154,11 @@ ABSL_FLAG(bool, force, false,
           "decoding with it then get NOT_FOUND).");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(10),
           "Deadline of each call (not of import and upload streams).");
+ABSL_FLAG(absl::Duration, stall_timeout, absl::Minutes(1),
+          "import, patch upload: cut the connection to a server that "
+          "takes none of the data sent for this long (hung, or its network "
+          "gone); 0: wait for ever. The server's commit after the last "
+          "message is not bounded.");
 ABSL_FLAG(std::string, request_id, "",
           "Sent as x-request-id on every call, so the server's log lines for "
           "them show it (request_id=ID): 1-64 characters of "
@@ -258,6 +263,12 @@ absl::StatusOr<AdminChannelOptions> ServerFromFlags() {
   server.address = absl::GetFlag(FLAGS_server);
   if (server.address.empty()) server.address = kDefaultServer;
   server.timeout = absl::GetFlag(FLAGS_timeout);
+  server.stall_timeout = absl::GetFlag(FLAGS_stall_timeout);
+  if (server.stall_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--stall-timeout ", absl::FormatDuration(server.stall_timeout),
+        " must not be negative"));
+  }
   server.request_id = absl::GetFlag(FLAGS_request_id);
   if (const absl::Status usable = CheckOptionalRequestId(server.request_id);
       !usable.ok()) {

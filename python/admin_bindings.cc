@@ -222,6 +222,7 @@ class PyAdmin {
 };
 
 std::unique_ptr<PyAdmin> ConnectAdmin(const std::string& server, double timeout,
+                                      double stall_timeout,
                                       const std::string& token,
                                       const std::string& token_file,
                                       const std::string& tls_ca_file,
@@ -233,6 +234,10 @@ std::unique_ptr<PyAdmin> ConnectAdmin(const std::string& server, double timeout,
   cli::AdminChannelOptions options;
   options.address = server;
   options.timeout = absl::Seconds(timeout);
+  if (stall_timeout < 0) {
+    throw py::value_error("stall_timeout must not be negative");
+  }
+  options.stall_timeout = absl::Seconds(stall_timeout);
   options.bearer_token = token_file.empty()
                              ? token
                              : ValueOrThrow(ReadBearerTokenFile(token_file));
@@ -281,11 +286,13 @@ void RegisterAdmin(py::module_& module) {
       "The control plane of one engram-server: knowledge patches, "
       "activation, rollback and dropping tables. token/token_file: the "
       "admin token (--admin-token-file); tls_*: PEM files; timeout: seconds "
-      "per call.")
+      "per call; stall_timeout: seconds after which a server that takes "
+      "none of a patch upload's data is cut off (0: never).")
       .def(py::init(&ConnectAdmin), py::arg("server"), py::kw_only(),
-           py::arg("timeout") = 10.0, py::arg("token") = "",
-           py::arg("token_file") = "", py::arg("tls_ca_file") = "",
-           py::arg("tls_cert_file") = "", py::arg("tls_key_file") = "")
+           py::arg("timeout") = 10.0, py::arg("stall_timeout") = 60.0,
+           py::arg("token") = "", py::arg("token_file") = "",
+           py::arg("tls_ca_file") = "", py::arg("tls_cert_file") = "",
+           py::arg("tls_key_file") = "")
       .def(
           "create_patch",
           [](const PyAdmin& admin, const std::string& table,

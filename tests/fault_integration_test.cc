@@ -1,6 +1,7 @@
 // Faults around a real engram-server: kill -9 at random points of imports,
-// a full disk under a patch, a client that stalls a stream, requests over
-// the message limit, and 1000 connections opened and dropped. After each
+// a full disk under a patch, a client that stalls a stream, a server that
+// stalls an import, requests over the message limit, and 1000 connections
+// opened and dropped. After each
 // the server serves exactly what it acknowledged, and keeps serving.
 // (kill -9 during patch upload and activation: PatchDurabilityTest.)
 #include <netinet/in.h>
@@ -33,6 +34,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "tests/stalling_proxy.h"
 #include "tests/test_processes.h"
 
 namespace engram::testing {
@@ -386,6 +388,96 @@ TEST_F(FaultTest, AThousandConnectionsOpenedAndDroppedLeakNothing) {
   EXPECT_LE(files_after.size(), files_before.size())
       << "before: " << absl::StrJoin(files_before, " ")
       << "\nafter: " << absl::StrJoin(files_after, " ");
+}
+
+// A server that stops taking an import's rows (hung, or its network gone
+// quiet: a proxy that stops reading after 1 MiB) has its connection cut
+// after --stall-timeout instead of blocking the import for ever; the other
+// replica of its shard, fed by the same read of the file, gets the table
+// all the same. The stalled server serves on without it, and the same
+// command again imports it there.
+TEST_F(FaultTest, AServerThatStopsTakingAnImportIsCutOffAfterTheStallTimeout) {
+  // More than the transport buffers on loopback, so that writes block.
+  constexpr int kBigRows = 16384;
+  const std::string npy = dir_.path() + "/big.npy";
+  const std::string rows = F32Rows(kBigRows, kCols, 5);
+  WriteNpyFile(npy, "<f4", {kBigRows, kCols}, rows);
+  auto stalled_server = ServerProcess::Start(dir_.path() + "/stalled", {});
+  ASSERT_TRUE(stalled_server.ok()) << stalled_server.status();
+  const auto stalling_proxy = [&] {
+    auto proxy = StallingProxy::Start((*stalled_server)->port(), 1 << 20);
+    EXPECT_TRUE(proxy.ok()) << proxy.status();
+    return proxy.ok() ? *std::move(proxy) : nullptr;
+  };
+  const auto stall_error = [](const std::string& address) {
+    return absl::StrCat(address,
+                        " took no data for 2s (--stall-timeout) and was cut "
+                        "off: ");
+  };
+
+  // One server.
+  std::unique_ptr<StallingProxy> proxy = stalling_proxy();
+  ASSERT_NE(proxy, nullptr);
+  absl::Time start = absl::Now();
+  CommandResult result =
+      RunCommand({EngramctlPath(), "--server", proxy->address(),
+                  "--stall-timeout", "2s", "import", "big", npy});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat("DEADLINE_EXCEEDED: ",
+                                     stall_error(proxy->address()))));
+  EXPECT_TRUE(proxy->Stalled());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+
+  // A shard of two replicas, one of them the stalled server.
+  proxy = stalling_proxy();
+  ASSERT_NE(proxy, nullptr);
+  const std::string map_file = dir_.path() + "/shards.txt";
+  const auto write_map = [&](const std::string& second_replica) {
+    std::ofstream(map_file)
+        << "table big rows " << kBigRows << "\nshard big 0 " << kBigRows << " "
+        << server_->address() << " " << second_replica << "\n";
+  };
+  write_map(proxy->address());
+  start = absl::Now();
+  result = RunCommand({EngramctlPath(), "--shard-map", map_file,
+                       "--stall-timeout", "2s", "import", "big", npy});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat("DEADLINE_EXCEEDED: importing shard [0, ",
+                                     kBigRows, ") of table 'big' to replica ",
+                                     proxy->address(), ": ",
+                                     stall_error(proxy->address()))));
+  EXPECT_THAT(result.err,
+              HasSubstr(absl::StrCat("done before: shard [0, ", kBigRows,
+                                     ") at ", server_->address())));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+  absl::StatusOr<std::string> served =
+      ReadTable(*client_, "big", kBigRows, kCols * 4);
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_TRUE(*served == rows);
+  ExpectServes();
+
+  result = RunEngramctl(server_->address(),
+                        {"--stall-timeout", "-1s", "import", "big2", npy});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.err,
+              HasSubstr("--stall-timeout -1s must not be negative"));
+
+  // Its clients gone, the stalled server drops the unfinished imports.
+  proxy.reset();
+  const std::unique_ptr<client::EngramClient> stalled =
+      Connect((*stalled_server)->address());
+  ASSERT_NE(stalled, nullptr);
+  EXPECT_EQ(stalled->DescribeTable("big").status().code(),
+            absl::StatusCode::kNotFound);
+  write_map((*stalled_server)->address());
+  result = RunCommand({EngramctlPath(), "--shard-map", map_file, "import",
+                       "big", npy, "--json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  served = ReadTable(*stalled, "big", kBigRows, kCols * 4);
+  ASSERT_TRUE(served.ok()) << served.status();
+  EXPECT_TRUE(*served == rows);
 }
 
 }  // namespace

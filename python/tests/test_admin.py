@@ -110,6 +110,13 @@ def test_admin_errors(table):
         admin.apply_patch("t", [1, 2], np.zeros(ROW_BYTES + 1, np.uint8))
     # A failed apply leaves no patch behind.
     assert admin.list_versions("t")["uploading"] == []
+    with pytest.raises(ValueError, match="stall_timeout"):
+        ec.AdminClient(server.address, stall_timeout=-1)
+    # A generous stall timeout, or none, still applies patches.
+    for stall_timeout in (0, 3600):
+        admin = ec.AdminClient(server.address, stall_timeout=stall_timeout)
+        assert admin.apply_patch("t", [1], np.zeros(ROW_BYTES, np.uint8))[
+            "active"]
 
 
 def test_admin_token(start_server, tmp_path):
