@@ -4,12 +4,14 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/algorithm/container.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/addressing/addresser.h"
 #include "common/hash_spec_proto.h"
 #include "common/request_id.h"
+#include "common/status_context.h"
 #include "common/status_macros.h"
 
 namespace engram::client {
@@ -47,6 +49,30 @@ absl::Status PrefetchStep::Wait(int layer, absl::Time deadline) const {
   return state.status;
 }
 
+namespace {
+
+// When `compression` is null and a table of `tables` names a map, the map
+// the server keeps for it. How the prefetcher came by its map, for errors.
+absl::StatusOr<std::string> FetchCompressionIfMissing(
+    EngramClient& client, const std::vector<TableDescription>& tables,
+    std::shared_ptr<const CompressionMap>& compression) {
+  if (compression != nullptr) return "was given";
+  const auto compressed =
+      absl::c_find_if(tables, [](const TableDescription& table) {
+        return !table.compression_digest.empty();
+      });
+  if (compressed == tables.end()) return "was given";
+  absl::StatusOr<std::shared_ptr<const CompressionMap>> held =
+      client.GetCompressionMap(compressed->name);
+  ENGRAM_RETURN_IF_ERROR(Annotate(
+      held.status(), "",
+      "; give the prefetcher the model's map (its compression option)"));
+  compression = *std::move(held);
+  return absl::StrCat("fetched, for table '", compressed->name, "',");
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
     EngramClient* client, PrefetcherOptions options) {
   if (options.tables.empty()) {
@@ -56,8 +82,7 @@ absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
     return absl::InvalidArgumentError(
         "a prefetcher fetches rows as stored; output_type is not supported");
   }
-  const std::string given = CompressionDigest(options.compression.get());
-  std::vector<LayerTable> layers;
+  std::vector<TableDescription> tables;
   for (const std::string& name : options.tables) {
     ENGRAM_ASSIGN_OR_RETURN(TableDescription table,
                             client->DescribeTable(name));
@@ -67,25 +92,33 @@ absl::StatusOr<std::unique_ptr<Prefetcher>> Prefetcher::Create(
                        "' has no hash spec, so its rows cannot be "
                        "addressed from tokens"));
     }
-    if (!layers.empty() &&
-        table.hash_spec->max_ngram() != layers.front().spec->max_ngram()) {
+    if (!tables.empty() &&
+        table.hash_spec->max_ngram() != tables.front().hash_spec->max_ngram()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "table '", name, "' hashes ", table.hash_spec->max_ngram(),
-          "-grams but '", layers.front().name, "' ",
-          layers.front().spec->max_ngram(), "-grams"));
+          "-grams but '", tables.front().name, "' ",
+          tables.front().hash_spec->max_ngram(), "-grams"));
     }
+    tables.push_back(std::move(table));
+  }
+  ENGRAM_ASSIGN_OR_RETURN(
+      const std::string compression_source,
+      FetchCompressionIfMissing(*client, tables, options.compression));
+  const std::string given = CompressionDigest(options.compression.get());
+  std::vector<LayerTable> layers;
+  for (const TableDescription& table : tables) {
     if (table.compression_digest != given) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "table '", name, "' hashes ",
+          "table '", table.name, "' hashes ",
           table.compression_digest.empty()
               ? "raw token ids"
               : absl::StrCat("token ids compressed by map ",
                              table.compression_digest),
-          " but the prefetcher was given ",
+          " but the prefetcher ", compression_source, " ",
           given.empty() ? "no compression map"
                         : absl::StrCat("compression map ", given)));
     }
-    layers.push_back({name,
+    layers.push_back({table.name,
                       table.hash_spec,
                       table.hash_spec_digest,
                       {table.row_bytes, table.element_type}});

@@ -48,8 +48,8 @@ struct PrefetcherOptions {
   LookupOptions lookup;
   // The model's token compression (the reference's CompressedTokenizer),
   // for tables whose hash spec hashes compressed ids: raw ids go through
-  // it first. Required exactly when the tables' specs name a compression
-  // map, and must be that map.
+  // it first. Must be the map the tables' specs name. Null: the map the
+  // server keeps for them (GetCompressionMap), if they name one.
   std::shared_ptr<const CompressionMap> compression;
 };
 
@@ -80,10 +80,11 @@ class PrefetchStep {
 
 class Prefetcher {
  public:
-  // Describes each table. InvalidArgument for a table without a hash spec,
-  // layers whose specs disagree on max_ngram, or options.compression that
-  // is not the map a table's spec names (or is missing, or names none);
-  // the client's errors.
+  // Describes each table (and fetches their compression map when none is
+  // given). InvalidArgument for a table without a hash spec, layers whose
+  // specs disagree on max_ngram, or a map that is not the one a table's
+  // spec names (or names none); FailedPrecondition when the tables name a
+  // map the server does not hold and none is given; the client's errors.
   // `client` must outlive the prefetcher and its steps.
   static absl::StatusOr<std::unique_ptr<Prefetcher>> Create(
       EngramClient* client, PrefetcherOptions options);

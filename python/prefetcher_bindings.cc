@@ -280,8 +280,9 @@ void RegisterPrefetcher(py::module_& module) {
       "A Prefetcher over one table per Engram layer (each with its hash "
       "spec). timeout (s), version, pin_id apply to every lookup. "
       "compression: the model's token compression lookup (1-D int64, raw "
-      "id -> compressed id), required for tables whose specs hash "
-      "compressed ids (HashSpec.compression_digest) and refused for others.");
+      "id -> compressed id) for tables whose specs hash compressed ids "
+      "(HashSpec.compression_digest), refused for others; None: the map "
+      "the server keeps for them (Client.compression_map).");
 }
 
 }  // namespace engram::python

@@ -8,6 +8,7 @@
 #include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/prefetcher.h"
 #include "common/addressing/addresser.h"
 #include "common/addressing/compression_map.h"
 #include "common/addressing/sha256.h"
@@ -806,6 +807,14 @@ TEST_F(CompressedLayerImportTest, TheLookupMustBeTheOneTheSpecNames) {
                 HasSubstr("which the server does not hold (the table was "
                           "imported without it)"));
   }
+  // A prefetcher given no map has none to fetch.
+  const absl::Status prefetcher =
+      client::Prefetcher::Create(client->get(), {.tables = {"mapless_3"}})
+          .status();
+  EXPECT_EQ(prefetcher.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(prefetcher.message(),
+              HasSubstr("; give the prefetcher the model's map (its "
+                        "compression option)"));
   const CommandResult explained =
       RunEngramctl(server_->address(),
                    {"explain", "--table", "mapless_3", "--tokens", "1,2"});

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "client/prefetcher.h"
 #include "common/addressing/addresser.h"
@@ -271,13 +272,30 @@ TEST_F(CompressedPrefetcherTest, PrefillAndDecodeRowsAreTheReferenceRows) {
       HasSubstr("outside the compression map's raw vocabulary"));
 }
 
+TEST_F(CompressedPrefetcherTest, WithoutAMapItUsesTheOneTheServerKeeps) {
+  auto prefetcher = Compressed(nullptr);
+  ASSERT_TRUE(prefetcher.ok()) << prefetcher.status();
+  ASSERT_NE((*prefetcher)->compression(), nullptr);
+  EXPECT_TRUE(
+      absl::c_equal((*prefetcher)->compression()->lookup(), map_->lookup()));
+  // 129290 and 10 compress alike.
+  const std::vector<int64_t> tokens = {129290, 10, 7, 129290};
+  const int time = static_cast<int>(tokens.size());
+  std::vector<std::string> out(
+      2, std::string(time * spec_->rows_per_token() * kRowBytes, '?'));
+  auto step = (*prefetcher)
+                  ->Prefill(tokens, 1, time, {},
+                            {absl::MakeSpan(out[0].data(), out[0].size()),
+                             absl::MakeSpan(out[1].data(), out[1].size())});
+  ASSERT_TRUE(step.ok()) << step.status();
+  for (int layer = 0; layer < 2; ++layer) {
+    ASSERT_TRUE((*step)->Wait(layer, absl::Now() + absl::Seconds(10)).ok());
+    EXPECT_EQ(out[layer], ExpectedRows(layer, tokens, 1, time, {}))
+        << "layer " << layer;
+  }
+}
+
 TEST_F(CompressedPrefetcherTest, TheMapMustBeTheTablesOwn) {
-  const absl::Status none = Compressed(nullptr).status();
-  EXPECT_EQ(none.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(none.message(),
-              HasSubstr("table 'compressed_3' hashes token ids compressed by "
-                        "map "));
-  EXPECT_THAT(none.message(), HasSubstr("given no compression map"));
   EXPECT_THAT(Compressed(DemoCompressionMap(3)).status().message(),
               HasSubstr("but the prefetcher was given compression map"));
   // The demo tables hash raw ids.

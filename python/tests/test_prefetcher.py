@@ -257,23 +257,27 @@ def test_prefetcher_compresses_raw_ids_with_the_tables_map(demo_server,
             hashlib.sha256(lookup.astype("<i8").tobytes()).hexdigest())
     assert client.describe(tables[0]).compression_map_held
     with pytest.raises(ec.Error) as error:
-        client.prefetcher(tables)
+        client.prefetcher(tables, compression=lookup[:1000])
     assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
     assert "compressed by map" in str(error.value)
 
-    # The server keeps the map it was imported with, for clients without it.
+    # The server keeps the map it was imported with, for clients without it:
+    # given back, or fetched by a prefetcher given none.
     held = client.compression_map(tables[0])
     assert held.dtype == np.int64
     np.testing.assert_array_equal(held, lookup)
-    prefetcher = client.prefetcher(tables, compression=held)
+    prefetchers = [client.prefetcher(tables, compression=held),
+                   client.prefetcher(tables)]
     model = ec.HashSpec(**spec, compression=lookup)
     tokens = np.array([[129999, 10, 129290]], dtype=np.int64)
-    step = prefetcher.prefill(tokens)
+    steps = [prefetcher.prefill(tokens) for prefetcher in prefetchers]
     for layer in range(2):
         ids = ec.addresses(model, tokens, layer=layer)
         expected = client.lookup(tables[layer], ids.ravel())
         expected = expected.reshape(ids.shape + expected.shape[1:])
-        np.testing.assert_array_equal(step.wait(layer, timeout=10), expected)
+        for step in steps:
+            np.testing.assert_array_equal(step.wait(layer, timeout=10),
+                                          expected)
         # The import gave the server the map too: it takes the raw ids.
         np.testing.assert_array_equal(
             client.lookup_tokens(tables[layer], tokens), expected)
