@@ -115,7 +115,7 @@ absl::StatusOr<std::string> CompressionFileFromFlags() {
   ENGRAM_RETURN_IF_ERROR(NoAddressingFlagBeside(path));
   ENGRAM_ASSIGN_OR_RETURN(const v1::ModelConfig config,
                           ReadModelConfigJson(path));
-  return config.engram().compression_map();
+  return CompressionMapPath(path, config.engram());
 }
 
 bool AddressingFlagsGiven() {

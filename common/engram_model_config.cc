@@ -1,5 +1,6 @@
 #include "common/engram_model_config.h"
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,7 +26,16 @@ absl::StatusOr<v1::ModelConfig> ReadModelConfigJson(const std::string& path) {
   return proto;
 }
 
-absl::Status ApplyEngramModelConfig(const v1::EngramModelConfig& engram,
+std::string CompressionMapPath(const std::string& config_path,
+                               const v1::EngramModelConfig& engram) {
+  if (engram.compression_map().empty()) return "";
+  const std::filesystem::path map(engram.compression_map());
+  if (map.is_absolute()) return map.string();
+  return (std::filesystem::path(config_path).parent_path() / map).string();
+}
+
+absl::Status ApplyEngramModelConfig(const std::string& config_path,
+                                    const v1::EngramModelConfig& engram,
                                     HashSpecConfig& config) {
   if (engram.layer_ids_size() > 0) {
     config.layer_ids.assign(engram.layer_ids().begin(),
@@ -50,7 +60,7 @@ absl::Status ApplyEngramModelConfig(const v1::EngramModelConfig& engram,
   if (engram.has_compression_map()) {
     ENGRAM_ASSIGN_OR_RETURN(
         std::unique_ptr<CompressionMap> map,
-        CompressionMap::Load(engram.compression_map(),
+        CompressionMap::Load(CompressionMapPath(config_path, engram),
                              {.compressed_vocab = config.tokenizer_vocab}));
     config.compression = std::move(map);
   }
@@ -62,7 +72,7 @@ absl::StatusOr<HashSpecConfig> LoadEngramConfig(const std::string& path) {
                           ReadModelConfigJson(path));
   HashSpecConfig config;
   ENGRAM_RETURN_IF_ERROR(
-      Annotate(ApplyEngramModelConfig(proto.engram(), config),
+      Annotate(ApplyEngramModelConfig(path, proto.engram(), config),
                absl::StrCat(path, ": ")));
   return config;
 }

@@ -26,11 +26,19 @@ namespace engram {
 // for JSON that is not an engram.v1.ModelConfig (e.g. an unknown field).
 absl::StatusOr<v1::ModelConfig> ReadModelConfigJson(const std::string& path);
 
-// Copies the addressing fields `engram` sets over `config` (conv_kernel is
-// the model's, not the addressing's) and loads its compression_map, a path
-// taken as given (relative to the working directory). The map's errors
-// (NotFound, InvalidArgument).
-absl::Status ApplyEngramModelConfig(const v1::EngramModelConfig& engram,
+// The file `engram`'s compression_map names (empty when none): as written
+// when absolute, otherwise relative to the directory of the model config
+// file `config_path`, so that a config and its map move together (a model
+// directory, a mounted ConfigMap) whatever the working directory.
+std::string CompressionMapPath(const std::string& config_path,
+                               const v1::EngramModelConfig& engram);
+
+// Copies the addressing fields `engram` (of model config file
+// `config_path`) sets over `config` (conv_kernel is the model's, not the
+// addressing's) and loads its compression_map (CompressionMapPath). The
+// map's errors (NotFound, InvalidArgument).
+absl::Status ApplyEngramModelConfig(const std::string& config_path,
+                                    const v1::EngramModelConfig& engram,
                                     HashSpecConfig& config);
 
 // The addressing of model config `path`: its engram fields over the demo

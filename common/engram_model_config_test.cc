@@ -1,6 +1,7 @@
 #include "common/engram_model_config.h"
 
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -58,6 +59,32 @@ TEST_F(EngramModelConfigTest, EngramFieldsOverrideTheDemoAddressing) {
   EXPECT_EQ(demo->vocab_sizes, defaults.vocab_sizes);
   EXPECT_EQ(demo->n_embed_per_ngram, defaults.n_embed_per_ngram);
   EXPECT_EQ(demo->compression, nullptr);
+}
+
+TEST_F(EngramModelConfigTest, ARelativeMapIsFoundBesideTheConfig) {
+  // The config and its map in a directory of their own, away from the
+  // working directory.
+  const std::string model_dir = dir_.path() + "/model";
+  std::filesystem::create_directories(model_dir + "/maps");
+  WriteNpyFile(model_dir + "/maps/map.npy", "<i8", {3}, Int64s({0, 1, 1}));
+  const std::string config_path = model_dir + "/model.json";
+  std::ofstream(config_path) << R"({"engram": {"tokenizer_vocab": 2, )"
+                             << R"("compression_map": "maps/map.npy"}})";
+  ASSERT_NE(std::filesystem::current_path(), model_dir);
+  auto config = LoadEngramConfig(config_path);
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_NE(config->compression, nullptr);
+  EXPECT_EQ(config->compression->raw_vocab(), 3);
+
+  v1::EngramModelConfig engram;
+  engram.set_compression_map("maps/map.npy");
+  EXPECT_EQ(CompressionMapPath(config_path, engram),
+            model_dir + "/maps/map.npy");
+  EXPECT_EQ(CompressionMapPath("model.json", engram), "maps/map.npy");
+  engram.set_compression_map("/srv/map.npy");
+  EXPECT_EQ(CompressionMapPath(config_path, engram), "/srv/map.npy");
+  engram.clear_compression_map();
+  EXPECT_EQ(CompressionMapPath(config_path, engram), "");
 }
 
 TEST_F(EngramModelConfigTest, BadFilesNameThemselvesAndTheProblem) {

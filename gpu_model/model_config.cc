@@ -18,8 +18,10 @@ absl::Status Positive(const char* field, int64_t value) {
       absl::StrCat("model config: ", field, " must be positive, not ", value));
 }
 
-// Copies the fields `proto` sets over the defaults in `config`.
-absl::Status ApplyProto(const v1::ModelConfig& proto, ModelConfig& config) {
+// Copies the fields `proto` (read from `path`) sets over the defaults in
+// `config`.
+absl::Status ApplyProto(const std::string& path, const v1::ModelConfig& proto,
+                        ModelConfig& config) {
   if (proto.has_vocab_size()) config.vocab_size = proto.vocab_size();
   if (proto.has_hidden()) config.hidden = proto.hidden();
   if (proto.has_layers()) config.layers = proto.layers();
@@ -33,7 +35,7 @@ absl::Status ApplyProto(const v1::ModelConfig& proto, ModelConfig& config) {
   if (proto.engram().has_conv_kernel()) {
     config.conv_kernel = proto.engram().conv_kernel();
   }
-  return ApplyEngramModelConfig(proto.engram(), config.engram);
+  return ApplyEngramModelConfig(path, proto.engram(), config.engram);
 }
 
 }  // namespace
@@ -76,7 +78,7 @@ absl::StatusOr<ModelConfig> LoadModelConfig(const std::string& path) {
   ENGRAM_ASSIGN_OR_RETURN(const v1::ModelConfig proto,
                           ReadModelConfigJson(path));
   ModelConfig config;
-  absl::Status status = ApplyProto(proto, config);
+  absl::Status status = ApplyProto(path, proto, config);
   if (status.ok()) status = ValidateModelConfig(config);
   if (!status.ok()) {
     return Annotate(status, absl::StrCat(path, ": "));
