@@ -288,6 +288,14 @@ TEST_F(WorkerTest, ACompressedModelReadsTablesImportedWithItsMap) {
   EXPECT_THAT(raw_tables.err,
               HasSubstr("hashes raw token ids but the prefetcher was given "
                         "compression map"));
+  // A model without the map, on the compressed tables: the prefetcher
+  // fetches the tables' map, which is not the model's.
+  const CommandResult no_map =
+      Worker({"--rows=server=" + (*server)->address()});
+  EXPECT_EQ(no_map.exit_code, 1);
+  EXPECT_THAT(no_map.err,
+              HasSubstr("the prefetcher compresses token ids otherwise than "
+                        "the model config's compression_map"));
 }
 
 TEST_F(WorkerTest, SavedWeightsRunTheSameModel) {
