@@ -61,11 +61,15 @@ absl::Status ValidateOptions(const ServerOptions& options) {
     return absl::InvalidArgumentError(
         "--max-batch-rows and --max-response-bytes must be > 0");
   }
-  if (options.handshake_timeout < absl::Milliseconds(1) ||
-      options.handshake_timeout > absl::Hours(24)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--handshake-timeout must be in [1ms, 24h], not ",
-                     absl::FormatDuration(options.handshake_timeout)));
+  for (const auto& [flag, duration] :
+       {std::pair{"--handshake-timeout", options.handshake_timeout},
+        std::pair{"--keepalive-time", options.keepalive_time},
+        std::pair{"--keepalive-timeout", options.keepalive_timeout}}) {
+    if (duration < absl::Milliseconds(1) || duration > absl::Hours(24)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(flag, " must be in [1ms, 24h], not ",
+                       absl::FormatDuration(duration)));
+    }
   }
   if (options.admin_token.empty() && !options.insecure_admin &&
       !IsLocalOnlyAddress(options.listen_address)) {
@@ -152,9 +156,14 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   // Without this gRPC sets SO_REUSEPORT, and a second server on a taken
   // port would start and silently share its traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddChannelArgument(
-      GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
-      static_cast<int>(absl::ToInt64Milliseconds(options.handshake_timeout)));
+  for (const auto& [argument, duration] :
+       {std::pair{GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                  options.handshake_timeout},
+        std::pair{GRPC_ARG_KEEPALIVE_TIME_MS, options.keepalive_time},
+        std::pair{GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.keepalive_timeout}}) {
+    builder.AddChannelArgument(
+        argument, static_cast<int>(absl::ToInt64Milliseconds(duration)));
+  }
   builder.experimental().SetInterceptorCreators(
       MakeRpcMetricsInterceptors(&server->metrics_, &server->calls_in_flight_));
   builder.RegisterService(server->service_.get());

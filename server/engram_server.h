@@ -68,6 +68,13 @@ struct ServerOptions {
   // this long is closed (gRPC's own default is 120 s: connections that
   // never speak would hold a file descriptor each that long).
   absl::Duration handshake_timeout = absl::Seconds(10);
+  // Connections with calls in flight are pinged this often, and cut when a
+  // ping goes unanswered (or data sent goes unread: TCP_USER_TIMEOUT) for
+  // keepalive_timeout, so that the imports, uploads and streams of a
+  // client that hung or vanished end in about a minute, not in gRPC's
+  // default two hours.
+  absl::Duration keepalive_time = absl::Minutes(1);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
 };
 
 class EngramServer {

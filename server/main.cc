@@ -74,6 +74,13 @@ ABSL_FLAG(uint64_t, max_import_bytes, 64ull << 30,
 ABSL_FLAG(absl::Duration, handshake_timeout, absl::Seconds(10),
           "How long a new connection may take to start speaking gRPC (TLS "
           "and HTTP/2 preface) before it is closed.");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
+          "How often connections with calls in flight are pinged.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "A connection whose ping goes unanswered, or whose client reads "
+          "none of the data sent, for this long is closed, ending its calls "
+          "(imports and patch uploads of a client that hung or vanished "
+          "are dropped).");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(10),
           "How long SIGTERM waits for in-flight calls before cancelling them.");
 ABSL_FLAG(std::string, admin_token_file, "",
@@ -138,6 +145,8 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   options.limits.max_batch_rows = absl::GetFlag(FLAGS_max_batch_rows);
   options.limits.max_response_bytes = absl::GetFlag(FLAGS_max_response_bytes);
   options.handshake_timeout = absl::GetFlag(FLAGS_handshake_timeout);
+  options.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   options.storage.mmap_reads = absl::GetFlag(FLAGS_mmap_reads);
   options.storage.verify_reads = absl::GetFlag(FLAGS_verify_reads);
   options.import_limits.max_table_bytes = absl::GetFlag(FLAGS_max_import_bytes);

@@ -394,15 +394,21 @@ TEST_F(FaultTest, AThousandConnectionsOpenedAndDroppedLeakNothing) {
 // quiet: a proxy that stops reading after 1 MiB) has its connection cut
 // after --stall-timeout instead of blocking the import for ever; the other
 // replica of its shard, fed by the same read of the file, gets the table
-// all the same. The stalled server serves on without it, and the same
-// command again imports it there.
+// all the same. The stalled server, its keepalive pings unanswered, drops
+// the imports, serves on without the table, and the same command again
+// imports it there.
 TEST_F(FaultTest, AServerThatStopsTakingAnImportIsCutOffAfterTheStallTimeout) {
   // More than the transport buffers on loopback, so that writes block.
   constexpr int kBigRows = 16384;
   const std::string npy = dir_.path() + "/big.npy";
   const std::string rows = F32Rows(kBigRows, kCols, 5);
   WriteNpyFile(npy, "<f4", {kBigRows, kCols}, rows);
-  auto stalled_server = ServerProcess::Start(dir_.path() + "/stalled", {});
+  // Pinging its clients more often than its default, so that it drops the
+  // imports of the clients it no longer hears from in seconds (though
+  // later than the clients give up on it).
+  auto stalled_server = ServerProcess::Start(
+      dir_.path() + "/stalled",
+      {"--keepalive-time", "5s", "--keepalive-timeout", "1s"});
   ASSERT_TRUE(stalled_server.ok()) << stalled_server.status();
   const auto stalling_proxy = [&] {
     auto proxy = StallingProxy::Start((*stalled_server)->port(), 1 << 20);
@@ -464,7 +470,23 @@ TEST_F(FaultTest, AServerThatStopsTakingAnImportIsCutOffAfterTheStallTimeout) {
   EXPECT_THAT(result.err,
               HasSubstr("--stall-timeout -1s must not be negative"));
 
-  // Its clients gone, the stalled server drops the unfinished imports.
+  // The stalled server drops both unfinished imports: its pings go
+  // unanswered.
+  const auto failed_imports = [&] {
+    const std::string log = (*stalled_server)->Log();
+    const std::string failed_line = "import of table 'big' failed";
+    int failed = 0;
+    for (size_t at = log.find(failed_line); at != std::string::npos;
+         at = log.find(failed_line, at + 1)) {
+      ++failed;
+    }
+    return failed;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline && failed_imports() < 2) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(failed_imports(), 2) << (*stalled_server)->Log();
   proxy.reset();
   const std::unique_ptr<client::EngramClient> stalled =
       Connect((*stalled_server)->address());

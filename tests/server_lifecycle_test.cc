@@ -205,6 +205,12 @@ TEST(ServerLifecycleTest, BadConfigurationFailsWithAClearMessage) {
                   "127.0.0.1:0", "--demo", "--demo-heads", "0"});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.err, HasSubstr("heads_per_ngram"));
+
+  result = RunCommand({ServerPath(), "--data-dir", dir.path() + "/data",
+                       "--listen", "127.0.0.1:0", "--keepalive-timeout", "0s"});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.err,
+              HasSubstr("--keepalive-timeout must be in [1ms, 24h], not 0"));
 }
 
 TEST(ServerLifecycleTest, TakenPortIsReported) {
