@@ -1,8 +1,8 @@
 // Faults around a real engram-server: kill -9 at random points of imports,
 // a full disk under a patch, a client that stalls a stream, a server that
 // stalls an import, requests over the message limit, and 1000 connections
-// opened and dropped. After each
-// the server serves exactly what it acknowledged, and keeps serving.
+// opened and dropped. After each the server serves exactly what it
+// acknowledged, and keeps serving.
 // (kill -9 during patch upload and activation: PatchDurabilityTest.)
 #include <netinet/in.h>
 #include <signal.h>
@@ -335,10 +335,7 @@ TEST_F(FaultTest, AFullDiskFailsThePatchAndTheOldVersionServesOn) {
 TEST_F(FaultTest, AThousandConnectionsOpenedAndDroppedLeakNothing) {
   ExpectServes();
   const std::vector<std::string> files_before = OpenFiles(server_->pid());
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(server_->port());
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in address = LoopbackAddress(server_->port());
   for (int i = 0; i < 500; ++i) {
     // Raw TCP: some say nothing, some half an HTTP/2 preface, some garbage.
     const int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -11,17 +11,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "tests/test_processes.h"
 
 namespace engram::testing {
 namespace {
-
-sockaddr_in Loopback(int port) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  return address;
-}
 
 absl::Status SocketError(const char* what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
@@ -45,7 +38,7 @@ absl::StatusOr<std::unique_ptr<StallingProxy>> StallingProxy::Start(
     int target_port, uint64_t budget) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return SocketError("socket");
-  sockaddr_in address = Loopback(0);
+  sockaddr_in address = LoopbackAddress(0);
   socklen_t length = sizeof(address);
   if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
       listen(fd, 16) != 0 ||
@@ -94,7 +87,7 @@ void StallingProxy::AcceptConnections() {
       return;  // Shut down.
     }
     const int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const sockaddr_in target = Loopback(target_port_);
+    const sockaddr_in target = LoopbackAddress(target_port_);
     absl::MutexLock lock(&mu_);
     connection_fds_.push_back(client);
     if (server < 0) continue;

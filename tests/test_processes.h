@@ -9,6 +9,7 @@
 #ifndef ENGRAM_TESTS_TEST_PROCESSES_H_
 #define ENGRAM_TESTS_TEST_PROCESSES_H_
 
+#include <netinet/in.h>
 #include <sys/types.h>
 
 #include <memory>
@@ -85,6 +86,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 // Runs `engramctl --server SERVER ARGS...`.
 CommandResult RunEngramctl(const std::string& server,
                            const std::vector<std::string>& args);
+
+// 127.0.0.1:`port` as a socket address (port 0: any free one, to bind).
+sockaddr_in LoopbackAddress(int port);
 
 // Sends the raw HTTP `request` to 127.0.0.1:port and returns everything
 // the server wrote back until it closed; empty if it cannot connect.
