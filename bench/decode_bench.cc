@@ -69,6 +69,9 @@ absl::Status Run() {
                                 std::move(client), {.capacity_bytes = bytes}));
     cache = caching.get();
     client = std::move(caching);
+    for (const std::string& table : absl::GetFlag(FLAGS_tables)) {
+      ENGRAM_RETURN_IF_ERROR(cache->StartCaching(table));
+    }
   }
   ENGRAM_ASSIGN_OR_RETURN(
       std::unique_ptr<client::Prefetcher> prefetcher,

@@ -23,8 +23,8 @@ struct CachingClient::TableState {
   std::string name;
   uint64_t rows = 0;
   RowFormat format;
-  // Sparse tables are never cached: a missing row is not a row.
-  bool cacheable = true;
+  // Why the table's rows are not cached (cache is null), if they are not.
+  absl::Status uncached;
   // Lookups hold it shared while they read or fill the cache; version
   // changes hold it exclusively, so a lookup sees a version with all its
   // invalidations done.
@@ -35,10 +35,10 @@ struct CachingClient::TableState {
   // imported under its name may differ in shape, so StateFor describes it
   // again.
   bool dropped ABSL_GUARDED_BY(mu) = false;
-  absl::Time retry_after ABSL_GUARDED_BY(mu) = absl::InfinitePast();
   // The table's hot rows; null for a table that is not cached.
   std::unique_ptr<RowCache> cache;
-  // Replaced only by StateFor under tables_mu_; its callback takes `mu`.
+  // Replaced only by the table's starter (one at a time) and, once the
+  // starters are joined, by the destructor; its callback takes `mu`.
   std::unique_ptr<TableWatch> watch;
 };
 
@@ -67,7 +67,17 @@ CachingClient::CachingClient(std::unique_ptr<EngramClient> base,
     : base_(std::move(base)), options_(options) {}
 
 CachingClient::~CachingClient() {
-  absl::flat_hash_map<std::string, std::shared_ptr<TableState>> tables;
+  std::vector<std::thread> starters;
+  {
+    absl::MutexLock lock(&tables_mu_);
+    closing_ = true;
+    for (auto& [name, slot] : tables_) {
+      if (slot.starter.joinable()) starters.push_back(std::move(slot.starter));
+    }
+  }
+  // They finish by publishing into tables_.
+  for (std::thread& starter : starters) starter.join();
+  absl::node_hash_map<std::string, TableSlot> tables;
   {
     absl::MutexLock lock(&tables_mu_);
     tables.swap(tables_);
@@ -76,7 +86,9 @@ CachingClient::~CachingClient() {
   // caches, and a lookup's callback may hold the last reference to a
   // table's state; a watch ended from there, on a gRPC thread after this
   // client was gone, crashed processes at exit.
-  for (auto& [name, state] : tables) state->watch.reset();
+  for (auto& [name, slot] : tables) {
+    if (slot.state != nullptr) slot.state->watch.reset();
+  }
 }
 
 CacheStats& CacheStats::operator+=(const CacheStats& other) {
@@ -96,9 +108,9 @@ CacheStats CachingClient::stats() const {
   stats.invalidated = invalidated_.load(std::memory_order_relaxed);
   stats.bypassed = bypassed_.load(std::memory_order_relaxed);
   absl::MutexLock lock(&tables_mu_);
-  for (const auto& [name, state] : tables_) {
-    if (state->cache == nullptr) continue;
-    const RowCacheStats cache = state->cache->Stats();
+  for (const auto& [name, slot] : tables_) {
+    if (slot.state == nullptr || slot.state->cache == nullptr) continue;
+    const RowCacheStats cache = slot.state->cache->Stats();
     stats.bytes_used += cache.bytes_used;
     stats.entries += cache.entries;
   }
@@ -110,8 +122,8 @@ uint64_t CachingClient::tracked_version(absl::string_view table) const {
   {
     absl::MutexLock lock(&tables_mu_);
     const auto it = tables_.find(table);
-    if (it == tables_.end()) return 0;
-    state = it->second;
+    if (it == tables_.end() || it->second.state == nullptr) return 0;
+    state = it->second.state;
   }
   absl::ReaderMutexLock lock(&state->mu);
   return state->watching ? state->version : 0;
@@ -120,48 +132,114 @@ uint64_t CachingClient::tracked_version(absl::string_view table) const {
 std::shared_ptr<CachingClient::TableState> CachingClient::StateFor(
     absl::string_view table) {
   absl::MutexLock lock(&tables_mu_);
-  std::shared_ptr<TableState>& state = tables_[table];
+  TableSlot& slot = tables_[table];
+  if (slot.state != nullptr) {
+    if (slot.state->cache == nullptr) return nullptr;
+    if (Watching(*slot.state)) return slot.state;
+  }
+  if (slot.starting || closing_ || absl::Now() < slot.retry_after) {
+    return nullptr;
+  }
+  slot.starting = true;
+  slot.retry_after = absl::Now() + kWatchRetryInterval;
+  // The previous starter has published its state: it is done.
+  if (slot.starter.joinable()) slot.starter.join();
+  slot.starter = std::thread(
+      [this, name = std::string(table), state = slot.state]() mutable {
+        StartWatch(name, std::move(state));
+      });
+  return nullptr;
+}
+
+void CachingClient::StartWatch(const std::string& table,
+                               std::shared_ptr<TableState> state) {
   if (state != nullptr && WasDropped(*state)) {
-    // Its watch has ended; its thread is done.
     state->watch.reset();
     state = nullptr;
   }
+  absl::Status started;
   if (state == nullptr) {
-    absl::StatusOr<TableDescription> description = base_->DescribeTable(table);
-    if (!description.ok()) {
-      tables_.erase(std::string(table));
-      return nullptr;
+    absl::StatusOr<std::shared_ptr<TableState>> described = Describe(table);
+    if (described.ok()) {
+      state = *std::move(described);
+    } else {
+      started = described.status();
     }
-    state = std::make_shared<TableState>();
-    state->name = std::string(table);
-    // A shard's server holds fewer, and says so for the others.
-    state->rows = description->total_rows;
-    state->format = {description->row_bytes, description->element_type};
-    if (description->missing_rows.empty()) {
-      absl::StatusOr<std::unique_ptr<RowCache>> cache =
-          RowCache::Create({.capacity_bytes = options_.capacity_bytes,
-                            .row_bytes = description->row_bytes});
-      if (cache.ok()) state->cache = *std::move(cache);
+  }
+  if (state != nullptr && state->cache != nullptr) {
+    // The previous watch, if any, has ended; its thread is done.
+    state->watch.reset();
+    TableState* raw = state.get();
+    absl::StatusOr<std::unique_ptr<TableWatch>> watch = base_->WatchTable(
+        table, [this, raw](absl::StatusOr<VersionChange> change) {
+          OnChange(*raw, std::move(change));
+        });
+    if (watch.ok()) {
+      state->watch = *std::move(watch);
+    } else {
+      started = watch.status();
     }
-    state->cacheable = state->cache != nullptr;
   }
-  if (!state->cacheable) return nullptr;
-  {
-    absl::MutexLock state_lock(&state->mu);
-    if (state->watching) return state;
-    if (absl::Now() < state->retry_after) return nullptr;
-    state->retry_after = absl::Now() + kWatchRetryInterval;
+  absl::MutexLock lock(&tables_mu_);
+  TableSlot& slot = tables_[table];
+  if (state != nullptr) slot.state = std::move(state);
+  slot.start_status = std::move(started);
+  slot.starting = false;
+}
+
+absl::StatusOr<std::shared_ptr<CachingClient::TableState>>
+CachingClient::Describe(const std::string& table) {
+  ENGRAM_ASSIGN_OR_RETURN(const TableDescription description,
+                          base_->DescribeTable(table));
+  auto state = std::make_shared<TableState>();
+  state->name = table;
+  // A shard's server holds fewer, and says so for the others.
+  state->rows = description.total_rows;
+  state->format = {description.row_bytes, description.element_type};
+  if (!description.missing_rows.empty()) {
+    state->uncached = absl::FailedPreconditionError(absl::StrCat(
+        "table '", table,
+        "' is sparse: a missing row is not a row, so it is not cached"));
+    return state;
   }
-  // The previous watch, if any, has ended; its thread is done.
-  state->watch.reset();
-  TableState* raw = state.get();
-  absl::StatusOr<std::unique_ptr<TableWatch>> watch = base_->WatchTable(
-      table, [this, raw](absl::StatusOr<VersionChange> change) {
-        OnChange(*raw, std::move(change));
-      });
-  if (!watch.ok()) return nullptr;
-  state->watch = *std::move(watch);
+  absl::StatusOr<std::unique_ptr<RowCache>> cache =
+      RowCache::Create({.capacity_bytes = options_.capacity_bytes,
+                        .row_bytes = description.row_bytes});
+  if (cache.ok()) {
+    state->cache = *std::move(cache);
+  } else {
+    state->uncached = cache.status();
+  }
   return state;
+}
+
+absl::Status CachingClient::StartCaching(absl::string_view table,
+                                         absl::Duration timeout) {
+  if (StateFor(table) != nullptr) return absl::OkStatus();
+  absl::MutexLock lock(&tables_mu_);
+  const TableSlot& slot = tables_[table];
+  const auto started = [&slot] { return !slot.starting; };
+  if (!tables_mu_.AwaitWithTimeout(absl::Condition(&started), timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("the watch of table '", table, "' was not up within ",
+                     absl::FormatDuration(timeout)));
+  }
+  if (slot.state != nullptr && slot.state->cache == nullptr) {
+    return slot.state->uncached;
+  }
+  if (!slot.start_status.ok()) return slot.start_status;
+  if (slot.state == nullptr || !Watching(*slot.state)) {
+    return absl::UnavailableError(
+        absl::StrCat("the watch of table '", table,
+                     "' is down; lookups start it again, at most once a "
+                     "second"));
+  }
+  return absl::OkStatus();
+}
+
+bool CachingClient::Watching(TableState& state) {
+  absl::ReaderMutexLock lock(&state.mu);
+  return state.watching;
 }
 
 bool CachingClient::WasDropped(TableState& state) {

@@ -18,10 +18,14 @@
 // event names before any lookup sees the new version. Lookups naming a pin
 // or another version, asking for a conversion, or of a sparse table, go
 // to the server uncached; so do all of a table's lookups while its watch
-// is down (the cache of that table is emptied, and the watch retried on
-// later lookups at most once a second). A watch that ends with NOT_FOUND
-// means the table was dropped: a table imported later under the name is
-// described afresh, as it may differ in shape.
+// is not up: a table's first lookup has the table described and its watch
+// started on a thread of their own, and a watch that ends (the connection
+// closed, or silent past ClientOptions::keepalive_timeout) empties the
+// table's cache and is started again there by a later lookup, at most once
+// a second. A lookup never waits for a watch, so a server that cannot be
+// reached costs it its deadline, not the watch's. A watch that ends with
+// NOT_FOUND means the table was dropped: a table imported later under the
+// name is described afresh, as it may differ in shape.
 //
 // Each table's rows are held in a RowCache (common/row_cache.h, as the
 // server's ssd tier uses): sharded, set-associative CLOCK with TinyLFU
@@ -33,10 +37,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "client/engram_client.h"
@@ -72,8 +77,19 @@ class CachingClient final : public EngramClient {
   ~CachingClient() override;
 
   CacheStats stats() const;
-  // The version of `table` the cache tracks; 0 when it is not cached.
+  // The version of `table` the cache tracks; 0 when it is not cached (not
+  // yet looked up, or its watch is not up).
   uint64_t tracked_version(absl::string_view table) const;
+  // Describes `table` and starts its watch, as its first lookup would in
+  // the background, and waits for them: OK once its lookups are cached.
+  // Workers call it for their tables before their first steps, which are
+  // otherwise served uncached. The table's errors (NOT_FOUND, UNAVAILABLE),
+  // why it cannot be cached (FAILED_PRECONDITION for a sparse table,
+  // INVALID_ARGUMENT for rows larger than the cache), or
+  // DEADLINE_EXCEEDED after `timeout`; the watch is then still retried by
+  // lookups, at most once a second.
+  absl::Status StartCaching(absl::string_view table,
+                            absl::Duration timeout = absl::Seconds(10));
 
   absl::StatusOr<std::vector<TableDescription>> ListTables() override;
   absl::StatusOr<TableDescription> DescribeTable(
@@ -96,14 +112,34 @@ class CachingClient final : public EngramClient {
 
  private:
   struct TableState;
+  // A table's state, once described, and the thread that describes it and
+  // starts its watch.
+  struct TableSlot {
+    std::shared_ptr<TableState> state;
+    // While `starter` runs; it is joined before the next one starts.
+    bool starting = false;
+    // How the last start ended.
+    absl::Status start_status;
+    absl::Time retry_after = absl::InfinitePast();
+    std::thread starter;
+  };
 
   CachingClient(std::unique_ptr<EngramClient> base,
                 const CachingClientOptions& options);
 
-  // The state of `table`, watching it if it is not yet; null when the
-  // table cannot be cached now.
+  // The state of `table` while its watch is up; otherwise null, and the
+  // watch started in the background unless it is starting, was tried in
+  // the last second, or the table cannot be cached (a sparse one).
   std::shared_ptr<TableState> StateFor(absl::string_view table)
       ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // A TableSlot's `starter`: describes `table` unless `state` holds it
+  // (and was not dropped), starts its watch, and publishes the state.
+  void StartWatch(const std::string& table, std::shared_ptr<TableState> state)
+      ABSL_LOCKS_EXCLUDED(tables_mu_);
+  // `table`'s state from a DescribeTable.
+  absl::StatusOr<std::shared_ptr<TableState>> Describe(
+      const std::string& table);
+  static bool Watching(TableState& state);
   // Whether `state`'s watch ended because its table was dropped.
   static bool WasDropped(TableState& state);
   // Applies one event of `state`'s watch.
@@ -116,8 +152,12 @@ class CachingClient final : public EngramClient {
   const CachingClientOptions options_;
 
   mutable absl::Mutex tables_mu_;
-  absl::flat_hash_map<std::string, std::shared_ptr<TableState>> tables_
+  // Slots stay where they are (StartCaching waits on one) and are erased
+  // only by the destructor.
+  absl::node_hash_map<std::string, TableSlot> tables_
       ABSL_GUARDED_BY(tables_mu_);
+  // Set by the destructor: no more starters.
+  bool closing_ ABSL_GUARDED_BY(tables_mu_) = false;
 
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};

@@ -100,7 +100,8 @@ class GrpcTableWatch final : public TableWatch {
  public:
   using Callback = EngramClient::WatchCallback;
 
-  // Starts reading; returns once the first event (or the error) is in.
+  // Starts reading; returns once the first event (or the error) is in, or
+  // DEADLINE_EXCEEDED after options.default_timeout without either.
   static absl::StatusOr<std::unique_ptr<TableWatch>> Start(
       v1::EngramService::Stub& stub, absl::string_view table,
       const ClientOptions& options, Callback on_change) {
@@ -111,7 +112,20 @@ class GrpcTableWatch final : public TableWatch {
     request.set_table(std::string(table));
     watch->reader_ = stub.WatchTable(&watch->context_, request);
     watch->thread_ = std::thread([raw = watch.get()] { raw->Read(); });
-    watch->started_.WaitForNotification();
+    if (!watch->started_.WaitForNotificationWithTimeout(
+            options.default_timeout)) {
+      // Ends the read. Should the first event have come meanwhile, the
+      // watch started, and its end follows it as any end does.
+      watch->context_.TryCancel();
+      watch->started_.WaitForNotification();
+      if (watch->start_status_.ok()) {
+        return std::unique_ptr<TableWatch>(std::move(watch));
+      }
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the watch of table '", table, "' had no first event from ",
+          options.server_address, " within ",
+          absl::FormatDuration(options.default_timeout)));
+    }
     if (!watch->start_status_.ok()) return watch->start_status_;
     return std::unique_ptr<TableWatch>(std::move(watch));
   }
@@ -393,6 +407,17 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
     return absl::InvalidArgumentError(
         "connections, max_response_bytes and default_timeout must be > 0");
   }
+  if (options.keepalive_time != absl::ZeroDuration() &&
+      (options.keepalive_time < kMinClientKeepaliveTime ||
+       options.keepalive_timeout <= absl::ZeroDuration())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("keepalive_time must be 0 (no pings) or at least ",
+                     absl::FormatDuration(kMinClientKeepaliveTime),
+                     " (servers close connections pinged more often), with a "
+                     "keepalive_timeout > 0; not ",
+                     absl::FormatDuration(options.keepalive_time), " and ",
+                     absl::FormatDuration(options.keepalive_timeout)));
+  }
   ENGRAM_RETURN_IF_ERROR(CheckOptionalRequestId(options.request_id));
   ENGRAM_ASSIGN_OR_RETURN(
       const std::shared_ptr<grpc::ChannelCredentials> credentials,
@@ -401,7 +426,8 @@ absl::StatusOr<std::unique_ptr<EngramClient>> EngramClient::Create(
   for (int i = 0; i < options.connections; ++i) {
     // Each channel has a connection of its own, so the client's load is
     // spread over `connections` of them.
-    grpc::ChannelArguments args = OwnConnectionChannelArguments();
+    grpc::ChannelArguments args = KeepaliveChannelArguments(
+        options.keepalive_time, options.keepalive_timeout);
     args.SetMaxReceiveMessageSize(options.max_response_bytes);
     std::shared_ptr<grpc::Channel> channel =
         grpc::CreateCustomChannel(options.server_address, credentials, args);

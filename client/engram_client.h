@@ -55,6 +55,15 @@ struct ClientOptions {
   absl::Duration default_timeout = absl::Seconds(10);
   // Largest response accepted (a lookup of N rows needs N * row_bytes).
   int max_response_bytes = 512 << 20;
+  // While calls are in flight (a lookup, a WatchTable stream), each
+  // connection is pinged this often and closed when a ping goes unanswered
+  // for keepalive_timeout: its calls fail UNAVAILABLE and the next ones
+  // reconnect. So a watch over a connection that went silent ends, and a
+  // CachingClient stops trusting rows it can no longer hear patches of,
+  // in keepalive_time + keepalive_timeout. Zero: no pings; otherwise at
+  // least kMinClientKeepaliveTime (1s), as often as engram-server accepts.
+  absl::Duration keepalive_time = absl::Minutes(1);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
   // HTTP/2 connections to spread calls over: each has its own transport
   // thread work, and two moved 22% more rows than one on loopback.
   int connections = 2;
@@ -259,7 +268,9 @@ class EngramClient {
   // watch's own, in order, first with the version active now (kCurrent,
   // before this returns), then with every activation and rollback; if the
   // stream ends (server stopping or gone) it runs once more with the error,
-  // and the watch is over. The table's errors (NOT_FOUND) are returned.
+  // and the watch is over. The table's errors (NOT_FOUND) are returned;
+  // DEADLINE_EXCEEDED when the first event takes longer than
+  // ClientOptions::default_timeout.
   virtual absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
       absl::string_view table, WatchCallback on_change) = 0;
 };

@@ -1,5 +1,6 @@
 #include "client/worker_client.h"
 
+#include <thread>
 #include <utility>
 
 #include "common/status_macros.h"
@@ -10,6 +11,36 @@ CacheStats WorkerClient::cache_stats() const {
   CacheStats sum;
   for (const CachingClient* cache : caches) sum += cache->stats();
   return sum;
+}
+
+absl::Status WorkerClient::StartCaching(const std::vector<std::string>& tables,
+                                        absl::Duration timeout) const {
+  std::vector<absl::Status> started(caches.size() * tables.size());
+  std::vector<std::thread> starters;
+  for (size_t c = 0; c < caches.size(); ++c) {
+    for (size_t t = 0; t < tables.size(); ++t) {
+      starters.emplace_back([&, c, t] {
+        started[c * tables.size() + t] =
+            caches[c]->StartCaching(tables[t], timeout);
+      });
+    }
+  }
+  for (std::thread& starter : starters) starter.join();
+  for (size_t t = 0; t < tables.size(); ++t) {
+    size_t not_found = 0;
+    for (size_t c = 0; c < caches.size(); ++c) {
+      const absl::Status& status = started[c * tables.size() + t];
+      if (absl::IsNotFound(status)) {
+        ++not_found;
+      } else if (!status.ok()) {
+        return status;
+      }
+    }
+    if (not_found > 0 && not_found == caches.size()) {
+      return started[t];
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<WorkerClient> ConnectWorkerClient(

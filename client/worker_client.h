@@ -14,9 +14,12 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "client/caching_client.h"
 #include "client/engram_client.h"
 #include "client/shard_map.h"
@@ -49,6 +52,13 @@ struct WorkerClient {
 
   // The caches' counters, summed; all zero without a cache.
   CacheStats cache_stats() const;
+  // Has every cache start caching `tables` (CachingClient::StartCaching),
+  // all at once, so that a worker's first steps are cached too; a cache
+  // whose server holds no such table skips it. OK without a cache;
+  // otherwise, once all are done, the first error other than NOT_FOUND,
+  // or NOT_FOUND for a table no server holds.
+  absl::Status StartCaching(const std::vector<std::string>& tables,
+                            absl::Duration timeout = absl::Seconds(10)) const;
 };
 
 // Connection and shard map errors (ShardedClient::Create, CachingClient::

@@ -31,6 +31,7 @@
 #include "common/client_security_flags.h"
 #include "common/demo_rows.h"
 #include "common/json_writer.h"
+#include "common/logging.h"
 #include "common/malloc_tuning.h"
 #include "common/split_mix64.h"
 #include "common/status_macros.h"
@@ -134,6 +135,12 @@ absl::StatusOr<Pipeline> MakePipeline(const std::string& rows, Backend* backend,
     prefetch.tables.push_back(DemoTableName(layer));
   }
   prefetch.compression = config.engram.compression;
+  // Uncached rows are still right: a cache that cannot start only costs
+  // round trips.
+  if (absl::Status caching = pipeline.rows.StartCaching(prefetch.tables);
+      !caching.ok()) {
+    LOG(WARNING) << "the first steps go uncached: " << caching;
+  }
   ENGRAM_ASSIGN_OR_RETURN(pipeline.prefetcher,
                           client::Prefetcher::Create(pipeline.rows.client.get(),
                                                      std::move(prefetch)));

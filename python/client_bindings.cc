@@ -59,6 +59,8 @@ struct ConnectArgs {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string request_id;
+  double keepalive_time = 60;
+  double keepalive_timeout = 20;
 };
 
 client::ClientOptions MakeClientOptions(const ConnectArgs& args) {
@@ -75,6 +77,8 @@ client::ClientOptions MakeClientOptions(const ConnectArgs& args) {
           : ValueOrThrow(ReadBearerTokenFile(args.token_file));
   options.tls = {args.tls_ca_file, args.tls_cert_file, args.tls_key_file};
   options.request_id = args.request_id;
+  options.keepalive_time = absl::Seconds(args.keepalive_time);
+  options.keepalive_timeout = absl::Seconds(args.keepalive_timeout);
   return options;
 }
 
@@ -85,16 +89,18 @@ std::shared_ptr<PyClient> Connect(
     const std::string& token, const std::string& token_file,
     const std::string& tls_ca_file, const std::string& tls_cert_file,
     const std::string& tls_key_file, const std::string& request_id,
-    double attempt_timeout, double hedge_after, uint64_t cache_bytes) {
+    double attempt_timeout, double hedge_after, uint64_t cache_bytes,
+    double keepalive_time, double keepalive_timeout) {
   const int sources = !server.empty() + !shard_map.empty() +
                       !shard_map_text.empty() + !discover.empty();
   if (sources != 1) {
     throw py::value_error(
         "give exactly one of server, shard_map, shard_map_text, discover");
   }
-  const client::ClientOptions options = MakeClientOptions(
-      {timeout, connections, max_response_bytes, token, token_file, tls_ca_file,
-       tls_cert_file, tls_key_file, request_id});
+  const client::ClientOptions options =
+      MakeClientOptions({timeout, connections, max_response_bytes, token,
+                         token_file, tls_ca_file, tls_cert_file, tls_key_file,
+                         request_id, keepalive_time, keepalive_timeout});
   py::gil_scoped_release release;  // Discovery and TLS setup do I/O.
   client::WorkerClientOptions worker;
   worker.client = options;
@@ -309,8 +315,7 @@ void RegisterDescription(py::module_& module) {
             return py::cast(PyHashSpec{d.hash_spec});
           },
           "The one-layer HashSpec addressing the table, or None.")
-      .def_readonly("compression_digest",
-                    &TableDescription::compression_digest,
+      .def_readonly("compression_digest", &TableDescription::compression_digest,
                     "SHA-256 of the compression map raw token ids go "
                     "through before hash_spec addresses them; empty: none.")
       .def_readonly("compression_map_held",
@@ -393,6 +398,8 @@ void RegisterClient(py::module_& module) {
            py::arg("tls_cert_file") = "", py::arg("tls_key_file") = "",
            py::arg("request_id") = "", py::arg("attempt_timeout") = 2.0,
            py::arg("hedge_after") = 0.0, py::arg("cache_bytes") = 0,
+           py::arg("keepalive_time") = 60.0,
+           py::arg("keepalive_timeout") = 20.0,
            "timeout: default deadline of a call (s). token/token_file: the "
            "data-plane bearer token. tls_*: PEM files (any set: TLS). "
            "request_id: sent with every call (x-request-id; 1-64 of "
@@ -400,7 +407,11 @@ void RegisterClient(py::module_& module) {
            "attempt_timeout, hedge_after (s): sharded clients only. "
            "cache_bytes: a worker-side cache of hot rows, this many bytes "
            "per table (per replica of a sharded table), coherent with "
-           "patches; 0: none.")
+           "patches; 0: none. keepalive_time, keepalive_timeout (s): while "
+           "calls are in flight each connection is pinged this often and "
+           "closed when a ping goes unanswered that long, so that a silent "
+           "connection fails its calls and a cache stops trusting rows it "
+           "hears no patches for; keepalive_time 0: no pings, else >= 1.")
       .def(
           "cache_stats",
           [](const PyClient& c) {
@@ -418,6 +429,18 @@ void RegisterClient(py::module_& module) {
           "misses, invalidated (rows a patch changed), bypassed (lookups "
           "sent uncached: pins, conversions...), bytes_used, entries; all 0 "
           "without cache_bytes.")
+      .def(
+          "start_caching",
+          [](const PyClient& c, const std::vector<std::string>& tables,
+             double timeout) {
+            py::gil_scoped_release release;
+            ThrowIfError(c.StartCaching(tables, absl::Seconds(timeout)));
+          },
+          py::arg("tables"), py::kw_only(), py::arg("timeout") = 10.0,
+          "Describes the tables and starts their watches in the worker-side "
+          "cache, as their first lookups would in the background, and waits "
+          "(timeout s): the lookups that follow are cached. Servers that do "
+          "not hold a table are skipped; does nothing without cache_bytes.")
       .def(
           "describe",
           [](PyClient& c, const std::string& table) {

@@ -34,6 +34,11 @@ class PyClient {
   client::EngramClient& client() const { return *client_.client; }
   // The worker-side caches' counters, summed; all zero without a cache.
   client::CacheStats cache_stats() const { return client_.cache_stats(); }
+  // WorkerClient::StartCaching. REQUIRES: the GIL is not held.
+  absl::Status StartCaching(const std::vector<std::string>& tables,
+                            absl::Duration timeout) const {
+    return client_.StartCaching(tables, timeout);
+  }
 
   // How rows of `table` arrive: element type, bytes and shape of a row,
   // and how many a token addresses.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/channel_arguments.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/tls_credentials.h"
@@ -156,14 +157,21 @@ absl::StatusOr<std::unique_ptr<EngramServer>> EngramServer::Create(
   // Without this gRPC sets SO_REUSEPORT, and a second server on a taken
   // port would start and silently share its traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Clients may ping every kMinClientKeepaliveTime; the server accepts
+  // twice as often, as timers fire a little early or late.
   for (const auto& [argument, duration] :
        {std::pair{GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
                   options.handshake_timeout},
         std::pair{GRPC_ARG_KEEPALIVE_TIME_MS, options.keepalive_time},
-        std::pair{GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.keepalive_timeout}}) {
+        std::pair{GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.keepalive_timeout},
+        std::pair{GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                  kMinClientKeepaliveTime / 2}}) {
     builder.AddChannelArgument(
         argument, static_cast<int>(absl::ToInt64Milliseconds(duration)));
   }
+  // Pings go on over streams that send no data (a WatchTable between
+  // patches); gRPC otherwise stops after two.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   builder.experimental().SetInterceptorCreators(
       MakeRpcMetricsInterceptors(&server->metrics_, &server->calls_in_flight_));
   builder.RegisterService(server->service_.get());

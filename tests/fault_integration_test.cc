@@ -1,9 +1,9 @@
 // Faults around a real engram-server: kill -9 at random points of imports,
 // a full disk under a patch, a client that stalls a stream, a server that
-// stalls an import, requests over the message limit, and 1000 connections
-// opened and dropped. After each the server serves exactly what it
-// acknowledged, and keeps serving.
-// (kill -9 during patch upload and activation: PatchDurabilityTest.)
+// stalls an import, a watch over a connection gone silent, requests over
+// the message limit, and 1000 connections opened and dropped. After each the
+// server serves exactly what it acknowledged, and keeps serving. (kill -9
+// during patch upload and activation: PatchDurabilityTest.)
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <random>
 #include <string>
@@ -26,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "client/caching_client.h"
 #include "client/engram_client.h"
 #include "common/logging.h"
 #include "common/packed_row_ids.h"
@@ -497,6 +499,98 @@ TEST_F(FaultTest, AServerThatStopsTakingAnImportIsCutOffAfterTheStallTimeout) {
   served = ReadTable(*stalled, "big", kBigRows, kCols * 4);
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_TRUE(*served == rows);
+}
+
+// A connection that goes silent (a partition, a middlebox that dropped it:
+// nothing arrives either way and nothing is closed) ends a CachingClient's
+// watch by its keepalive pings, so the cache stops answering from rows it
+// can no longer hear patches of; the server drops its end by its own
+// pings. Without pings the watch, which only receives, would wait for ever
+// and the cache serve on.
+TEST_F(FaultTest,
+       AWatchOverAConnectionThatWentSilentEndsAndTheCacheStopsTrustingIt) {
+  StartServer({"--keepalive-time", "2s", "--keepalive-timeout", "1s"});
+  absl::StatusOr<std::unique_ptr<StallingProxy>> proxy =
+      StallingProxy::Start(server_->port(), ~uint64_t{0});
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  client::ClientOptions options;
+  options.server_address = (*proxy)->address();
+  options.connections = 1;
+  options.keepalive_time = absl::Seconds(2);
+  options.keepalive_timeout = absl::Seconds(1);
+  absl::StatusOr<std::unique_ptr<client::EngramClient>> base =
+      client::EngramClient::Create(options);
+  ASSERT_TRUE(base.ok()) << base.status();
+  absl::StatusOr<std::unique_ptr<client::CachingClient>> cache =
+      client::CachingClient::Create(*std::move(base), {});
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  const std::vector<uint64_t> ids = {1, 2, 3};
+  std::string out(ids.size() * kRowBytes, '\0');
+  client::LookupOptions quick;
+  quick.timeout = absl::Milliseconds(500);
+  const auto lookup = [&] {
+    return (*cache)->Lookup("t", ids, absl::MakeSpan(out), quick).status();
+  };
+  ASSERT_TRUE((*cache)->StartCaching("t").ok());
+  ASSERT_TRUE(lookup().ok());
+  ASSERT_TRUE(lookup().ok());
+  const uint64_t hits = (*cache)->stats().hits;
+  EXPECT_GE(hits, ids.size());
+  EXPECT_EQ(out.substr(kRowBytes, kRowBytes),
+            rows_.substr(2 * kRowBytes, kRowBytes));
+
+  // Pings over the quiet watch for several intervals: the server takes
+  // them (one it refused would close the connection and end the watch).
+  absl::SleepFor(absl::Seconds(7));
+  EXPECT_NE((*cache)->tracked_version("t"), 0u);
+  const std::vector<std::string> server_files = OpenFiles(server_->pid());
+
+  (*proxy)->Silence();
+  const absl::Time silenced = absl::Now();
+  while ((*cache)->tracked_version("t") != 0 &&
+         absl::Now() < silenced + absl::Seconds(30)) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const absl::Duration noticed = absl::Now() - silenced;
+  EXPECT_EQ((*cache)->tracked_version("t"), 0u);
+  // A ping is due within 2 s and unanswered after 1 s more.
+  EXPECT_LT(noticed, absl::Seconds(10));
+  // Its rows are no longer served from the cache: the lookup goes to the
+  // server, which cannot be reached, and fails by its own deadline; the
+  // watch it starts again (in the background) does not hold it up.
+  const absl::Time looked_up = absl::Now();
+  const absl::Status unreached = lookup();
+  EXPECT_TRUE(absl::IsUnavailable(unreached) ||
+              absl::IsDeadlineExceeded(unreached))
+      << unreached;
+  EXPECT_LT(absl::Now() - looked_up, absl::Seconds(2));
+  EXPECT_EQ((*cache)->stats().hits, hits);
+  EXPECT_EQ((*cache)->StartCaching("t", absl::Seconds(1)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+
+  // The server closes its end of the silent connection (the one socket
+  // it had besides its listener: the client's reconnections through the
+  // proxy come and go, each with a new socket).
+  const auto closed_sockets = [&] {
+    const std::vector<std::string> files = OpenFiles(server_->pid());
+    std::vector<std::string> closed;
+    std::set_difference(server_files.begin(), server_files.end(), files.begin(),
+                        files.end(), std::back_inserter(closed));
+    std::erase_if(closed, [](const std::string& file) {
+      return !absl::StartsWith(file, "socket:");
+    });
+    return closed;
+  };
+  while (closed_sockets().empty() &&
+         absl::Now() < silenced + absl::Seconds(30)) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(closed_sockets().size(), 1u)
+      << "before: " << absl::StrJoin(server_files, " ");
+  LOG(INFO) << "silent connection: the client's watch ended after " << noticed
+            << ", the server closed its end after " << absl::Now() - silenced;
+  proxy->reset();
+  ExpectServes();
 }
 
 }  // namespace

@@ -527,6 +527,10 @@ TEST(CachingClientTest, AnActivationInvalidatesExactlyTheChangedRows) {
     return (*cached)->Lookup("t", ids,
                              absl::MakeSpan(rows.data(), rows.size()));
   };
+  EXPECT_EQ((*cached)->StartCaching("nope").code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE((*cached)->StartCaching("t").ok());
+  EXPECT_EQ((*cached)->tracked_version("t"), 1);
   ASSERT_TRUE(lookup().ok());
   EXPECT_EQ((*cached)->stats().misses, 64u);
   ASSERT_TRUE(lookup().ok());

@@ -79,6 +79,16 @@ bool StallingProxy::Stalled() {
   return budget_left_ == 0;
 }
 
+void StallingProxy::Silence() {
+  absl::MutexLock lock(&mu_);
+  silenced_ = true;
+}
+
+bool StallingProxy::Silenced() {
+  absl::MutexLock lock(&mu_);
+  return silenced_;
+}
+
 void StallingProxy::AcceptConnections() {
   while (true) {
     const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
@@ -126,6 +136,11 @@ void StallingProxy::Pump(int from, int to, bool budgeted) {
     }
     const ssize_t got = read(from, buffer, want);
     if (got < 0 && errno == EINTR) continue;
+    if (Silenced()) {
+      // Dropped, and nothing more is read until the proxy closes.
+      stopping_.WaitForNotification();
+      return;
+    }
     if (got <= 0 || !WriteAll(to, buffer, static_cast<size_t>(got))) {
       shutdown(to, SHUT_WR);
       return;

@@ -2,7 +2,7 @@
 // first `budget` bytes clients send and then stops reading, as a hung
 // server (or a network gone quiet) looks to a client: the connections
 // stay open and its writes stop being taken. What the server sends passes
-// throughout.
+// until Silence().
 //
 //   absl::StatusOr<std::unique_ptr<StallingProxy>> proxy =
 //       StallingProxy::Start(server->port(), /*budget=*/1 << 20);
@@ -38,6 +38,10 @@ class StallingProxy {
   const std::string& address() const { return address_; }
   // Whether clients have sent all of the budget (and now wait).
   bool Stalled();
+  // From now on nothing passes either way, and no connection is closed:
+  // a network partition (or a middlebox that dropped the connections) as
+  // both ends see it.
+  void Silence();
 
  private:
   StallingProxy(int listen_fd, int target_port, uint64_t budget);
@@ -47,6 +51,7 @@ class StallingProxy {
   void Pump(int from, int to, bool budgeted);
   // Up to `want` bytes of the budget; 0 once it is spent.
   uint64_t TakeBudget(uint64_t want);
+  bool Silenced();
 
   const int listen_fd_;
   const int target_port_;
@@ -54,6 +59,7 @@ class StallingProxy {
   absl::Notification stopping_;
   absl::Mutex mu_;
   uint64_t budget_left_ ABSL_GUARDED_BY(mu_);
+  bool silenced_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<int> connection_fds_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> pumps_ ABSL_GUARDED_BY(mu_);
   std::thread acceptor_;

@@ -237,6 +237,10 @@ def test_cache_keeps_hot_rows_and_follows_patches(raw_table, sharded):
                            cache_bytes=1 << 20)
     else:
         client = ec.Client(server.address, cache_bytes=1 << 20)
+    client.start_caching(["raw"])
+    with pytest.raises(ec.Error) as error:
+        client.start_caching(["raw", "no_such_table"])
+    assert error.value.code == ec.StatusCode.NOT_FOUND
     hot = [5, 6, 999]
     for _ in range(4):
         np.testing.assert_array_equal(client.lookup("raw", hot), rows[hot])
@@ -336,6 +340,14 @@ def test_bad_arguments():
     with pytest.raises(ec.Error) as error:
         ec.Client(shard_map_text="nonsense")
     assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
+    for keepalive in ({"keepalive_time": 0.5}, {"keepalive_time": -1.0},
+                      {"keepalive_timeout": 0.0}):
+        with pytest.raises(ec.Error) as error:
+            ec.Client("127.0.0.1:1", **keepalive)
+        assert error.value.code == ec.StatusCode.INVALID_ARGUMENT
+        assert "keepalive_time must be 0 (no pings) or at least 1s" in str(
+            error.value)
+    ec.Client("127.0.0.1:1", keepalive_time=0.0)
 
 
 # A fresh interpreter frees a 64 MiB block (above glibc's largest dynamic
