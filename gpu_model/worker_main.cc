@@ -69,6 +69,14 @@ ABSL_FLAG(std::string, local_rows_dtype, "bf16",
 ABSL_FLAG(uint64_t, cache_bytes, 256ull << 20,
           "Server mode: worker-side row cache per table (with shards= or "
           "discover=: per table and replica); 0 = none.");
+ABSL_FLAG(absl::Duration, keepalive_time, absl::Minutes(1),
+          "Server mode: how often each connection to a server is pinged "
+          "while calls are in flight; 0 = never, else at least 1s. Keep it "
+          "below the idle timeout of any load balancer or NAT on the way.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(20),
+          "Server mode: a connection whose ping goes unanswered this long is "
+          "closed: its lookups fail over, and its cache stops serving rows "
+          "it can no longer hear patches of.");
 ABSL_FLAG(absl::Duration, row_timeout, absl::Seconds(10),
           "How long a layer waits for its rows before the run fails.");
 ABSL_FLAG(bool, compare_local, false,
@@ -105,6 +113,8 @@ absl::StatusOr<client::WorkerClient> RowClient(const std::string& rows,
   options.client.tls = ClientTlsFilesFromFlags();
   ENGRAM_ASSIGN_OR_RETURN(options.client.bearer_token, BearerTokenFromFlags());
   options.cache_bytes = absl::GetFlag(FLAGS_cache_bytes);
+  options.client.keepalive_time = absl::GetFlag(FLAGS_keepalive_time);
+  options.client.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   const std::pair<std::string, std::string> source =
       absl::StrSplit(rows, absl::MaxSplits('=', 1));
   const std::string& where = source.second;

@@ -181,6 +181,11 @@ TEST_F(WorkerTest, BadFlagsEndWithAClearMessage) {
   const CommandResult weights = Worker({"--weights=/nonexistent.safetensors"});
   EXPECT_EQ(weights.exit_code, 1);
   EXPECT_THAT(weights.err, HasSubstr("cannot read /nonexistent.safetensors"));
+  const CommandResult keepalive =
+      Worker({ServerRows(), "--keepalive-time=500ms"});
+  EXPECT_EQ(keepalive.exit_code, 1);
+  EXPECT_THAT(keepalive.err,
+              HasSubstr("keepalive_time must be 0 (no pings) or at least 1s"));
 }
 
 // The demo tables exported, then imported with their layers' hash specs as
