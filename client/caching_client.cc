@@ -75,7 +75,9 @@ CachingClient::~CachingClient() {
       if (slot.starter.joinable()) starters.push_back(std::move(slot.starter));
     }
   }
-  // They finish by publishing into tables_.
+  // Those waiting on a server that went silent end now, not at their
+  // deadline; they finish by publishing into tables_.
+  CancelControlCalls();
   for (std::thread& starter : starters) starter.join();
   absl::node_hash_map<std::string, TableSlot> tables;
   {
@@ -396,5 +398,7 @@ absl::StatusOr<std::unique_ptr<TableWatch>> CachingClient::WatchTable(
     absl::string_view table, WatchCallback on_change) {
   return base_->WatchTable(table, std::move(on_change));
 }
+
+void CachingClient::CancelControlCalls() { base_->CancelControlCalls(); }
 
 }  // namespace engram::client

@@ -23,7 +23,9 @@
 // closed, or silent past ClientOptions::keepalive_timeout) empties the
 // table's cache and is started again there by a later lookup, at most once
 // a second. A lookup never waits for a watch, so a server that cannot be
-// reached costs it its deadline, not the watch's. A watch that ends with
+// reached costs it its deadline, not the watch's; nor does the destructor,
+// which cancels the starts in flight (CancelControlCalls). A watch that
+// ends with
 // NOT_FOUND means the table was dropped: a table imported later under the
 // name is described afresh, as it may differ in shape.
 //
@@ -109,6 +111,9 @@ class CachingClient final : public EngramClient {
   absl::Status ReleasePin(uint64_t pin_id) override;
   absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
       absl::string_view table, WatchCallback on_change) override;
+  // The base client's; the destructor calls it so as not to wait for the
+  // watch starts in flight.
+  void CancelControlCalls() override;
 
  private:
   struct TableState;

@@ -6,8 +6,11 @@
 #include <thread>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/bearer_token.h"
@@ -95,19 +98,58 @@ void AddCallMetadata(const ClientOptions& options, absl::string_view request_id,
   AddRequestId(request_id.empty() ? options.request_id : request_id, context);
 }
 
+// The control calls in flight (EngramClient::CancelControlCalls), by
+// their contexts.
+class ControlCalls {
+ public:
+  // Registers `context`, whose call is about to start, until Finish;
+  // CANCELLED (and nothing registered) once CancelAll ran.
+  absl::Status Start(grpc::ClientContext* context) {
+    absl::MutexLock lock(&mu_);
+    if (cancelled_) {
+      return absl::CancelledError(
+          "the client's control calls were cancelled: it is being closed");
+    }
+    in_flight_.insert(context);
+    return absl::OkStatus();
+  }
+  // Before `context` is destroyed.
+  void Finish(grpc::ClientContext* context) {
+    absl::MutexLock lock(&mu_);
+    in_flight_.erase(context);
+  }
+  void CancelAll() {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    for (grpc::ClientContext* context : in_flight_) context->TryCancel();
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<grpc::ClientContext*> in_flight_ ABSL_GUARDED_BY(mu_);
+};
+
 // A WatchTable stream read on a thread of its own.
 class GrpcTableWatch final : public TableWatch {
  public:
   using Callback = EngramClient::WatchCallback;
 
   // Starts reading; returns once the first event (or the error) is in, or
-  // DEADLINE_EXCEEDED after options.default_timeout without either.
+  // DEADLINE_EXCEEDED after options.default_timeout without either. Until
+  // then the call is one of `control_calls`.
   static absl::StatusOr<std::unique_ptr<TableWatch>> Start(
       v1::EngramService::Stub& stub, absl::string_view table,
-      const ClientOptions& options, Callback on_change) {
+      const ClientOptions& options, ControlCalls& control_calls,
+      Callback on_change) {
     std::unique_ptr<GrpcTableWatch> watch(
         new GrpcTableWatch(std::move(on_change)));
     AddCallMetadata(options, /*request_id=*/"", &watch->context_);
+    ENGRAM_RETURN_IF_ERROR(control_calls.Start(&watch->context_));
+    // Runs before a watch that did not start is destroyed.
+    absl::Cleanup unregister = [&control_calls, context = &watch->context_] {
+      control_calls.Finish(context);
+    };
     v1::WatchTableRequest request;
     request.set_table(std::string(table));
     watch->reader_ = stub.WatchTable(&watch->context_, request);
@@ -133,7 +175,8 @@ class GrpcTableWatch final : public TableWatch {
   ~GrpcTableWatch() override {
     stopping_ = true;
     context_.TryCancel();
-    thread_.join();
+    // Not started when its call was refused (control calls cancelled).
+    if (thread_.joinable()) thread_.join();
   }
 
  private:
@@ -201,11 +244,10 @@ class GrpcEngramClient final : public EngramClient {
       : options_(options), connections_(std::move(connections)) {}
 
   absl::StatusOr<std::vector<TableDescription>> ListTables() override {
-    grpc::ClientContext context;
-    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
     v1::ListTablesResponse response;
-    ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(
-        NextStub().ListTables(&context, v1::ListTablesRequest(), &response)));
+    ENGRAM_RETURN_IF_ERROR(ControlCall([&](grpc::ClientContext* context) {
+      return NextStub().ListTables(context, v1::ListTablesRequest(), &response);
+    }));
     std::vector<TableDescription> tables;
     for (const v1::TableInfo& info : response.tables()) {
       ENGRAM_ASSIGN_OR_RETURN(TableDescription description,
@@ -217,25 +259,23 @@ class GrpcEngramClient final : public EngramClient {
 
   absl::StatusOr<TableDescription> DescribeTable(
       absl::string_view table) override {
-    grpc::ClientContext context;
-    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
     v1::DescribeTableRequest request;
     request.set_table(std::string(table));
     v1::TableInfo info;
-    ENGRAM_RETURN_IF_ERROR(
-        FromGrpcStatus(NextStub().DescribeTable(&context, request, &info)));
+    ENGRAM_RETURN_IF_ERROR(ControlCall([&](grpc::ClientContext* context) {
+      return NextStub().DescribeTable(context, request, &info);
+    }));
     return ToDescription(info);
   }
 
   absl::StatusOr<std::shared_ptr<const CompressionMap>> GetCompressionMap(
       absl::string_view table) override {
-    grpc::ClientContext context;
-    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
     v1::GetCompressionMapRequest request;
     request.set_table(std::string(table));
     v1::CompressionLookup response;
-    ENGRAM_RETURN_IF_ERROR(FromGrpcStatus(
-        NextStub().GetCompressionMap(&context, request, &response)));
+    ENGRAM_RETURN_IF_ERROR(ControlCall([&](grpc::ClientContext* context) {
+      return NextStub().GetCompressionMap(context, request, &response);
+    }));
     return CompressionMapFromReply(table, response);
   }
 
@@ -274,35 +314,48 @@ class GrpcEngramClient final : public EngramClient {
       return absl::InvalidArgumentError(absl::StrCat(
           "pin ttl ", absl::FormatDuration(ttl), " is not in [0, 2^32) ms"));
     }
-    grpc::ClientContext context;
-    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
     v1::PinVersionRequest request;
     request.set_table(std::string(table));
     request.set_version(version);
     request.set_ttl_ms(static_cast<uint32_t>(ttl_ms));
     v1::PinVersionResponse response;
-    ENGRAM_RETURN_IF_ERROR(
-        FromGrpcStatus(NextStub().PinVersion(&context, request, &response)));
+    ENGRAM_RETURN_IF_ERROR(ControlCall([&](grpc::ClientContext* context) {
+      return NextStub().PinVersion(context, request, &response);
+    }));
     return VersionPin{response.pin_id(), response.version(),
                       absl::Milliseconds(response.ttl_ms())};
   }
 
   absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
       absl::string_view table, WatchCallback on_change) override {
-    return GrpcTableWatch::Start(NextStub(), table, options_,
+    return GrpcTableWatch::Start(NextStub(), table, options_, control_calls_,
                                  std::move(on_change));
   }
 
+  void CancelControlCalls() override { control_calls_.CancelAll(); }
+
   absl::Status ReleasePin(uint64_t pin_id) override {
-    grpc::ClientContext context;
-    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
     v1::ReleasePinRequest request;
     request.set_pin_id(pin_id);
     v1::ReleasePinResponse response;
-    return FromGrpcStatus(NextStub().ReleasePin(&context, request, &response));
+    return ControlCall([&](grpc::ClientContext* context) {
+      return NextStub().ReleasePin(context, request, &response);
+    });
   }
 
  private:
+  // Runs `call` with a context that carries the default deadline and the
+  // call metadata, registered as a control call while it runs.
+  absl::Status ControlCall(
+      absl::FunctionRef<grpc::Status(grpc::ClientContext*)> call) {
+    grpc::ClientContext context;
+    PrepareContext(absl::ZeroDuration(), /*request_id=*/"", &context);
+    ENGRAM_RETURN_IF_ERROR(control_calls_.Start(&context));
+    const grpc::Status status = call(&context);
+    control_calls_.Finish(&context);
+    return FromGrpcStatus(status);
+  }
+
   // Calls `method` with `request` through the generic stub and decodes the
   // LookupResponse it returns into `out`; `done` runs once, on a client
   // thread. `options` gives the deadline and request id.
@@ -393,6 +446,7 @@ class GrpcEngramClient final : public EngramClient {
   const ClientOptions options_;
   std::vector<Connection> connections_;
   std::atomic<size_t> next_connection_{0};
+  ControlCalls control_calls_;
 };
 
 }  // namespace

@@ -273,6 +273,16 @@ class EngramClient {
   // ClientOptions::default_timeout.
   virtual absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
       absl::string_view table, WatchCallback on_change) = 0;
+
+  // Ends the calls that may wait on the server for
+  // ClientOptions::default_timeout (ListTables, DescribeTable,
+  // GetCompressionMap, PinVersion, ReleasePin, and WatchTable until its
+  // first event), those in flight and those after, with CANCELLED; lookups
+  // go on. For an owner about to destroy the client while other threads are
+  // in such calls (CachingClient's background watch starts), which would
+  // otherwise hold it up for as long against a server that went silent.
+  // Clients that make no such calls (rows held in-process) do nothing.
+  virtual void CancelControlCalls() {}
 };
 
 // Runs `start` with a callback and blocks until that callback has run: a

@@ -238,6 +238,16 @@ class ShardedClient::Impl {
     return stats;
   }
 
+  void CancelControlCalls() {
+    for (const auto& [name, table] : tables_) {
+      for (const auto& shard : table->shards) {
+        for (const auto& replica : shard->replicas) {
+          replica->client->CancelControlCalls();
+        }
+      }
+    }
+  }
+
   void LookupAsync(absl::string_view table, absl::Span<const uint64_t> ids,
                    absl::Span<char> out, const LookupOptions& options,
                    LookupCallback done);
@@ -966,5 +976,7 @@ absl::StatusOr<std::unique_ptr<TableWatch>> ShardedClient::WatchTable(
     absl::string_view, WatchCallback) {
   return NotAcrossShards("a watch");
 }
+
+void ShardedClient::CancelControlCalls() { impl_->CancelControlCalls(); }
 
 }  // namespace engram::client

@@ -155,6 +155,8 @@ class ShardedClient final : public EngramClient {
   absl::Status ReleasePin(uint64_t pin_id) override;
   absl::StatusOr<std::unique_ptr<TableWatch>> WatchTable(
       absl::string_view table, WatchCallback on_change) override;
+  // Every replica's.
+  void CancelControlCalls() override;
 
  private:
   class Impl;

@@ -1,9 +1,10 @@
 // Faults around a real engram-server: kill -9 at random points of imports,
 // a full disk under a patch, a client that stalls a stream, a server that
-// stalls an import, a watch over a connection gone silent, requests over
-// the message limit, and 1000 connections opened and dropped. After each the
-// server serves exactly what it acknowledged, and keeps serving. (kill -9
-// during patch upload and activation: PatchDurabilityTest.)
+// stalls an import, a watch and calls cancelled over a connection gone
+// silent, requests over the message limit, and 1000 connections opened and
+// dropped. After each the server serves exactly what it acknowledged, and
+// keeps serving. (kill -9 during patch upload and activation:
+// PatchDurabilityTest.)
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/caching_client.h"
 #include "client/engram_client.h"
@@ -567,6 +569,11 @@ TEST_F(FaultTest,
   EXPECT_EQ((*cache)->stats().hits, hits);
   EXPECT_EQ((*cache)->StartCaching("t", absl::Seconds(1)).code(),
             absl::StatusCode::kDeadlineExceeded);
+  // That start still waits on the silent server, for up to the client's
+  // default_timeout; dropping the cache cancels it instead of waiting.
+  const absl::Time dropped = absl::Now();
+  cache->reset();
+  EXPECT_LT(absl::Now() - dropped, absl::Seconds(1));
 
   // The server closes its end of the silent connection (the one socket
   // it had besides its listener: the client's reconnections through the
@@ -591,6 +598,45 @@ TEST_F(FaultTest,
             << ", the server closed its end after " << absl::Now() - silenced;
   proxy->reset();
   ExpectServes();
+}
+
+TEST_F(FaultTest, CancelledControlCallsEndAtOnceAndLookupsGoOn) {
+  absl::StatusOr<std::unique_ptr<StallingProxy>> proxy =
+      StallingProxy::Start(server_->port(), ~uint64_t{0});
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  std::unique_ptr<client::EngramClient> through_proxy =
+      Connect((*proxy)->address());
+  ASSERT_NE(through_proxy, nullptr);
+  ASSERT_TRUE(through_proxy->DescribeTable("t").ok());
+  (*proxy)->Silence();
+  absl::Status described;
+  absl::Notification returned;
+  std::thread describer([&] {
+    described = through_proxy->DescribeTable("t").status();
+    returned.Notify();
+  });
+  // Waiting on the silent server, for up to its 30 s deadline.
+  EXPECT_FALSE(returned.WaitForNotificationWithTimeout(absl::Seconds(1)));
+  const absl::Time cancelled = absl::Now();
+  through_proxy->CancelControlCalls();
+  EXPECT_TRUE(returned.WaitForNotificationWithTimeout(absl::Seconds(1)));
+  describer.join();
+  EXPECT_LT(absl::Now() - cancelled, absl::Seconds(1));
+  EXPECT_EQ(described.code(), absl::StatusCode::kCancelled) << described;
+
+  std::unique_ptr<client::EngramClient> direct = Connect(server_->address());
+  ASSERT_NE(direct, nullptr);
+  direct->CancelControlCalls();
+  const absl::Status later = direct->DescribeTable("t").status();
+  EXPECT_EQ(later.code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(later.message(), HasSubstr("being closed"));
+  EXPECT_EQ(direct->WatchTable("t", [](auto) {}).status().code(),
+            absl::StatusCode::kCancelled);
+  const std::vector<uint64_t> ids = {4, 7};
+  std::string out(ids.size() * kRowBytes, '\0');
+  ASSERT_TRUE(direct->Lookup("t", ids, absl::MakeSpan(out)).ok());
+  EXPECT_EQ(out.substr(0, kRowBytes), rows_.substr(4 * kRowBytes, kRowBytes));
+  proxy->reset();
 }
 
 }  // namespace
