@@ -24,7 +24,10 @@
 //       [--tolerance T]
 //   engramctl --server ADDR explain --table TABLE --tokens "..." [--version V]
 //   engramctl --server ADDR export TABLE OUT.npy [--version V] [--ids IDS.npy]
-//       [--max-rate-mb R] [--resume]
+//       [--max-rate-mb R] [--resume] [--hash-spec SPEC.json
+//       [--compression MAP.npy]]
+//   engramctl --server ADDR import TABLE OUT.npy --hash-spec SPEC.json
+//       [--compression MAP.npy]   (the exported table back, addressed alike)
 //
 // --server defaults to 127.0.0.1:50051. --shard-map (client/shard_map.h)
 // names the servers of a table split by row range instead: `tables`,
@@ -187,6 +190,8 @@ ABSL_FLAG(uint64_t, at_version, 0,
           "--version); 0: the active one.");
 // Defined with the addresses command and the hash flags, which share them.
 ABSL_DECLARE_FLAG(std::string, tokens);
+ABSL_DECLARE_FLAG(std::string, hash_spec);
+ABSL_DECLARE_FLAG(std::string, compression);
 
 namespace engram::cli {
 namespace {
@@ -218,10 +223,12 @@ constexpr char kUsage[] =
     "      [--ids IDS.npy --id-space N --missing report|zeros]\n"
     "      [--server-file | --data-dir DIR] [--row-range A:B]\n"
     "      [--hash-layer L [--seed ... --n-embed-per-ngram N\n"
-    "                       | --model-config MODEL.json]]\n"
+    "                       | --model-config MODEL.json]\n"
+    "       | --hash-spec SPEC.json [--compression MAP.npy]]\n"
     "                         create a table from 2-D arrays or raw rows\n"
     "                         (--hash-layer: Engram layer L's, addressed by\n"
-    "                         the hash flags, as for addresses)\n"
+    "                         the hash flags, as for addresses; --hash-spec:\n"
+    "                         as an exported table was)\n"
     "                         (--shard-map FILE: each shard's rows, read\n"
     "                         once, to all its replicas; --jobs N shards\n"
     "                         at a time)\n"
@@ -252,8 +259,10 @@ constexpr char kUsage[] =
     "      [--compression MAP.npy | --model-config MODEL.json]\n"
     "                         each position's rows: base or patch\n"
     "  export TABLE OUT.npy [--version V] [--ids IDS.npy] [--max-rate-mb R]\n"
-    "      [--resume]         write a version's rows to a file import takes\n"
-    "                         (--ids: a sparse table's, with their ids)\n"
+    "      [--resume] [--hash-spec SPEC.json [--compression MAP.npy]]\n"
+    "                         write a version's rows to a file import takes\n"
+    "                         (--ids: a sparse table's, with their ids;\n"
+    "                         --hash-spec: its addressing too, and its map)\n"
     "                         (--shard-map FILE: read through the shards)\n"
     "admin calls need --token-file FILE when the server has an admin token";
 
@@ -595,14 +604,21 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.json = absl::GetFlag(FLAGS_json);
     options.shard_map_file = absl::GetFlag(FLAGS_shard_map);
     options.jobs = absl::GetFlag(FLAGS_jobs);
+    ENGRAM_ASSIGN_OR_RETURN(options.addressing, TableAddressingFromFlags());
+    options.addressing_file = absl::GetFlag(FLAGS_hash_spec);
     if (const int64_t layer = absl::GetFlag(FLAGS_hash_layer); layer >= 0) {
+      if (options.addressing.has_value()) {
+        return absl::InvalidArgumentError(
+            "--hash-layer and --hash-spec both give the table's addressing: "
+            "give one");
+      }
       ENGRAM_ASSIGN_OR_RETURN(options.hash_config, HashSpecConfigFromFlags());
       options.hash_layer_id = layer;
-    } else if (AddressingFlagsGiven()) {
+    } else if (AddressingFlagsGiven() && !options.addressing.has_value()) {
       // Alone they would be ignored, and the table taken for one of raw ids.
       return absl::InvalidArgumentError(
           "import --compression and --model-config describe a table's hash "
-          "spec: give --hash-layer too");
+          "spec: give --hash-layer too (or, for --compression, --hash-spec)");
     }
     if (const std::string range = absl::GetFlag(FLAGS_row_range);
         !range.empty()) {
@@ -625,6 +641,8 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.table = args[1];
     options.out_file = args[2];
     options.ids_file = absl::GetFlag(FLAGS_ids);
+    options.hash_spec_file = absl::GetFlag(FLAGS_hash_spec);
+    options.compression_file = absl::GetFlag(FLAGS_compression);
     options.version = absl::GetFlag(FLAGS_at_version);
     options.max_rate_mb = absl::GetFlag(FLAGS_max_rate_mb);
     options.resume = absl::GetFlag(FLAGS_resume);

@@ -9,6 +9,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -19,8 +20,10 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "cli/export_progress.h"
+#include "cli/hash_spec_file.h"
 #include "cli/progress_bar.h"
 #include "cli/row_file_writer.h"
+#include "common/addressing/npy.h"
 #include "common/content_digest.h"
 #include "common/element_type.h"
 #include "common/json_writer.h"
@@ -29,6 +32,7 @@
 #include "common/status_macros.h"
 #include "common/sync_path.h"
 #include "common/table_file.h"
+#include "common/write_file.h"
 
 namespace engram::cli {
 namespace {
@@ -173,6 +177,9 @@ class ExportFiles {
     if (kept_ || rows_ == nullptr) return;
     std::remove(Partial(options_.out_file).c_str());
     if (ids_ != nullptr) std::remove(Partial(options_.ids_file).c_str());
+    for (const std::string& path : side_files_) {
+      std::remove(Partial(path).c_str());
+    }
     std::remove(ProgressPath(options_).c_str());
   }
 
@@ -236,15 +243,44 @@ class ExportFiles {
     return absl::OkStatus();
   }
 
-  // Renames the (finished) files into place, ids first (and back out if
-  // the rows cannot follow).
+  // Writes `bytes` (a small file: the hash spec, the map) beside `path`,
+  // synced, for Publish to rename into place with the rows.
+  absl::Status AddSideFile(const std::string& path, absl::string_view bytes) {
+    side_files_.push_back(path);
+    ENGRAM_RETURN_IF_ERROR(WriteStringToFile(Partial(path), bytes));
+    return SyncPath(Partial(path));
+  }
+
+  // Renames the (finished) files into place, the rows last, so that the
+  // rows file says the export is complete (and backs the others out if the
+  // rows cannot follow); then syncs their directories once each, so that
+  // the new names are on disk too.
   absl::Status Publish() {
-    if (ids_ != nullptr) ENGRAM_RETURN_IF_ERROR(Rename(options_.ids_file));
-    if (absl::Status renamed = Rename(options_.out_file); !renamed.ok()) {
-      if (ids_ != nullptr) std::remove(options_.ids_file.c_str());
-      return renamed;
+    std::vector<std::string> files = side_files_;
+    if (ids_ != nullptr) files.push_back(options_.ids_file);
+    files.push_back(options_.out_file);
+    for (size_t i = 0; i < files.size(); ++i) {
+      if (std::rename(Partial(files[i]).c_str(), files[i].c_str()) != 0) {
+        const absl::Status renamed = absl::ErrnoToStatus(
+            errno, absl::StrCat("cannot rename ", Partial(files[i]), " to ",
+                                files[i]));
+        for (size_t done = 0; done < i; ++done) {
+          std::remove(files[done].c_str());
+        }
+        return renamed;
+      }
+    }
+    std::set<std::string> directories;
+    for (const std::string& path : files) {
+      const std::filesystem::path parent =
+          std::filesystem::path(path).parent_path();
+      directories.insert(parent.empty() ? "." : parent.string());
+    }
+    for (const std::string& directory : directories) {
+      ENGRAM_RETURN_IF_ERROR(SyncPath(directory));
     }
     std::remove(ProgressPath(options_).c_str());
+    side_files_.clear();
     ids_.reset();
     rows_.reset();
     return absl::OkStatus();
@@ -256,21 +292,12 @@ class ExportFiles {
   static std::string Partial(const std::string& path) {
     return absl::StrCat(path, ".partial");
   }
-  // Renames the finished (synced) file into place, and syncs its
-  // directory so that the new name is on disk too.
-  static absl::Status Rename(const std::string& path) {
-    if (std::rename(Partial(path).c_str(), path.c_str()) != 0) {
-      return absl::ErrnoToStatus(
-          errno, absl::StrCat("cannot rename ", Partial(path), " to ", path));
-    }
-    const std::filesystem::path parent =
-        std::filesystem::path(path).parent_path();
-    return SyncPath(parent.empty() ? "." : parent.string());
-  }
 
   const ExportOptions& options_;
   std::unique_ptr<RowFileWriter> rows_;
   std::unique_ptr<RowFileWriter> ids_;
+  // Written whole by AddSideFile.
+  std::vector<std::string> side_files_;
   bool checkpointed_ = false;
   bool kept_ = false;
 };
@@ -376,6 +403,61 @@ absl::Status CheckSparseness(const TableDescription& table,
   return absl::OkStatus();
 }
 
+// The files --hash-spec and --compression ask for: paths and contents.
+using AddressingFiles = std::vector<std::pair<std::string, std::string>>;
+
+// The table's addressing as the files options ask for (none without
+// --hash-spec), checked against the table before any row is read; the
+// map is fetched from the server. Without --hash-spec, a table that has a
+// spec gets a note that the rows alone lack it.
+absl::StatusOr<AddressingFiles> ReadAddressing(EngramClient& client,
+                                               const TableDescription& table,
+                                               const ExportOptions& options) {
+  AddressingFiles addressing;
+  if (options.hash_spec_file.empty()) {
+    if (!options.compression_file.empty()) {
+      return absl::InvalidArgumentError(
+          "export --compression writes the map of the table's hash spec: "
+          "give --hash-spec too");
+    }
+    if (table.hash_spec != nullptr) {
+      std::cerr << "note: table '" << table.name
+                << "' is addressed by a hash spec, which the rows file does "
+                   "not hold; export with --hash-spec SPEC.json"
+                << (table.compression_digest.empty() ? ""
+                                                     : " --compression MAP.npy")
+                << " to keep it\n";
+    }
+    return addressing;
+  }
+  if (table.hash_spec == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table '", table.name,
+        "' has no hash spec (it was imported without --hash-layer): there is "
+        "no addressing for --hash-spec to write"));
+  }
+  addressing.emplace_back(options.hash_spec_file,
+                          HashSpecJson(TableHashSpecProto(table)));
+  if (table.compression_digest.empty()) {
+    if (options.compression_file.empty()) return addressing;
+    return absl::FailedPreconditionError(
+        absl::StrCat("table '", table.name,
+                     "' hashes raw token ids: it has no map for "
+                     "--compression to write"));
+  }
+  if (options.compression_file.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "table '", table.name,
+        "' hashes compressed token ids: give --compression MAP.npy too, for "
+        "the map that --hash-spec names"));
+  }
+  ENGRAM_ASSIGN_OR_RETURN(const std::shared_ptr<const CompressionMap> map,
+                          client.GetCompressionMap(table.name));
+  addressing.emplace_back(options.compression_file,
+                          internal::EncodeNpyInt64(map->lookup()));
+  return addressing;
+}
+
 // The progress an interrupted export of `options` left; errors say why
 // there is nothing to resume.
 absl::StatusOr<ExportProgress> ReadResumable(const ExportOptions& options) {
@@ -435,6 +517,12 @@ void PrintExport(const ExportOptions& options, const TableDescription& table,
     json.Key("dtype").String(ElementTypeName(table.element_type));
     json.Key("file").String(options.out_file);
     if (sparse) json.Key("ids_file").String(options.ids_file);
+    if (!options.hash_spec_file.empty()) {
+      json.Key("hash_spec_file").String(options.hash_spec_file);
+    }
+    if (!options.compression_file.empty()) {
+      json.Key("compression_file").String(options.compression_file);
+    }
     json.Key("bytes").Uint(exported.bytes);
     json.Key("content_digest").String(exported.digest);
     json.Key("verified").Bool(verified);
@@ -444,13 +532,21 @@ void PrintExport(const ExportOptions& options, const TableDescription& table,
     std::cout << json.str() << "\n";
     return;
   }
+  std::string beside;
+  if (sparse) absl::StrAppend(&beside, " (ids: ", options.ids_file, ")");
+  if (!options.hash_spec_file.empty()) {
+    absl::StrAppend(&beside, " (hash spec: ", options.hash_spec_file,
+                    options.compression_file.empty()
+                        ? ""
+                        : absl::StrCat(", map: ", options.compression_file),
+                    ")");
+  }
   std::cout << absl::StrFormat(
       "exported %s version %d: %d%s rows x %d B (%s) to %s%s%s, %.1f MB in "
       "%.1f s (%.0f MB/s), sha256 %s%s\n",
       table.name, version, exported.rows,
       sparse ? absl::StrCat(" of ", table.rows) : "", table.row_bytes,
-      ElementTypeName(table.element_type), options.out_file,
-      sparse ? absl::StrCat(" (ids: ", options.ids_file, ")") : "",
+      ElementTypeName(table.element_type), options.out_file, beside,
       options.resume ? absl::StrCat(" (resumed at row ", resumed_at_row, ")")
                      : "",
       exported.bytes / 1e6, seconds,
@@ -492,6 +588,8 @@ absl::Status RunExportCommand(EngramClient& client,
   ENGRAM_ASSIGN_OR_RETURN(const TableDescription table,
                           client.DescribeTable(options.table));
   ENGRAM_RETURN_IF_ERROR(CheckSparseness(table, options));
+  ENGRAM_ASSIGN_OR_RETURN(const AddressingFiles addressing,
+                          ReadAddressing(client, table, options));
   const ExportProgress start_at =
       resumed
           ? *resumed
@@ -532,6 +630,9 @@ absl::Status RunExportCommand(EngramClient& client,
         "the rows of table '", table.name, "' version ", pin.version,
         " hash to ", exported.digest, ", not to its content digest ",
         expected_digest, "; nothing written"));
+  }
+  for (const auto& [path, bytes] : addressing) {
+    ENGRAM_RETURN_IF_ERROR(files.AddSideFile(path, bytes));
   }
   ENGRAM_RETURN_IF_ERROR(files.Publish());
   PrintExport(options, table, pin.version, exported, !expected_digest.empty(),

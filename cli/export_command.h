@@ -8,6 +8,11 @@
 //       (a sparse table: the rows it has, and their ids)
 //   engramctl --shard-map FILE export TABLE OUT.npy   (a table split over
 //       servers, read through its shards)
+//   engramctl --server ADDR export TABLE OUT.npy --hash-spec SPEC.json
+//       [--compression MAP.npy]
+//       (a table with addressing: its hash spec, and the map it compresses
+//       token ids with, as `import TABLE OUT.npy --hash-spec SPEC.json
+//       [--compression MAP.npy]` takes them back)
 //
 // Version V (default: the one active when the export starts) is pinned for
 // the whole export, so patches activated meanwhile do not mix in, and
@@ -21,8 +26,11 @@
 // shard's rows. A sparse table that reports its missing rows is read over
 // its whole id space, and only the rows it has are written, their ids
 // (int64) in IDS.npy, as `import TABLE ROWS.npy --ids IDS.npy --id-space
-// N` takes them back. Files appear only when complete (written beside
-// them, synced to disk, then renamed).
+// N` takes them back. The rows alone do not say how a table is addressed
+// (its hash spec): a table that has one is exported with --hash-spec, or
+// a note on stderr says what the file lacks. Files appear only when
+// complete (written beside them, synced to disk, then renamed; the rows
+// last).
 //
 // Every GiB or 5 s the files are synced and the progress recorded in
 // OUT.partial.progress (cli/export_progress.h). An export that fails after
@@ -37,7 +45,8 @@
 // unpatched base, it must equal the table's content digest (DATA_LOSS and
 // no file otherwise). Text prints one line; JSON is
 //   {"table", "version", "rows" (written), "id_space" (sparse only),
-//    "row_bytes", "dtype", "file", "ids_file" (sparse only), "bytes",
+//    "row_bytes", "dtype", "file", "ids_file" (sparse only),
+//    "hash_spec_file", "compression_file" (when written), "bytes",
 //    "content_digest", "verified": true|false,
 //    "resumed_at_row" (with --resume), "seconds"}
 #ifndef ENGRAM_CLI_EXPORT_COMMAND_H_
@@ -57,6 +66,11 @@ struct ExportOptions {
   std::string out_file;
   // --ids: sparse tables only, where the ids of the rows go (.npy, int64).
   std::string ids_file;
+  // --hash-spec: tables with a hash spec only, where it goes
+  // (cli/hash_spec_file.h); --compression: where the map goes, for a spec
+  // that hashes compressed ids.
+  std::string hash_spec_file;
+  std::string compression_file;
   // 0: the version active when the export starts.
   uint64_t version = 0;
   // --max-rate-mb: rows asked of the server at most this many MB/s, to
@@ -70,10 +84,13 @@ struct ExportOptions {
 
 // Exports options.table through `client` as above and prints the outcome.
 // The server's errors (NOT_FOUND for an unknown table or version...);
-// InvalidArgument for --ids with a dense table or a negative rate;
-// FailedPrecondition for a
-// sparse table without --ids, or one that reads unwritten rows as zeros
-// (lookups cannot tell which rows it has); DataLoss for rows that do not
+// InvalidArgument for --ids with a dense table, a negative rate, or
+// --compression without --hash-spec; FailedPrecondition for a sparse table
+// without --ids, or one that reads unwritten rows as zeros (lookups cannot
+// tell which rows it has), --hash-spec for a table without a spec,
+// --compression for one that hashes raw ids or missing for one that
+// compresses them (and the server's, for a map it does not hold);
+// DataLoss for rows that do not
 // match the table's content digest; the file system's errors, naming the
 // file. FailedPrecondition for --resume with nothing to resume or a table
 // that is not the one exported. On error no file is left, except the

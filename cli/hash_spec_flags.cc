@@ -39,7 +39,15 @@ ABSL_FLAG(std::optional<int64_t>, n_embed_per_ngram, std::nullopt,
           "the file's values per row x --heads; give it for opaque rows).");
 ABSL_FLAG(std::string, compression, "",
           "addresses, explain, import --hash-layer: .npy int64 map raw id "
-          "-> compressed id (identity if unset).");
+          "-> compressed id (identity if unset). import --hash-spec: the map "
+          "the spec names. export --hash-spec: where to write the table's "
+          "map.");
+ABSL_FLAG(std::string, hash_spec, "",
+          "export: also write the table's addressing (its hash spec, JSON) "
+          "to this file, and with --compression its map. import: the table "
+          "is addressed by the spec in this file (as export --hash-spec "
+          "wrote it, with --compression for its map), in place of "
+          "--hash-layer.");
 ABSL_FLAG(std::string, model_config, "",
           "addresses, explain, import --hash-layer: engram-worker's model "
           "config JSON, whose engram section (and its compression_map) "
@@ -116,6 +124,20 @@ absl::StatusOr<std::string> CompressionFileFromFlags() {
   ENGRAM_ASSIGN_OR_RETURN(const v1::ModelConfig config,
                           ReadModelConfigJson(path));
   return CompressionMapPath(path, config.engram());
+}
+
+absl::StatusOr<std::optional<TableAddressing>> TableAddressingFromFlags() {
+  const std::string path = absl::GetFlag(FLAGS_hash_spec);
+  if (path.empty()) return std::nullopt;
+  if (const std::string given = !absl::GetFlag(FLAGS_model_config).empty()
+                                    ? "--model-config"
+                                    : GivenAddressingFlag();
+      !given.empty() && given != "--compression") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(given, " and --hash-spec ", path,
+                     " both give the table's addressing: give one"));
+  }
+  return LoadTableAddressing(path, absl::GetFlag(FLAGS_compression));
 }
 
 bool AddressingFlagsGiven() {

@@ -10,13 +10,19 @@
 //
 //   --model-config model.json
 //
+// or, for import, a table's spec as export wrote it:
+//
+//   --hash-spec SPEC.json [--compression MAP.npy]
+//
 // The defaults are the reference's demo configuration (engram_demo_v1.py).
 #ifndef ENGRAM_CLI_HASH_SPEC_FLAGS_H_
 #define ENGRAM_CLI_HASH_SPEC_FLAGS_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "cli/hash_spec_file.h"
 #include "common/addressing/hash_spec.h"
 
 namespace engram::cli {
@@ -32,8 +38,15 @@ absl::StatusOr<HashSpecConfig> HashSpecConfigFromFlags();
 // --model-config's compression_map; empty for none. Errors as above.
 absl::StatusOr<std::string> CompressionFileFromFlags();
 
+// --hash-spec FILE.json [--compression MAP.npy]: the addressing `import`
+// gives the table, as `export --hash-spec` wrote it (hash_spec_file.h);
+// nullopt without --hash-spec. InvalidArgument for --model-config or a hash
+// flag beside it, and LoadTableAddressing's errors.
+absl::StatusOr<std::optional<TableAddressing>> TableAddressingFromFlags();
+
 // Whether --compression or --model-config is given: flags that describe a
-// table's addressing, meaningless to an import without --hash-layer.
+// table's addressing, meaningless to an import without --hash-layer or
+// --hash-spec.
 bool AddressingFlagsGiven();
 
 }  // namespace engram::cli

@@ -48,9 +48,23 @@ void AddToDigest(const v1::ImportTableRequest& request, uint32_t row_bytes,
   }
 }
 
-// Sets info's hash spec to options' hash layer, if any. InvalidArgument for
-// a configuration that is not valid or lacks the layer.
+// What gave the import's hash spec, for messages: "--hash-layer 15" or
+// "--hash-spec FILE".
+std::string HashSpecSource(const ImportOptions& options) {
+  if (options.addressing.has_value()) {
+    return absl::StrCat("--hash-spec ", options.addressing_file);
+  }
+  return absl::StrCat("--hash-layer ", options.hash_layer_id);
+}
+
+// Sets info's hash spec to the exported one, or to options' hash layer, if
+// any. InvalidArgument for a configuration that is not valid or lacks the
+// layer.
 absl::Status AttachHashSpec(const ImportOptions& options, v1::TableInfo& info) {
+  if (options.addressing.has_value()) {
+    *info.mutable_hash_spec() = options.addressing->spec;
+    return absl::OkStatus();
+  }
   if (!options.hash_config.has_value()) return absl::OkStatus();
   HashSpecConfig config = *options.hash_config;
   if (config.n_embed_per_ngram == 0) {
@@ -81,10 +95,11 @@ absl::Status AttachHashSpec(const ImportOptions& options, v1::TableInfo& info) {
 }
 
 // The map the table's hash spec compresses token ids with (--compression
-// with --hash-layer); null when it hashes raw ids. The server keeps it with
-// the table, for token lookups.
+// with --hash-layer or --hash-spec); null when it hashes raw ids. The
+// server keeps it with the table, for token lookups.
 std::shared_ptr<const CompressionMap> TableCompression(
     const ImportOptions& options) {
+  if (options.addressing.has_value()) return options.addressing->compression;
   return options.hash_config.has_value() ? options.hash_config->compression
                                          : nullptr;
 }
@@ -153,7 +168,7 @@ class RowFeed {
     // server to refuse it.
     ENGRAM_RETURN_IF_ERROR(
         Annotate(TableHashSpec(info).status(),
-                 absl::StrCat("--hash-layer ", options.hash_layer_id, ": ")));
+                 absl::StrCat(HashSpecSource(options), ": ")));
     return info;
   }
 
@@ -227,15 +242,16 @@ class RowFeed {
 
   absl::Status SetRange(const ImportOptions& options) {
     if (sparse()) {
-      return absl::InvalidArgumentError("--row-range makes a dense shard; "
-                                        "it does not go with --ids");
+      return absl::InvalidArgumentError(
+          "--row-range makes a dense shard; "
+          "it does not go with --ids");
     }
     if (options.first_row >= options.end_row ||
         options.end_row > file_->rows()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--row-range ", options.first_row, ":", options.end_row,
-          " is not a non-empty range within the file's ", file_->rows(),
-          " rows"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--row-range ", options.first_row, ":", options.end_row,
+                       " is not a non-empty range within the file's ",
+                       file_->rows(), " rows"));
     }
     first_row_ = options.first_row;
     end_row_ = options.end_row;
@@ -447,13 +463,12 @@ absl::Status CheckServedSpec(const ImportOptions& options,
       served.hash_spec().digest() == info.hash_spec().digest()) {
     return absl::OkStatus();
   }
-  return absl::AlreadyExistsError(
-      absl::StrCat("table '", options.table, "' already exists with ",
-                   served.has_hash_spec()
-                       ? absl::StrCat("hash spec ", served.hash_spec().digest())
-                       : "no hash spec",
-                   "; --hash-layer ", options.hash_layer_id, " makes ",
-                   info.hash_spec().digest()));
+  return absl::AlreadyExistsError(absl::StrCat(
+      "table '", options.table, "' already exists with ",
+      served.has_hash_spec()
+          ? absl::StrCat("hash spec ", served.hash_spec().digest())
+          : "no hash spec",
+      "; ", HashSpecSource(options), " makes ", info.hash_spec().digest()));
 }
 
 // The table `served` by a server, verified to hold the file's rows (their

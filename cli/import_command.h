@@ -20,6 +20,9 @@
 //        (cli/hash_spec_flags.h)]
 //       (the table is Engram layer 15's, addressed as that configuration
 //       says: token lookups and prefetchers can then use it)
+//   engramctl --server ADDR import TABLE OUT.npy --hash-spec SPEC.json
+//       [--compression MAP.npy]
+//       (addressed as the table `export --hash-spec SPEC.json` read was)
 //
 // Rows stream to the server (or the data directory) as they are read. If
 // the table already exists, the file's content digest is compared with the
@@ -35,6 +38,7 @@
 
 #include "absl/status/status.h"
 #include "cli/admin_channel.h"
+#include "cli/hash_spec_file.h"
 #include "common/addressing/hash_spec.h"
 
 namespace engram::cli {
@@ -68,6 +72,10 @@ struct ImportOptions {
   // the file's values per row times heads_per_ngram.
   std::optional<HashSpecConfig> hash_config;
   int64_t hash_layer_id = 0;
+  // Or set: the table declares this spec (and keeps its map), as `export
+  // --hash-spec` wrote it from a table (--hash-spec FILE.json).
+  std::optional<TableAddressing> addressing;
+  std::string addressing_file;
   // Set: import each shard's rows of `file` (client/shard_map.h) to every
   // replica of the shard instead of to `server`: the shard's rows are read
   // once and streamed to all its replicas at once, `jobs` shards at a time

@@ -453,6 +453,10 @@ class HashLayerImportTest : public DemoServerTest {
     return {"--import-dir", dir_.path()};
   }
 
+  CommandResult Ctl(const std::vector<std::string>& args) {
+    return RunEngramctl(server_->address(), args);
+  }
+
   CommandResult ImportLayer(const std::string& table, int64_t layer,
                             const std::vector<std::string>& extra = {}) {
     return ImportDemoLayerAs(server_->address(), dir_.path(), layer, table,
@@ -621,6 +625,62 @@ TEST_F(HashLayerImportTest, AFileTheServerReadsIsCheckedThereAgainstItsSpec) {
   EXPECT_EQ(SpecDigest("server_read"), SpecDigest("layer_3"));
 }
 
+TEST_F(HashLayerImportTest, AnExportWithItsHashSpecImportsBackAddressedAlike) {
+  const std::string rows = dir_.path() + "/out.npy";
+  const std::string spec = dir_.path() + "/out.spec.json";
+  const CommandResult plain = Ctl({"export", "layer_3", rows});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.err, HasSubstr("export with --hash-spec SPEC.json to keep "
+                                   "it"));
+  // The rows alone make a table of raw row ids.
+  ASSERT_EQ(Ctl({"import", "rows_only", rows}).exit_code, 0);
+  CommandResult refused =
+      Ctl({"export", "rows_only", rows, "--hash-spec", spec});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("FAILED_PRECONDITION: table 'rows_only' "
+                                     "has no hash spec"));
+  refused = Ctl({"export", "layer_3", rows, "--hash-spec", spec,
+                 "--compression", dir_.path() + "/map.npy"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("hashes raw token ids"));
+  EXPECT_FALSE(std::filesystem::exists(spec));
+
+  const CommandResult exported =
+      Ctl({"export", "layer_3", rows, "--hash-spec", spec, "--json"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(
+      ParseJson(exported.out).fields().at("hash_spec_file").string_value(),
+      spec);
+  refused = Ctl(
+      {"import", "again_3", rows, "--hash-spec", spec, "--hash-layer", "3"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("both give the table's addressing"));
+  refused =
+      Ctl({"import", "again_3", rows, "--hash-spec", spec, "--seed", "7"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("--seed and --hash-spec"));
+
+  const CommandResult imported =
+      Ctl({"import", "again_3", rows, "--hash-spec", spec});
+  ASSERT_EQ(imported.exit_code, 0) << imported.err;
+  EXPECT_EQ(SpecDigest("again_3"), SpecDigest("layer_3"));
+  const absl::StatusOr<std::string> own = TokenRows("layer_3");
+  const absl::StatusOr<std::string> again = TokenRows("again_3");
+  ASSERT_TRUE(own.ok()) << own.status();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(*again == *own);
+  // The same spec over rows it does not address is refused.
+  const std::string few_rows = dir_.path() + "/few_rows.npy";
+  WriteNpyFile(few_rows, "<f4", {10, kSmallDemoValues},
+               F32Rows(10, kSmallDemoValues));
+  refused = Ctl({"import", "few_3", few_rows, "--hash-spec", spec});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("--hash-spec " + spec +
+                                     ": table 'few_3' "
+                                     "has 10 rows but its hash spec "
+                                     "addresses"));
+}
+
 TEST_F(HashLayerImportTest, AShardKeepsItsSpecButLeavesTokensToTheShardMap) {
   const CommandResult imported =
       ImportLayer("shard_3", 3, {"--row-range", "0:100"});
@@ -661,6 +721,19 @@ class CompressedLayerImportTest : public HashLayerImportTest {
     EXPECT_TRUE(
         ComputeRowIds(spec, 0, raw_tokens, 2, 3, {}, absl::MakeSpan(ids)).ok());
     return ExpectedDemoRows(3, std::vector<uint64_t>(ids.begin(), ids.end()));
+  }
+
+  // Expects `table`'s token lookups through `client` to compress raw ids
+  // (some beyond the compressed vocabulary) as the model does.
+  void ExpectCompressesLikeTheModel(client::EngramClient& client,
+                                    const std::string& table) {
+    const std::vector<int64_t> raw = {129999, 10, 129290, 64000, 3, 3};
+    const std::string expected = ModelRows(raw);
+    std::string out(expected.size(), '?');
+    const auto looked_up =
+        client.LookupTokens(table, raw, 2, 3, {}, absl::MakeSpan(out));
+    ASSERT_TRUE(looked_up.ok()) << table << ": " << looked_up.status();
+    EXPECT_TRUE(out == expected) << table;
   }
 
   // A raw import of exported layer 3 as `table`, read by the server, with
@@ -738,6 +811,43 @@ TEST_F(CompressedLayerImportTest,
   }
 }
 
+TEST_F(CompressedLayerImportTest,
+       AnExportWithItsHashSpecAndMapImportsBackCompressingAlike) {
+  ASSERT_EQ(ImportLayer("ram_3", 3, {"--compression", map_file_}).exit_code, 0);
+  const std::string rows = dir_.path() + "/out.npy";
+  const std::string spec = dir_.path() + "/out.spec.json";
+  const std::string map = dir_.path() + "/out.map.npy";
+  const CommandResult plain = Ctl({"export", "ram_3", rows});
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_THAT(plain.err, HasSubstr("--hash-spec SPEC.json --compression "
+                                   "MAP.npy to keep it"));
+  // A spec without the map it names is refused on both sides.
+  CommandResult refused = Ctl({"export", "ram_3", rows, "--hash-spec", spec});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("give --compression MAP.npy too"));
+  EXPECT_FALSE(std::filesystem::exists(spec));
+
+  const CommandResult exported = Ctl({"export", "ram_3", rows, "--hash-spec",
+                                      spec, "--compression", map, "--json"});
+  ASSERT_EQ(exported.exit_code, 0) << exported.err;
+  EXPECT_EQ(
+      ParseJson(exported.out).fields().at("compression_file").string_value(),
+      map);
+  EXPECT_EQ(ReadFile(map), ReadFile(map_file_));
+  refused = Ctl({"import", "restored_3", rows, "--hash-spec", spec});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("give its map with --compression"));
+
+  const CommandResult restored =
+      Ctl({"import", "restored_3", rows, "--hash-spec", spec, "--compression",
+           map});
+  ASSERT_EQ(restored.exit_code, 0) << restored.err;
+  EXPECT_EQ(SpecDigest("restored_3"), SpecDigest("ram_3"));
+  absl::StatusOr<std::unique_ptr<client::EngramClient>> client = Connect();
+  ASSERT_TRUE(client.ok()) << client.status();
+  ExpectCompressesLikeTheModel(**client, "restored_3");
+}
+
 TEST_F(CompressedLayerImportTest, AnOfflineImportKeepsTheMapToo) {
   const std::string offline_dir = dir_.path() + "/offline";
   const CommandResult imported = ImportDemoLayerTo(
@@ -750,13 +860,7 @@ TEST_F(CompressedLayerImportTest, AnOfflineImportKeepsTheMapToo) {
   absl::StatusOr<std::unique_ptr<client::EngramClient>> client =
       ConnectClient((*offline_server)->address());
   ASSERT_TRUE(client.ok()) << client.status();
-  const std::vector<int64_t> raw = {129999, 10, 129290, 64000, 3, 3};
-  const std::string expected = ModelRows(raw);
-  std::string out(expected.size(), '?');
-  const auto looked_up =
-      (*client)->LookupTokens("offline_3", raw, 2, 3, {}, absl::MakeSpan(out));
-  ASSERT_TRUE(looked_up.ok()) << looked_up.status();
-  EXPECT_TRUE(out == expected);
+  ExpectCompressesLikeTheModel(**client, "offline_3");
 }
 
 TEST_F(CompressedLayerImportTest, TheLookupMustBeTheOneTheSpecNames) {
