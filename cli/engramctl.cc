@@ -605,7 +605,6 @@ absl::Status Run(const std::vector<std::string>& args) {
     options.shard_map_file = absl::GetFlag(FLAGS_shard_map);
     options.jobs = absl::GetFlag(FLAGS_jobs);
     ENGRAM_ASSIGN_OR_RETURN(options.addressing, TableAddressingFromFlags());
-    options.addressing_file = absl::GetFlag(FLAGS_hash_spec);
     if (const int64_t layer = absl::GetFlag(FLAGS_hash_layer); layer >= 0) {
       if (options.addressing.has_value()) {
         return absl::InvalidArgumentError(

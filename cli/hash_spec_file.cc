@@ -35,7 +35,7 @@ absl::StatusOr<TableAddressing> LoadTableAddressing(
     const std::string& spec_path, const std::string& compression_path) {
   ENGRAM_ASSIGN_OR_RETURN(const std::string text,
                           ReadFileToString(spec_path, "hash spec "));
-  TableAddressing addressing;
+  TableAddressing addressing{.spec_file = spec_path};
   if (const auto parsed =
           google::protobuf::util::JsonStringToMessage(text, &addressing.spec);
       !parsed.ok()) {

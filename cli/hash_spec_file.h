@@ -29,9 +29,10 @@ v1::HashSpec TableHashSpecProto(const client::TableDescription& table);
 // `spec` as the file holds it: indented JSON, field names as in the proto.
 std::string HashSpecJson(const v1::HashSpec& spec);
 
-// A table's addressing read back: the spec and, when it hashes compressed
-// ids, its map (null otherwise).
+// A table's addressing read back: the spec (and the file it came from)
+// and, when it hashes compressed ids, its map (null otherwise).
 struct TableAddressing {
+  std::string spec_file;
   v1::HashSpec spec;
   std::shared_ptr<const CompressionMap> compression;
 };

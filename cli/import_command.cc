@@ -52,7 +52,7 @@ void AddToDigest(const v1::ImportTableRequest& request, uint32_t row_bytes,
 // "--hash-spec FILE".
 std::string HashSpecSource(const ImportOptions& options) {
   if (options.addressing.has_value()) {
-    return absl::StrCat("--hash-spec ", options.addressing_file);
+    return absl::StrCat("--hash-spec ", options.addressing->spec_file);
   }
   return absl::StrCat("--hash-layer ", options.hash_layer_id);
 }

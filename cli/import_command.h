@@ -75,7 +75,6 @@ struct ImportOptions {
   // Or set: the table declares this spec (and keeps its map), as `export
   // --hash-spec` wrote it from a table (--hash-spec FILE.json).
   std::optional<TableAddressing> addressing;
-  std::string addressing_file;
   // Set: import each shard's rows of `file` (client/shard_map.h) to every
   // replica of the shard instead of to `server`: the shard's rows are read
   // once and streamed to all its replicas at once, `jobs` shards at a time
