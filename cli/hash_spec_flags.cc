@@ -129,6 +129,8 @@ absl::StatusOr<std::string> CompressionFileFromFlags() {
 absl::StatusOr<std::optional<TableAddressing>> TableAddressingFromFlags() {
   const std::string path = absl::GetFlag(FLAGS_hash_spec);
   if (path.empty()) return std::nullopt;
+  // GivenAddressingFlag names --compression, which goes with the spec, only
+  // when no other addressing flag is given.
   if (const std::string given = !absl::GetFlag(FLAGS_model_config).empty()
                                     ? "--model-config"
                                     : GivenAddressingFlag();

@@ -243,8 +243,7 @@ class RowFeed {
   absl::Status SetRange(const ImportOptions& options) {
     if (sparse()) {
       return absl::InvalidArgumentError(
-          "--row-range makes a dense shard; "
-          "it does not go with --ids");
+          "--row-range makes a dense shard; it does not go with --ids");
     }
     if (options.first_row >= options.end_row ||
         options.end_row > file_->rows()) {

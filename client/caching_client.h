@@ -25,9 +25,8 @@
 // a second. A lookup never waits for a watch, so a server that cannot be
 // reached costs it its deadline, not the watch's; nor does the destructor,
 // which cancels the starts in flight (CancelControlCalls). A watch that
-// ends with
-// NOT_FOUND means the table was dropped: a table imported later under the
-// name is described afresh, as it may differ in shape.
+// ends with NOT_FOUND means the table was dropped: a table imported later
+// under the name is described afresh, as it may differ in shape.
 //
 // Each table's rows are held in a RowCache (common/row_cache.h, as the
 // server's ssd tier uses): sharded, set-associative CLOCK with TinyLFU
